@@ -1,0 +1,128 @@
+"""The simulator's trace: a bounded numpy event log that views replay.
+
+Recording is a kernel (:func:`trace_event`) that the simulator calls at each
+modelled step.  With ``capacity == 0`` the trace is off and every call returns
+after one predictable branch.  When the buffer is full further events are
+counted in ``lost`` and not stored (the head of a run is what a learner steps
+through; a bounded buffer keeps memory small on Binder).
+
+Each event is one row of ``ev`` (int64, ``TR_COLS`` columns) plus its time in
+``t_ns`` (float64, the simulated clock of the CPU or device that made it).
+Columns ``TR_A``..``TR_E`` mean what the event's entry in ``EVENTS`` says.
+Every row also carries a snapshot of the occupancy a view needs without
+replaying from the start: the RX queue's busy (filled, not yet processed)
+count, the page_pool alloc-cache count and ptr_ring count, and the pool's
+pages in flight (hold - release).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._twospeed import kernel
+
+__all__ = [
+    "Trace", "create_trace", "trace_event", "trace_records", "EVENTS", "EV_NAMES",
+    "TR_CPU", "TR_EV", "TR_A", "TR_B", "TR_C", "TR_D", "TR_E",
+    "TR_RX_BUSY", "TR_PP_CACHE", "TR_PP_RING", "TR_PP_INFLIGHT", "TR_COLS",
+]
+
+TR_CPU = 0
+TR_EV = 1
+TR_A = 2
+TR_B = 3
+TR_C = 4
+TR_D = 5
+TR_E = 6
+TR_RX_BUSY = 7       # RX descriptors filled by the NIC, not yet taken by the CPU
+TR_PP_CACHE = 8      # page_pool alloc.count
+TR_PP_RING = 9       # page_pool ptr_ring entries
+TR_PP_INFLIGHT = 10  # pages_state_hold_cnt - pages_state_release_cnt
+TR_COLS = 11
+
+# (name, meaning of A, B, C, D, E).  Numbers are the event codes, in order.
+EVENTS = (
+    ("nic_rx", "rx desc", "page", "data_size (incl. MH+FCS)", "status", ""),
+    ("hw_discard", "rx desc the NIC wanted", "", "frame length", "", ""),
+    ("irq", "", "", "", "", ""),
+    ("napi_poll", "budget", "rx_todo", "", "", ""),
+    ("rx_desc", "rx desc", "page", "status", "data_size", ""),
+    ("dma_sync_for_cpu", "", "page", "offset", "length", ""),
+    ("xdp_run", "rx desc", "page", "data", "data_end", "data_meta"),
+    ("xdp_verdict", "rx desc", "page", "action", "data", "data_end"),
+    ("pp_alloc", "", "page", "0 fast, 1 refill from ring, 2 slow", "", ""),
+    ("pp_recycle", "", "page", "0 cache, 1 ring, 2 released (refcnt), 3 released (ring full)", "dma_sync_size", ""),
+    ("rx_refill", "rx desc", "page", "", "", ""),
+    ("rx_refill_fail", "rx desc", "", "", "", ""),
+    ("tx_submit", "tx desc", "page", "buffer type (MVNETA_TYPE_*)", "length", ""),
+    ("tx_done", "tx desc", "page", "buffer type", "", ""),
+    ("skb_build", "skb", "page", "data offset", "length", ""),
+    ("skb_free", "skb", "page", "0 consumed, 1 tc drop, 2 other", "", ""),
+    ("napi_done", "rx_done", "1 if napi_complete", "", "", ""),
+    ("xdp_exception", "rx desc", "page", "action", "", ""),
+    ("xdp_redirect_err", "rx desc", "page", "-errno", "", ""),
+    ("page_alloc", "", "page", "", "", ""),
+    ("page_free", "", "page", "", "", ""),
+    ("dma_sync_for_device", "", "page", "offset", "length", ""),
+)
+EV_NAMES = tuple(e[0] for e in EVENTS)
+for _i, _e in enumerate(EVENTS):
+    globals()["EV_" + _e[0].upper()] = _i
+    __all__.append("EV_" + _e[0].upper())
+
+
+class Trace(NamedTuple):
+    ev: np.ndarray      # int64[capacity, TR_COLS]
+    t_ns: np.ndarray    # float64[capacity]
+    n: np.ndarray       # int64[1]: rows written
+    lost: np.ndarray    # int64[1]: events not stored because the buffer was full
+
+
+def create_trace(capacity: int = 0) -> Trace:
+    """A trace buffer of ``capacity`` events (0 = tracing off)."""
+    capacity = int(capacity)
+    if capacity < 0:
+        raise ValueError(f"trace capacity must be >= 0, got {capacity}")
+    return Trace(ev=np.zeros((capacity, TR_COLS), np.int64), t_ns=np.zeros(capacity),
+                 n=np.zeros(1, np.int64), lost=np.zeros(1, np.int64))
+
+
+@kernel
+def trace_event(tr, t_ns, cpu, ev, a, b, c, d, e, rx_busy, pp_cache, pp_ring, pp_inflight):
+    """Append one event (no-op when the trace is off; counted in ``lost`` when full)."""
+    cap = tr.ev.shape[0]
+    if cap == 0:
+        return
+    i = tr.n[0]
+    if i >= cap:
+        tr.lost[0] += 1
+        return
+    row = tr.ev[i]
+    row[0] = cpu
+    row[1] = ev
+    row[2] = a
+    row[3] = b
+    row[4] = c
+    row[5] = d
+    row[6] = e
+    row[7] = rx_busy
+    row[8] = pp_cache
+    row[9] = pp_ring
+    row[10] = pp_inflight
+    tr.t_ns[i] = t_ns
+    tr.n[0] = i + 1
+
+
+def trace_records(tr: Trace) -> list[dict]:
+    """The stored events as dicts (for printing and tests; views use the arrays)."""
+    out = []
+    for i in range(int(tr.n[0])):
+        r = tr.ev[i]
+        out.append({"t_ns": float(tr.t_ns[i]), "cpu": int(r[TR_CPU]), "event": EV_NAMES[r[TR_EV]],
+                    "a": int(r[TR_A]), "b": int(r[TR_B]), "c": int(r[TR_C]), "d": int(r[TR_D]),
+                    "e": int(r[TR_E]), "rx_busy": int(r[TR_RX_BUSY]),
+                    "pp_cache": int(r[TR_PP_CACHE]), "pp_ring": int(r[TR_PP_RING]),
+                    "pp_inflight": int(r[TR_PP_INFLIGHT])})
+    return out
