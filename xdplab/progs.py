@@ -1,0 +1,100 @@
+"""Built-in XDP programs (numba) and the program dispatch the driver calls.
+
+``bpf_prog_run_xdp(b, xdp)`` runs whatever is attached to the port: a built-in
+program (the talk's xdp-drop, pass, abort, ssh-mirror, and one returning an
+invalid action) or eBPF bytecode in the VM (``xdplab.bpf``).  Programs see the
+packet through the ``xdp_buff`` array, like ``struct xdp_md``.
+
+Each built-in charges the instructions its clang -O2 build executes on the
+board (``bpf_insn``), so a built-in and the compiled object cost the same.
+"""
+
+from __future__ import annotations
+
+from ._twospeed import kernel
+from .cost import C_BPF_INSN, C_BPF_PROG_CALL, charge, charge_n
+from .mm import cpu_touch, cpu_write
+from .xdp_abi import XB_DATA, XB_DATA_END, XB_PAGE, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX
+
+__all__ = ["BUILTIN_PROGS", "PROG_NONE", "PROG_BUILTIN", "PROG_BPF", "builtin_prog_id",
+           "xdp_prog_builtin", "bpf_prog_run_xdp"]
+
+PROG_NONE = 0
+PROG_BUILTIN = 1
+PROG_BPF = 2
+
+# name -> (id, description)
+BUILTIN_PROGS = {
+    "pass": (0, "return XDP_PASS"),
+    "drop": (1, "return XDP_DROP (the talk's xdp-drop.o)"),
+    "abort": (2, "return XDP_ABORTED"),
+    "ssh-mirror": (3, "the talk's ssh-mirror: swap MACs and IPv4 addresses of TCP port-22 frames, XDP_TX; "
+                      "else XDP_PASS"),
+    "invalid": (4, "return 7, an action no kernel defines"),
+}
+# instructions executed per run, as clang -O2 builds progs/*.c (counted with `xdplab bpf run`)
+_INSNS_TRIVIAL = 2            # r0 = <action>; exit
+_INSNS_SSH_MIRROR_TX = 44     # bounds checks, protocol checks, 12-byte MAC swap, 8-byte IP swap
+_INSNS_SSH_MIRROR_PASS = 18   # bounds checks and the protocol/port tests that fail
+
+
+def builtin_prog_id(name: str) -> int:
+    try:
+        return BUILTIN_PROGS[name][0]
+    except KeyError:
+        raise ValueError(f"unknown built-in XDP program {name!r}; built-ins are "
+                         f"{', '.join(sorted(BUILTIN_PROGS))} (or pass a compiled object: prog='file.o')") from None
+
+
+@kernel
+def _swap_bytes(buf, a, c, n):
+    for i in range(n):
+        t = buf[a + i]
+        buf[a + i] = buf[c + i]
+        buf[c + i] = t
+
+
+@kernel
+def xdp_prog_builtin(b, prog_id, xdp):
+    """Run built-in program ``prog_id`` on ``xdp``; returns the action."""
+    if prog_id == 0:
+        charge_n(b.cpu, C_BPF_INSN, _INSNS_TRIVIAL)
+        return XDP_PASS
+    if prog_id == 1:
+        charge_n(b.cpu, C_BPF_INSN, _INSNS_TRIVIAL)
+        return XDP_DROP
+    if prog_id == 2:
+        charge_n(b.cpu, C_BPF_INSN, _INSNS_TRIVIAL)
+        return XDP_ABORTED
+    if prog_id == 3:
+        page = xdp[XB_PAGE]
+        data = xdp[XB_DATA]
+        end = xdp[XB_DATA_END]
+        buf = b.mem.data[page]
+        # struct ethhdr + struct iphdr + struct tcphdr must be inside the packet
+        if data + 14 + 20 + 20 > end:
+            charge_n(b.cpu, C_BPF_INSN, 6)
+            return XDP_PASS
+        cpu_touch(b, page, data, 38, False)
+        is_ip = buf[data + 12] == 0x08 and buf[data + 13] == 0x00
+        ihl_ok = (buf[data + 14] & 0x0F) == 5    # ssh-mirror assumes no IP options
+        is_tcp = buf[data + 23] == 6
+        sport = (buf[data + 34] << 8) | buf[data + 35]
+        dport = (buf[data + 36] << 8) | buf[data + 37]
+        if not (is_ip and ihl_ok and is_tcp and (sport == 22 or dport == 22)):
+            charge_n(b.cpu, C_BPF_INSN, _INSNS_SSH_MIRROR_PASS)
+            return XDP_PASS
+        _swap_bytes(buf, data, data + 6, 6)      # h_dest <-> h_source
+        _swap_bytes(buf, data + 26, data + 30, 4)  # saddr <-> daddr
+        cpu_write(b, page, data, 34)
+        charge_n(b.cpu, C_BPF_INSN, _INSNS_SSH_MIRROR_TX)
+        return XDP_TX
+    charge_n(b.cpu, C_BPF_INSN, _INSNS_TRIVIAL)
+    return 7
+
+
+@kernel
+def bpf_prog_run_xdp(b, xdp):
+    """bpf_prog_run_xdp(prog, xdp): run the port's program; returns its raw return value."""
+    charge(b.cpu, C_BPF_PROG_CALL)
+    return xdp_prog_builtin(b, b.port.prog_id[0], xdp)

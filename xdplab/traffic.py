@@ -1,0 +1,88 @@
+"""Traffic sources: frames built with dpkt, arrival times from a rate, seeded.
+
+``pktgen``-like UDP flood (the talk's DDoS test: 64-byte frames at line rate)
+and TCP port-22 frames for the ssh-mirror.  Sizes count the whole Ethernet
+frame including the 4-byte FCS, as pktgen's ``-s 64`` does.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import dpkt
+import numpy as np
+
+from .nic.mvneta_hw import ETH_WIRE_OVERHEAD
+
+__all__ = ["make_frame", "make_traffic", "line_rate_pps", "KINDS"]
+
+KINDS = ("udp", "ssh", "tcp")
+SRC_MAC = bytes.fromhex("e0d55e65ac83")     # the talk's traffic generator
+DST_MAC = bytes.fromhex("f0ad4e0a1b2c")     # the ESPRESSObin's eth0 (Globalscale OUI)
+
+
+def line_rate_pps(size: int, gbps: float = 1.0) -> float:
+    """Frames per second a link carries at ``size`` bytes per frame (incl. FCS): 1.488 M at 64 B on 1 GbE."""
+    return gbps * 1e9 / ((size + ETH_WIRE_OVERHEAD) * 8)
+
+
+def make_frame(kind: str = "udp", size: int = 64, sport: int = 9, dport: int = 9,
+               src_ip: str = "192.168.200.10", dst_ip: str = "192.168.200.1") -> bytes:
+    """One Ethernet frame of ``size`` bytes including the FCS (computed)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown traffic kind {kind!r}: use one of {KINDS}")
+    hdr = 14 + 20 + (8 if kind == "udp" else 20)
+    if not 64 <= size <= 9728:
+        raise ValueError(f"frame size {size} out of range: Ethernet frames are 64..1518 bytes "
+                         f"(with FCS), jumbo frames up to 9728")
+    payload = b"\x00" * max(0, size - 4 - hdr)
+    if kind == "udp":
+        l4 = dpkt.udp.UDP(sport=sport, dport=dport, data=payload)
+        proto = dpkt.ip.IP_PROTO_UDP
+    else:
+        p = 22 if kind == "ssh" else dport
+        l4 = dpkt.tcp.TCP(sport=40000 + sport % 20000, dport=p, flags=dpkt.tcp.TH_ACK, data=payload)
+        proto = dpkt.ip.IP_PROTO_TCP
+    ip = dpkt.ip.IP(src=bytes(map(int, src_ip.split("."))), dst=bytes(map(int, dst_ip.split("."))),
+                    p=proto, ttl=64, data=l4)
+    eth = dpkt.ethernet.Ethernet(src=SRC_MAC, dst=DST_MAC, type=dpkt.ethernet.ETH_TYPE_IP, data=ip)
+    raw = bytes(eth)
+    raw = raw[: size - 4] + b"\x00" * max(0, size - 4 - len(raw))
+    return raw + zlib.crc32(raw).to_bytes(4, "little")
+
+
+def make_traffic(packets: int, size: int = 64, rate="line", kind: str = "udp", flows: int = 1,
+                 seed: int = 0, gbps: float = 1.0, start_ns: float = 0.0):
+    """Arrival times and frames for ``packets`` frames; returns (arrival_ns, tmpl, frames, frame_len).
+
+    ``rate`` is frames per second or ``"line"``.  With several ``flows`` each
+    frame's flow (its UDP/TCP source port) is drawn from the seeded generator.
+    """
+    packets = int(packets)
+    if packets < 0:
+        raise ValueError(f"packets must be >= 0, got {packets}")
+    line = line_rate_pps(size, gbps)
+    if isinstance(rate, str):
+        if rate != "line":
+            raise ValueError(f"rate must be a number of frames per second or 'line', got {rate!r}")
+        pps = line
+    else:
+        pps = float(rate)
+        if not pps > 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        if pps > line * 1.000001:
+            raise ValueError(f"rate {pps:.0f} pps exceeds line rate {line:.0f} pps for {size}-byte frames "
+                             f"on {gbps:g} GbE; use rate='line'")
+    flows = int(flows)
+    if not 1 <= flows <= 1024:
+        raise ValueError(f"flows must be in [1, 1024], got {flows}")
+    rng = np.random.default_rng(seed)
+    frames_l = [make_frame(kind, size, sport=1000 + f) for f in range(flows)]
+    maxlen = max(len(f) for f in frames_l)
+    frames = np.zeros((flows, maxlen), np.uint8)
+    for i, f in enumerate(frames_l):
+        frames[i, : len(f)] = np.frombuffer(f, np.uint8)
+    frame_len = np.array([len(f) for f in frames_l], np.int64)
+    tmpl = rng.integers(0, flows, packets) if flows > 1 else np.zeros(packets, np.int64)
+    arrival = start_ns + (np.arange(packets, dtype=np.float64) + 1.0) * (1e9 / pps)
+    return arrival, tmpl.astype(np.int64), frames, frame_len

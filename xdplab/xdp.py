@@ -1,0 +1,322 @@
+"""XDP core (net/core/xdp.c, include/net/xdp.h, Linux 6.1): rxq info, memory models, buffs and frames.
+
+A driver tells the XDP core how its RX memory is managed by registering an
+``xdp_rxq_info`` per queue and a *memory model* on it
+(``xdp_rxq_info_reg_mem_model``).  Every path that later frees an XDP buffer
+far from the driver (a redirected frame's TX completion, a CPUMAP kthread)
+dispatches on that model: ``MEM_TYPE_PAGE_POOL`` pages go back to their pool.
+
+An ``xdp_buff`` is an int64 array (layout ``XB_*`` in ``xdplab.xdp_abi``).  An
+``xdp_frame`` lives where the kernel puts it: written into the first 40 bytes
+of the buffer's headroom, so a frame handle is the bus-style address
+``page * PAGE_SIZE + data_hard_start``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._twospeed import kernel
+from .cost import C_XDP_FRAME_CONV, C_XDP_RETURN_FRAME, charge, cpu_now
+from .errno import EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP
+from .mm import PG_XDP_FRAME, cpu_write, put_page
+from .page_pool import page_pool_put_page, page_pool_use_xdp_mem, page_pool_destroy
+from .printk import printk
+from .xdp_abi import (MEM_TYPE_MAX, MEM_TYPE_PAGE_ORDER0, MEM_TYPE_PAGE_POOL, MEM_TYPE_PAGE_SHARED,
+                      MEM_TYPE_XSK_BUFF_POOL, PAGE_SIZE, SKB_SHARED_INFO_SIZE, XB_DATA, XB_DATA_END,
+                      XB_DATA_META, XB_FLAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_FRAGS_SIZE, XB_FRAGS_TRUESIZE,
+                      XB_FRAME_SZ, XB_HARD_START, XB_INGRESS_IFINDEX, XB_MEM_ID, XB_MEM_TYPE, XB_NR_FRAGS,
+                      XB_PAGE, XB_RX_QUEUE_INDEX, XB_RXQ, XB_SIZE, XDP_FLAGS_HAS_FRAGS, XDP_FRAME_SIZE)
+
+__all__ = [
+    "MemIds", "create_mem_ids", "create_xdp_rxq_info", "create_xdp_buff",
+    "xdp_rxq_info_reg", "xdp_rxq_info_reg_mem_model", "xdp_rxq_info_unreg", "xdp_rxq_info_unreg_mem_model",
+    "xdp_rxq_info_is_reg", "xdp_rxq_info_unused", "xdp_init_buff", "xdp_prepare_buff", "xdp_data_hard_end",
+    "xdp_convert_buff_to_frame", "xdp_frame_field", "xdp_return_frame", "xdp_return_frame_rx_napi",
+    "xdp_return_buff", "xdp_return_page",
+    "REG_STATE_NEW", "REG_STATE_REGISTERED", "REG_STATE_UNREGISTERED", "REG_STATE_UNUSED",
+    "RXQ_DEV", "RXQ_QUEUE_INDEX", "RXQ_REG_STATE", "RXQ_MEM_TYPE", "RXQ_MEM_ID", "RXQ_NAPI_ID",
+    "RXQ_FRAG_SIZE", "XDPF_DATA", "XDPF_LEN", "XDPF_HEADROOM", "XDPF_METASIZE", "XDPF_MEM_TYPE",
+    "XDPF_MEM_ID", "XDPF_DEV_RX", "XDPF_FRAME_SZ", "XDPF_FLAGS", "MEM_ID_MIN", "MEM_ID_MAX",
+]
+
+REG_STATE_NEW = 0
+REG_STATE_REGISTERED = 1
+REG_STATE_UNREGISTERED = 2
+REG_STATE_UNUSED = 3
+
+# struct xdp_rxq_info, as columns of an int64[nqueues, 7] table
+RXQ_DEV, RXQ_QUEUE_INDEX, RXQ_REG_STATE, RXQ_MEM_TYPE, RXQ_MEM_ID, RXQ_NAPI_ID, RXQ_FRAG_SIZE = range(7)
+
+# mem.id comes from a cyclic IDA in [1, 0xFFFE]: 0 means "no allocator", 0xFFFF is reserved
+MEM_ID_MIN = 1
+MEM_ID_MAX = 0xFFFE
+
+# struct xdp_frame (6.1, 40 bytes) field offsets, as written into the headroom
+XDPF_DATA = 0        # void *data (stored as the offset of data within the page)
+XDPF_LEN = 8         # u16
+XDPF_HEADROOM = 10   # u16: headroom after the frame struct
+XDPF_METASIZE = 12   # u32
+XDPF_MEM_TYPE = 16   # struct xdp_mem_info { u32 type; u32 id; }
+XDPF_MEM_ID = 20
+XDPF_DEV_RX = 24     # struct net_device * (stored as an ifindex)
+XDPF_FRAME_SZ = 32   # u32
+XDPF_FLAGS = 36      # u32
+
+
+class MemIds(NamedTuple):
+    """The mem_id_ht rhashtable: mem.id -> allocator (pool index), -1 if unused."""
+    pool_of: np.ndarray   # int64[0x10000]
+    type_of: np.ndarray   # int64[0x10000]
+    next_id: np.ndarray   # int64[1]: cyclic IDA position
+
+
+def create_mem_ids() -> MemIds:
+    return MemIds(pool_of=np.full(0x10000, -1, np.int64), type_of=np.full(0x10000, -1, np.int64),
+                  next_id=np.array([MEM_ID_MIN], np.int64))
+
+
+def create_xdp_rxq_info(nqueues: int = 1) -> np.ndarray:
+    """Zeroed ``struct xdp_rxq_info`` table (REG_STATE_NEW)."""
+    return np.zeros((int(nqueues), 7), np.int64)
+
+
+def create_xdp_buff() -> np.ndarray:
+    """An empty ``struct xdp_buff``."""
+    return np.zeros(XB_SIZE, np.int64)
+
+
+@kernel
+def xdp_rxq_info_reg(b, q, ifindex, queue_index, napi_id, frag_size):
+    """__xdp_rxq_info_reg(xdp_rxq, dev, queue_index, napi_id, frag_size)."""
+    r = b.xdp_rxq[q]
+    if ifindex == 0:
+        printk(b.log, cpu_now(b.cpu), 9, 0, 0, 0)      # WARN(!dev, "Missing net_device from driver")
+        return -ENODEV
+    if r[RXQ_REG_STATE] == REG_STATE_UNUSED:
+        printk(b.log, cpu_now(b.cpu), 10, 0, 0, 0)
+        return -EINVAL
+    if r[RXQ_REG_STATE] == REG_STATE_REGISTERED:
+        printk(b.log, cpu_now(b.cpu), 8, 0, 0, 0)      # "Missing unregister, handled but fix driver"
+        xdp_rxq_info_unreg(b, q)
+    r[:] = 0                                            # xdp_rxq_info_init: memset 0
+    r[RXQ_DEV] = ifindex
+    r[RXQ_QUEUE_INDEX] = queue_index
+    r[RXQ_NAPI_ID] = napi_id
+    r[RXQ_FRAG_SIZE] = frag_size
+    r[RXQ_REG_STATE] = REG_STATE_REGISTERED
+    return 0
+
+
+@kernel
+def xdp_rxq_info_is_reg(b, q):
+    return b.xdp_rxq[q, RXQ_REG_STATE] == REG_STATE_REGISTERED
+
+
+@kernel
+def xdp_rxq_info_unused(b, q):
+    """xdp_rxq_info_unused: the driver promises not to register this queue."""
+    b.xdp_rxq[q, RXQ_REG_STATE] = REG_STATE_UNUSED
+
+
+@kernel
+def _mem_id_cyclic_get(b):
+    ids = b.mem_ids
+    for _ in range(MEM_ID_MAX - MEM_ID_MIN + 1):
+        i = ids.next_id[0]
+        ids.next_id[0] = i + 1 if i < MEM_ID_MAX else MEM_ID_MIN
+        if ids.pool_of[i] == -1 and ids.type_of[i] == -1:
+            return i
+    return -ENOMEM
+
+
+@kernel
+def xdp_rxq_info_reg_mem_model(b, q, mem_type, allocator):
+    """xdp_rxq_info_reg_mem_model(xdp_rxq, type, allocator); allocator -1 means NULL."""
+    r = b.xdp_rxq[q]
+    if r[RXQ_REG_STATE] != REG_STATE_REGISTERED:
+        printk(b.log, cpu_now(b.cpu), 5, 0, 0, 0)      # WARN "Missing register, driver bug"
+        return -EFAULT
+    if mem_type < 0 or mem_type >= MEM_TYPE_MAX:
+        return -EOPNOTSUPP
+    r[RXQ_MEM_TYPE] = mem_type
+    if allocator < 0:
+        if mem_type == MEM_TYPE_PAGE_POOL:
+            return -EINVAL                              # a page_pool model needs its pool
+        return 0
+    i = _mem_id_cyclic_get(b)
+    if i < 0:
+        return i
+    r[RXQ_MEM_ID] = i
+    b.mem_ids.pool_of[i] = allocator
+    b.mem_ids.type_of[i] = mem_type
+    if mem_type == MEM_TYPE_PAGE_POOL:
+        page_pool_use_xdp_mem(b, allocator, i)          # the model holds a pool reference
+    return 0
+
+
+@kernel
+def xdp_rxq_info_unreg_mem_model(b, q):
+    """xdp_rxq_info_unreg_mem_model: for page_pool, drop the model's pool reference."""
+    r = b.xdp_rxq[q]
+    if r[RXQ_REG_STATE] != REG_STATE_REGISTERED:
+        return
+    i = r[RXQ_MEM_ID]
+    if i == 0:
+        return
+    if r[RXQ_MEM_TYPE] == MEM_TYPE_PAGE_POOL:
+        pool = b.mem_ids.pool_of[i]
+        b.mem_ids.type_of[i] = -1
+        if pool >= 0:
+            page_pool_destroy(b, pool)   # mem_allocator_disconnect clears pool_of when it is freed
+    else:
+        b.mem_ids.pool_of[i] = -1
+        b.mem_ids.type_of[i] = -1
+
+
+@kernel
+def xdp_rxq_info_unreg(b, q):
+    """xdp_rxq_info_unreg."""
+    r = b.xdp_rxq[q]
+    if r[RXQ_REG_STATE] == REG_STATE_UNUSED:
+        return
+    if r[RXQ_REG_STATE] != REG_STATE_REGISTERED:
+        printk(b.log, cpu_now(b.cpu), 9, 0, 0, 0)      # WARN "Driver BUG"
+        return
+    xdp_rxq_info_unreg_mem_model(b, q)
+    r[RXQ_REG_STATE] = REG_STATE_UNREGISTERED
+    r[RXQ_DEV] = 0
+
+
+@kernel
+def xdp_init_buff(b, xdp, frame_sz, q):
+    """xdp_init_buff(xdp, frame_sz, rxq)."""
+    xdp[XB_FRAME_SZ] = frame_sz
+    xdp[XB_RXQ] = q
+    xdp[XB_FLAGS] = 0
+    xdp[XB_INGRESS_IFINDEX] = b.xdp_rxq[q, RXQ_DEV]
+    xdp[XB_RX_QUEUE_INDEX] = b.xdp_rxq[q, RXQ_QUEUE_INDEX]
+    xdp[XB_MEM_TYPE] = b.xdp_rxq[q, RXQ_MEM_TYPE]
+    xdp[XB_MEM_ID] = b.xdp_rxq[q, RXQ_MEM_ID]
+
+
+@kernel
+def xdp_prepare_buff(xdp, page, hard_start, headroom, data_len, meta_valid):
+    """xdp_prepare_buff(xdp, hard_start, headroom, data_len, meta_valid)."""
+    xdp[XB_PAGE] = page
+    xdp[XB_HARD_START] = hard_start
+    data = hard_start + headroom
+    xdp[XB_DATA] = data
+    xdp[XB_DATA_END] = data + data_len
+    # xdp_set_data_meta_invalid: data_meta = data + 1
+    xdp[XB_DATA_META] = data if meta_valid else data + 1
+
+
+@kernel
+def xdp_data_hard_end(xdp):
+    """xdp_data_hard_end: the end of usable data, before the tailroom's skb_shared_info."""
+    return xdp[XB_HARD_START] + xdp[XB_FRAME_SZ] - SKB_SHARED_INFO_SIZE
+
+
+@kernel
+def _put_le(buf, off, v, n):
+    for i in range(n):
+        buf[off + i] = (v >> (8 * i)) & 0xFF
+
+
+@kernel
+def _get_le(buf, off, n):
+    v = 0
+    for i in range(n):
+        v |= np.int64(buf[off + i]) << (8 * i)
+    return v
+
+
+@kernel
+def xdp_convert_buff_to_frame(b, xdp):
+    """xdp_convert_buff_to_frame: write the xdp_frame into the headroom; its handle, or -1 (NULL)."""
+    charge(b.cpu, C_XDP_FRAME_CONV)
+    page = xdp[XB_PAGE]
+    hs = xdp[XB_HARD_START]
+    headroom = xdp[XB_DATA] - hs
+    metasize = xdp[XB_DATA] - xdp[XB_DATA_META]
+    if metasize < 0:
+        metasize = 0
+    if headroom - metasize < XDP_FRAME_SIZE:
+        return -1                                       # no room for the frame struct
+    if xdp[XB_DATA_END] > xdp_data_hard_end(xdp):
+        printk(b.log, cpu_now(b.cpu), 6, 0, 0, 0)      # "Driver BUG: missing reserved tailroom"
+        return -1
+    buf = b.mem.data[page]
+    _put_le(buf, hs + XDPF_DATA, xdp[XB_DATA], 8)
+    _put_le(buf, hs + XDPF_LEN, xdp[XB_DATA_END] - xdp[XB_DATA], 2)
+    _put_le(buf, hs + XDPF_HEADROOM, headroom - XDP_FRAME_SIZE, 2)
+    _put_le(buf, hs + XDPF_METASIZE, metasize, 4)
+    _put_le(buf, hs + XDPF_MEM_TYPE, xdp[XB_MEM_TYPE], 4)
+    _put_le(buf, hs + XDPF_MEM_ID, xdp[XB_MEM_ID], 4)
+    _put_le(buf, hs + XDPF_DEV_RX, xdp[XB_INGRESS_IFINDEX], 8)
+    _put_le(buf, hs + XDPF_FRAME_SZ, xdp[XB_FRAME_SZ], 4)
+    _put_le(buf, hs + XDPF_FLAGS, xdp[XB_FLAGS], 4)
+    cpu_write(b, page, hs, XDP_FRAME_SIZE)
+    return page * PAGE_SIZE + hs
+
+
+@kernel
+def xdp_frame_field(b, frame, field):
+    """Read a field (XDPF_* offset) of the xdp_frame at handle ``frame``."""
+    page = frame // PAGE_SIZE
+    off = frame % PAGE_SIZE
+    n = 8 if field == XDPF_DATA or field == XDPF_DEV_RX else (2 if field == XDPF_LEN or field == XDPF_HEADROOM else 4)
+    return _get_le(b.mem.data[page], off + field, n)
+
+
+@kernel
+def xdp_return_page(b, page, mem_type, mem_id, napi_direct):
+    """__xdp_return for one page, dispatching on the memory model."""
+    charge(b.cpu, C_XDP_RETURN_FRAME)
+    if mem_type == MEM_TYPE_PAGE_POOL:
+        # 6.1 finds the pool through page->pp
+        page_pool_put_page(b, b.mem.pp[page], page, -1, napi_direct)
+    elif mem_type == MEM_TYPE_PAGE_SHARED or mem_type == MEM_TYPE_PAGE_ORDER0:
+        put_page(b, page)                               # page_frag_free / put_page
+    else:
+        # MEM_TYPE_XSK_BUFF_POOL frames never exist (converted to ORDER0 copies); WARN
+        printk(b.log, cpu_now(b.cpu), 9, mem_type, 0, 0)
+
+
+@kernel
+def _xdp_return_frame(b, frame, napi_direct):
+    page = frame // PAGE_SIZE
+    mem_type = xdp_frame_field(b, frame, XDPF_MEM_TYPE)
+    mem_id = xdp_frame_field(b, frame, XDPF_MEM_ID)
+    flags = xdp_frame_field(b, frame, XDPF_FLAGS)
+    if flags & XDP_FLAGS_HAS_FRAGS:
+        # frags live in the skb_shared_info at the end of the buffer: b.frags side table
+        n = b.frag_tab.nr[page]
+        for i in range(n):
+            xdp_return_page(b, b.frag_tab.page[page, i], mem_type, mem_id, napi_direct)
+        b.frag_tab.nr[page] = 0
+    xdp_return_page(b, page, mem_type, mem_id, napi_direct)
+
+
+@kernel
+def xdp_return_frame(b, frame):
+    """xdp_return_frame: give a frame's pages back to their memory model (not NAPI-direct)."""
+    _xdp_return_frame(b, frame, False)
+
+
+@kernel
+def xdp_return_frame_rx_napi(b, frame):
+    """xdp_return_frame_rx_napi: the same from the RX NAPI context (direct recycling allowed)."""
+    _xdp_return_frame(b, frame, True)
+
+
+@kernel
+def xdp_return_buff(b, xdp):
+    """xdp_return_buff: give an xdp_buff's pages back (NAPI-direct)."""
+    if xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS:
+        for i in range(xdp[XB_NR_FRAGS]):
+            xdp_return_page(b, xdp[XB_FRAG0 + i * XB_FRAG_STRIDE], xdp[XB_MEM_TYPE], xdp[XB_MEM_ID], True)
+    xdp_return_page(b, xdp[XB_PAGE], xdp[XB_MEM_TYPE], xdp[XB_MEM_ID], True)
