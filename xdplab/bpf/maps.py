@@ -1,0 +1,550 @@
+"""BPF maps: types, the kernels behind bpf_map_{lookup,update,delete}_elem and
+get_next_key (kernel/bpf/arraymap.c, hashtab.c, devmap.c, cpumap.c, xskmap.c),
+and a bpftool-like user-space handle, :class:`Map`.
+
+Storage lives in the object's :class:`~xdplab.bpf.state.BpfState`; a map is an
+index ``m`` into its ``map_*`` arrays.  Elements are *slots* (global indices into
+``elem_*``): for array-like maps slot = ``map_ebase[m] + index``; for hash maps
+slots come from a preallocated free list (like a hash map without
+BPF_F_NO_PREALLOC).  A value of slot ``e`` for CPU ``c`` lives at
+``map_vbase[m] + (((e - ebase) * ncopies + c) << vshift)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._twospeed import kernel
+from .state import NR_CPUS
+
+__all__ = ["BPF_MAP_TYPE_NAMES", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK", "is_hash_type",
+           "is_percpu_type", "SUPPORTED_MAP_TYPES", "Map", "MapError"]
+
+BPF_MAP_TYPE_UNSPEC = 0
+BPF_MAP_TYPE_HASH = 1
+BPF_MAP_TYPE_ARRAY = 2
+BPF_MAP_TYPE_PROG_ARRAY = 3
+BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4
+BPF_MAP_TYPE_PERCPU_HASH = 5
+BPF_MAP_TYPE_PERCPU_ARRAY = 6
+BPF_MAP_TYPE_STACK_TRACE = 7
+BPF_MAP_TYPE_CGROUP_ARRAY = 8
+BPF_MAP_TYPE_LRU_HASH = 9
+BPF_MAP_TYPE_LRU_PERCPU_HASH = 10
+BPF_MAP_TYPE_LPM_TRIE = 11
+BPF_MAP_TYPE_ARRAY_OF_MAPS = 12
+BPF_MAP_TYPE_HASH_OF_MAPS = 13
+BPF_MAP_TYPE_DEVMAP = 14
+BPF_MAP_TYPE_SOCKMAP = 15
+BPF_MAP_TYPE_CPUMAP = 16
+BPF_MAP_TYPE_XSKMAP = 17
+BPF_MAP_TYPE_SOCKHASH = 18
+BPF_MAP_TYPE_DEVMAP_HASH = 25
+BPF_MAP_TYPE_RINGBUF = 27
+
+BPF_MAP_TYPE_NAMES = {
+    0: "unspec", 1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array", 5: "percpu_hash",
+    6: "percpu_array", 7: "stack_trace", 8: "cgroup_array", 9: "lru_hash", 10: "lru_percpu_hash",
+    11: "lpm_trie", 12: "array_of_maps", 13: "hash_of_maps", 14: "devmap", 15: "sockmap", 16: "cpumap",
+    17: "xskmap", 18: "sockhash", 19: "cgroup_storage", 20: "reuseport_sockarray",
+    21: "percpu_cgroup_storage", 22: "queue", 23: "stack", 24: "sk_storage", 25: "devmap_hash",
+    26: "struct_ops", 27: "ringbuf", 28: "inode_storage", 29: "task_storage", 30: "bloom_filter",
+    31: "user_ringbuf", 32: "cgrp_storage", 33: "arena",
+}
+for _k, _v in BPF_MAP_TYPE_NAMES.items():
+    globals()["BPF_MAP_TYPE_" + _v.upper()] = _k
+
+SUPPORTED_MAP_TYPES = (BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_HASH,
+                       BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PROG_ARRAY,
+                       BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
+                       BPF_MAP_TYPE_XSKMAP)
+
+BPF_ANY = 0
+BPF_NOEXIST = 1
+BPF_EXIST = 2
+BPF_F_LOCK = 4
+BPF_F_NO_PREALLOC = 1
+BPF_F_RDONLY_PROG = 1 << 7
+BPF_F_WRONLY_PROG = 1 << 8
+BPF_F_MMAPABLE = 1 << 10
+
+EINVAL, ENOENT, EEXIST, E2BIG, ENODEV, EOVERFLOW, EPERM = 22, 2, 17, 7, 19, 75, 1
+CPU_MAP_MAX_QSIZE = 16384  # cpu_map_update_elem: qsize > 16k -> -EOVERFLOW
+
+
+def is_hash_type(t: int) -> bool:
+    return t in (BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH,
+                 BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_DEVMAP_HASH)
+
+
+def is_percpu_type(t: int) -> bool:
+    return t in (BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH)
+
+
+# ------------------------------------------------------------------------------ kernels
+@kernel
+def _map_is_hash(t):
+    return t == 1 or t == 5 or t == 9 or t == 10 or t == 25
+
+
+@kernel
+def _map_has_presence(t):
+    """Array-like maps whose slots can be empty (fd/dev/cpu/xsk arrays)."""
+    return t == 3 or t == 14 or t == 16 or t == 17
+
+
+@kernel
+def _key_u32(key, koff):
+    return (np.int64(key[koff]) | (np.int64(key[koff + 1]) << 8) | (np.int64(key[koff + 2]) << 16)
+            | (np.int64(key[koff + 3]) << 24))
+
+
+@kernel
+def _htab_hash(bs, m, key, koff):
+    """FNV-1a over the key bytes (the kernel uses jhash with a random seed; any hash will do)."""
+    h = np.int64(2166136261)
+    for i in range(bs.map_key_size[m]):
+        h = ((h ^ np.int64(key[koff + i])) * np.int64(16777619)) & np.int64(0xFFFFFFFF)
+    return h & (bs.map_nbuckets[m] - 1)
+
+
+@kernel
+def _htab_find(bs, m, key, koff):
+    """lookup_elem_raw: walk the bucket chain; returns the slot or -1."""
+    ks = bs.map_key_size[m]
+    e = bs.buckets[bs.map_bbase[m] + _htab_hash(bs, m, key, koff)]
+    while e >= 0:
+        kp = bs.map_kbase[m] + (e - bs.map_ebase[m]) * ks
+        same = True
+        for i in range(ks):
+            if bs.keymem[kp + i] != key[koff + i]:
+                same = False
+                break
+        if same:
+            return e
+        e = bs.elem_next[e]
+    return -1
+
+
+@kernel
+def bpf_map_value_offset(bs, m, e, cpu):
+    """Byte offset (in the map's value area) of slot ``e``'s value for ``cpu``."""
+    return ((e - bs.map_ebase[m]) * bs.map_ncopies[m] + cpu) << bs.map_vshift[m]
+
+
+@kernel
+def bpf_map_lookup_slot(bs, m, key, koff, touch):
+    """map->ops->map_lookup_elem: the slot holding ``key`` (bytes at key[koff:]) or -1.
+
+    ``touch`` marks an LRU element as recently used (bpf_lru_node_set_ref)."""
+    t = bs.map_type[m]
+    if _map_is_hash(t):
+        e = _htab_find(bs, m, key, koff)
+        if e >= 0 and touch:
+            bs.clock[0] += 1
+            bs.elem_lru[e] = bs.clock[0]
+        return e
+    idx = _key_u32(key, koff)
+    if idx >= bs.map_max_entries[m]:
+        return -1
+    e = bs.map_ebase[m] + idx
+    if _map_has_presence(t) and bs.elem_used[e] == 0:
+        return -1
+    return e
+
+
+@kernel
+def _htab_unlink(bs, m, e):
+    b = bs.map_bbase[m] + _htab_hash(bs, m, bs.keymem, bs.map_kbase[m] + (e - bs.map_ebase[m]) * bs.map_key_size[m])
+    p = bs.buckets[b]
+    if p == e:
+        bs.buckets[b] = bs.elem_next[e]
+    else:
+        while p >= 0:
+            if bs.elem_next[p] == e:
+                bs.elem_next[p] = bs.elem_next[e]
+                break
+            p = bs.elem_next[p]
+    bs.elem_used[e] = 0
+    bs.elem_next[e] = bs.map_free[m]
+    bs.map_free[m] = e
+    bs.map_count[m] -= 1
+
+
+@kernel
+def bpf_map_update_slot(bs, m, key, koff, flags):
+    """The bookkeeping half of map_update_elem: check flags the kernel's way and find
+    or allocate the slot for ``key``.  Returns the slot (the caller copies the value)
+    or -errno.  Array maps: -EINVAL (bad flags), -E2BIG (index), -EEXIST (NOEXIST)."""
+    t = bs.map_type[m]
+    if (flags & ~4) > 2:
+        return -EINVAL
+    if _map_is_hash(t):
+        e = _htab_find(bs, m, key, koff)
+        if e >= 0:
+            if flags & 1:
+                return -EEXIST
+            if t == 9 or t == 10:
+                bs.clock[0] += 1
+                bs.elem_lru[e] = bs.clock[0]
+            return e
+        if flags & 2:
+            return -ENOENT
+        if bs.map_free[m] < 0:
+            if t == 9 or t == 10:
+                # LRU: evict the least recently used element (the kernel's LRU is approximate)
+                best = -1
+                bt = np.int64(0)
+                for s in range(bs.map_ebase[m], bs.map_ebase[m] + bs.map_max_entries[m]):
+                    if bs.elem_used[s] and (best < 0 or bs.elem_lru[s] < bt):
+                        best = s
+                        bt = bs.elem_lru[s]
+                if best < 0:
+                    return -E2BIG
+                _htab_unlink(bs, m, best)
+            else:
+                return -E2BIG
+        e = bs.map_free[m]
+        bs.map_free[m] = bs.elem_next[e]
+        ks = bs.map_key_size[m]
+        kp = bs.map_kbase[m] + (e - bs.map_ebase[m]) * ks
+        for i in range(ks):
+            bs.keymem[kp + i] = key[koff + i]
+        b = bs.map_bbase[m] + _htab_hash(bs, m, key, koff)
+        bs.elem_next[e] = bs.buckets[b]         # new elements go to the head of the bucket
+        bs.buckets[b] = e
+        bs.elem_used[e] = 1
+        bs.map_count[m] += 1
+        bs.clock[0] += 1
+        bs.elem_lru[e] = bs.clock[0]
+        # a fresh element starts zeroed on every CPU (pcpu_init_value)
+        vb = bs.map_vbase[m]
+        n = bs.map_ncopies[m] << bs.map_vshift[m]
+        st = vb + bpf_map_value_offset(bs, m, e, 0)
+        for i in range(n):
+            bs.mapmem[st + i] = 0
+        return e
+    idx = _key_u32(key, koff)
+    if t == 3:                                # fd arrays: bpf_fd_array_map_update_elem
+        if flags != 0:
+            return -EINVAL
+        if idx >= bs.map_max_entries[m]:
+            return -E2BIG
+        return bs.map_ebase[m] + idx
+    if idx >= bs.map_max_entries[m]:
+        return -E2BIG
+    e = bs.map_ebase[m] + idx
+    if _map_has_presence(t):
+        if (flags & 1) and (t == 14 or t == 16 or bs.elem_used[e]):
+            return -EEXIST
+        if (flags & 2) and t == 17 and bs.elem_used[e] == 0:
+            return -ENOENT
+        return e
+    if flags & 1:
+        return -EEXIST
+    return e
+
+
+@kernel
+def bpf_map_delete(bs, m, key, koff):
+    """map_delete_elem: 0 or -errno (arrays: -EINVAL; missing key: -ENOENT)."""
+    t = bs.map_type[m]
+    if _map_is_hash(t):
+        e = _htab_find(bs, m, key, koff)
+        if e < 0:
+            return -ENOENT
+        _htab_unlink(bs, m, e)
+        return 0
+    if t == 2 or t == 6:
+        return -EINVAL
+    idx = _key_u32(key, koff)
+    if idx >= bs.map_max_entries[m]:
+        return -E2BIG if t == 3 else -EINVAL
+    e = bs.map_ebase[m] + idx
+    if t == 3 and bs.elem_used[e] == 0:
+        return -ENOENT
+    bs.elem_used[e] = 0
+    return 0
+
+
+@kernel
+def bpf_map_get_next_key(bs, m, key, koff, has_key, out, ooff):
+    """map_get_next_key: write the key after ``key`` (or the first) to out[ooff:]; 0 or -ENOENT."""
+    t = bs.map_type[m]
+    if _map_is_hash(t):
+        nb = bs.map_nbuckets[m]
+        ks = bs.map_key_size[m]
+        start_b = 0
+        e = -1
+        if has_key:
+            e = _htab_find(bs, m, key, koff)
+            if e >= 0:
+                start_b = _htab_hash(bs, m, key, koff)
+                e = bs.elem_next[e]
+        if e < 0 and has_key and _htab_find(bs, m, key, koff) >= 0:
+            start_b += 1
+        while e < 0 and start_b < nb:
+            e = bs.buckets[bs.map_bbase[m] + start_b]
+            if e < 0:
+                start_b += 1
+        if e < 0:
+            return -ENOENT
+        kp = bs.map_kbase[m] + (e - bs.map_ebase[m]) * ks
+        for i in range(ks):
+            out[ooff + i] = bs.keymem[kp + i]
+        return 0
+    nxt = 0
+    if has_key:
+        idx = _key_u32(key, koff)
+        if idx < bs.map_max_entries[m]:
+            if idx == bs.map_max_entries[m] - 1:
+                return -ENOENT
+            nxt = idx + 1
+    if nxt >= bs.map_max_entries[m]:
+        return -ENOENT
+    for i in range(4):
+        out[ooff + i] = (nxt >> (8 * i)) & 0xFF
+    return 0
+
+
+# ------------------------------------------------------------------------------ user space
+class MapError(OSError):
+    """A map operation failed; ``errno`` is the kernel's."""
+
+
+def _errname(err):
+    from ..errno import strerror
+    return strerror(err)
+
+
+class Map:
+    """A loaded map, driven like ``bpftool map``: lookup / update / delete / dump.
+
+    Keys and values are ``bytes`` or ``int`` (little endian, sized to key_size / value_size).
+    Per-CPU maps take and return one value per CPU (a list of NR_CPUS values); an update
+    with a single value writes it to every CPU.
+    """
+
+    def __init__(self, obj, index: int, name: str, d):
+        self._obj = obj
+        self.index = index
+        self.name = name
+        self.type = d.type
+        self.type_name = BPF_MAP_TYPE_NAMES.get(d.type, str(d.type))
+        self.key_size = d.key_size
+        self.value_size = d.value_size
+        self.max_entries = d.max_entries
+        self.map_flags = d.map_flags
+        self.id = d.id
+        self.percpu = is_percpu_type(d.type)
+        self.section = d.section
+
+    def __repr__(self):
+        return (f"<Map {self.name!r} id {self.id} {self.type_name} key {self.key_size}B value "
+                f"{self.value_size}B max_entries {self.max_entries}>")
+
+    @property
+    def _bs(self):
+        return self._obj.state
+
+    # ---------------------------------------------------------------- encoding
+    def _bytes(self, v, size, what):
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            b = bytes(v)
+            if len(b) != size:
+                raise ValueError(f"map {self.name!r}: {what} must be {size} bytes, got {len(b)}")
+            return b
+        if isinstance(v, (int, np.integer)):
+            v = int(v)
+            if not -(1 << (8 * size - 1)) <= v < (1 << (8 * size)):
+                raise ValueError(f"map {self.name!r}: {what} {v} does not fit in {size} bytes")
+            return (v & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        raise TypeError(f"map {self.name!r}: {what} must be bytes or int, got {type(v).__name__}")
+
+    def _key_in(self, key):
+        kb = self._bytes(key, self.key_size, "key")
+        sc = self._bs.scratch
+        sc[:self.key_size] = np.frombuffer(kb, dtype=np.uint8)
+        return sc
+
+    def _k(self, name):
+        from .._twospeed import JIT
+        return getattr(JIT, name)
+
+    def _value_at(self, e, cpu):
+        bs = self._bs
+        off = int(bs.map_vbase[self.index]) + int(self._k("bpf_map_value_offset")(bs, self.index, e, cpu))
+        return bytes(bs.mapmem[off: off + self.value_size])
+
+    def _decode(self, b: bytes, as_int):
+        return int.from_bytes(b, "little") if as_int else b
+
+    # ---------------------------------------------------------------- operations
+    def lookup(self, key, as_int: bool = False):
+        """bpf_map_lookup_elem(fd, key): the value (per-CPU maps: list per CPU); KeyError if absent."""
+        sc = self._key_in(key)
+        e = int(self._k("bpf_map_lookup_slot")(self._bs, self.index, sc, 0, False))
+        if e < 0:
+            raise KeyError(key)
+        if self.type == BPF_MAP_TYPE_PROG_ARRAY:
+            return self._obj._prog_by_index(int.from_bytes(self._value_at(e, 0)[:4], "little"))
+        if self.percpu:
+            return [self._decode(self._value_at(e, c), as_int) for c in range(NR_CPUS)]
+        return self._decode(self._value_at(e, 0), as_int)
+
+    def get(self, key, default=None, as_int=False):
+        try:
+            return self.lookup(key, as_int=as_int)
+        except KeyError:
+            return default
+
+    def __getitem__(self, key):
+        return self.lookup(key)
+
+    def __setitem__(self, key, value):
+        self.update(key, value)
+
+    def __delitem__(self, key):
+        self.delete(key)
+
+    def __contains__(self, key):
+        return self.get(key) is not None
+
+    def update(self, key, value, flags: int = BPF_ANY):
+        """bpf_map_update_elem(fd, key, value, flags) with BPF_ANY / BPF_NOEXIST / BPF_EXIST.
+
+        PROG_ARRAY values are programs of the same object (BpfProgram or index);
+        DEVMAP values an ifindex (or 8-byte struct bpf_devmap_val), CPUMAP a queue size
+        (or struct bpf_cpumap_val), XSKMAP a socket handle.  Raises MapError(errno)."""
+        t = self.type
+        vals = None
+        if t == BPF_MAP_TYPE_PROG_ARRAY:
+            idx = value if isinstance(value, (int, np.integer)) else getattr(value, "index", None)
+            if idx is None or getattr(value, "object", self._obj) is not self._obj:
+                raise MapError(EINVAL, f"map {self.name!r}: a PROG_ARRAY holds programs of the same "
+                                       f"object (xdplab supports tail calls within one object)")
+            vals = [self._bytes(int(idx), self.value_size, "value")]
+        elif self.percpu and isinstance(value, (list, tuple)):
+            if len(value) != NR_CPUS:
+                raise ValueError(f"map {self.name!r}: per-CPU value needs {NR_CPUS} entries (one per CPU)")
+            vals = [self._bytes(v, self.value_size, "value") for v in value]
+        else:
+            vals = [self._bytes(value, self.value_size, "value")] * (NR_CPUS if self.percpu else 1)
+        v0 = int.from_bytes(vals[0][:4], "little")
+        if t == BPF_MAP_TYPE_CPUMAP:
+            if flags > BPF_EXIST:
+                raise MapError(EINVAL, self._msg("update", -EINVAL))
+            kk = int.from_bytes(self._bytes(key, self.key_size, "key"), "little")
+            if kk >= self.max_entries:
+                raise MapError(E2BIG, self._msg("update", -E2BIG))
+            if flags == BPF_NOEXIST:
+                raise MapError(EEXIST, self._msg("update", -EEXIST))
+            if v0 > CPU_MAP_MAX_QSIZE:
+                raise MapError(EOVERFLOW, self._msg("update", -EOVERFLOW, "qsize > 16384"))
+            if kk >= NR_CPUS:
+                raise MapError(ENODEV, self._msg("update", -ENODEV, f"the board has {NR_CPUS} CPUs"))
+            if v0 == 0:                                   # qsize 0: same as deleting
+                self._k("bpf_map_delete")(self._bs, self.index, self._key_in(key), 0)
+                return
+        if t == BPF_MAP_TYPE_DEVMAP and v0 == 0:
+            if flags > BPF_EXIST:
+                raise MapError(EINVAL, self._msg("update", -EINVAL))
+            kk = int.from_bytes(self._bytes(key, self.key_size, "key"), "little")
+            if kk >= self.max_entries:
+                raise MapError(E2BIG, self._msg("update", -E2BIG))
+            if flags == BPF_NOEXIST:
+                raise MapError(EEXIST, self._msg("update", -EEXIST))
+            self._k("bpf_map_delete")(self._bs, self.index, self._key_in(key), 0)
+            return
+        if t == BPF_MAP_TYPE_DEVMAP_HASH and v0 == 0:
+            raise MapError(EINVAL, self._msg("update", -EINVAL, "ifindex 0"))
+        sc = self._key_in(key)
+        e = int(self._k("bpf_map_update_slot")(self._bs, self.index, sc, 0, flags))
+        if e < 0:
+            raise MapError(-e, self._msg("update", e))
+        bs = self._bs
+        for c, vb in enumerate(vals):
+            off = int(bs.map_vbase[self.index]) + int(self._k("bpf_map_value_offset")(bs, self.index, e, c))
+            bs.mapmem[off: off + self.value_size] = np.frombuffer(vb, dtype=np.uint8)
+        bs.elem_used[e] = 1
+
+    def delete(self, key):
+        """bpf_map_delete_elem(fd, key); raises MapError (-EINVAL for arrays, -ENOENT if absent)."""
+        sc = self._key_in(key)
+        err = int(self._k("bpf_map_delete")(self._bs, self.index, sc, 0))
+        if err < 0:
+            raise MapError(-err, self._msg("delete", err))
+
+    def keys(self, as_int: bool = False):
+        """Iterate keys with bpf_map_get_next_key, like `bpftool map dump`."""
+        bs = self._bs
+        out = np.zeros(max(self.key_size, 4), dtype=np.uint8)
+        kbuf = np.zeros(max(self.key_size, 4), dtype=np.uint8)
+        fn = self._k("bpf_map_get_next_key")
+        has = False
+        seen = 0
+        while True:
+            err = int(fn(bs, self.index, kbuf, 0, has, out, 0))
+            if err < 0:
+                return
+            k = bytes(out[:self.key_size])
+            yield int.from_bytes(k, "little") if as_int else k
+            kbuf[:] = out
+            has = True
+            seen += 1
+            if seen > self.max_entries:       # defensive: never loop forever
+                return
+
+    def items(self, as_int: bool = False):
+        for k in self.keys():
+            v = self.get(k, as_int=as_int)
+            if v is not None:
+                yield (int.from_bytes(k, "little") if as_int else k), v
+
+    def dump(self, as_int: bool = False) -> dict:
+        """All entries: {key: value} (per-CPU: {key: [value per CPU]})."""
+        return dict(self.items(as_int=as_int))
+
+    def clear(self):
+        """Zero every value (arrays) / delete every element (hash, fd maps)."""
+        for k in list(self.keys()):
+            try:
+                self.delete(k)
+            except MapError:
+                if self.percpu:
+                    self.update(k, [bytes(self.value_size)] * NR_CPUS)
+                else:
+                    self.update(k, bytes(self.value_size))
+
+    def _msg(self, op, err, extra=""):
+        return (f"bpf_map_{op}_elem on map {self.name!r} ({self.type_name}): {_errname(err)}"
+                + (f" ({extra})" if extra else "") + _HINTS.get((op, -err), ""))
+
+    def format(self) -> str:
+        """Text like `bpftool map dump` (hex bytes; per-CPU values per CPU)."""
+        lines = []
+        for k in self.keys():
+            v = self.get(k)
+            if v is None:
+                continue
+            kh = " ".join(f"{b:02x}" for b in k)
+            if self.percpu:
+                lines.append(f"key: {kh}")
+                for c, vv in enumerate(v):
+                    lines.append(f"    value (CPU {c:02d}): " + " ".join(f"{b:02x}" for b in vv))
+            elif self.type == BPF_MAP_TYPE_PROG_ARRAY:
+                lines.append(f"key: {kh}  value: program {v.name!r}")
+            else:
+                lines.append(f"key: {kh}  value: " + " ".join(f"{b:02x}" for b in v))
+        lines.append(f"Found {sum(1 for _ in self.items())} elements")
+        return "\n".join(lines)
+
+
+_HINTS = {
+    ("update", EEXIST): ": BPF_NOEXIST and the key exists (array maps: every index always exists)",
+    ("update", ENOENT): ": BPF_EXIST and the key does not exist",
+    ("update", E2BIG): ": the map is full or the index is >= max_entries",
+    ("update", EINVAL): ": bad flags (use BPF_ANY, BPF_NOEXIST or BPF_EXIST)",
+    ("delete", EINVAL): ": elements of array maps cannot be deleted (update them to zero instead)",
+    ("delete", ENOENT): ": no such key",
+}

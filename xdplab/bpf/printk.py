@@ -1,0 +1,274 @@
+"""bpf_trace_printk (kernel/trace/bpf_trace.c + bpf_bprintf_prepare in kernel/bpf/helpers.c).
+
+The jitted side formats the message and appends a record to the object's trace
+ring (``BpfState.trace``): ``len:u16, cpu:u8, 0:u8, now_ns:i64, text[len]``.
+:func:`read_trace_pipe` consumes the records and renders them the way
+``/sys/kernel/tracing/trace_pipe`` shows them::
+
+    <idle>-0       [000] ..s2.   12.345678: bpf_trace_printk: hello 42
+
+Supported conversions (those bpf_bprintf_prepare accepts): ``%d %i %u %x %X %c %s %%``
+with ``l``/``ll``, flags ``0 + - space`` and a width, ``%p %pK %px``, ``%pI4 %pi4 %pI6``.
+At most 3 arguments; anything else makes the helper return -EINVAL, like the kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._twospeed import kernel
+from ..xdp_abi import ENV_CPU, ENV_NOW_NS, XB_PAGE
+from .state import K_MAPVAL, K_PKT, K_STACK, PTR_MASK, PTR_SHIFT
+
+__all__ = ["bpf_trace_printk", "read_trace_pipe", "BPF_TRACE_PRINTK_SIZE"]
+
+BPF_TRACE_PRINTK_SIZE = 1024
+EINVAL = 22
+_REC_HDR = 12
+
+
+@kernel
+def _tp_put(tr, pos, end, c):
+    if pos < end:
+        tr[pos] = c
+    return pos + 1
+
+
+@kernel
+def _tp_num(tr, pos, end, v, base, upper, is_signed, width, zero, left, plus, space):
+    """Format integer v (already truncated to its C type) at tr[pos:]."""
+    neg = False
+    u = np.uint64(v)
+    if is_signed and v < 0:
+        neg = True
+        u = np.uint64(0) - np.uint64(v)
+    digits = np.zeros(24, dtype=np.uint8)
+    nd = 0
+    if u == 0:
+        digits[0] = 48
+        nd = 1
+    while u != 0:
+        d = np.int64(u % np.uint64(base))
+        u = u // np.uint64(base)
+        if d < 10:
+            digits[nd] = 48 + d
+        else:
+            digits[nd] = (65 if upper else 97) + d - 10
+        nd += 1
+    sign = 0
+    if neg:
+        sign = 45
+    elif plus and is_signed:
+        sign = 43
+    elif space and is_signed:
+        sign = 32
+    total = nd + (1 if sign else 0)
+    pad = width - total if width > total else 0
+    if not left and not zero:
+        for _ in range(pad):
+            pos = _tp_put(tr, pos, end, 32)
+    if sign:
+        pos = _tp_put(tr, pos, end, sign)
+    if not left and zero:
+        for _ in range(pad):
+            pos = _tp_put(tr, pos, end, 48)
+    for i in range(nd - 1, -1, -1):
+        pos = _tp_put(tr, pos, end, digits[i])
+    if left:
+        for _ in range(pad):
+            pos = _tp_put(tr, pos, end, 32)
+    return pos
+
+
+@kernel
+def _tp_byte_at(bs, mem, xdp, ptr, i, stack_top):
+    """Byte i behind a tagged pointer for %s / %pI4, or -1 if unreadable (the kernel's
+    copy_from_kernel_nofault fails)."""
+    kind = ptr >> PTR_SHIFT
+    if kind == K_PKT:
+        o = (ptr & PTR_MASK) + i
+        lo = xdp[3]
+        if xdp[2] < lo:
+            lo = xdp[2]
+        if o < lo or o >= xdp[4]:
+            return -1
+        return np.int64(mem[xdp[XB_PAGE], o])
+    if kind == K_STACK:
+        o = (ptr & PTR_MASK) + i
+        if o >= stack_top:
+            return -1
+        return np.int64(bs.stack[o])
+    if kind == K_MAPVAL:
+        m = (ptr >> 32) & 0xFFFF
+        o = (ptr & 0xFFFFFFFF) + i
+        if m >= bs.map_type.shape[0]:
+            return -1
+        sh = bs.map_vshift[m]
+        if (o & ((1 << sh) - 1)) >= bs.map_value_size[m] or o >= (bs.map_max_entries[m] * bs.map_ncopies[m]) << sh:
+            return -1
+        return np.int64(bs.mapmem[bs.map_vbase[m] + o])
+    return -1
+
+
+@kernel
+def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
+    """bpf_trace_printk(fmt, fmt_size, arg1, arg2, arg3) with fmt already copied to
+    bs.scratch[0:fmt_size].  Returns the message length or -EINVAL."""
+    fmt = bs.scratch
+    if fmt[fmt_size - 1] != 0:
+        return -EINVAL
+    tr = bs.trace
+    start = bs.trace_pos[0]
+    pos = start + _REC_HDR
+    cap = tr.shape[0]
+    end = pos + BPF_TRACE_PRINTK_SIZE - 1
+    if end > cap:
+        end = cap
+    full = start + _REC_HDR + 1 > cap
+    nargs = 0
+    out0 = pos
+    i = 0
+    while i < fmt_size and fmt[i] != 0:
+        c = fmt[i]
+        if c != 37:                       # '%'
+            pos = _tp_put(tr, pos, end, c)
+            i += 1
+            continue
+        i += 1
+        if i < fmt_size and fmt[i] == 37:
+            pos = _tp_put(tr, pos, end, 37)
+            i += 1
+            continue
+        if nargs == 3:
+            return -EINVAL
+        arg = bs.regs[3 + nargs]
+        nargs += 1
+        zero = False
+        left = False
+        plus = False
+        space = False
+        while i < fmt_size and (fmt[i] == 48 or fmt[i] == 43 or fmt[i] == 45 or fmt[i] == 32):
+            if fmt[i] == 48:
+                zero = True
+            elif fmt[i] == 43:
+                plus = True
+            elif fmt[i] == 45:
+                left = True
+            else:
+                space = True
+            i += 1
+        width = 0
+        while i < fmt_size and fmt[i] >= 48 and fmt[i] <= 57:
+            width = width * 10 + (fmt[i] - 48)
+            i += 1
+        if i >= fmt_size:
+            return -EINVAL
+        c = fmt[i]
+        if c == 112:                      # 'p'
+            c1 = fmt[i + 1] if i + 1 < fmt_size else 0
+            c2 = fmt[i + 2] if i + 2 < fmt_size else 0
+            if (c1 == 73 or c1 == 105) and c2 == 52:          # %pI4 / %pi4
+                for k in range(4):
+                    b = _tp_byte_at(bs, mem, xdp, arg, k, stack_top)
+                    if b < 0:
+                        b = 0
+                    if c1 == 105:
+                        pos = _tp_num(tr, pos, end, b, 10, False, False, 3, True, False, False, False)
+                    else:
+                        pos = _tp_num(tr, pos, end, b, 10, False, False, 0, False, False, False, False)
+                    if k < 3:
+                        pos = _tp_put(tr, pos, end, 46)
+                i += 3
+                continue
+            if (c1 == 73 or c1 == 105) and c2 == 54:          # %pI6
+                for k in range(8):
+                    b0 = _tp_byte_at(bs, mem, xdp, arg, 2 * k, stack_top)
+                    b1 = _tp_byte_at(bs, mem, xdp, arg, 2 * k + 1, stack_top)
+                    wv = ((b0 if b0 > 0 else 0) << 8) | (b1 if b1 > 0 else 0)
+                    pos = _tp_num(tr, pos, end, wv, 16, False, False, 4, True, False, False, False)
+                    if k < 7:
+                        pos = _tp_put(tr, pos, end, 58)
+                i += 3
+                continue
+            if c1 == 75 or c1 == 120:                         # %pK %px
+                i += 1
+            pos = _tp_put(tr, pos, end, 48)
+            pos = _tp_put(tr, pos, end, 120)
+            pos = _tp_num(tr, pos, end, arg, 16, False, False, 16, True, False, False, False)
+            i += 1
+            continue
+        if c == 115:                                          # %s
+            k = 0
+            while k < 512:
+                b = _tp_byte_at(bs, mem, xdp, arg, k, stack_top)
+                if b <= 0:
+                    break
+                pos = _tp_put(tr, pos, end, b)
+                k += 1
+            i += 1
+            continue
+        if c == 99:                                           # %c
+            pos = _tp_put(tr, pos, end, arg & 0xFF)
+            i += 1
+            continue
+        nl = 0
+        while i < fmt_size and fmt[i] == 108 and nl < 2:       # 'l', 'll'
+            nl += 1
+            i += 1
+        if i >= fmt_size:
+            return -EINVAL
+        c = fmt[i]
+        v = arg
+        if nl == 0:
+            v = arg & 0xFFFFFFFF
+            if c == 100 or c == 105:
+                v = (v << 32) >> 32
+        if c == 100 or c == 105:
+            pos = _tp_num(tr, pos, end, v, 10, False, True, width, zero, left, plus, space)
+        elif c == 117:
+            pos = _tp_num(tr, pos, end, v, 10, False, False, width, zero, left, plus, space)
+        elif c == 120 or c == 88:
+            pos = _tp_num(tr, pos, end, v, 16, c == 88, False, width, zero, left, plus, space)
+        else:
+            return -EINVAL
+        i += 1
+    n = pos - out0
+    stored = n
+    if out0 + stored > end:
+        stored = end - out0
+    if full or stored < 0:
+        bs.trace_pos[2] += 1
+        return n
+    if stored < n and end >= cap:
+        bs.trace_pos[2] += 1               # ring full: record lost (reader must drain)
+        return n
+    tr[start] = stored & 0xFF
+    tr[start + 1] = (stored >> 8) & 0xFF
+    tr[start + 2] = env[ENV_CPU] & 0xFF
+    tr[start + 3] = 0
+    t = env[ENV_NOW_NS]
+    for k in range(8):
+        tr[start + 4 + k] = (t >> (8 * k)) & 0xFF
+    bs.trace_pos[0] = out0 + stored
+    bs.trace_pos[1] += 1
+    return n
+
+
+def read_trace_pipe(state, comm: str = "<idle>", pid: int = 0, consume: bool = True) -> list[str]:
+    """The lines a `cat /sys/kernel/tracing/trace_pipe` would show, oldest first."""
+    tr = state.trace
+    end = int(state.trace_pos[0])
+    lines = []
+    p = 0
+    while p + _REC_HDR <= end:
+        n = int(tr[p]) | (int(tr[p + 1]) << 8)
+        cpu = int(tr[p + 2])
+        t = int(np.frombuffer(bytes(tr[p + 4:p + 12]), dtype="<i8")[0])
+        text = bytes(tr[p + _REC_HDR:p + _REC_HDR + n]).decode("latin-1")
+        task = f"{comm}-{pid}"
+        lines.append(f"{task:>16s} [{cpu:03d}] ..s2. {t // 1_000_000_000:5d}.{(t // 1000) % 1_000_000:06d}: "
+                     f"bpf_trace_printk: {text}")
+        p += _REC_HDR + n
+    if consume:
+        state.trace_pos[0] = 0
+    return lines
