@@ -14,64 +14,57 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _layout as L
 from . import sanitizer as _san
 from . import sim as _sim  # noqa: F401  (registers sim_run)
 from ._twospeed import JIT, PythonKernel
 from .boards import ESPRESSOBIN
-from .cost import OPS, Cpu, create_cpu
+from .cost import OPS
 from .errno import strerror
-from .mm import PG_ALLOC_CACHE, PG_FREE, PG_NAMES, PG_PTR_RING, PG_RX_RING, Mem, create_mem
-from .netstack import STACK_STAT_NAMES, Stack, create_stack
-from .nic.mvneta import (DMA_SYNC_FULL_AT_REFILL, DMA_SYNC_PAGE_POOL, MVNETA_MAX_RXD, MVNETA_MAX_TXD, Port, RxQueue,
-                         TxQueue, VERDICT_INVALID, create_port, create_rxq, create_txq)
-from .nic.mvneta_hw import Wire, create_wire
-from .nic.mvneta_stats import ETHTOOL_STATS, NETDEV_STATS, NSTATS, STAT_NAMES
-from .page_pool import PP_ALIVE, PP_DESTROYING, PP_ETHTOOL_NAMES, PP_STAT_NAMES, PagePools, create_page_pools
-from .printk import Log, create_log, format_log
+from .mm import PG_FREE, PG_NAMES, PG_RX_RING, PGF_PP, PGF_REFCNT, PGF_WHERE, PGF_FREE, create_pages
+from .netstack import MAX_SKBS, STACK_STAT_NAMES, create_skbs
+from .nic.mvneta import (DMA_SYNC_FULL_AT_REFILL, DMA_SYNC_PAGE_POOL, MVNETA_MAX_RXD, MVNETA_MAX_TXD,
+                         MVNETA_SKB_HEADROOM, VERDICT_INVALID, create_rx_descs, create_tx_descs)
+from .nic.mvneta_hw import RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, TXCAP_LEN, create_wire
+from .nic.mvneta_stats import ETHTOOL_STATS, NETDEV_STATS, STAT_NAMES
+from .page_pool import (PP_ALIVE, PP_DESTROYING, PP_ETHTOOL_NAMES, PP_STAT_NAMES, PPF_ALLOC_COUNT, PPF_HOLD_CNT,
+                        PPF_RELEASE_CNT, PPF_RING_COUNT, PPF_STATE, PPF_STATS, create_page_pools)
+from .printk import KLOG_ROWS, format_log
 from .progs import BUILTIN_PROGS, PROG_BPF, PROG_BUILTIN, PROG_NONE, builtin_prog_id
-from .sanitizer import San, create_san
 from .trace import Trace, create_trace
 from .traffic import make_traffic
-from .xdp import MemIds, create_mem_ids, create_xdp_buff, create_xdp_rxq_info
-from .xdp_abi import ENV_SIZE, MAX_SKB_FRAGS, XDP_ACTION_NAMES
+from .xdp import MEM_ID_MIN, create_mem_ids, create_xdp_buff
+from .xdp_abi import ENV_SIZE, XDP_ACTION_NAMES
 
-__all__ = ["BoardState", "FragTab", "create_board_state", "Board", "RunResult", "XdplabError"]
+__all__ = ["BoardState", "create_board_state", "Board", "RunResult", "XdplabError"]
 
 
 class XdplabError(RuntimeError):
     """An operation the kernel would refuse; the message says why and what to do."""
 
 
-class FragTab(NamedTuple):
-    """skb_shared_info frags of frames and skbs, keyed by head page (the kernel keeps them in its tailroom)."""
-    nr: np.ndarray     # int64[npages]
-    page: np.ndarray   # int64[npages, MAX_SKB_FRAGS]
-    off: np.ndarray
-    size: np.ndarray
-
-
 class BoardState(NamedTuple):
-    mem: Mem
-    pools: PagePools
-    mem_ids: MemIds
-    xdp_rxq: np.ndarray     # int64[1, 7]: struct xdp_rxq_info of rxq 0
-    rxq: RxQueue
-    txq: TxQueue
-    port: Port
-    stats: np.ndarray       # int64[NSTATS]: netdev + ethtool counters
-    stack: Stack
-    cpu: Cpu
-    trace: Trace
-    san: San
-    log: Log
-    wire: Wire
-    xdp: np.ndarray         # int64[XB_SIZE]: the poll's struct xdp_buff
-    frag_tab: FragTab
-    env: np.ndarray         # int64[ENV_SIZE]: program run environment (eBPF VM)
-
-
-def _empty_wire():
-    return create_wire(np.zeros(0), np.zeros(0, np.int64), np.zeros((1, 64), np.uint8), np.array([64]))
+    """All state of one board: a few arrays (numba compiles per array), slots named in ``xdplab._layout``."""
+    data: np.ndarray      # uint8[npages, PAGE_SIZE]: page memory
+    pg: np.ndarray        # int64[npages, NPGF]: struct page (xdplab.mm.PGF_*)
+    lines: np.ndarray     # uint64[npages, 3]: cache-line coherency bitmasks (xdplab.mm.LN_*)
+    r: np.ndarray         # int64[NR]: scalar registers (xdplab._layout.R_*)
+    f: np.ndarray         # float64[NF]: clocks, cost profile, op counters (xdplab._layout.F_*)
+    pp: np.ndarray        # int64[MAX_POOLS, NPPF]: page_pool table (xdplab.page_pool.PPF_*)
+    pps: np.ndarray       # int64[MAX_POOLS, 128 + ring_max]: alloc caches and ptr_rings
+    rxd: np.ndarray       # int64[rx_ring, NRXD]: RX descriptors (xdplab.nic.mvneta_hw.RXD_*)
+    txd: np.ndarray       # int64[tx_ring, NTXD]: TX descriptors (TXD_*)
+    txd_done: np.ndarray  # float64[tx_ring]: when the MAC finished sending each
+    skb: np.ndarray       # int64[MAX_SKBS, NSKBF]: skbs (xdplab.netstack.SKBF_*)
+    ids: np.ndarray       # int64[0x10000, 2]: mem id -> (allocator, type)
+    xdp: np.ndarray       # int64[XB_SIZE]: the poll's struct xdp_buff
+    env: np.ndarray       # int64[ENV_SIZE]: program run environment
+    wire: np.ndarray      # float64[n, 2]: arrivals (time ns, template)
+    frames: np.ndarray    # uint8[T, maxlen]: template frames incl. FCS
+    txcap: np.ndarray     # uint8[TXCAP_MAX, TXCAP_LEN]: first bytes of sent frames
+    tr_ev: np.ndarray     # int64[capacity, TR_COLS]: trace events
+    tr_t: np.ndarray      # float64[capacity]: trace times
+    klog: np.ndarray      # int64[KLOG_ROWS, 6]: kernel log, then sanitizer reports
 
 
 def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA_MAX_RXD,
@@ -81,17 +74,36 @@ def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA
         raise ValueError(f"rx_ring must be in [64, 4096] (mvneta's default is 512), got {rx_ring}")
     if not 64 <= tx_ring <= 4096:
         raise ValueError(f"tx_ring must be in [64, 4096] (mvneta's default is 1024), got {tx_ring}")
-    mem = create_mem(npages)
-    n = mem.data.shape[0]
+    cost = np.asarray(profile["cost"], np.float64)
+    if cost.shape != (len(OPS),):
+        raise ValueError(f"cost profile must have {len(OPS)} entries (xdplab.cost.OPS), got {cost.shape}")
+    data, pg, lines = create_pages(npages)
+    pp, pps = create_page_pools(ring_max=max(2048, rx_ring))
+    tr = create_trace(trace)
+    r = np.zeros(L.NR, np.int64)
+    f = np.zeros(L.NF)
+    r[L.R_NR_FREE] = data.shape[0]
+    r[L.R_FAIL_TIMES] = -1
+    r[L.R_RXQ_SIZE] = rx_ring
+    r[L.R_RXQ_POOL] = -1
+    r[L.R_TXQ_SIZE] = tx_ring
+    r[L.R_IFINDEX] = 2                       # eth0 (lo is 1)
+    r[L.R_MTU] = mtu
+    r[L.R_RX_OFFSET] = MVNETA_SKB_HEADROOM
+    r[L.R_IRQ_ON] = 1
+    r[L.R_COAL_PKTS] = 32                    # MVNETA_RX_COAL_PKTS
+    r[L.R_COAL_USEC] = 100                   # MVNETA_RX_COAL_USEC
+    r[L.R_SKB_NR_FREE] = MAX_SKBS
+    r[L.R_MEM_ID_NEXT] = MEM_ID_MIN
+    f[L.F_HZ] = profile["hz"]
+    f[L.F_GBPS] = 1.0
+    f[L.F_COST:L.F_COST + len(OPS)] = cost
     return BoardState(
-        mem=mem, pools=create_page_pools(ring_max=max(2048, rx_ring)), mem_ids=create_mem_ids(),
-        xdp_rxq=create_xdp_rxq_info(1), rxq=create_rxq(rx_ring), txq=create_txq(tx_ring),
-        port=create_port(mtu=mtu), stats=np.zeros(NSTATS, np.int64), stack=create_stack(),
-        cpu=create_cpu(profile["cost"], profile["hz"], profile["ncpu"]), trace=create_trace(trace),
-        san=create_san(), log=create_log(), wire=_empty_wire(), xdp=create_xdp_buff(),
-        frag_tab=FragTab(nr=np.zeros(n, np.int64), page=np.zeros((n, MAX_SKB_FRAGS), np.int64),
-                         off=np.zeros((n, MAX_SKB_FRAGS), np.int64), size=np.zeros((n, MAX_SKB_FRAGS), np.int64)),
-        env=np.zeros(ENV_SIZE, np.int64))
+        data=data, pg=pg, lines=lines, r=r, f=f, pp=pp, pps=pps, rxd=create_rx_descs(rx_ring),
+        txd=create_tx_descs(tx_ring), txd_done=np.zeros(tx_ring), skb=create_skbs(), ids=create_mem_ids(),
+        xdp=create_xdp_buff(), env=np.zeros(ENV_SIZE, np.int64), wire=create_wire(np.zeros(0), np.zeros(0)),
+        frames=np.zeros((1, 64), np.uint8), txcap=np.zeros((L.TXCAP_MAX, TXCAP_LEN), np.uint8),
+        tr_ev=tr.ev, tr_t=tr.t_ns, klog=np.zeros((KLOG_ROWS, 6), np.int64))
 
 
 class RunResult(dict):
@@ -137,8 +149,8 @@ class Board:
         self.seed = int(seed)
         self.s = create_board_state(npages=npages, trace=trace, rx_ring=rx_ring, tx_ring=tx_ring,
                                     profile=profile, mtu=mtu)
-        self.s.port.dma_sync_mode[0] = DMA_SYNC_FULL_AT_REFILL if dma_sync == "full" else DMA_SYNC_PAGE_POOL
-        self.s.stack.tc_drop[0] = int(bool(tc_drop))
+        self.s.r[L.R_DMA_SYNC_MODE] = DMA_SYNC_FULL_AT_REFILL if dma_sync == "full" else DMA_SYNC_PAGE_POOL
+        self.s.r[L.R_TC_DROP] = int(bool(tc_drop))
         self.prog_name = None
         self.bpf_prog = None
         self._call("mvneta_open", what="ip link set dev eth0 up")
@@ -149,7 +161,7 @@ class Board:
     def _call(self, name, *args, what=None):
         fn = getattr(self.k, name)
         ret = fn(self.s, *args)
-        _san.san_raise_pending(self.s.san)
+        _san.san_raise_pending(self.s)
         if what is not None and isinstance(ret, (int, np.integer)) and ret < 0:
             raise XdplabError(f"{what}: {name}() returned {strerror(ret)}")
         return ret
@@ -160,7 +172,8 @@ class Board:
 
     @property
     def trace(self) -> Trace:
-        return self.s.trace
+        s = self.s
+        return Trace(ev=s.tr_ev, t_ns=s.tr_t, n=s.r[L.R_TR_N:L.R_TR_N + 1], lost=s.r[L.R_TR_LOST:L.R_TR_LOST + 1])
 
     # ------------------------------------------------------------ program attach
     def attach(self, prog):
@@ -179,7 +192,7 @@ class Board:
         if ret < 0:
             raise XdplabError(
                 f"mvneta_xdp_setup: {strerror(ret)}: prog does not support XDP frags and MTU "
-                f"{int(self.s.port.mtu[0])} > 3520 (MVNETA_MAX_RX_BUF_SIZE); lower the MTU or use an "
+                f"{int(self.s.r[L.R_MTU])} > 3520 (MVNETA_MAX_RX_BUF_SIZE); lower the MTU or use an "
                 f"xdp.frags program" if ret == -95 else f"mvneta_xdp_setup: {strerror(ret)}")
         self.prog_name = name
 
@@ -194,7 +207,7 @@ class Board:
         if ret < 0:
             raise XdplabError(f"ip link set dev eth0 mtu {mtu}: {strerror(ret)}"
                               + (": the attached XDP program does not support frags (MTU > 3520)"
-                                 if self.s.port.prog_kind[0] else ": MTU must be in [68, 9676]"))
+                                 if self.s.r[L.R_PROG_KIND] else ": MTU must be in [68, 9676]"))
 
     def stop(self):
         """ip link set dev eth0 down (mvneta_stop): every page back, the pool destroyed."""
@@ -208,16 +221,18 @@ class Board:
     def run(self, packets: int = 10000, size: int = 64, rate="line", kind: str | None = None,
             flows: int = 1, max_polls: int | None = None) -> RunResult:
         """Send ``packets`` frames of ``size`` bytes at ``rate`` (pps or "line") and run until handled."""
-        if not self.s.port.running[0]:
+        if not self.s.r[L.R_RUNNING]:
             raise XdplabError("eth0 is down: call Board.open() first")
         if kind is None:
             kind = "ssh" if self.prog_name == "ssh-mirror" else "udp"
-        start = float(self.s.cpu.now_ns.max())
+        start = float(self.s.f[L.F_NOW:L.F_NOW + 2].max())
         arr, tmpl, frames, flen = make_traffic(packets, size=size, rate=rate, kind=kind, flows=flows,
                                                seed=self.seed, start_ns=start)
-        if size + 2 > 3520 and self.s.port.mtu[0] <= 3520:
-            pass  # the NIC still receives it (oversize frames are split over descriptors)
-        self.s = self.s._replace(wire=create_wire(arr, tmpl, frames, flen))
+        if len(flen) > L.MAX_FLOWS:
+            raise ValueError(f"at most {L.MAX_FLOWS} flows")
+        self.s = self.s._replace(wire=create_wire(arr, tmpl), frames=frames)
+        self.s.r[L.R_WIRE_FLEN:L.R_WIRE_FLEN + len(flen)] = flen
+        self.s.r[L.R_WIRE_NEXT] = 0
         before = self.counters()
         t0 = time.perf_counter()
         polls = self._call("sim_run", int(max_polls) if max_polls is not None else 1 << 62)
@@ -227,8 +242,9 @@ class Board:
 
     def counters(self) -> dict:
         s = self.s
-        return {"stats": s.stats.copy(), "verdicts": s.port.verdicts.copy(), "t": float(s.cpu.now_ns[0]),
-                "pp": self._pp_stats_array().copy(), "busy": float(s.cpu.busy_ns[0])}
+        return {"stats": s.r[L.R_STATS:L.R_STATS + len(STAT_NAMES)].copy(),
+                "verdicts": s.r[L.R_VERDICTS:L.R_VERDICTS + 6].copy(), "t": float(s.f[L.F_NOW]),
+                "pp": self._pp_stats_array().copy(), "busy": float(s.f[L.F_BUSY])}
 
     def _result(self, before, after, packets, arr, wall, polls):
         d = {k: after["stats"][i] - before["stats"][i] for i, k in enumerate(STAT_NAMES)}
@@ -251,80 +267,82 @@ class Board:
     # ------------------------------------------------------------ reading state back
     def _pp_stats_array(self):
         # page_pool_get_stats summed over the queue's pools (live and destroyed ones keep counting)
-        return self.s.pools.stats.sum(axis=0)
+        live = self.s.pp[:, PPF_STATE] != 0
+        return self.s.pp[live][:, PPF_STATS:PPF_STATS + 11].sum(axis=0)
+
+    def _stat(self, name):
+        return int(self.s.r[L.R_STATS + STAT_NAMES.index(name)])
 
     def ethtool(self) -> dict:
         """ethtool -S eth0."""
-        out = {k: int(self.s.stats[i]) for i, k in enumerate(STAT_NAMES) if k in ETHTOOL_STATS}
+        out = {k: self._stat(k) for k in ETHTOOL_STATS}
         out.update(zip(PP_ETHTOOL_NAMES, (int(x) for x in self._pp_stats_array())))
         return out
 
     def netdev_stats(self) -> dict:
         """ip -s link show eth0."""
-        return {k: int(self.s.stats[i]) for i, k in enumerate(STAT_NAMES) if k in NETDEV_STATS}
+        return {k: self._stat(k) for k in NETDEV_STATS}
 
     def page_pool_stats(self, pool: int | None = None) -> dict:
         """struct page_pool_stats of the RX queue's pool (or a given pool slot)."""
-        p = int(self.s.rxq.pool[0]) if pool is None else int(pool)
+        p = int(self.s.r[L.R_RXQ_POOL]) if pool is None else int(pool)
         if p < 0:
             return dict(zip(PP_STAT_NAMES, (int(x) for x in self._pp_stats_array())))
-        return dict(zip(PP_STAT_NAMES, (int(x) for x in self.s.pools.stats[p])))
+        return dict(zip(PP_STAT_NAMES, (int(x) for x in self.s.pp[p, PPF_STATS:PPF_STATS + 11])))
 
     def verdicts(self) -> dict:
-        v = self.s.port.verdicts
+        v = self.s.r[L.R_VERDICTS:L.R_VERDICTS + 6]
         out = {XDP_ACTION_NAMES[i]: int(v[i]) for i in range(5)}
         out["invalid"] = int(v[VERDICT_INVALID])
         return out
 
     def stack_stats(self) -> dict:
-        return dict(zip(STACK_STAT_NAMES, (int(x) for x in self.s.stack.stat)))
+        return dict(zip(STACK_STAT_NAMES, (int(x) for x in self.s.r[L.R_STACK_STATS:L.R_STACK_STATS + len(STACK_STAT_NAMES)])))
 
     def dmesg(self) -> list[str]:
-        return format_log(self.s.log, self.prog_name or "xdp")
+        return format_log(self.s, self.prog_name or "xdp")
 
     def sanitizer_reports(self) -> list[str]:
-        san = self.s.san
-        return [_san.san_message(*san.rep[i]) for i in range(min(int(san.n[0]), san.rep.shape[0]))]
+        return [_san.san_message(*rep) for rep in _san.san_reports(self.s)]
 
     def cost_breakdown(self, per_packet: bool = True) -> list[tuple[str, float, int]]:
-        """(operation, cycles [per received packet], count) sorted by cycles, for CPU 0's work."""
-        c = self.s.cpu
-        rx = max(int(self.s.stats[STAT_NAMES.index("rx_packets")]), 1) if per_packet else 1
-        rows = [(OPS[i][0], float(c.op_cycles[i]) / rx, int(c.op_count[i])) for i in range(len(OPS))
-                if c.op_count[i]]
+        """(operation, cycles [per received packet], count) sorted by cycles, for the work done so far."""
+        f = self.s.f
+        rx = max(self._stat("rx_packets"), 1) if per_packet else 1
+        rows = [(OPS[i][0], float(f[L.F_OP_CYCLES + i]) / rx, int(f[L.F_OP_COUNT + i])) for i in range(len(OPS))
+                if f[L.F_OP_COUNT + i]]
         return sorted(rows, key=lambda r: -r[1])
 
     def page_census(self) -> dict:
         """How many pages are where (PG_*), for the conservation invariant."""
-        w = self.s.mem.where
+        w = self.s.pg[:, PGF_WHERE]
         return {PG_NAMES[i]: int((w == i).sum()) for i in range(len(PG_NAMES))}
 
     def check_pages(self):
         """Assert every page is in exactly one place and each place's count agrees with its structure."""
         s = self.s
-        m = s.mem
         census = self.page_census()
         problems = []
-        if census["free"] != int(m.nr_free[0]):
-            problems.append(f"{census['free']} pages marked free but the allocator holds {int(m.nr_free[0])}")
-        free = set(m.free_list[: int(m.nr_free[0])].tolist())
-        if len(free) != int(m.nr_free[0]):
+        nr_free = int(s.r[L.R_NR_FREE])
+        if census["free"] != nr_free:
+            problems.append(f"{census['free']} pages marked free but the allocator holds {nr_free}")
+        free = set(s.pg[:nr_free, PGF_FREE].tolist())
+        if len(free) != nr_free:
             problems.append("a page is on the allocator's free list twice")
-        if any(m.where[p] != PG_FREE or m.refcnt[p] != 0 for p in free):
+        if any(s.pg[p, PGF_WHERE] != PG_FREE or s.pg[p, PGF_REFCNT] != 0 for p in free):
             problems.append("a page on the free list is in use or has a refcount")
-        ring = {int(s.rxq.buf_virt_addr[i]) for i in range(int(s.rxq.size[0])) if s.rxq.buf_phys_addr[i] != 0}
-        if census["rx_ring"] != len(ring) or any(m.where[p] != PG_RX_RING for p in ring):
+        ring = {int(s.rxd[i, RXD_BUF_VIRT_ADDR]) for i in range(len(s.rxd)) if s.rxd[i, RXD_BUF_PHYS_ADDR] != 0}
+        if census["rx_ring"] != len(ring) or any(s.pg[p, PGF_WHERE] != PG_RX_RING for p in ring):
             problems.append(f"{census['rx_ring']} pages marked rx_ring but {len(ring)} descriptors hold a buffer")
-        pools = s.pools
-        live = [p for p in range(len(pools.state)) if pools.state[p] in (PP_ALIVE, PP_DESTROYING)]
-        cache = sum(int(pools.alloc_count[p]) for p in live)
-        ringc = sum(int(pools.ring_count[p]) for p in live)
+        live = [p for p in range(len(s.pp)) if s.pp[p, PPF_STATE] in (PP_ALIVE, PP_DESTROYING)]
+        cache = sum(int(s.pp[p, PPF_ALLOC_COUNT]) for p in live)
+        ringc = sum(int(s.pp[p, PPF_RING_COUNT]) for p in live)
         if census["alloc_cache"] != cache:
             problems.append(f"{census['alloc_cache']} pages marked alloc_cache, caches hold {cache}")
         if census["ptr_ring"] != ringc:
             problems.append(f"{census['ptr_ring']} pages marked ptr_ring, rings hold {ringc}")
-        inflight = sum(int(pools.hold_cnt[p] - pools.release_cnt[p]) for p in live)
-        owned = int((m.pp >= 0).sum())
+        inflight = sum(int(s.pp[p, PPF_HOLD_CNT] - s.pp[p, PPF_RELEASE_CNT]) for p in live)
+        owned = int((s.pg[:, PGF_PP] >= 0).sum())
         if owned != inflight:
             problems.append(f"{owned} pages carry page->pp but the pools count {inflight} in flight")
         if census["cpu"] or census["caller"]:

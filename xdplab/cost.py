@@ -11,13 +11,9 @@ cycles went, per operation.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import numpy as np
-
 from ._twospeed import kernel
 
-__all__ = ["Cpu", "create_cpu", "charge", "charge_n", "cpu_now", "OPS", "NOPS"]
+__all__ = ["charge", "charge_n", "cpu_now", "OPS", "NOPS"]
 
 # name: what one unit of the operation is
 OPS = (
@@ -71,47 +67,31 @@ for _i, (_n, _d) in enumerate(OPS):
     globals()["C_" + _n.upper()] = _i
     __all__.append("C_" + _n.upper())
 
+from ._layout import F_BUSY, F_COST, F_HZ, F_NOW, F_OP_COUNT, F_OP_CYCLES, MAX_OPS, R_CPU_CUR  # noqa: E402
 
-class Cpu(NamedTuple):
-    now_ns: np.ndarray      # float64[ncpu]: each CPU's clock
-    busy_ns: np.ndarray     # float64[ncpu]: time spent executing modelled work
-    cur: np.ndarray         # int64[1]: CPU currently executing
-    hz: np.ndarray          # float64[1]: core clock (1.2 GHz on the ESPRESSObin)
-    cost: np.ndarray        # float64[NOPS]: cycles per operation (the board profile)
-    op_count: np.ndarray    # int64[NOPS]
-    op_cycles: np.ndarray   # float64[NOPS]
-
-
-def create_cpu(cost: np.ndarray, hz: float, ncpu: int = 2) -> Cpu:
-    cost = np.asarray(cost, dtype=np.float64)
-    if cost.shape != (NOPS,):
-        raise ValueError(f"cost profile must have {NOPS} entries (one per xdplab.cost.OPS), got {cost.shape}")
-    if not (hz > 0):
-        raise ValueError(f"CPU clock must be positive, got {hz}")
-    return Cpu(now_ns=np.zeros(ncpu), busy_ns=np.zeros(ncpu), cur=np.zeros(1, np.int64),
-               hz=np.array([float(hz)]), cost=cost.copy(), op_count=np.zeros(NOPS, np.int64),
-               op_cycles=np.zeros(NOPS))
+assert NOPS <= MAX_OPS
 
 
 @kernel
-def charge_n(cpu, op, n):
+def charge_n(b, op, n):
     """Charge ``n`` units of operation ``op`` to the current CPU."""
-    c = cpu.cost[op] * n
-    ns = c * 1e9 / cpu.hz[0]
-    i = cpu.cur[0]
-    cpu.now_ns[i] += ns
-    cpu.busy_ns[i] += ns
-    cpu.op_count[op] += n
-    cpu.op_cycles[op] += c
+    f = b.f
+    c = f[F_COST + op] * n
+    ns = c * 1e9 / f[F_HZ]
+    i = b.r[R_CPU_CUR]
+    f[F_NOW + i] += ns
+    f[F_BUSY + i] += ns
+    f[F_OP_COUNT + op] += n
+    f[F_OP_CYCLES + op] += c
 
 
 @kernel
-def charge(cpu, op):
+def charge(b, op):
     """Charge one unit of operation ``op`` to the current CPU."""
-    charge_n(cpu, op, 1)
+    charge_n(b, op, 1)
 
 
 @kernel
-def cpu_now(cpu):
+def cpu_now(b):
     """The current CPU's clock, in ns."""
-    return cpu.now_ns[cpu.cur[0]]
+    return b.f[F_NOW + b.r[R_CPU_CUR]]

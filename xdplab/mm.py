@@ -20,24 +20,26 @@ invalidated (``dev_dirty``), and lines the CPU wrote that nobody cleaned
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from ._twospeed import kernel
 from .cost import (C_DCACHE_CLEAN_LINE, C_DCACHE_INVAL_LINE, C_DMA_MAP, C_DMA_SYNC_CALL, C_DMA_UNMAP,
                    C_PAGE_ALLOC, C_PAGE_FREE, C_PKT_MISS, charge, charge_n)
 from .sanitizer import san_report
-from .xdp_abi import PAGE_SHIFT, PAGE_SIZE
+from ._layout import (R_FAIL_CALLS, R_FAIL_FAILED, R_FAIL_INTERVAL, R_FAIL_TIMES, R_MM_ALLOC_FAILS, R_MM_ALLOCS,
+                      R_MM_DMA_MAPS, R_MM_FREES, R_NR_FREE)
+from .xdp_abi import MAX_SKB_FRAGS, PAGE_SHIFT, PAGE_SIZE
 
 __all__ = [
-    "Mem", "create_mem", "alloc_page", "alloc_pages_bulk", "put_page", "get_page", "page_ref_count",
+    "create_pages", "alloc_page", "alloc_pages_bulk", "put_page", "get_page", "page_ref_count",
     "dma_map_page", "dma_unmap_page", "dma_sync_single_for_cpu", "dma_sync_single_for_device",
     "dma_sync_single_range_for_device", "dma_to_page", "cpu_read", "cpu_write", "dev_dma_write",
     "dev_dma_read", "line_mask", "cpu_touch",
     "DMA_BIDIRECTIONAL", "DMA_TO_DEVICE", "DMA_FROM_DEVICE", "DMA_NONE", "DMA_ATTR_SKIP_CPU_SYNC",
     "PHYS_OFFSET", "PG_FREE", "PG_RX_RING", "PG_ALLOC_CACHE", "PG_PTR_RING", "PG_CPU", "PG_TX_RING",
-    "PG_SKB", "PG_XDP_FRAME", "PG_CALLER", "PG_NAMES",
+    "PG_SKB", "PG_XDP_FRAME", "PG_CALLER", "PG_NAMES", "PGF_REFCNT", "PGF_PP", "PGF_WHERE",
+    "PGF_DMA_ADDR", "PGF_DMA_DIR", "PGF_PFMEMALLOC", "PGF_FREE", "PGF_FRAG_NR", "PGF_FRAG0", "NPGF",
+    "LN_DEV_DIRTY", "LN_CPU_DIRTY", "LN_CACHED",
 ]
 
 # enum dma_data_direction
@@ -67,37 +69,33 @@ PG_NAMES = ("free", "rx_ring", "alloc_cache", "ptr_ring", "cpu", "tx_ring", "skb
 _ALL_LINES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-class Mem(NamedTuple):
-    data: np.ndarray       # uint8[npages, PAGE_SIZE]: the bytes
-    refcnt: np.ndarray     # int64[npages]: page_ref_count
-    pp: np.ndarray         # int64[npages]: page->pp (pool index), -1 if not a page_pool page
-    where: np.ndarray      # int64[npages]: PG_*
-    dma_addr: np.ndarray   # int64[npages]: mapped bus address, 0 if unmapped
-    dma_dir: np.ndarray    # int64[npages]: direction it was mapped with, DMA_NONE if unmapped
-    dev_dirty: np.ndarray  # uint64[npages]: lines written by the device, not invalidated for the CPU
-    cpu_dirty: np.ndarray  # uint64[npages]: lines written by the CPU, not cleaned for the device
-    cached: np.ndarray     # uint64[npages]: lines present in the CPU's cache (a touch elsewhere misses)
-    pfmemalloc: np.ndarray # uint8[npages]
-    free_list: np.ndarray  # int64[npages]: stack of free pages
-    nr_free: np.ndarray    # int64[1]
-    fail: np.ndarray       # int64[4]: fail_page_alloc interval, times (-1 = no limit), calls, failures
-    stat: np.ndarray       # int64[4]: allocs, frees, failures, dma maps
+# columns of the page table b.pg (int64[npages, NPGF]): struct page, as far as xdplab needs it
+PGF_REFCNT = 0       # page_ref_count
+PGF_PP = 1           # page->pp: owning page_pool, -1 if none
+PGF_WHERE = 2        # PG_*
+PGF_DMA_ADDR = 3     # mapped bus address (page_pool_get_dma_addr), 0 if unmapped
+PGF_DMA_DIR = 4      # direction it was mapped with, DMA_NONE if unmapped
+PGF_PFMEMALLOC = 5
+PGF_FREE = 6         # storage of the allocator's free stack (slot i holds a free page)
+PGF_FRAG_NR = 7      # skb_shared_info.nr_frags of a frame/skb whose head is this page
+PGF_FRAG0 = 8        # frags: (page, offset, size) x MAX_SKB_FRAGS
+NPGF = PGF_FRAG0 + 3 * MAX_SKB_FRAGS
+# columns of b.lines (uint64[npages, 3]): one bit per 64-byte cache line of the page
+LN_DEV_DIRTY = 0     # written by the device, not yet invalidated for the CPU
+LN_CPU_DIRTY = 1     # written by the CPU, not yet cleaned for the device
+LN_CACHED = 2        # present in the CPU's cache (a touch of another line misses to DDR)
 
 
-def create_mem(npages: int = 4096) -> Mem:
-    """``npages`` 4 KiB pages of memory the networking code can allocate (default 16 MiB)."""
+def create_pages(npages: int = 4096):
+    """``npages`` 4 KiB pages (default 16 MiB): (data, pg, lines) for the board state."""
     npages = int(npages)
     if not 64 <= npages <= 262144:
         raise ValueError(f"npages must be in [64, 262144] (256 KiB .. 1 GiB), got {npages}")
-    free = np.arange(npages - 1, -1, -1, dtype=np.int64)   # page 0 handed out first
-    return Mem(data=np.zeros((npages, PAGE_SIZE), np.uint8), refcnt=np.zeros(npages, np.int64),
-               pp=np.full(npages, -1, np.int64), where=np.zeros(npages, np.int64),
-               dma_addr=np.zeros(npages, np.int64), dma_dir=np.full(npages, DMA_NONE, np.int64),
-               dev_dirty=np.zeros(npages, np.uint64), cpu_dirty=np.zeros(npages, np.uint64),
-               cached=np.zeros(npages, np.uint64),
-               pfmemalloc=np.zeros(npages, np.uint8), free_list=free,
-               nr_free=np.array([npages], np.int64), fail=np.array([0, -1, 0, 0], np.int64),
-               stat=np.zeros(4, np.int64))
+    pg = np.zeros((npages, NPGF), np.int64)
+    pg[:, PGF_PP] = -1
+    pg[:, PGF_DMA_DIR] = DMA_NONE
+    pg[:, PGF_FREE] = np.arange(npages - 1, -1, -1)   # page 0 is handed out first
+    return np.zeros((npages, PAGE_SIZE), np.uint8), pg, np.zeros((npages, 3), np.uint64)
 
 
 @kernel
@@ -129,16 +127,17 @@ def _popcount(x):
 
 
 @kernel
-def _should_fail_alloc_page(m):
+def _should_fail_alloc_page(b):
     """fail_page_alloc: every ``interval``-th call fails, at most ``times`` times."""
-    m.fail[2] += 1
-    interval = m.fail[0]
+    r = b.r
+    r[R_FAIL_CALLS] += 1
+    interval = r[R_FAIL_INTERVAL]
     if interval <= 0:
         return False
-    if m.fail[1] >= 0 and m.fail[3] >= m.fail[1]:
+    if r[R_FAIL_TIMES] >= 0 and r[R_FAIL_FAILED] >= r[R_FAIL_TIMES]:
         return False
-    if m.fail[2] % interval == 0:
-        m.fail[3] += 1
+    if r[R_FAIL_CALLS] % interval == 0:
+        r[R_FAIL_FAILED] += 1
         return True
     return False
 
@@ -146,19 +145,18 @@ def _should_fail_alloc_page(m):
 @kernel
 def alloc_page(b):
     """alloc_pages(GFP_ATOMIC, 0): one page with refcount 1, or -1 (-ENOMEM)."""
-    m = b.mem
-    if _should_fail_alloc_page(m) or m.nr_free[0] == 0:
-        m.stat[2] += 1
+    if _should_fail_alloc_page(b) or b.r[R_NR_FREE] == 0:
+        b.r[R_MM_ALLOC_FAILS] += 1
         return -1
-    m.nr_free[0] -= 1
-    p = m.free_list[m.nr_free[0]]
-    if m.refcnt[p] != 0:
-        san_report(b.san, 2, p, 0, 0, m.where[p])
-    m.refcnt[p] = 1
-    m.pp[p] = -1
-    m.where[p] = PG_CALLER
-    m.stat[0] += 1
-    charge(b.cpu, C_PAGE_ALLOC)
+    b.r[R_NR_FREE] -= 1
+    p = b.pg[b.r[R_NR_FREE], PGF_FREE]
+    if b.pg[p, PGF_REFCNT] != 0:
+        san_report(b, 2, p, 0, 0, b.pg[p, PGF_WHERE])
+    b.pg[p, PGF_REFCNT] = 1
+    b.pg[p, PGF_PP] = -1
+    b.pg[p, PGF_WHERE] = PG_CALLER
+    b.r[R_MM_ALLOCS] += 1
+    charge(b, C_PAGE_ALLOC)
     return p
 
 
@@ -178,41 +176,40 @@ def alloc_pages_bulk(b, nr, out):
 @kernel
 def get_page(b, p):
     """get_page: take one more reference."""
-    if b.mem.refcnt[p] <= 0:
-        san_report(b.san, 2, p, 0, 0, b.mem.where[p])
-    b.mem.refcnt[p] += 1
+    if b.pg[p, PGF_REFCNT] <= 0:
+        san_report(b, 2, p, 0, 0, b.pg[p, PGF_WHERE])
+    b.pg[p, PGF_REFCNT] += 1
 
 
 @kernel
 def page_ref_count(b, p):
-    return b.mem.refcnt[p]
+    return b.pg[p, PGF_REFCNT]
 
 
 @kernel
 def put_page(b, p):
     """put_page: drop a reference; the last one frees the page to the allocator."""
-    m = b.mem
-    r = m.refcnt[p]
+    r = b.pg[p, PGF_REFCNT]
     if r <= 0:
-        san_report(b.san, 1 if m.where[p] == PG_FREE else 6, p, r, 0, m.where[p])
+        san_report(b, 1 if b.pg[p, PGF_WHERE] == PG_FREE else 6, p, r, 0, b.pg[p, PGF_WHERE])
         return
-    m.refcnt[p] = r - 1
+    b.pg[p, PGF_REFCNT] = r - 1
     if r == 1:
-        m.pp[p] = -1
-        m.where[p] = PG_FREE
-        m.dev_dirty[p] = np.uint64(0)
-        m.cpu_dirty[p] = np.uint64(0)
-        m.free_list[m.nr_free[0]] = p
-        m.nr_free[0] += 1
-        m.stat[1] += 1
-        charge(b.cpu, C_PAGE_FREE)
+        b.pg[p, PGF_PP] = -1
+        b.pg[p, PGF_WHERE] = PG_FREE
+        b.lines[p, LN_DEV_DIRTY] = np.uint64(0)
+        b.lines[p, LN_CPU_DIRTY] = np.uint64(0)
+        b.pg[b.r[R_NR_FREE], PGF_FREE] = p
+        b.r[R_NR_FREE] += 1
+        b.r[R_MM_FREES] += 1
+        charge(b, C_PAGE_FREE)
 
 
 @kernel
 def dma_to_page(b, addr):
     """The page a bus address points into, or -1."""
     p = (addr - PHYS_OFFSET) >> PAGE_SHIFT
-    if addr < PHYS_OFFSET or p >= b.mem.data.shape[0]:
+    if addr < PHYS_OFFSET or p >= b.data.shape[0]:
         return -1
     return p
 
@@ -220,9 +217,8 @@ def dma_to_page(b, addr):
 @kernel
 def _sync_for_device_lines(b, p, mask):
     # arm64 arch_sync_dma_for_device: dcache_clean_poc, whatever the direction
-    m = b.mem
-    charge_n(b.cpu, C_DCACHE_CLEAN_LINE, _popcount(mask))
-    m.cpu_dirty[p] &= ~mask
+    charge_n(b, C_DCACHE_CLEAN_LINE, _popcount(mask))
+    b.lines[p, LN_CPU_DIRTY] &= ~mask
 
 
 @kernel
@@ -230,21 +226,19 @@ def _sync_for_cpu_lines(b, p, mask, dir):
     # arm64 arch_sync_dma_for_cpu: nothing for DMA_TO_DEVICE, else dcache_inval_poc
     if dir == DMA_TO_DEVICE:
         return
-    m = b.mem
-    charge_n(b.cpu, C_DCACHE_INVAL_LINE, _popcount(mask))
-    m.dev_dirty[p] &= ~mask
-    m.cached[p] &= ~mask
+    charge_n(b, C_DCACHE_INVAL_LINE, _popcount(mask))
+    b.lines[p, LN_DEV_DIRTY] &= ~mask
+    b.lines[p, LN_CACHED] &= ~mask
 
 
 @kernel
 def dma_map_page(b, p, offset, size, dir, attrs):
     """dma_map_page_attrs: map [offset, offset+size) of page p; returns the bus address."""
-    m = b.mem
-    charge(b.cpu, C_DMA_MAP)
+    charge(b, C_DMA_MAP)
     addr = PHYS_OFFSET + (p << PAGE_SHIFT) + offset
-    m.dma_addr[p] = PHYS_OFFSET + (p << PAGE_SHIFT)
-    m.dma_dir[p] = dir
-    m.stat[3] += 1
+    b.pg[p, PGF_DMA_ADDR] = PHYS_OFFSET + (p << PAGE_SHIFT)
+    b.pg[p, PGF_DMA_DIR] = dir
+    b.r[R_MM_DMA_MAPS] += 1
     if (attrs & DMA_ATTR_SKIP_CPU_SYNC) == 0:
         _sync_for_device_lines(b, p, line_mask(offset, size))
     return addr
@@ -253,26 +247,25 @@ def dma_map_page(b, p, offset, size, dir, attrs):
 @kernel
 def dma_unmap_page(b, addr, size, dir, attrs):
     """dma_unmap_page_attrs."""
-    m = b.mem
     p = dma_to_page(b, addr)
-    if p < 0 or m.dma_dir[p] == DMA_NONE:
-        san_report(b.san, 11, p, 0, 0, 0)
+    if p < 0 or b.pg[p, PGF_DMA_DIR] == DMA_NONE:
+        san_report(b, 11, p, 0, 0, 0)
         return
-    charge(b.cpu, C_DMA_UNMAP)
+    charge(b, C_DMA_UNMAP)
     if (attrs & DMA_ATTR_SKIP_CPU_SYNC) == 0:
         _sync_for_cpu_lines(b, p, line_mask(addr & (PAGE_SIZE - 1), size), dir)
-    m.dma_addr[p] = 0
-    m.dma_dir[p] = DMA_NONE
+    b.pg[p, PGF_DMA_ADDR] = 0
+    b.pg[p, PGF_DMA_DIR] = DMA_NONE
 
 
 @kernel
 def dma_sync_single_for_cpu(b, addr, size, dir):
     """dma_sync_single_for_cpu: make what the device wrote visible to the CPU."""
     p = dma_to_page(b, addr)
-    if p < 0 or b.mem.dma_dir[p] == DMA_NONE:
-        san_report(b.san, 13, addr, 0, 0, 0)
+    if p < 0 or b.pg[p, PGF_DMA_DIR] == DMA_NONE:
+        san_report(b, 13, addr, 0, 0, 0)
         return
-    charge(b.cpu, C_DMA_SYNC_CALL)
+    charge(b, C_DMA_SYNC_CALL)
     _sync_for_cpu_lines(b, p, line_mask(addr & (PAGE_SIZE - 1), size), dir)
 
 
@@ -280,10 +273,10 @@ def dma_sync_single_for_cpu(b, addr, size, dir):
 def dma_sync_single_for_device(b, addr, size, dir):
     """dma_sync_single_for_device: write back what the CPU wrote before the device reads."""
     p = dma_to_page(b, addr)
-    if p < 0 or b.mem.dma_dir[p] == DMA_NONE:
-        san_report(b.san, 13, addr, 0, 0, 0)
+    if p < 0 or b.pg[p, PGF_DMA_DIR] == DMA_NONE:
+        san_report(b, 13, addr, 0, 0, 0)
         return
-    charge(b.cpu, C_DMA_SYNC_CALL)
+    charge(b, C_DMA_SYNC_CALL)
     _sync_for_device_lines(b, p, line_mask(addr & (PAGE_SIZE - 1), size))
 
 
@@ -296,57 +289,52 @@ def dma_sync_single_range_for_device(b, addr, offset, size, dir):
 @kernel
 def cpu_read(b, p, off, length):
     """The CPU reads bytes of page p: stale lines not invalidated since a device write are a bug."""
-    m = b.mem
-    if m.where[p] == PG_FREE:
-        san_report(b.san, 2, p, off, off + length, PG_CPU)
+    if b.pg[p, PGF_WHERE] == PG_FREE:
+        san_report(b, 2, p, off, off + length, PG_CPU)
         return
-    bad = m.dev_dirty[p] & line_mask(off, length)
+    bad = b.lines[p, LN_DEV_DIRTY] & line_mask(off, length)
     if bad:
-        san_report(b.san, 3, p, off, off + length, m.where[p])
-        m.dev_dirty[p] &= ~bad   # report each stale read once
+        san_report(b, 3, p, off, off + length, b.pg[p, PGF_WHERE])
+        b.lines[p, LN_DEV_DIRTY] &= ~bad   # report each stale read once
 
 
 @kernel
 def cpu_write(b, p, off, length):
     """The CPU writes bytes of page p: those lines are dirty in its cache until cleaned."""
-    m = b.mem
-    if m.where[p] == PG_FREE:
-        san_report(b.san, 2, p, off, off + length, PG_CPU)
+    if b.pg[p, PGF_WHERE] == PG_FREE:
+        san_report(b, 2, p, off, off + length, PG_CPU)
         return
-    m.cpu_dirty[p] |= line_mask(off, length)
+    b.lines[p, LN_CPU_DIRTY] |= line_mask(off, length)
 
 
 @kernel
 def dev_dma_write(b, p, off, length):
     """The device writes bytes of page p by DMA (the caller copies the bytes)."""
-    m = b.mem
     mask = line_mask(off, length)
-    bad = m.cpu_dirty[p] & mask
+    bad = b.lines[p, LN_CPU_DIRTY] & mask
     if bad:
-        san_report(b.san, 5, p, off, off + length, m.where[p])
-        m.cpu_dirty[p] &= ~bad
-    m.dev_dirty[p] |= mask
+        san_report(b, 5, p, off, off + length, b.pg[p, PGF_WHERE])
+        b.lines[p, LN_CPU_DIRTY] &= ~bad
+    b.lines[p, LN_DEV_DIRTY] |= mask
 
 
 @kernel
 def dev_dma_read(b, p, off, length):
     """The device reads bytes of page p by DMA (TX)."""
-    m = b.mem
-    bad = m.cpu_dirty[p] & line_mask(off, length)
+    bad = b.lines[p, LN_CPU_DIRTY] & line_mask(off, length)
     if bad:
-        san_report(b.san, 4, p, off, off + length, m.where[p])
-        m.cpu_dirty[p] &= ~bad
+        san_report(b, 4, p, off, off + length, b.pg[p, PGF_WHERE])
+        b.lines[p, LN_CPU_DIRTY] &= ~bad
 
 
 @kernel
 def cpu_touch(b, p, off, length, write):
     """The CPU reads (and with ``write`` writes) bytes of page p, paying a DDR access per line not cached."""
     cpu_read(b, p, off, length)
-    m = b.mem
     mask = line_mask(off, length)
-    miss = mask & ~m.cached[p]
+    miss = mask & ~b.lines[p, LN_CACHED]
     if miss:
-        charge_n(b.cpu, C_PKT_MISS, _popcount(miss))
-        m.cached[p] |= miss
+        charge_n(b, C_PKT_MISS, _popcount(miss))
+        b.lines[p, LN_CACHED] |= miss
     if write:
         cpu_write(b, p, off, length)

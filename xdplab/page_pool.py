@@ -24,28 +24,27 @@ the queue that created it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from ._twospeed import kernel
 from .cost import (C_PP_ALLOC_FAST, C_PP_ALLOC_SLOW, C_PP_RECYCLE_CACHE, C_PP_RECYCLE_RING,
                    C_PP_REFILL, C_PP_REFILL_PAGE, C_PP_RELEASE, charge, cpu_now)
 from .errno import E2BIG, EINVAL, ENOMEM, EOPNOTSUPP
-from .mm import (DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, PG_ALLOC_CACHE, PG_CALLER,
+from .mm import (PGF_DMA_ADDR, PGF_PFMEMALLOC, PGF_PP, PGF_REFCNT, PGF_WHERE, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, PG_ALLOC_CACHE, PG_CALLER,
                  PG_PTR_RING, alloc_page, dma_map_page, dma_sync_single_range_for_device,
                  dma_unmap_page, put_page)
 from .printk import printk
 from .sanitizer import san_report
-from .trace import trace_event
+from .trace import board_trace
+from ._layout import F_PP_DEFER, MAX_POOLS, R_CPU_CUR, R_RXQ_BUSY
 from .xdp_abi import PAGE_SIZE
 
 __all__ = [
-    "PagePools", "create_page_pools", "page_pool_create", "page_pool_alloc_pages",
+    "create_page_pools", "NPPF", "page_pool_create", "page_pool_alloc_pages",
     "page_pool_dev_alloc_pages", "page_pool_put_page", "page_pool_put_full_page",
     "page_pool_recycle_direct", "page_pool_release_page", "page_pool_return_page",
     "page_pool_get_dma_addr", "page_pool_get_dma_dir", "page_pool_destroy", "page_pool_release_retry",
-    "page_pool_inflight", "page_pool_use_xdp_mem", "skb_mark_for_recycle",
+    "page_pool_inflight", "page_pool_use_xdp_mem",
     "PP_FLAG_DMA_MAP", "PP_FLAG_DMA_SYNC_DEV", "PP_FLAG_PAGE_FRAG", "PP_FLAG_ALL",
     "PP_ALLOC_CACHE_SIZE", "PP_ALLOC_CACHE_REFILL", "PP_STAT_NAMES", "PP_ETHTOOL_NAMES",
     "MAX_POOLS", "NUMA_NO_NODE", "DEFER_TIME_NS", "DEFER_WARN_INTERVAL_NS",
@@ -68,15 +67,12 @@ PP_MAX_RING = 32768
 NUMA_NO_NODE = -1
 DEFER_TIME_NS = 1_000_000_000            # DEFER_TIME = HZ: retry a stalled destroy every second
 DEFER_WARN_INTERVAL_NS = 60_000_000_000  # DEFER_WARN_INTERVAL = 60 * HZ
-MAX_POOLS = 8
 
 PP_FREE_SLOT = 0
 PP_ALIVE = 1
 PP_DESTROYING = 2
 PP_FREED = 3
 
-# params columns (struct page_pool_params)
-PARAM_ORDER, PARAM_FLAGS, PARAM_POOL_SIZE, PARAM_NID, PARAM_DMA_DIR, PARAM_OFFSET, PARAM_MAX_LEN = range(7)
 
 # struct page_pool_stats, in the kernel's order
 ST_FAST, ST_SLOW, ST_SLOW_HIGH_ORDER, ST_EMPTY, ST_REFILL, ST_WAIVE = range(6)
@@ -90,40 +86,37 @@ PP_ETHTOOL_NAMES = ("rx_pp_alloc_fast", "rx_pp_alloc_slow", "rx_pp_alloc_slow_ho
                     "rx_pp_recycle_released_ref")
 
 
-class PagePools(NamedTuple):
-    state: np.ndarray         # int64[MAX_POOLS]: PP_FREE_SLOT / PP_ALIVE / PP_DESTROYING / PP_FREED
-    params: np.ndarray        # int64[MAX_POOLS, 7]
-    alloc_cache: np.ndarray   # int64[MAX_POOLS, PP_ALLOC_CACHE_SIZE]
-    alloc_count: np.ndarray   # int64[MAX_POOLS]
-    ring: np.ndarray          # int64[MAX_POOLS, ring_max]: ptr_ring slots
-    ring_size: np.ndarray     # int64[MAX_POOLS]
-    ring_prod: np.ndarray     # int64[MAX_POOLS]: producer index
-    ring_cons: np.ndarray     # int64[MAX_POOLS]: consumer index
-    ring_count: np.ndarray    # int64[MAX_POOLS]
-    hold_cnt: np.ndarray      # int64[MAX_POOLS]: pages_state_hold_cnt
-    release_cnt: np.ndarray   # int64[MAX_POOLS]: pages_state_release_cnt
-    user_cnt: np.ndarray      # int64[MAX_POOLS]
-    xdp_mem_id: np.ndarray    # int64[MAX_POOLS]: set by page_pool_use_xdp_mem (0 = none)
-    stats: np.ndarray         # int64[MAX_POOLS, 11]
-    defer: np.ndarray         # float64[MAX_POOLS, 3]: defer_start, next retry, defer_warn (ns)
-    scratch: np.ndarray       # int64[PP_ALLOC_CACHE_REFILL]: bulk allocation buffer
+# columns of the pool table b.pp (int64[MAX_POOLS, NPPF]): struct page_pool
+PPF_STATE = 0
+PPF_ORDER = 1         # struct page_pool_params, then the pool's own fields
+PPF_FLAGS = 2
+PPF_POOL_SIZE = 3
+PPF_NID = 4
+PPF_DMA_DIR = 5
+PPF_OFFSET = 6
+PPF_MAX_LEN = 7
+PPF_ALLOC_COUNT = 8   # alloc.count
+PPF_RING_SIZE = 9
+PPF_RING_PROD = 10
+PPF_RING_CONS = 11
+PPF_RING_COUNT = 12
+PPF_HOLD_CNT = 13     # pages_state_hold_cnt
+PPF_RELEASE_CNT = 14  # pages_state_release_cnt
+PPF_USER_CNT = 15
+PPF_XDP_MEM_ID = 16
+PPF_STATS = 17        # struct page_pool_stats: 11 counters, ST_* order
+NPPF = PPF_STATS + 11
+# b.pps (int64[MAX_POOLS, PP_ALLOC_CACHE_SIZE + ring_max]): alloc.cache[] then the ptr_ring's slots
 
 
-def create_page_pools(ring_max: int = 2048) -> PagePools:
-    """The table of page_pool slots; ``ring_max`` bounds any pool's ptr_ring."""
-    z = lambda *s: np.zeros(s, np.int64)  # noqa: E731
-    return PagePools(state=z(MAX_POOLS), params=z(MAX_POOLS, 7), alloc_cache=z(MAX_POOLS, PP_ALLOC_CACHE_SIZE),
-                     alloc_count=z(MAX_POOLS), ring=z(MAX_POOLS, ring_max), ring_size=z(MAX_POOLS),
-                     ring_prod=z(MAX_POOLS), ring_cons=z(MAX_POOLS), ring_count=z(MAX_POOLS),
-                     hold_cnt=z(MAX_POOLS), release_cnt=z(MAX_POOLS), user_cnt=z(MAX_POOLS),
-                     xdp_mem_id=z(MAX_POOLS), stats=z(MAX_POOLS, 11), defer=np.zeros((MAX_POOLS, 3)),
-                     scratch=z(PP_ALLOC_CACHE_REFILL))
+def create_page_pools(ring_max: int = 2048):
+    """The pool table and its slot storage; ``ring_max`` bounds any pool's ptr_ring."""
+    return np.zeros((MAX_POOLS, NPPF), np.int64), np.zeros((MAX_POOLS, PP_ALLOC_CACHE_SIZE + ring_max), np.int64)
 
 
 @kernel
 def page_pool_create(b, order, flags, pool_size, nid, dma_dir, offset, max_len):
     """page_pool_create(&pp_params): a pool index, or -errno (page_pool_init's checks)."""
-    pp = b.pools
     if flags & ~PP_FLAG_ALL:
         return -EINVAL                      # only known flags
     ring_qsize = PP_DEFAULT_RING
@@ -142,120 +135,115 @@ def page_pool_create(b, order, flags, pool_size, nid, dma_dir, offset, max_len):
             return -EINVAL
     if order != 0:
         return -EOPNOTSUPP                  # xdplab models order-0 pools only (mvneta's kind)
-    if ring_qsize > pp.ring.shape[1]:
+    if ring_qsize > b.pps.shape[1] - PP_ALLOC_CACHE_SIZE:
         return -ENOMEM                      # ptr_ring_init failed (xdplab's ring_max)
     slot = -1
-    for i in range(pp.state.shape[0]):
-        if pp.state[i] == PP_FREE_SLOT or pp.state[i] == PP_FREED:
+    for i in range(b.pp.shape[0]):
+        if b.pp[i, PPF_STATE] == PP_FREE_SLOT or b.pp[i, PPF_STATE] == PP_FREED:
             slot = i
             break
     if slot < 0:
         return -ENOMEM
-    pp.state[slot] = PP_ALIVE
-    prm = pp.params[slot]
-    prm[PARAM_ORDER] = order
-    prm[PARAM_FLAGS] = flags
-    prm[PARAM_POOL_SIZE] = pool_size
-    prm[PARAM_NID] = nid
-    prm[PARAM_DMA_DIR] = dma_dir
-    prm[PARAM_OFFSET] = offset
-    prm[PARAM_MAX_LEN] = max_len
-    pp.alloc_count[slot] = 0
-    pp.ring_size[slot] = ring_qsize
-    pp.ring_prod[slot] = 0
-    pp.ring_cons[slot] = 0
-    pp.ring_count[slot] = 0
-    pp.hold_cnt[slot] = 0
-    pp.release_cnt[slot] = 0
-    pp.user_cnt[slot] = 1                   # the driver's reference, dropped by page_pool_destroy
-    pp.xdp_mem_id[slot] = 0
-    pp.stats[slot, :] = 0
-    pp.defer[slot, :] = 0.0
+    b.pp[slot, PPF_STATE] = PP_ALIVE
+    b.pp[slot, PPF_ORDER] = order
+    b.pp[slot, PPF_FLAGS] = flags
+    b.pp[slot, PPF_POOL_SIZE] = pool_size
+    b.pp[slot, PPF_NID] = nid
+    b.pp[slot, PPF_DMA_DIR] = dma_dir
+    b.pp[slot, PPF_OFFSET] = offset
+    b.pp[slot, PPF_MAX_LEN] = max_len
+    b.pp[slot, PPF_ALLOC_COUNT] = 0
+    b.pp[slot, PPF_RING_SIZE] = ring_qsize
+    b.pp[slot, PPF_RING_PROD] = 0
+    b.pp[slot, PPF_RING_CONS] = 0
+    b.pp[slot, PPF_RING_COUNT] = 0
+    b.pp[slot, PPF_HOLD_CNT] = 0
+    b.pp[slot, PPF_RELEASE_CNT] = 0
+    b.pp[slot, PPF_USER_CNT] = 1                   # the driver's reference, dropped by page_pool_destroy
+    b.pp[slot, PPF_XDP_MEM_ID] = 0
+    b.pp[slot, PPF_STATS:] = 0
+    b.f[F_PP_DEFER + 3 * slot:F_PP_DEFER + 3 * slot + 3] = 0.0
     return slot
 
 
 @kernel
 def page_pool_get_dma_addr(b, page):
     """page_pool_get_dma_addr: the bus address the pool mapped the page at."""
-    return b.mem.dma_addr[page]
+    return b.pg[page, PGF_DMA_ADDR]
 
 
 @kernel
 def page_pool_get_dma_dir(b, pool):
     """page_pool_get_dma_dir: the pool's DMA direction."""
-    return b.pools.params[pool, PARAM_DMA_DIR]
+    return b.pp[pool, PPF_DMA_DIR]
 
 
 @kernel
 def page_pool_inflight(b, pool):
     """page_pool_inflight: pages the pool handed out and has not had back (hold - release)."""
-    return b.pools.hold_cnt[pool] - b.pools.release_cnt[pool]
+    return b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT]
 
 
 @kernel
 def _pp_trace(b, pool, page, how, d):
-    pp = b.pools
-    trace_event(b.trace, cpu_now(b.cpu), b.cpu.cur[0], 8 if how < 0 else 9, 0, page,
+    board_trace(b, cpu_now(b), b.r[R_CPU_CUR], 8 if how < 0 else 9, 0, page,
                 -how - 1 if how < 0 else how, d, 0,
-                b.rxq.busy[0], pp.alloc_count[pool], pp.ring_count[pool], pp.hold_cnt[pool] - pp.release_cnt[pool])
+                b.r[R_RXQ_BUSY], b.pp[pool, PPF_ALLOC_COUNT], b.pp[pool, PPF_RING_COUNT], b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT])
 
 
 @kernel
-def _ring_consume(pp, pool):
-    if pp.ring_count[pool] == 0:
+def _ring_consume(b, pool):
+    if b.pp[pool, PPF_RING_COUNT] == 0:
         return -1
-    i = pp.ring_cons[pool]
-    page = pp.ring[pool, i]
+    i = b.pp[pool, PPF_RING_CONS]
+    page = b.pps[pool, PP_ALLOC_CACHE_SIZE + i]
     i += 1
-    if i == pp.ring_size[pool]:
+    if i == b.pp[pool, PPF_RING_SIZE]:
         i = 0
-    pp.ring_cons[pool] = i
-    pp.ring_count[pool] -= 1
+    b.pp[pool, PPF_RING_CONS] = i
+    b.pp[pool, PPF_RING_COUNT] -= 1
     return page
 
 
 @kernel
 def page_pool_dma_sync_for_device(b, pool, page, dma_sync_size):
     """Sync only what the CPU may have touched: min(dma_sync_size, max_len) bytes from offset."""
-    prm = b.pools.params[pool]
     n = dma_sync_size
-    if n < 0 or n > prm[PARAM_MAX_LEN]:     # dma_sync_size is unsigned: -1 means max_len
-        n = prm[PARAM_MAX_LEN]
-    dma_sync_single_range_for_device(b, b.mem.dma_addr[page], prm[PARAM_OFFSET], n, prm[PARAM_DMA_DIR])
+    if n < 0 or n > b.pp[pool, PPF_MAX_LEN]:     # dma_sync_size is unsigned: -1 means max_len
+        n = b.pp[pool, PPF_MAX_LEN]
+    dma_sync_single_range_for_device(b, b.pg[page, PGF_DMA_ADDR], b.pp[pool, PPF_OFFSET], n, b.pp[pool, PPF_DMA_DIR])
 
 
 @kernel
 def _page_pool_dma_map(b, pool, page):
-    prm = b.pools.params[pool]
     # the whole page, mapped once; SKIP_CPU_SYNC because the pool syncs max_len itself below
-    dma_map_page(b, page, 0, PAGE_SIZE << prm[PARAM_ORDER], prm[PARAM_DMA_DIR], DMA_ATTR_SKIP_CPU_SYNC)
-    if prm[PARAM_FLAGS] & PP_FLAG_DMA_SYNC_DEV:
-        page_pool_dma_sync_for_device(b, pool, page, prm[PARAM_MAX_LEN])
+    dma_map_page(b, page, 0, PAGE_SIZE << b.pp[pool, PPF_ORDER], b.pp[pool, PPF_DMA_DIR], DMA_ATTR_SKIP_CPU_SYNC)
+    if b.pp[pool, PPF_FLAGS] & PP_FLAG_DMA_SYNC_DEV:
+        page_pool_dma_sync_for_device(b, pool, page, b.pp[pool, PPF_MAX_LEN])
 
 
 @kernel
 def page_pool_refill_alloc_cache(b, pool):
     """Move up to PP_ALLOC_CACHE_REFILL pages ptr_ring -> alloc cache; return the last one or -1."""
-    pp = b.pools
-    if pp.ring_count[pool] == 0:
-        pp.stats[pool, ST_EMPTY] += 1
+    if b.pp[pool, PPF_RING_COUNT] == 0:
+        b.pp[pool, PPF_STATS + ST_EMPTY] += 1
         return -1
-    charge(b.cpu, C_PP_REFILL)
+    charge(b, C_PP_REFILL)
     while True:
-        page = _ring_consume(pp, pool)
+        page = _ring_consume(b, pool)
         if page < 0:
             break
-        charge(b.cpu, C_PP_REFILL_PAGE)
+        charge(b, C_PP_REFILL_PAGE)
         # every simulated page is on the board's single NUMA node: nothing is waived
-        pp.alloc_cache[pool, pp.alloc_count[pool]] = page
-        pp.alloc_count[pool] += 1
-        b.mem.where[page] = PG_ALLOC_CACHE
-        if pp.alloc_count[pool] >= PP_ALLOC_CACHE_REFILL:
+        b.pps[pool, b.pp[pool, PPF_ALLOC_COUNT]] = page
+        b.pp[pool, PPF_ALLOC_COUNT] += 1
+        b.pg[page, PGF_WHERE] = PG_ALLOC_CACHE
+        if b.pp[pool, PPF_ALLOC_COUNT] >= PP_ALLOC_CACHE_REFILL:
             break
-    if pp.alloc_count[pool] > 0:
-        pp.alloc_count[pool] -= 1
-        page = pp.alloc_cache[pool, pp.alloc_count[pool]]
-        pp.stats[pool, ST_REFILL] += 1
+    if b.pp[pool, PPF_ALLOC_COUNT] > 0:
+        b.pp[pool, PPF_ALLOC_COUNT] -= 1
+        page = b.pps[pool, b.pp[pool, PPF_ALLOC_COUNT]]
+        b.pp[pool, PPF_STATS + ST_REFILL] += 1
         return page
     return -1
 
@@ -263,26 +251,24 @@ def page_pool_refill_alloc_cache(b, pool):
 @kernel
 def _page_pool_alloc_pages_slow(b, pool):
     """Bulk-allocate PP_ALLOC_CACHE_REFILL pages, map them, keep all but one in the cache."""
-    pp = b.pools
-    charge(b.cpu, C_PP_ALLOC_SLOW)
-    if pp.params[pool, PARAM_ORDER] != 0:
+    charge(b, C_PP_ALLOC_SLOW)
+    if b.pp[pool, PPF_ORDER] != 0:
         # order > 0 (one compound page): not modelled; the pool was refused at creation
         return -1
-    if pp.alloc_count[pool] > 0:
-        pp.alloc_count[pool] -= 1
-        return pp.alloc_cache[pool, pp.alloc_count[pool]]
+    if b.pp[pool, PPF_ALLOC_COUNT] > 0:
+        b.pp[pool, PPF_ALLOC_COUNT] -= 1
+        return b.pps[pool, b.pp[pool, PPF_ALLOC_COUNT]]
     nr = alloc_pages_bulk_into_cache(b, pool)
     if nr == 0:
         return -1
-    pp.alloc_count[pool] -= 1
-    pp.stats[pool, ST_SLOW] += 1
-    return pp.alloc_cache[pool, pp.alloc_count[pool]]
+    b.pp[pool, PPF_ALLOC_COUNT] -= 1
+    b.pp[pool, PPF_STATS + ST_SLOW] += 1
+    return b.pps[pool, b.pp[pool, PPF_ALLOC_COUNT]]
 
 
 @kernel
 def alloc_pages_bulk_into_cache(b, pool):
-    pp = b.pools
-    flags = pp.params[pool, PARAM_FLAGS]
+    flags = b.pp[pool, PPF_FLAGS]
     nr = 0
     for _ in range(PP_ALLOC_CACHE_REFILL):
         page = alloc_page(b)
@@ -290,11 +276,11 @@ def alloc_pages_bulk_into_cache(b, pool):
             break
         if flags & PP_FLAG_DMA_MAP:
             _page_pool_dma_map(b, pool, page)
-        b.mem.pp[page] = pool                      # page_pool_set_pp_info
-        b.mem.where[page] = PG_ALLOC_CACHE
-        pp.alloc_cache[pool, pp.alloc_count[pool]] = page
-        pp.alloc_count[pool] += 1
-        pp.hold_cnt[pool] += 1                     # trace_page_pool_state_hold
+        b.pg[page, PGF_PP] = pool                      # page_pool_set_pp_info
+        b.pg[page, PGF_WHERE] = PG_ALLOC_CACHE
+        b.pps[pool, b.pp[pool, PPF_ALLOC_COUNT]] = page
+        b.pp[pool, PPF_ALLOC_COUNT] += 1
+        b.pp[pool, PPF_HOLD_CNT] += 1                     # trace_page_pool_state_hold
         nr += 1
     return nr
 
@@ -302,12 +288,11 @@ def alloc_pages_bulk_into_cache(b, pool):
 @kernel
 def page_pool_alloc_pages(b, pool, gfp):
     """page_pool_alloc_pages: a page (index) from cache, ring or page allocator; -1 if none."""
-    pp = b.pools
-    if pp.alloc_count[pool] > 0:                   # fast path
-        pp.alloc_count[pool] -= 1
-        page = pp.alloc_cache[pool, pp.alloc_count[pool]]
-        pp.stats[pool, ST_FAST] += 1
-        charge(b.cpu, C_PP_ALLOC_FAST)
+    if b.pp[pool, PPF_ALLOC_COUNT] > 0:                   # fast path
+        b.pp[pool, PPF_ALLOC_COUNT] -= 1
+        page = b.pps[pool, b.pp[pool, PPF_ALLOC_COUNT]]
+        b.pp[pool, PPF_STATS + ST_FAST] += 1
+        charge(b, C_PP_ALLOC_FAST)
         how = -1
     else:
         page = page_pool_refill_alloc_cache(b, pool)
@@ -316,7 +301,7 @@ def page_pool_alloc_pages(b, pool, gfp):
             page = _page_pool_alloc_pages_slow(b, pool)
             how = -3
     if page >= 0:
-        b.mem.where[page] = PG_CALLER
+        b.pg[page, PGF_WHERE] = PG_CALLER
         _pp_trace(b, pool, page, how, 0)
     return page
 
@@ -330,54 +315,51 @@ def page_pool_dev_alloc_pages(b, pool):
 @kernel
 def page_pool_release_page(b, pool, page):
     """page_pool_release_page (6.1; removed in 6.6): unmap and stop tracking; the page stays allocated."""
-    pp = b.pools
-    if b.mem.pp[page] != pool:
-        san_report(b.san, 9, page, b.mem.pp[page], pool, b.mem.where[page])
+    if b.pg[page, PGF_PP] != pool:
+        san_report(b, 9, page, b.pg[page, PGF_PP], pool, b.pg[page, PGF_WHERE])
         return
-    charge(b.cpu, C_PP_RELEASE)
-    if pp.params[pool, PARAM_FLAGS] & PP_FLAG_DMA_MAP:
-        dma_unmap_page(b, b.mem.dma_addr[page], PAGE_SIZE << pp.params[pool, PARAM_ORDER],
-                       pp.params[pool, PARAM_DMA_DIR], DMA_ATTR_SKIP_CPU_SYNC)
-    b.mem.pp[page] = -1                            # page_pool_clear_pp_info
-    pp.release_cnt[pool] += 1                      # trace_page_pool_state_release
+    charge(b, C_PP_RELEASE)
+    if b.pp[pool, PPF_FLAGS] & PP_FLAG_DMA_MAP:
+        dma_unmap_page(b, b.pg[page, PGF_DMA_ADDR], PAGE_SIZE << b.pp[pool, PPF_ORDER],
+                       b.pp[pool, PPF_DMA_DIR], DMA_ATTR_SKIP_CPU_SYNC)
+    b.pg[page, PGF_PP] = -1                            # page_pool_clear_pp_info
+    b.pp[pool, PPF_RELEASE_CNT] += 1                      # trace_page_pool_state_release
 
 
 @kernel
 def page_pool_return_page(b, pool, page):
     """page_pool_return_page: release the pool's state and put the page (it is freed)."""
     page_pool_release_page(b, pool, page)
-    b.mem.where[page] = PG_CALLER
+    b.pg[page, PGF_WHERE] = PG_CALLER
     put_page(b, page)
 
 
 @kernel
 def page_pool_recycle_in_cache(b, pool, page):
-    pp = b.pools
-    if pp.alloc_count[pool] == PP_ALLOC_CACHE_SIZE:
-        pp.stats[pool, ST_CACHE_FULL] += 1
+    if b.pp[pool, PPF_ALLOC_COUNT] == PP_ALLOC_CACHE_SIZE:
+        b.pp[pool, PPF_STATS + ST_CACHE_FULL] += 1
         return False
-    pp.alloc_cache[pool, pp.alloc_count[pool]] = page
-    pp.alloc_count[pool] += 1
-    pp.stats[pool, ST_CACHED] += 1
-    b.mem.where[page] = PG_ALLOC_CACHE
-    charge(b.cpu, C_PP_RECYCLE_CACHE)
+    b.pps[pool, b.pp[pool, PPF_ALLOC_COUNT]] = page
+    b.pp[pool, PPF_ALLOC_COUNT] += 1
+    b.pp[pool, PPF_STATS + ST_CACHED] += 1
+    b.pg[page, PGF_WHERE] = PG_ALLOC_CACHE
+    charge(b, C_PP_RECYCLE_CACHE)
     return True
 
 
 @kernel
 def page_pool_recycle_in_ring(b, pool, page):
-    pp = b.pools
-    charge(b.cpu, C_PP_RECYCLE_RING)
-    if pp.ring_count[pool] == pp.ring_size[pool]:
+    charge(b, C_PP_RECYCLE_RING)
+    if b.pp[pool, PPF_RING_COUNT] == b.pp[pool, PPF_RING_SIZE]:
         return False
-    pp.ring[pool, pp.ring_prod[pool]] = page
-    i = pp.ring_prod[pool] + 1
-    if i == pp.ring_size[pool]:
+    b.pps[pool, PP_ALLOC_CACHE_SIZE + b.pp[pool, PPF_RING_PROD]] = page
+    i = b.pp[pool, PPF_RING_PROD] + 1
+    if i == b.pp[pool, PPF_RING_SIZE]:
         i = 0
-    pp.ring_prod[pool] = i
-    pp.ring_count[pool] += 1
-    pp.stats[pool, ST_RING] += 1
-    b.mem.where[page] = PG_PTR_RING
+    b.pp[pool, PPF_RING_PROD] = i
+    b.pp[pool, PPF_RING_COUNT] += 1
+    b.pp[pool, PPF_STATS + ST_RING] += 1
+    b.pg[page, PGF_WHERE] = PG_PTR_RING
     return True
 
 
@@ -391,16 +373,14 @@ def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
     a full ring releases the page.  A page someone else still references is
     released from the pool (``released_refcnt``) and put.
     """
-    pp = b.pools
-    m = b.mem
-    if m.refcnt[page] <= 0:
-        san_report(b.san, 2 if m.where[page] == 0 else 6, page, m.refcnt[page], 0, m.where[page])
+    if b.pg[page, PGF_REFCNT] <= 0:
+        san_report(b, 2 if b.pg[page, PGF_WHERE] == 0 else 6, page, b.pg[page, PGF_REFCNT], 0, b.pg[page, PGF_WHERE])
         return
-    if m.pp[page] != pool:
-        san_report(b.san, 9, page, m.pp[page], pool, m.where[page])
+    if b.pg[page, PGF_PP] != pool:
+        san_report(b, 9, page, b.pg[page, PGF_PP], pool, b.pg[page, PGF_WHERE])
         return
-    if m.refcnt[page] == 1 and m.pfmemalloc[page] == 0:
-        if pp.params[pool, PARAM_FLAGS] & PP_FLAG_DMA_SYNC_DEV:
+    if b.pg[page, PGF_REFCNT] == 1 and b.pg[page, PGF_PFMEMALLOC] == 0:
+        if b.pp[pool, PPF_FLAGS] & PP_FLAG_DMA_SYNC_DEV:
             page_pool_dma_sync_for_device(b, pool, page, dma_sync_size)
         if allow_direct and page_pool_recycle_in_cache(b, pool, page):
             _pp_trace(b, pool, page, 0, dma_sync_size)
@@ -408,12 +388,12 @@ def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
         if page_pool_recycle_in_ring(b, pool, page):
             _pp_trace(b, pool, page, 1, dma_sync_size)
             return
-        pp.stats[pool, ST_RING_FULL] += 1
+        b.pp[pool, PPF_STATS + ST_RING_FULL] += 1
         _pp_trace(b, pool, page, 3, dma_sync_size)
         page_pool_return_page(b, pool, page)
         return
     # fallback / non-XDP mode: someone else still holds the page
-    pp.stats[pool, ST_RELEASED_REFCNT] += 1
+    b.pp[pool, PPF_STATS + ST_RELEASED_REFCNT] += 1
     _pp_trace(b, pool, page, 2, dma_sync_size)
     page_pool_release_page(b, pool, page)
     put_page(b, page)
@@ -432,34 +412,27 @@ def page_pool_recycle_direct(b, pool, page):
 
 
 @kernel
-def skb_mark_for_recycle(b, skb):
-    """skb_mark_for_recycle: freeing the skb returns its pages to their page_pool (5.14+)."""
-    b.stack.skb_pp_recycle[skb] = 1
-
-
-@kernel
 def page_pool_use_xdp_mem(b, pool, mem_id):
     """page_pool_use_xdp_mem: the XDP mem model takes a user reference on the pool."""
-    b.pools.xdp_mem_id[pool] = mem_id
-    b.pools.user_cnt[pool] += 1
+    b.pp[pool, PPF_XDP_MEM_ID] = mem_id
+    b.pp[pool, PPF_USER_CNT] += 1
 
 
 @kernel
 def _page_pool_scrub(b, pool):
-    pp = b.pools
-    while pp.alloc_count[pool] > 0:                # page_pool_empty_alloc_cache_once
-        pp.alloc_count[pool] -= 1
-        page = pp.alloc_cache[pool, pp.alloc_count[pool]]
-        b.mem.where[page] = PG_CALLER
+    while b.pp[pool, PPF_ALLOC_COUNT] > 0:                # page_pool_empty_alloc_cache_once
+        b.pp[pool, PPF_ALLOC_COUNT] -= 1
+        page = b.pps[pool, b.pp[pool, PPF_ALLOC_COUNT]]
+        b.pg[page, PGF_WHERE] = PG_CALLER
         page_pool_return_page(b, pool, page)
     while True:                                    # page_pool_empty_ring
-        page = _ring_consume(pp, pool)
+        page = _ring_consume(b, pool)
         if page < 0:
             break
-        if b.mem.refcnt[page] != 1:
-            printk(b.log, cpu_now(b.cpu), 4, b.mem.refcnt[page], 0, 0)
-            san_report(b.san, 10, page, pool, b.mem.refcnt[page], 3)
-        b.mem.where[page] = PG_CALLER
+        if b.pg[page, PGF_REFCNT] != 1:
+            printk(b, cpu_now(b), 4, b.pg[page, PGF_REFCNT], 0, 0)
+            san_report(b, 10, page, pool, b.pg[page, PGF_REFCNT], 3)
+        b.pg[page, PGF_WHERE] = PG_CALLER
         page_pool_return_page(b, pool, page)
 
 
@@ -469,45 +442,43 @@ def _page_pool_release(b, pool):
     _page_pool_scrub(b, pool)
     inflight = page_pool_inflight(b, pool)
     if inflight < 0:
-        printk(b.log, cpu_now(b.cpu), 12, inflight, 0, 0)
+        printk(b, cpu_now(b), 12, inflight, 0, 0)
     if inflight == 0:
         # page_pool_free -> pool->disconnect (mem_allocator_disconnect) -> mem id removed
-        if b.pools.xdp_mem_id[pool] != 0:
-            b.mem_ids.pool_of[b.pools.xdp_mem_id[pool]] = -1
-        b.pools.state[pool] = PP_FREED
+        if b.pp[pool, PPF_XDP_MEM_ID] != 0:
+            b.ids[b.pp[pool, PPF_XDP_MEM_ID], 0] = -1
+        b.pp[pool, PPF_STATE] = PP_FREED
     return inflight
 
 
 @kernel
 def page_pool_destroy(b, pool):
     """page_pool_destroy: drop a user reference; the last one releases the pool (deferred if pages are in flight)."""
-    pp = b.pools
     if pool < 0:
         return
-    pp.user_cnt[pool] -= 1
-    if pp.user_cnt[pool] > 0:
+    b.pp[pool, PPF_USER_CNT] -= 1
+    if b.pp[pool, PPF_USER_CNT] > 0:
         return
     inflight = _page_pool_release(b, pool)
     if inflight == 0:
         return
-    now = cpu_now(b.cpu)
-    pp.state[pool] = PP_DESTROYING
-    pp.defer[pool, 0] = now                        # defer_start
-    pp.defer[pool, 1] = now + DEFER_TIME_NS        # schedule_delayed_work(DEFER_TIME)
-    pp.defer[pool, 2] = now + DEFER_WARN_INTERVAL_NS
-    san_report(b.san, 8, pool, inflight, 0, 0)
+    now = cpu_now(b)
+    b.pp[pool, PPF_STATE] = PP_DESTROYING
+    b.f[F_PP_DEFER + 3 * pool + 0] = now                        # defer_start
+    b.f[F_PP_DEFER + 3 * pool + 1] = now + DEFER_TIME_NS        # schedule_delayed_work(DEFER_TIME)
+    b.f[F_PP_DEFER + 3 * pool + 2] = now + DEFER_WARN_INTERVAL_NS
+    san_report(b, 8, pool, inflight, 0, 0)
 
 
 @kernel
 def page_pool_release_retry(b, pool, now):
     """The deferred work: re-scrub, free when inflight reaches 0, warn every 60 s."""
-    pp = b.pools
-    if pp.state[pool] != PP_DESTROYING or now < pp.defer[pool, 1]:
+    if b.pp[pool, PPF_STATE] != PP_DESTROYING or now < b.f[F_PP_DEFER + 3 * pool + 1]:
         return
     inflight = _page_pool_release(b, pool)
     if inflight == 0:
         return
-    if now >= pp.defer[pool, 2]:
-        printk(b.log, now, 2, 0, inflight, np.int64((now - pp.defer[pool, 0]) // 1e9))
-        pp.defer[pool, 2] = now + DEFER_WARN_INTERVAL_NS
-    pp.defer[pool, 1] = now + DEFER_TIME_NS
+    if now >= b.f[F_PP_DEFER + 3 * pool + 2]:
+        printk(b, now, 2, 0, inflight, np.int64((now - b.f[F_PP_DEFER + 3 * pool + 0]) // 1e9))
+        b.f[F_PP_DEFER + 3 * pool + 2] = now + DEFER_WARN_INTERVAL_NS
+    b.f[F_PP_DEFER + 3 * pool + 1] = now + DEFER_TIME_NS

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
+from ._layout import R_LOG_N
 from ._twospeed import kernel
 
-__all__ = ["Log", "create_log", "printk", "format_log", "KLOG"]
+__all__ = ["printk", "format_log", "KLOG", "LOG_MAX", "KLOG_ROWS"]
 
 LOG_MAX = 256
+KLOG_ROWS = LOG_MAX + 64   # log rows, then the sanitizer's (xdplab.sanitizer.SAN_MAX)
 
 # code: (level, format) — formats are the kernel's own strings where one exists
 KLOG = {
@@ -29,42 +29,33 @@ KLOG = {
 }
 
 
-class Log(NamedTuple):
-    ent: np.ndarray   # int64[LOG_MAX, 5]: code, a, b, c, suppressed-count
-    t_ns: np.ndarray  # float64[LOG_MAX]
-    n: np.ndarray     # int64[1]
-    once: np.ndarray  # int64[16]: pr_*_once flags
-
-
-def create_log() -> Log:
-    return Log(ent=np.zeros((LOG_MAX, 5), np.int64), t_ns=np.zeros(LOG_MAX), n=np.zeros(1, np.int64),
-               once=np.zeros(16, np.int64))
-
-
 @kernel
-def printk(log, t_ns, code, a, b, c):
-    """Append a message; a full log keeps counting (like a ring that stops at LOG_MAX)."""
-    i = log.n[0]
-    if i < log.ent.shape[0]:
-        log.ent[i, 0] = code
-        log.ent[i, 1] = a
-        log.ent[i, 2] = b
-        log.ent[i, 3] = c
-        log.t_ns[i] = t_ns
-    log.n[0] = i + 1
+def printk(b, t_ns, code, x, y, z):
+    """Append a message to the kernel log (kept: the first LOG_MAX; all are counted)."""
+    i = b.r[R_LOG_N]
+    if i < LOG_MAX:
+        row = b.klog[i]
+        row[0] = code
+        row[1] = x
+        row[2] = y
+        row[3] = z
+        row[5] = np.int64(t_ns * 1000.0)
+    b.r[R_LOG_N] = i + 1
 
 
 _ERRS = {0: "crc error", 1: "overrun error", 2: "max frame length error", 3: "resource error"}
 
 
-def format_log(log: Log, prog_name: str = "xdp") -> list[str]:
+def format_log(bs, prog_name: str = "xdp") -> list[str]:
+    """dmesg: the board's kernel log as text."""
     out = []
-    for i in range(min(int(log.n[0]), LOG_MAX)):
-        code, a, b, c, _ = (int(x) for x in log.ent[i])
+    n = int(bs.r[R_LOG_N])
+    for i in range(min(n, LOG_MAX)):
+        code, a, b, c, _, t_ps = (int(x) for x in bs.klog[i, :6])
         level, fmt = KLOG.get(code, ("warn", "unknown message {a} {b} {c}"))
         s = "Illegal" if a > 4 else "Driver unsupported"
         msg = fmt.format(a=a, b=b, c=c, s=s, prog=prog_name, s2=_ERRS.get(c, "?"))
-        out.append(f"[{log.t_ns[i] / 1e9:12.6f}] {msg}")
-    if int(log.n[0]) > LOG_MAX:
-        out.append(f"... {int(log.n[0]) - LOG_MAX} more messages not kept")
+        out.append(f"[{t_ps / 1e12:12.6f}] {msg}")
+    if n > LOG_MAX:
+        out.append(f"... {n - LOG_MAX} more messages not kept")
     return out

@@ -12,6 +12,7 @@ board (``bpf_insn``), so a built-in and the compiled object cost the same.
 from __future__ import annotations
 
 from ._twospeed import kernel
+from ._layout import R_PROG_ID
 from .cost import C_BPF_INSN, C_BPF_PROG_CALL, charge, charge_n
 from .mm import cpu_touch, cpu_write
 from .xdp_abi import XB_DATA, XB_DATA_END, XB_PAGE, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX
@@ -58,22 +59,22 @@ def _swap_bytes(buf, a, c, n):
 def xdp_prog_builtin(b, prog_id, xdp):
     """Run built-in program ``prog_id`` on ``xdp``; returns the action."""
     if prog_id == 0:
-        charge_n(b.cpu, C_BPF_INSN, _INSNS_TRIVIAL)
+        charge_n(b, C_BPF_INSN, _INSNS_TRIVIAL)
         return XDP_PASS
     if prog_id == 1:
-        charge_n(b.cpu, C_BPF_INSN, _INSNS_TRIVIAL)
+        charge_n(b, C_BPF_INSN, _INSNS_TRIVIAL)
         return XDP_DROP
     if prog_id == 2:
-        charge_n(b.cpu, C_BPF_INSN, _INSNS_TRIVIAL)
+        charge_n(b, C_BPF_INSN, _INSNS_TRIVIAL)
         return XDP_ABORTED
     if prog_id == 3:
         page = xdp[XB_PAGE]
         data = xdp[XB_DATA]
         end = xdp[XB_DATA_END]
-        buf = b.mem.data[page]
+        buf = b.data[page]
         # struct ethhdr + struct iphdr + struct tcphdr must be inside the packet
         if data + 14 + 20 + 20 > end:
-            charge_n(b.cpu, C_BPF_INSN, 6)
+            charge_n(b, C_BPF_INSN, 6)
             return XDP_PASS
         cpu_touch(b, page, data, 38, False)
         is_ip = buf[data + 12] == 0x08 and buf[data + 13] == 0x00
@@ -82,19 +83,19 @@ def xdp_prog_builtin(b, prog_id, xdp):
         sport = (buf[data + 34] << 8) | buf[data + 35]
         dport = (buf[data + 36] << 8) | buf[data + 37]
         if not (is_ip and ihl_ok and is_tcp and (sport == 22 or dport == 22)):
-            charge_n(b.cpu, C_BPF_INSN, _INSNS_SSH_MIRROR_PASS)
+            charge_n(b, C_BPF_INSN, _INSNS_SSH_MIRROR_PASS)
             return XDP_PASS
         _swap_bytes(buf, data, data + 6, 6)      # h_dest <-> h_source
         _swap_bytes(buf, data + 26, data + 30, 4)  # saddr <-> daddr
         cpu_write(b, page, data, 34)
-        charge_n(b.cpu, C_BPF_INSN, _INSNS_SSH_MIRROR_TX)
+        charge_n(b, C_BPF_INSN, _INSNS_SSH_MIRROR_TX)
         return XDP_TX
-    charge_n(b.cpu, C_BPF_INSN, _INSNS_TRIVIAL)
+    charge_n(b, C_BPF_INSN, _INSNS_TRIVIAL)
     return 7
 
 
 @kernel
 def bpf_prog_run_xdp(b, xdp):
     """bpf_prog_run_xdp(prog, xdp): run the port's program; returns its raw return value."""
-    charge(b.cpu, C_BPF_PROG_CALL)
-    return xdp_prog_builtin(b, b.port.prog_id[0], xdp)
+    charge(b, C_BPF_PROG_CALL)
+    return xdp_prog_builtin(b, b.r[R_PROG_ID], xdp)

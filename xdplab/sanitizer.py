@@ -9,14 +9,12 @@ once, so a learner's traceback points at the line that did it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import numpy as np
-
+from ._layout import R_SAN_N, R_SAN_SEEN
 from ._twospeed import kernel
+from .printk import LOG_MAX
 
-__all__ = ["San", "create_san", "san_report", "SanitizerError", "san_message", "san_raise_pending",
-           "SAN_CODES"]
+__all__ = ["san_report", "SanitizerError", "san_message", "san_raise_pending", "san_reports", "SAN_CODES",
+           "SAN_MAX"]
 
 SAN_MAX = 64
 
@@ -75,27 +73,18 @@ SAN_WHERE = ("the page allocator (free)", "the RX ring", "the page_pool alloc ca
              "the CPU (driver/XDP)", "the TX ring", "an skb", "an xdp_frame in flight", "a caller")
 
 
-class San(NamedTuple):
-    n: np.ndarray        # int64[1]: reports recorded
-    rep: np.ndarray      # int64[SAN_MAX, 5]: code, a, b, c, where
-    seen: np.ndarray     # int64[1]: reports raised already by the Python side
-
-
-def create_san() -> San:
-    return San(n=np.zeros(1, np.int64), rep=np.zeros((SAN_MAX, 5), np.int64), seen=np.zeros(1, np.int64))
-
-
 @kernel
-def san_report(san, code, a, b, c, where):
+def san_report(b, code, x, y, z, where):
     """Record a sanitizer report (the python namespace raises instead)."""
-    i = san.n[0]
-    if i < san.rep.shape[0]:
-        san.rep[i, 0] = code
-        san.rep[i, 1] = a
-        san.rep[i, 2] = b
-        san.rep[i, 3] = c
-        san.rep[i, 4] = where
-    san.n[0] = i + 1
+    i = b.r[R_SAN_N]
+    if i < SAN_MAX:
+        row = b.klog[LOG_MAX + i]
+        row[0] = code
+        row[1] = x
+        row[2] = y
+        row[3] = z
+        row[4] = where
+    b.r[R_SAN_N] = i + 1
 
 
 class SanitizerError(RuntimeError):
@@ -113,25 +102,30 @@ def san_message(code, a=0, b=0, c=0, where=0) -> str:
     return f"xdplab sanitizer: {title}\n  {what.format(a=a, b=b, c=c, where=w)}\n  fix: {fix.format(a=a, b=b, c=c)}"
 
 
-def san_raise_pending(san: San) -> None:
+def san_reports(b) -> list:
+    """All recorded reports as (code, a, b, c, where) tuples."""
+    n = min(int(b.r[R_SAN_N]), SAN_MAX)
+    return [tuple(int(v) for v in b.klog[LOG_MAX + i, :5]) for i in range(n)]
+
+
+def san_raise_pending(b) -> None:
     """Raise the first report not raised yet (called by Python wrappers after a jitted call)."""
-    n = int(san.n[0])
-    s = int(san.seen[0])
+    n = int(b.r[R_SAN_N])
+    s = int(b.r[R_SAN_SEEN])
     if n > s:
-        san.seen[0] = n
+        b.r[R_SAN_SEEN] = n
         i = min(s, SAN_MAX - 1)
-        r = san.rep[i]
-        err = SanitizerError(*r)
+        err = SanitizerError(*(int(v) for v in b.klog[LOG_MAX + i, :5]))
         if n - s > 1:
             err.args = (err.args[0] + f"\n  ({n - s - 1} more report(s) after this one: Board.sanitizer_reports())",)
         raise err
 
 
-def _san_report_raise(san, code, a, b, c, where):
+def _san_report_raise(b, code, x, y, z, where):
     """Python-speed san_report: record, then raise at the faulting line."""
-    i = san.n[0]
-    if i < san.rep.shape[0]:
-        san.rep[i] = (code, a, b, c, where)
-    san.n[0] = i + 1
-    san.seen[0] = san.n[0]
-    raise SanitizerError(code, a, b, c, where)
+    i = b.r[R_SAN_N]
+    if i < SAN_MAX:
+        b.klog[LOG_MAX + i, :5] = (code, x, y, z, where)
+    b.r[R_SAN_N] = i + 1
+    b.r[R_SAN_SEEN] = b.r[R_SAN_N]
+    raise SanitizerError(code, x, y, z, where)

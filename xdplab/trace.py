@@ -21,10 +21,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._layout import R_TR_LOST, R_TR_N
 from ._twospeed import kernel
 
 __all__ = [
-    "Trace", "create_trace", "trace_event", "trace_records", "EVENTS", "EV_NAMES",
+    "Trace", "create_trace", "trace_event", "board_trace", "trace_records", "EVENTS", "EV_NAMES",
     "TR_CPU", "TR_EV", "TR_A", "TR_B", "TR_C", "TR_D", "TR_E",
     "TR_RX_BUSY", "TR_PP_CACHE", "TR_PP_RING", "TR_PP_INFLIGHT", "TR_COLS",
 ]
@@ -113,6 +114,32 @@ def trace_event(tr, t_ns, cpu, ev, a, b, c, d, e, rx_busy, pp_cache, pp_ring, pp
     row[10] = pp_inflight
     tr.t_ns[i] = t_ns
     tr.n[0] = i + 1
+
+
+@kernel
+def board_trace(b, t_ns, cpu, ev, a, b_, c, d, e, rx_busy, pp_cache, pp_ring, pp_inflight):
+    """trace_event into the board's trace (``b.tr_ev``/``b.tr_t``, counters in ``b.r``)."""
+    cap = b.tr_ev.shape[0]
+    if cap == 0:
+        return
+    i = b.r[R_TR_N]
+    if i >= cap:
+        b.r[R_TR_LOST] += 1
+        return
+    row = b.tr_ev[i]
+    row[0] = cpu
+    row[1] = ev
+    row[2] = a
+    row[3] = b_
+    row[4] = c
+    row[5] = d
+    row[6] = e
+    row[7] = rx_busy
+    row[8] = pp_cache
+    row[9] = pp_ring
+    row[10] = pp_inflight
+    b.tr_t[i] = t_ns
+    b.r[R_TR_N] = i + 1
 
 
 def trace_records(tr: Trace) -> list[dict]:

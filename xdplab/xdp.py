@@ -14,14 +14,13 @@ of the buffer's headroom, so a frame handle is the bus-style address
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from ._twospeed import kernel
 from .cost import C_XDP_FRAME_CONV, C_XDP_RETURN_FRAME, charge, cpu_now
 from .errno import EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP
-from .mm import PG_XDP_FRAME, cpu_write, put_page
+from ._layout import R_MEM_ID_NEXT, R_XDP_RXQ
+from .mm import PGF_FRAG0, PGF_FRAG_NR, PGF_PP, cpu_write, put_page
 from .page_pool import page_pool_put_page, page_pool_use_xdp_mem, page_pool_destroy
 from .printk import printk
 from .xdp_abi import (MEM_TYPE_MAX, MEM_TYPE_PAGE_ORDER0, MEM_TYPE_PAGE_POOL, MEM_TYPE_PAGE_SHARED,
@@ -31,7 +30,7 @@ from .xdp_abi import (MEM_TYPE_MAX, MEM_TYPE_PAGE_ORDER0, MEM_TYPE_PAGE_POOL, ME
                       XB_PAGE, XB_RX_QUEUE_INDEX, XB_RXQ, XB_SIZE, XDP_FLAGS_HAS_FRAGS, XDP_FRAME_SIZE)
 
 __all__ = [
-    "MemIds", "create_mem_ids", "create_xdp_rxq_info", "create_xdp_buff",
+    "create_mem_ids", "create_xdp_buff",
     "xdp_rxq_info_reg", "xdp_rxq_info_reg_mem_model", "xdp_rxq_info_unreg", "xdp_rxq_info_unreg_mem_model",
     "xdp_rxq_info_is_reg", "xdp_rxq_info_unused", "xdp_init_buff", "xdp_prepare_buff", "xdp_data_hard_end",
     "xdp_convert_buff_to_frame", "xdp_frame_field", "xdp_return_frame", "xdp_return_frame_rx_napi",
@@ -66,21 +65,9 @@ XDPF_FRAME_SZ = 32   # u32
 XDPF_FLAGS = 36      # u32
 
 
-class MemIds(NamedTuple):
-    """The mem_id_ht rhashtable: mem.id -> allocator (pool index), -1 if unused."""
-    pool_of: np.ndarray   # int64[0x10000]
-    type_of: np.ndarray   # int64[0x10000]
-    next_id: np.ndarray   # int64[1]: cyclic IDA position
-
-
-def create_mem_ids() -> MemIds:
-    return MemIds(pool_of=np.full(0x10000, -1, np.int64), type_of=np.full(0x10000, -1, np.int64),
-                  next_id=np.array([MEM_ID_MIN], np.int64))
-
-
-def create_xdp_rxq_info(nqueues: int = 1) -> np.ndarray:
-    """Zeroed ``struct xdp_rxq_info`` table (REG_STATE_NEW)."""
-    return np.zeros((int(nqueues), 7), np.int64)
+def create_mem_ids():
+    """The mem_id_ht rhashtable as a table: row id = (allocator/pool, mem type), -1 if unused."""
+    return np.full((0x10000, 2), -1, np.int64)
 
 
 def create_xdp_buff() -> np.ndarray:
@@ -91,15 +78,15 @@ def create_xdp_buff() -> np.ndarray:
 @kernel
 def xdp_rxq_info_reg(b, q, ifindex, queue_index, napi_id, frag_size):
     """__xdp_rxq_info_reg(xdp_rxq, dev, queue_index, napi_id, frag_size)."""
-    r = b.xdp_rxq[q]
+    r = b.r[R_XDP_RXQ + 7 * q:R_XDP_RXQ + 7 * q + 7]
     if ifindex == 0:
-        printk(b.log, cpu_now(b.cpu), 9, 0, 0, 0)      # WARN(!dev, "Missing net_device from driver")
+        printk(b, cpu_now(b), 9, 0, 0, 0)      # WARN(!dev, "Missing net_device from driver")
         return -ENODEV
     if r[RXQ_REG_STATE] == REG_STATE_UNUSED:
-        printk(b.log, cpu_now(b.cpu), 10, 0, 0, 0)
+        printk(b, cpu_now(b), 10, 0, 0, 0)
         return -EINVAL
     if r[RXQ_REG_STATE] == REG_STATE_REGISTERED:
-        printk(b.log, cpu_now(b.cpu), 8, 0, 0, 0)      # "Missing unregister, handled but fix driver"
+        printk(b, cpu_now(b), 8, 0, 0, 0)      # "Missing unregister, handled but fix driver"
         xdp_rxq_info_unreg(b, q)
     r[:] = 0                                            # xdp_rxq_info_init: memset 0
     r[RXQ_DEV] = ifindex
@@ -112,22 +99,21 @@ def xdp_rxq_info_reg(b, q, ifindex, queue_index, napi_id, frag_size):
 
 @kernel
 def xdp_rxq_info_is_reg(b, q):
-    return b.xdp_rxq[q, RXQ_REG_STATE] == REG_STATE_REGISTERED
+    return b.r[R_XDP_RXQ + 7 * q + RXQ_REG_STATE] == REG_STATE_REGISTERED
 
 
 @kernel
 def xdp_rxq_info_unused(b, q):
     """xdp_rxq_info_unused: the driver promises not to register this queue."""
-    b.xdp_rxq[q, RXQ_REG_STATE] = REG_STATE_UNUSED
+    b.r[R_XDP_RXQ + 7 * q + RXQ_REG_STATE] = REG_STATE_UNUSED
 
 
 @kernel
 def _mem_id_cyclic_get(b):
-    ids = b.mem_ids
     for _ in range(MEM_ID_MAX - MEM_ID_MIN + 1):
-        i = ids.next_id[0]
-        ids.next_id[0] = i + 1 if i < MEM_ID_MAX else MEM_ID_MIN
-        if ids.pool_of[i] == -1 and ids.type_of[i] == -1:
+        i = b.r[R_MEM_ID_NEXT]
+        b.r[R_MEM_ID_NEXT] = i + 1 if i < MEM_ID_MAX else MEM_ID_MIN
+        if b.ids[i, 0] == -1 and b.ids[i, 1] == -1:
             return i
     return -ENOMEM
 
@@ -135,9 +121,9 @@ def _mem_id_cyclic_get(b):
 @kernel
 def xdp_rxq_info_reg_mem_model(b, q, mem_type, allocator):
     """xdp_rxq_info_reg_mem_model(xdp_rxq, type, allocator); allocator -1 means NULL."""
-    r = b.xdp_rxq[q]
+    r = b.r[R_XDP_RXQ + 7 * q:R_XDP_RXQ + 7 * q + 7]
     if r[RXQ_REG_STATE] != REG_STATE_REGISTERED:
-        printk(b.log, cpu_now(b.cpu), 5, 0, 0, 0)      # WARN "Missing register, driver bug"
+        printk(b, cpu_now(b), 5, 0, 0, 0)      # WARN "Missing register, driver bug"
         return -EFAULT
     if mem_type < 0 or mem_type >= MEM_TYPE_MAX:
         return -EOPNOTSUPP
@@ -150,8 +136,8 @@ def xdp_rxq_info_reg_mem_model(b, q, mem_type, allocator):
     if i < 0:
         return i
     r[RXQ_MEM_ID] = i
-    b.mem_ids.pool_of[i] = allocator
-    b.mem_ids.type_of[i] = mem_type
+    b.ids[i, 0] = allocator
+    b.ids[i, 1] = mem_type
     if mem_type == MEM_TYPE_PAGE_POOL:
         page_pool_use_xdp_mem(b, allocator, i)          # the model holds a pool reference
     return 0
@@ -160,30 +146,30 @@ def xdp_rxq_info_reg_mem_model(b, q, mem_type, allocator):
 @kernel
 def xdp_rxq_info_unreg_mem_model(b, q):
     """xdp_rxq_info_unreg_mem_model: for page_pool, drop the model's pool reference."""
-    r = b.xdp_rxq[q]
+    r = b.r[R_XDP_RXQ + 7 * q:R_XDP_RXQ + 7 * q + 7]
     if r[RXQ_REG_STATE] != REG_STATE_REGISTERED:
         return
     i = r[RXQ_MEM_ID]
     if i == 0:
         return
     if r[RXQ_MEM_TYPE] == MEM_TYPE_PAGE_POOL:
-        pool = b.mem_ids.pool_of[i]
-        b.mem_ids.type_of[i] = -1
+        pool = b.ids[i, 0]
+        b.ids[i, 1] = -1
         if pool >= 0:
             page_pool_destroy(b, pool)   # mem_allocator_disconnect clears pool_of when it is freed
     else:
-        b.mem_ids.pool_of[i] = -1
-        b.mem_ids.type_of[i] = -1
+        b.ids[i, 0] = -1
+        b.ids[i, 1] = -1
 
 
 @kernel
 def xdp_rxq_info_unreg(b, q):
     """xdp_rxq_info_unreg."""
-    r = b.xdp_rxq[q]
+    r = b.r[R_XDP_RXQ + 7 * q:R_XDP_RXQ + 7 * q + 7]
     if r[RXQ_REG_STATE] == REG_STATE_UNUSED:
         return
     if r[RXQ_REG_STATE] != REG_STATE_REGISTERED:
-        printk(b.log, cpu_now(b.cpu), 9, 0, 0, 0)      # WARN "Driver BUG"
+        printk(b, cpu_now(b), 9, 0, 0, 0)      # WARN "Driver BUG"
         return
     xdp_rxq_info_unreg_mem_model(b, q)
     r[RXQ_REG_STATE] = REG_STATE_UNREGISTERED
@@ -196,10 +182,10 @@ def xdp_init_buff(b, xdp, frame_sz, q):
     xdp[XB_FRAME_SZ] = frame_sz
     xdp[XB_RXQ] = q
     xdp[XB_FLAGS] = 0
-    xdp[XB_INGRESS_IFINDEX] = b.xdp_rxq[q, RXQ_DEV]
-    xdp[XB_RX_QUEUE_INDEX] = b.xdp_rxq[q, RXQ_QUEUE_INDEX]
-    xdp[XB_MEM_TYPE] = b.xdp_rxq[q, RXQ_MEM_TYPE]
-    xdp[XB_MEM_ID] = b.xdp_rxq[q, RXQ_MEM_ID]
+    xdp[XB_INGRESS_IFINDEX] = b.r[R_XDP_RXQ + 7 * q + RXQ_DEV]
+    xdp[XB_RX_QUEUE_INDEX] = b.r[R_XDP_RXQ + 7 * q + RXQ_QUEUE_INDEX]
+    xdp[XB_MEM_TYPE] = b.r[R_XDP_RXQ + 7 * q + RXQ_MEM_TYPE]
+    xdp[XB_MEM_ID] = b.r[R_XDP_RXQ + 7 * q + RXQ_MEM_ID]
 
 
 @kernel
@@ -237,7 +223,7 @@ def _get_le(buf, off, n):
 @kernel
 def xdp_convert_buff_to_frame(b, xdp):
     """xdp_convert_buff_to_frame: write the xdp_frame into the headroom; its handle, or -1 (NULL)."""
-    charge(b.cpu, C_XDP_FRAME_CONV)
+    charge(b, C_XDP_FRAME_CONV)
     page = xdp[XB_PAGE]
     hs = xdp[XB_HARD_START]
     headroom = xdp[XB_DATA] - hs
@@ -247,9 +233,9 @@ def xdp_convert_buff_to_frame(b, xdp):
     if headroom - metasize < XDP_FRAME_SIZE:
         return -1                                       # no room for the frame struct
     if xdp[XB_DATA_END] > xdp_data_hard_end(xdp):
-        printk(b.log, cpu_now(b.cpu), 6, 0, 0, 0)      # "Driver BUG: missing reserved tailroom"
+        printk(b, cpu_now(b), 6, 0, 0, 0)      # "Driver BUG: missing reserved tailroom"
         return -1
-    buf = b.mem.data[page]
+    buf = b.data[page]
     _put_le(buf, hs + XDPF_DATA, xdp[XB_DATA], 8)
     _put_le(buf, hs + XDPF_LEN, xdp[XB_DATA_END] - xdp[XB_DATA], 2)
     _put_le(buf, hs + XDPF_HEADROOM, headroom - XDP_FRAME_SIZE, 2)
@@ -269,21 +255,21 @@ def xdp_frame_field(b, frame, field):
     page = frame // PAGE_SIZE
     off = frame % PAGE_SIZE
     n = 8 if field == XDPF_DATA or field == XDPF_DEV_RX else (2 if field == XDPF_LEN or field == XDPF_HEADROOM else 4)
-    return _get_le(b.mem.data[page], off + field, n)
+    return _get_le(b.data[page], off + field, n)
 
 
 @kernel
 def xdp_return_page(b, page, mem_type, mem_id, napi_direct):
     """__xdp_return for one page, dispatching on the memory model."""
-    charge(b.cpu, C_XDP_RETURN_FRAME)
+    charge(b, C_XDP_RETURN_FRAME)
     if mem_type == MEM_TYPE_PAGE_POOL:
         # 6.1 finds the pool through page->pp
-        page_pool_put_page(b, b.mem.pp[page], page, -1, napi_direct)
+        page_pool_put_page(b, b.pg[page, PGF_PP], page, -1, napi_direct)
     elif mem_type == MEM_TYPE_PAGE_SHARED or mem_type == MEM_TYPE_PAGE_ORDER0:
         put_page(b, page)                               # page_frag_free / put_page
     else:
         # MEM_TYPE_XSK_BUFF_POOL frames never exist (converted to ORDER0 copies); WARN
-        printk(b.log, cpu_now(b.cpu), 9, mem_type, 0, 0)
+        printk(b, cpu_now(b), 9, mem_type, 0, 0)
 
 
 @kernel
@@ -294,10 +280,10 @@ def _xdp_return_frame(b, frame, napi_direct):
     flags = xdp_frame_field(b, frame, XDPF_FLAGS)
     if flags & XDP_FLAGS_HAS_FRAGS:
         # frags live in the skb_shared_info at the end of the buffer: b.frags side table
-        n = b.frag_tab.nr[page]
+        n = b.pg[page, PGF_FRAG_NR]
         for i in range(n):
-            xdp_return_page(b, b.frag_tab.page[page, i], mem_type, mem_id, napi_direct)
-        b.frag_tab.nr[page] = 0
+            xdp_return_page(b, b.pg[page, PGF_FRAG0 + 3 * i], mem_type, mem_id, napi_direct)
+        b.pg[page, PGF_FRAG_NR] = 0
     xdp_return_page(b, page, mem_type, mem_id, napi_direct)
 
 

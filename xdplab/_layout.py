@@ -1,0 +1,117 @@
+"""Where each piece of scalar board state lives in the two register files.
+
+numba compiles a function in time proportional to the number of arrays its
+arguments carry, and every kernel takes the whole board: so the board is a
+handful of arrays, not one array per field.  Every scalar the kernels mutate
+is a slot of ``b.r`` (int64) or ``b.f`` (float64); tables (pages, descriptors,
+pools, skbs) are 2-D arrays with ``*_FIELD`` column constants in their own
+module.  This module only hands out slot numbers, in blocks per concept.
+"""
+
+from .nic.mvneta_stats import NSTATS
+
+_r = 0
+_f = 0
+
+
+def _R(n=1):
+    global _r
+    i = _r
+    _r += n
+    return i
+
+
+def _F(n=1):
+    global _f
+    i = _f
+    _f += n
+    return i
+
+
+MAX_POOLS = 8
+MAX_OPS = 64               # room for xdplab.cost.OPS
+MAX_FLOWS = 1024
+TXCAP_MAX = 256
+
+# --- mm: the page allocator
+R_NR_FREE = _R()
+R_FAIL_INTERVAL = _R()     # fail_page_alloc/interval (0 = off)
+R_FAIL_TIMES = _R()        # fail_page_alloc/times (-1 = no limit)
+R_FAIL_CALLS = _R()
+R_FAIL_FAILED = _R()
+R_MM_ALLOCS = _R()
+R_MM_FREES = _R()
+R_MM_ALLOC_FAILS = _R()
+R_MM_DMA_MAPS = _R()
+# --- cpu
+R_CPU_CUR = _R()
+# --- mvneta RX queue 0
+R_RXQ_SIZE = _R()
+R_RXQ_NEXT_DESC_TO_PROC = _R()
+R_RXQ_FIRST_TO_REFILL = _R()
+R_RXQ_REFILL_NUM = _R()
+R_RXQ_HW_NEXT = _R()       # where the NIC writes its next frame
+R_RXQ_HW_GIVE = _R()       # next descriptor mvneta_rxq_desc_num_update hands to the NIC
+R_RXQ_BUSY = _R()          # filled by the NIC, not yet acknowledged by the driver
+R_RXQ_PENDING_IRQ = _R()   # filled since the interrupt was last raised
+R_RXQ_POOL = _R()          # rxq->page_pool
+R_RXQ_CUR_DESC = _R()      # descriptor the RX loop is on (for the trace)
+# --- mvneta TX queue 0
+R_TXQ_SIZE = _R()
+R_TXQ_PUT = _R()           # txq_put_index
+R_TXQ_GET = _R()           # txq_get_index
+R_TXQ_COUNT = _R()
+R_TXQ_PENDING = _R()       # queued, doorbell not rung
+R_TXQ_HW_NEXT = _R()
+R_TXQ_HW_SENT = _R()       # sent by the MAC, not reclaimed yet
+# --- the port (struct mvneta_port and its net_device)
+R_IFINDEX = _R()
+R_MTU = _R()
+R_RUNNING = _R()
+R_PROG_KIND = _R()
+R_PROG_ID = _R()
+R_PROG_FRAGS = _R()
+R_RX_OFFSET = _R()         # pp->rx_offset_correction
+R_NAPI_SCHED = _R()
+R_IRQ_ON = _R()
+R_DMA_SYNC_MODE = _R()
+R_COAL_PKTS = _R()
+R_COAL_USEC = _R()
+R_WARNED_INVALID = _R()
+R_LAST_ACT = _R()
+R_POLLS = _R()
+R_POLLS_FULL = _R()
+R_VERDICTS = _R(6)         # per XDP action value; [5] = invalid
+R_STATS = _R(NSTATS)       # netdev + ethtool counters (xdplab.nic.mvneta_stats)
+# --- network stack
+R_SKB_NR_FREE = _R()
+R_GRO_COUNT = _R()
+R_TC_DROP = _R()
+R_STACK_STATS = _R(8)
+# --- XDP core: mem id allocator and the rxq's struct xdp_rxq_info
+R_MEM_ID_NEXT = _R()
+R_XDP_RXQ = _R(7)
+# --- trace, kernel log, sanitizer
+R_TR_N = _R()
+R_TR_LOST = _R()
+R_LOG_N = _R()
+R_SAN_N = _R()
+R_SAN_SEEN = _R()
+# --- wire
+R_WIRE_NEXT = _R()
+R_WIRE_TX_N = _R()
+R_WIRE_FLEN = _R(MAX_FLOWS)
+R_TXCAP_LEN = _R(TXCAP_MAX)
+NR = _r
+
+F_NOW = _F(2)              # each CPU's clock, ns
+F_BUSY = _F(2)             # time each CPU spent on modelled work, ns
+F_HZ = _F()
+F_FIRST_PENDING = _F()     # arrival of the first frame not yet signalled by an interrupt
+F_GBPS = _F()
+F_TX_LAST = _F()           # when the TX MAC is free again
+F_PP_DEFER = _F(MAX_POOLS * 3)   # per pool: defer_start, next retry, defer_warn
+F_COST = _F(MAX_OPS)          # the board profile: cycles per operation
+F_OP_COUNT = _F(MAX_OPS)
+F_OP_CYCLES = _F(MAX_OPS)
+NF = _f
