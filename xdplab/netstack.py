@@ -23,7 +23,7 @@ from .page_pool import page_pool_put_full_page
 from .trace import board_trace
 from ._layout import R_CPU_CUR, R_GRO_COUNT, R_RXQ_BUSY, R_RXQ_POOL, R_SKB_NR_FREE, R_STACK_STATS, R_TC_DROP
 from .page_pool import PPF_ALLOC_COUNT, PPF_HOLD_CNT, PPF_RELEASE_CNT, PPF_RING_COUNT
-from .xdp_abi import MAX_SKB_FRAGS, PAGE_SIZE, SKB_SHARED_INFO_SIZE
+from .xdp_abi import MAX_SKB_FRAGS, SKB_SHARED_INFO_SIZE
 
 __all__ = ["create_skbs", "skb_mark_for_recycle", "NSKBF", "SKBF_PAGE", "SKBF_DATA", "SKBF_LEN", "SKBF_PP_RECYCLE",
            "SKBF_NR_FRAGS", "SKBF_FRAG0", "build_skb", "napi_gro_receive", "napi_gro_flush", "kfree_skb",
@@ -82,7 +82,7 @@ def build_skb(b, page, frag_size):
     if b.r[R_SKB_NR_FREE] == 0:
         return -1
     b.r[R_SKB_NR_FREE] -= 1
-    skb = b.skb[b.r[R_SKB_NR_FREE, SKBF_FREE]]
+    skb = b.skb[b.r[R_SKB_NR_FREE], SKBF_FREE]
     b.skb[skb, SKBF_PAGE] = page
     b.skb[skb, SKBF_DATA] = 0
     b.skb[skb, SKBF_LEN] = 0
@@ -114,7 +114,7 @@ def kfree_skb(b, skb, reason):
         _skb_free_page(b, skb, b.skb[skb, SKBF_FRAG0 + i])
     _skb_free_page(b, skb, page)
     b.skb[skb, SKBF_PAGE] = -1
-    b.skb[b.r[R_SKB_NR_FREE, SKBF_FREE]] = skb
+    b.skb[b.r[R_SKB_NR_FREE], SKBF_FREE] = skb
     b.r[R_SKB_NR_FREE] += 1
 
 
@@ -159,7 +159,7 @@ def napi_gro_receive(b, skb):
     """napi_gro_receive: GRO (nothing to merge for UDP) then gro_normal_one batching."""
     charge(b, C_GRO_RECEIVE)
     b.r[R_STACK_STATS + SS_GRO_RECEIVE] += 1
-    b.skb[b.r[R_GRO_COUNT, SKBF_GRO]] = skb
+    b.skb[b.r[R_GRO_COUNT], SKBF_GRO] = skb
     b.r[R_GRO_COUNT] += 1
     if b.r[R_GRO_COUNT] >= GRO_NORMAL_BATCH:
         napi_gro_flush(b)

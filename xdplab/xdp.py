@@ -24,9 +24,8 @@ from .mm import PGF_FRAG0, PGF_FRAG_NR, PGF_PP, cpu_write, put_page
 from .page_pool import page_pool_put_page, page_pool_use_xdp_mem, page_pool_destroy
 from .printk import printk
 from .xdp_abi import (MEM_TYPE_MAX, MEM_TYPE_PAGE_ORDER0, MEM_TYPE_PAGE_POOL, MEM_TYPE_PAGE_SHARED,
-                      MEM_TYPE_XSK_BUFF_POOL, PAGE_SIZE, SKB_SHARED_INFO_SIZE, XB_DATA, XB_DATA_END,
-                      XB_DATA_META, XB_FLAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_FRAGS_SIZE, XB_FRAGS_TRUESIZE,
-                      XB_FRAME_SZ, XB_HARD_START, XB_INGRESS_IFINDEX, XB_MEM_ID, XB_MEM_TYPE, XB_NR_FRAGS,
+                      PAGE_SIZE, SKB_SHARED_INFO_SIZE, XB_DATA, XB_DATA_END,
+                      XB_DATA_META, XB_FLAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_FRAME_SZ, XB_HARD_START, XB_INGRESS_IFINDEX, XB_MEM_ID, XB_MEM_TYPE, XB_NR_FRAGS,
                       XB_PAGE, XB_RX_QUEUE_INDEX, XB_RXQ, XB_SIZE, XDP_FLAGS_HAS_FRAGS, XDP_FRAME_SIZE)
 
 __all__ = [

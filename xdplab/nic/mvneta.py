@@ -24,7 +24,7 @@ from ..cost import (C_DESC_READ, C_DESC_WRITE, C_IRQ_ENTRY, C_MMIO_READ, C_MMIO_
                     C_REFILL_DESC, C_RX_LOOP, C_STATS_FOLD, C_TX_DONE_DESC, C_TX_SUBMIT, C_TXQ_LOCK,
                     C_XDP_BUFF_PREP, C_XDP_FLUSH, C_XDP_STATS, charge, cpu_now)
 from ..errno import EINVAL, ENOMEM, EOPNOTSUPP
-from ..mm import (PGF_WHERE, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, PG_CPU, PG_RX_RING, PG_TX_RING, dma_sync_single_for_cpu,
+from ..mm import (PGF_FRAG0, PGF_FRAG_NR, PGF_WHERE, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, PG_CPU, PG_RX_RING, PG_TX_RING, dma_sync_single_for_cpu,
                   dma_sync_single_for_device)
 from ..netstack import SKB_FREE_OTHER, SKBF_DATA, SKBF_FRAG0, SKBF_LEN, SKBF_NR_FRAGS, skb_mark_for_recycle, build_skb, eth_type_trans, kfree_skb, napi_gro_flush, napi_gro_receive
 from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, page_pool_alloc_pages,
@@ -34,14 +34,13 @@ from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, pa
 from ..printk import printk
 from ..progs import bpf_prog_run_xdp
 from ..trace import board_trace
-from .._layout import *  # noqa: F401,F403  (R_*/F_* register slots)
+from .._layout import (R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
 from ..xdp import (XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_frame_field, xdp_init_buff,
                    xdp_prepare_buff, xdp_return_frame, xdp_return_frame_rx_napi, xdp_rxq_info_is_reg,
                    xdp_rxq_info_reg, xdp_rxq_info_reg_mem_model, xdp_rxq_info_unreg)
 from ..xdp_abi import (ETH_FCS_LEN, MAX_SKB_FRAGS, MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_DATA, XB_DATA_END,
                        XB_DATA_META, XB_FLAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_FRAGS_SIZE, XB_HARD_START, XB_NR_FRAGS,
-                       XB_PAGE, XDP_ABORTED, XDP_DROP, XDP_FLAGS_HAS_FRAGS, XDP_FRAME_SIZE, XDP_PACKET_HEADROOM,
-                       XDP_PASS, XDP_REDIRECT, XDP_TX)
+                       XB_PAGE, XDP_ABORTED, XDP_DROP, XDP_FLAGS_HAS_FRAGS, XDP_FRAME_SIZE, XDP_PASS, XDP_REDIRECT, XDP_TX)
 from .mvneta_hw import (RXD_ARRIVAL_PS, RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, RXD_DATA_SIZE, RXD_HW_OWN, RXD_STATUS,
                         NRXD, NTXD, TXD_BUF_PHYS_ADDR, TXD_BUF_PTR, TXD_BUF_TYPE, TXD_COMMAND, TXD_DATA_SIZE,
                         MVNETA_MAX_RX_BUF_SIZE, MVNETA_MH_SIZE, MVNETA_RXD_ERR_SUMMARY, MVNETA_RXD_FIRST_DESC,
@@ -265,10 +264,10 @@ def mvneta_xdp_xmit_back(b, xdp):
         b.r[R_STATS + S_TX_BYTES] += r >> 8
         b.r[R_STATS + S_TX_PACKETS] += 1
         b.r[R_STATS + S_RX_XDP_TX] += 1
-        mvneta_txq_pend_desc_add(b, 1 + b.pg[xdp[XB_PAGE, PGF_FRAG_NR]])
+        mvneta_txq_pend_desc_add(b, 1 + b.pg[xdp[XB_PAGE], PGF_FRAG_NR])
     else:
         b.r[R_STATS + S_RX_XDP_TX_ERRORS] += 1
-        b.pg[xdp[XB_PAGE, PGF_FRAG_NR]] = 0
+        b.pg[xdp[XB_PAGE], PGF_FRAG_NR] = 0
     return ret
 
 
@@ -417,7 +416,7 @@ def mvneta_swbm_build_skb(b, xdp):
         for i in range(n):
             b.skb[skb, SKBF_FRAG0 + i] = xdp[XB_FRAG0 + i * XB_FRAG_STRIDE]
             b.skb[skb, SKBF_LEN] += xdp[XB_FRAG0 + i * XB_FRAG_STRIDE + 2]
-            b.pg[xdp[XB_FRAG0 + i * XB_FRAG_STRIDE, PGF_WHERE]] = 6
+            b.pg[xdp[XB_FRAG0 + i * XB_FRAG_STRIDE], PGF_WHERE] = 6
         b.skb[skb, SKBF_NR_FRAGS] = n
     _tr(b, 14, skb, xdp[XB_PAGE], b.skb[skb, SKBF_DATA], b.skb[skb, SKBF_LEN], 0)
     return skb
@@ -455,7 +454,6 @@ def mvneta_rx_swbm(b, budget):
         rx_proc += 1
         b.r[R_RXQ_REFILL_NUM] += 1
         _tr(b, 4, i, page, rx_status, b.rxd[i, RXD_DATA_SIZE], 0)
-        done_frame = False
         if rx_status & MVNETA_RXD_FIRST_DESC:
             if rx_status & MVNETA_RXD_ERR_SUMMARY:
                 b.r[R_STATS + S_RX_ERRORS] += 1      # mvneta_rx_error; the buffer stays in the ring

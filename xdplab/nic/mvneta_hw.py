@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._twospeed import kernel
-from ..cost import cpu_now
 from .._layout import TXCAP_MAX  # transmitted frames whose bytes are kept (a "tcpdump")
 from ..mm import dev_dma_read, dev_dma_write, dma_to_page
 from ..trace import board_trace

@@ -1,0 +1,35 @@
+# The two commands (README.md): `make lab` opens the lab, `make test` runs every test.
+# Both create the virtual environment .venv/ when it is missing and install xdplab into it.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.xdplab-installed
+
+.PHONY: lab test test-unit test-notebooks test-boundscheck bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter-lab --notebook-dir=course course/index.ipynb
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+	@if ls course/*.ipynb >/dev/null 2>&1; then \
+	  $(PY) -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg course; \
+	fi
+
+# The unit tests once more with numba's bounds checking on (a separate cache: other machine code).
+test-boundscheck: $(STAMP)
+	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(CURDIR)/.numba-boundscheck $(PY) -m pytest -q -m "not browser" tests
+
+bench: $(STAMP)
+	$(VENV)/bin/xdplab bench drop --packets 5000000
+
+clean:
+	rm -rf $(VENV) .numba-boundscheck
