@@ -1,0 +1,218 @@
+"""Every course notebook, run in a real browser: JupyterLab + Debian's Chromium driven by Playwright.
+
+For each ``course/*.ipynb`` (a copy, so nothing is saved back): open it, wait
+until its kernel is connected and idle, run all cells, wait for them to finish,
+then check that bqplot figures rendered with a size where the notebook uses
+the views, that no widget failed to display and that no output shows a Python
+traceback.  A screenshot per notebook goes to ``artifacts/screenshots/``.
+
+Run: ``pytest -m browser tests/browser`` (about a minute for one notebook).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOKS = sorted((ROOT / "course").glob("*.ipynb"))
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+RUN_TIMEOUT_S = 150
+
+if not CHROMIUM.exists():
+    pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    pytest.skip("the playwright python package is not installed (pip install playwright; never "
+                "`playwright install`: it uses /usr/bin/chromium)", allow_module_level=True)
+if not NOTEBOOKS:
+    pytest.skip("no notebooks under course/", allow_module_level=True)
+
+# settings a first start would otherwise show or do: the news pop-up, autosave, virtualised cells
+USER_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"checkForUpdates": False,
+                                                                       "fetchNews": "false"},
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 5.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read().decode())
+
+
+def _delete(url: str):
+    req = urllib.request.Request(url, method="DELETE")
+    with urllib.request.urlopen(req, timeout=10):
+        pass
+
+
+def _kernel_python_path(tmp: Path) -> str:
+    """PYTHONPATH for the server and its kernels; maps ``xdplab_widgets`` to ``widgets/`` if not installed."""
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    probe = subprocess.run([sys.executable, "-c", "import xdplab_widgets"], capture_output=True,
+                           env={**os.environ, "PYTHONPATH": os.pathsep.join(parts)}, cwd=tmp)
+    if probe.returncode != 0:
+        shim = tmp / "shim"
+        shim.mkdir()
+        (shim / "xdplab_widgets").symlink_to(ROOT / "widgets")
+        parts.append(str(shim))
+    return os.pathsep.join(parts)
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "root"
+    (root / "course").mkdir(parents=True)
+    for nb in NOTEBOOKS:
+        shutil.copy2(nb, root / "course" / nb.name)
+    settings = tmp / "settings"
+    for rel, value in USER_SETTINGS.items():
+        p = settings / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(value))
+    for d in ("workspaces", "config", "runtime", "data"):
+        (tmp / d).mkdir()
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": _kernel_python_path(tmp), "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+           "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "JUPYTER_DATA_DIR": str(tmp / "data"),
+           "JUPYTER_PLATFORM_DIRS": "1"}
+    exe = Path(sys.executable).parent / "jupyter-lab"
+    log = open(tmp / "jupyter-lab.log", "w")
+    proc = subprocess.Popen(
+        [str(exe), "--no-browser", "--allow-root", f"--port={port}", "--IdentityProvider.token=",
+         "--ServerApp.ip=127.0.0.1", "--ServerApp.password=", "--ServerApp.open_browser=False",
+         f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+         f"--LabApp.user_settings_dir={settings}", "--LabApp.expose_app_in_browser=True"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter-lab exited ({proc.returncode}): "
+                                   f"{(tmp / 'jupyter-lab.log').read_text()[-2000:]}")
+            try:
+                _get(f"{base}/api/status")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("jupyter-lab did not answer /api/status within 60 s")
+                time.sleep(0.3)
+        yield base
+    finally:
+        try:
+            for k in _get(f"{base}/api/kernels"):
+                _delete(f"{base}/api/kernels/{k['id']}")
+        except OSError:
+            pass
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _wait_kernel_ready(base: str, timeout: float = 90.0) -> str:
+    """The toolbar says idle before the kernel is connected: poll the REST API instead."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ks = _get(f"{base}/api/kernels")
+        ready = [k for k in ks if k.get("connections", 0) >= 1 and k.get("execution_state") == "idle"]
+        if ready:
+            return ready[0]["id"]
+        time.sleep(0.25)
+    raise AssertionError(f"no kernel connected and idle within {timeout:.0f} s: {ks}")
+
+
+def _uses_views(nb_path: Path) -> bool:
+    nb = json.loads(nb_path.read_text())
+    return any("xdplab_widgets" in "".join(c.get("source", "")) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_and_renders(lab_server, browser, nb_path):
+    base = lab_server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    kernel = None
+    try:
+        page.goto(f"{base}/lab/tree/course/{nb_path.name}", wait_until="domcontentloaded")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        kernel = _wait_kernel_ready(base)
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
+                               " && window.jupyterapp.commands.hasCommand('notebook:run-all-cells')",
+                               timeout=30_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        # finished: every code cell has an execution count, none is queued or running, kernel idle
+        page.wait_for_function(
+            """() => {
+                 const ps = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+                 return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent));
+               }""", timeout=RUN_TIMEOUT_S * 1000, polling=250)
+        deadline = time.monotonic() + 30
+        while _get(f"{base}/api/kernels/{kernel}")["execution_state"] != "idle":
+            assert time.monotonic() < deadline, "kernel still busy after every cell got its execution count"
+            time.sleep(0.2)
+
+        if _uses_views(nb_path):
+            page.wait_for_selector(".bqplot.figure svg", timeout=30_000)
+            page.wait_for_timeout(500)
+            sizes = page.eval_on_selector_all(
+                ".bqplot.figure svg", "els => els.map(e => { const r = e.getBoundingClientRect();"
+                                      " return [r.width, r.height]; })")
+            assert sizes and all(w > 0 and h > 0 for w, h in sizes), f"bqplot figures without a size: {sizes}"
+            page.locator(".bqplot.figure").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / f"{nb_path.stem}.png"))
+
+        body = page.inner_text(".jp-Notebook")
+        assert "Error displaying widget" not in body, "a widget failed to display"
+        tracebacks = page.eval_on_selector_all(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]',
+            "els => els.map(e => e.textContent).filter(t => t.includes('Traceback') || /\\w+Error\\b/.test(t))")
+        assert not tracebacks, "output shows a Python error:\n" + "\n---\n".join(t[-1500:] for t in tracebacks)
+        assert not errors, f"JavaScript errors in the page: {errors}"
+    finally:
+        if kernel is not None:
+            try:
+                _delete(f"{base}/api/kernels/{kernel}")
+            except OSError:
+                pass
+        page.close()

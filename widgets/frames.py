@@ -1,0 +1,491 @@
+"""Replay a :class:`xdplab.trace.Trace` once, vectorised, into per-frame arrays the views index.
+
+Frame ``i`` is the state *after* trace event ``i``.  Every array here has the
+number of events as its first dimension, so a view's update is one index, never
+a replay.  Nothing in this module imports ipywidgets or bqplot: it is numpy over
+the trace's columns (the contract in ``xdplab/trace.py``).
+
+What the trace does not say is reconstructed and documented where it is done:
+
+* hardware events (``cpu == -1``: ``nic_rx``, ``hw_discard``) carry zeros in the
+  page_pool snapshot columns, so those columns are carried forward from the last
+  CPU event;
+* the RX descriptor state is replayed from the events that touch a descriptor
+  (``nic_rx`` fills it, ``rx_desc`` takes its buffer, ``rx_refill`` posts a new
+  one); ``mvneta_rxq_drop_pkts`` at ``ip link set down`` empties the ring without
+  per-descriptor events, so the ring shows its buffers until the next refill;
+* page_pool stats are counted from ``pp_alloc``/``pp_recycle`` events over the
+  whole trace (every pool the trace saw); ``slow_high_order`` and ``waive`` are
+  never traced and stay 0, ``empty`` is slow allocations plus failed refills,
+  ``cache_full`` is a recycle that went to the ptr_ring while the alloc cache
+  held 128 pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xdplab.nic.mvneta_hw import MVNETA_MH_SIZE, MVNETA_RXD_ERR_SUMMARY, MVNETA_RXD_FIRST_DESC
+from xdplab.page_pool import PP_ALLOC_CACHE_SIZE, PP_ETHTOOL_NAMES, PP_STAT_NAMES
+from xdplab.trace import (EV_NAMES, TR_A, TR_B, TR_C, TR_CPU, TR_D, TR_E, TR_EV, TR_PP_CACHE, TR_PP_INFLIGHT,
+                          TR_PP_RING, TR_RX_BUSY, Trace)
+from xdplab.xdp_abi import ETH_FCS_LEN, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX
+
+__all__ = ["Frames", "frames_from_trace", "frames_from_board", "board_rx_ring_size", "DESC_EMPTY", "DESC_NIC", "DESC_FILLED",
+           "DESC_PROCESSING", "DESC_REFILL_FAILED", "DESC_STATE_NAMES", "COUNTER_NAMES", "NAPI_LISTINGS",
+           "describe_event"]
+
+EV = {name: i for i, name in enumerate(EV_NAMES)}
+
+# RX descriptor states (what a learner should tell apart in the ring)
+DESC_EMPTY = 0          # buffer taken by the CPU (buf_phys_addr = 0): awaiting mvneta_rx_refill
+DESC_NIC = 1            # owned by the NIC with a fresh page_pool buffer
+DESC_FILLED = 2         # the NIC DMA'd a frame into it: waiting for the CPU (counted in rx_busy)
+DESC_PROCESSING = 3     # the descriptor mvneta_rx_swbm is working on right now
+DESC_REFILL_FAILED = 4  # mvneta_rx_refill got -ENOMEM: stays empty ("Can't refill queue")
+DESC_STATE_NAMES = ("empty, awaiting refill", "NIC owns, fresh buffer", "filled by NIC, waiting for CPU",
+                    "being processed", "refill failed (-ENOMEM)")
+
+# ethtool -S counters derivable from the trace (Linux 6.1 names), then the rx_pp_* ones
+COUNTER_NAMES = ("good_frames_received", "rx_discard", "rx_packets", "rx_xdp_drop", "rx_xdp_pass", "rx_xdp_tx",
+                 "rx_xdp_tx_errors", "rx_xdp_redirect", "refill_errors") + PP_ETHTOOL_NAMES
+
+# pp_alloc column C: 0 fast, 1 refill from ptr_ring, 2 slow; pp_recycle C: 0 cache, 1 ring, 2 released, 3 ring full
+_ST = {n: i for i, n in enumerate(PP_STAT_NAMES)}
+
+# ---------------------------------------------------------------- the NAPI loop as code
+# The talk's generic driver loop (Brouer/Bianconi, "XDP driver support"), as on the slide.
+TALK_LOOP = r"""while (desc_in_rx_ring && budget_left--) {
+  action = bpf_prog_run_xdp(xdp_prog, xdp_buff);
+  /* helper bpf_redirect_map have set map (and index) via this_cpu_ptr */
+  switch (action) {
+   case XDP_PASS: break;
+   case XDP_TX: res = driver_local_xmit_xdp_ring(adapter, xdp_buff); break;
+   case XDP_REDIRECT: res = xdp_do_redirect(netdev, xdp_buff, xdp_prog); break;
+   default: bpf_warn_invalid_xdp_action(action); /* fall-through */
+   case XDP_ABORTED: trace_xdp_exception(netdev, xdp_prog, action); /* fall-through */
+   case XDP_DROP: page_pool_recycle_direct(pp, page); res = DRV_XDP_CONSUMED; break;
+ } /* left out acting on res */
+} /* End of NAPI-poll */
+xdp_do_flush_map(); /* Bulk chosen by map, can store xdp frame's for flushing */
+driver_local_XDP_TX_flush();""".split("\n")
+
+# drivers/net/ethernet/marvell/mvneta.c, Linux 6.1, mvneta_rx_swbm (declarations and error paths trimmed)
+SWBM_LOOP = r"""static int mvneta_rx_swbm(struct napi_struct *napi, struct mvneta_port *pp,
+                          int budget, struct mvneta_rx_queue *rxq)
+{
+	/* Get number of received packets */
+	rx_todo = mvneta_rxq_busy_desc_num_get(pp, rxq);
+	xdp_prog = READ_ONCE(pp->xdp_prog);
+
+	/* Fairness NAPI loop */
+	while (rx_proc < budget && rx_proc < rx_todo) {
+		struct mvneta_rx_desc *rx_desc = mvneta_rxq_next_desc_get(rxq);
+		index = rx_desc - rxq->descs;
+		page = (struct page *)rxq->buf_virt_addr[index];
+		rx_status = rx_desc->status;
+		rx_proc++;
+		rxq->refill_num++;
+
+		if (rx_status & MVNETA_RXD_FIRST_DESC) {
+			/* Check errors only for FIRST descriptor */
+			if (rx_status & MVNETA_RXD_ERR_SUMMARY) {
+				mvneta_rx_error(pp, rx_desc);
+				goto next;
+			}
+			size = rx_desc->data_size;
+			frame_sz = size - ETH_FCS_LEN;
+			desc_status = rx_status;
+			mvneta_swbm_rx_frame(pp, rx_desc, rxq, &xdp_buf, &size, page);
+		} else {
+			mvneta_swbm_add_rx_fragment(pp, rx_desc, rxq, &xdp_buf, &size, page);
+		} /* Middle or Last descriptor */
+
+		if (!(rx_status & MVNETA_RXD_LAST_DESC))
+			/* no last descriptor this time */
+			continue;
+
+		if (xdp_prog &&
+		    mvneta_run_xdp(pp, rxq, xdp_prog, &xdp_buf, frame_sz, &ps))
+			goto next;
+
+		skb = mvneta_swbm_build_skb(pp, rxq->page_pool, &xdp_buf, desc_status);
+		ps.rx_bytes += skb->len;
+		ps.rx_packets++;
+		skb->protocol = eth_type_trans(skb, dev);
+		napi_gro_receive(napi, skb);
+next:
+		xdp_buf.data_hard_start = NULL;
+	}
+
+	if (ps.xdp_redirect)
+		xdp_do_flush_map();
+
+	/* return some buffers to hardware queue, one at a time is too slow */
+	refill = mvneta_rx_refill_queue(pp, rxq);
+
+	/* Update rxq management counters */
+	mvneta_rxq_desc_num_update(pp, rxq, rx_proc, refill);
+
+	return ps.rx_packets;
+}""".split("\n")
+
+
+def _line(listing, needle):
+    for i, s in enumerate(listing):
+        if needle in s:
+            return i
+    raise ValueError(f"{needle!r} not in listing")
+
+
+def _line_tables(listing, ev_needles, verdict_needles):
+    ev_tab = np.full(len(EV_NAMES), -1, np.int16)
+    for name, needle in ev_needles.items():
+        ev_tab[EV[name]] = _line(listing, needle)
+    ver_tab = np.full(7, -1, np.int16)       # XDP_ABORTED..XDP_REDIRECT, [5] invalid, [6] unused
+    for act, needle in verdict_needles.items():
+        ver_tab[act] = _line(listing, needle)
+    return ev_tab, ver_tab
+
+
+_TALK_EV = {"napi_poll": "while (desc_in_rx_ring", "rx_desc": "while (desc_in_rx_ring",
+            "dma_sync_for_cpu": "while (desc_in_rx_ring", "xdp_run": "action = bpf_prog_run_xdp",
+            "tx_submit": "case XDP_TX:", "xdp_redirect_err": "case XDP_REDIRECT:",
+            "xdp_exception": "case XDP_ABORTED:", "skb_build": "case XDP_PASS:", "rx_refill": "End of NAPI-poll",
+            "rx_refill_fail": "End of NAPI-poll", "pp_alloc": "End of NAPI-poll",
+            "napi_done": "driver_local_XDP_TX_flush"}
+_TALK_VERDICT = {XDP_PASS: "case XDP_PASS:", XDP_TX: "case XDP_TX:", XDP_REDIRECT: "case XDP_REDIRECT:",
+                 XDP_ABORTED: "case XDP_ABORTED:", XDP_DROP: "case XDP_DROP:", 5: "default:"}
+_SWBM_EV = {"napi_poll": "rx_todo = mvneta_rxq_busy_desc_num_get", "rx_desc": "rx_status = rx_desc->status",
+            "dma_sync_for_cpu": "mvneta_swbm_rx_frame(pp", "xdp_run": "mvneta_run_xdp(pp",
+            "tx_submit": "mvneta_run_xdp(pp", "xdp_redirect_err": "mvneta_run_xdp(pp",
+            "xdp_exception": "mvneta_run_xdp(pp", "skb_build": "skb = mvneta_swbm_build_skb",
+            "skb_free": "napi_gro_receive(napi, skb)", "rx_refill": "refill = mvneta_rx_refill_queue",
+            "rx_refill_fail": "refill = mvneta_rx_refill_queue", "pp_alloc": "refill = mvneta_rx_refill_queue",
+            "napi_done": "return ps.rx_packets"}
+_SWBM_VERDICT = {a: "mvneta_run_xdp(pp" for a in (0, 1, 2, 3, 4, 5)}
+
+#: name -> (source lines, line table per event code, line table per XDP action)
+NAPI_LISTINGS = {
+    "talk": (TALK_LOOP,) + _line_tables(TALK_LOOP, _TALK_EV, _TALK_VERDICT),
+    "mvneta_rx_swbm": (SWBM_LOOP,) + _line_tables(SWBM_LOOP, _SWBM_EV, _SWBM_VERDICT),
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+def _ffill(mask, values, initial):
+    """values[last index <= i where mask], or ``initial`` before the first: forward fill, vectorised."""
+    n = mask.shape[0]
+    idx = np.where(mask, np.arange(n), -1)
+    np.maximum.accumulate(idx, out=idx)
+    out = np.asarray(values)[np.maximum(idx, 0)]
+    return np.where(idx >= 0, out, initial)
+
+
+def _count(mask, dtype=np.int64):
+    return np.cumsum(mask, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Per-frame arrays replayed from one trace (frame ``i`` = after event ``i``).
+
+    Attributes are numpy arrays whose first dimension is :attr:`n`; see
+    :func:`frames_from_trace` for what each one models.
+    """
+
+    n: int
+    rx_ring_size: int
+    ev: np.ndarray            # int64[n, TR_COLS]: the trace rows themselves
+    t_ns: np.ndarray          # float64[n]
+    # RX ring (mvneta_rx_queue)
+    ring_state: np.ndarray    # int8[n, rx_ring_size]: DESC_* (without the processing overlay)
+    proc_desc: np.ndarray     # int32[n]: descriptor mvneta_rx_swbm is processing, -1 between polls
+    hw_pos: np.ndarray        # int32[n]: where the NIC writes its next frame
+    next_desc_to_proc: np.ndarray
+    first_to_refill: np.ndarray
+    rx_busy: np.ndarray       # int64[n]: filled, not yet acknowledged (mvneta_rxq_busy_desc_num_get)
+    # page_pool
+    pp_cache: np.ndarray      # alloc.count (0..128)
+    pp_ring: np.ndarray       # ptr_ring entries
+    pp_inflight: np.ndarray   # hold - release
+    pp_on_rx_ring: np.ndarray  # descriptors holding a buffer
+    pp_in_skb: np.ndarray     # skbs built and not yet freed (their pages left the pool on XDP_PASS)
+    pp_on_tx_ring: np.ndarray  # frames submitted by XDP_TX, not yet completed
+    pages_from_allocator: np.ndarray  # pages the pool took from the page allocator (slow path, 64 each)
+    pages_to_allocator: np.ndarray    # pages it gave back (released: refcnt or ring full)
+    pp_stats: np.ndarray      # int64[n, 11]: struct page_pool_stats, PP_STAT_NAMES order
+    # xdp_buff of the current packet (byte offsets in its 4096-byte page)
+    xb_page: np.ndarray
+    xb_data: np.ndarray
+    xb_data_end: np.ndarray
+    xb_data_meta: np.ndarray
+    xb_stage: np.ndarray      # 0 none, 1 prepared (synced for CPU), 2 program running, 3 verdict, 4 skb
+    xb_action: np.ndarray     # last verdict (-1 before one)
+    # NAPI
+    napi_line: dict           # listing name -> int16[n] line lit
+    budget: np.ndarray
+    rx_todo: np.ndarray
+    rx_proc: np.ndarray
+    poll_index: np.ndarray    # polls started so far
+    # counters
+    counters: np.ndarray      # int64[n, len(COUNTER_NAMES)]
+    # throughput over simulated time (bins)
+    tp_t_us: np.ndarray       # bin centres, microseconds
+    tp_rx_pps: np.ndarray     # frames the NIC received
+    tp_xdp_pps: np.ndarray    # XDP verdicts (packets the program handled)
+    tp_discard_pps: np.ndarray  # frames the NIC discarded (ring full)
+
+    def counter(self, name: str, i: int) -> int:
+        """Value of an ``ethtool -S`` counter at frame i."""
+        return int(self.counters[i, COUNTER_NAMES.index(name)])
+
+    def page_pool_stats(self, i: int) -> dict:
+        """struct page_pool_stats at frame i (counted from the trace)."""
+        return dict(zip(PP_STAT_NAMES, (int(x) for x in self.pp_stats[i])))
+
+    def ring_counts(self, i: int) -> dict:
+        """How many descriptors are in each DESC_* state at frame i (processing overlay applied)."""
+        s = self.ring_state[i]
+        c = np.bincount(s, minlength=len(DESC_STATE_NAMES))
+        p = int(self.proc_desc[i])
+        if p >= 0:
+            c[s[p]] -= 1
+            c[DESC_PROCESSING] += 1
+        return dict(zip(DESC_STATE_NAMES, (int(x) for x in c)))
+
+    def next_frame(self, i: int, event: str) -> int:
+        """The first frame after i whose event is ``event`` (i itself if none)."""
+        code = EV[event]
+        hits = np.flatnonzero(self.ev[i + 1:, TR_EV] == code)
+        return int(i + 1 + hits[0]) if hits.size else i
+
+    def describe(self, i: int) -> str:
+        """One line naming the event at frame i, the way a kernel developer would say it."""
+        return describe_event(self.ev[i], self.t_ns[i])
+
+
+_ACT = {XDP_ABORTED: "XDP_ABORTED", XDP_DROP: "XDP_DROP", XDP_PASS: "XDP_PASS", XDP_TX: "XDP_TX",
+        XDP_REDIRECT: "XDP_REDIRECT"}
+
+
+def describe_event(row, t_ns) -> str:
+    """Human-readable text of one trace row (uses the meanings in ``xdplab.trace.EVENTS``)."""
+    e = int(row[TR_EV])
+    a, b, c, d = (int(row[k]) for k in (TR_A, TR_B, TR_C, TR_D))
+    who = "NIC" if row[TR_CPU] < 0 else f"CPU{int(row[TR_CPU])}"
+    name = EV_NAMES[e]
+    txt = {
+        "nic_rx": f"DMA of {c} B (MH+frame+FCS) into RX desc {a}, page {b}",
+        "hw_discard": f"frame of {c} B discarded: desc {a} not owned by the NIC (ring full)",
+        "irq": "mvneta_isr: interrupt masked, napi_schedule",
+        "napi_poll": f"mvneta_rx_swbm: budget {a}, rx_todo {c if c else b}",
+        "rx_desc": f"RX desc {a}: page {b}, status {c:#x}, data_size {d}",
+        "dma_sync_for_cpu": f"dma_sync_single_for_cpu page {b}: {d} B at offset {c}",
+        "xdp_run": f"bpf_prog_run_xdp on page {b}: data={c} data_end={d} ({d - c} B)",
+        "xdp_verdict": f"verdict {_ACT.get(c, f'invalid ({c})')}: data={d} data_end={int(row[TR_E])}",
+        "pp_alloc": f"page_pool_alloc_pages -> page {b} ({('fast: alloc cache', 'refill from ptr_ring', 'slow: page allocator')[c] if 0 <= c < 3 else c})",
+        "pp_recycle": f"page_pool_put_page page {b} -> {('alloc cache', 'ptr_ring', 'released (refcnt)', 'released (ring full)')[c] if 0 <= c < 4 else c}, dma_sync_size {d}",
+        "rx_refill": f"mvneta_rx_refill: desc {a} gets page {b}",
+        "rx_refill_fail": f"mvneta_rx_refill: desc {a}: -ENOMEM (Can't refill queue)",
+        "tx_submit": f"TX desc {a}: page {b}, type {c}, {d} B",
+        "tx_done": f"TX desc {a} done: page {b}",
+        "skb_build": f"build_skb on page {b}: skb {a}, data offset {c}, len {d}",
+        "skb_free": f"skb {a} freed ({('consumed', 'tc drop', 'other')[c] if 0 <= c < 3 else c})",
+        "napi_done": f"poll done: rx_done {a}" + (", napi_complete_done" if b else ", budget used: poll again"),
+        "xdp_exception": f"trace_xdp_exception: action {c} on page {b}",
+        "xdp_redirect_err": f"xdp_do_redirect failed: {c}",
+        "page_alloc": f"alloc_page -> page {b}",
+        "page_free": f"put_page -> page {b} freed",
+        "dma_sync_for_device": f"dma_sync_for_device page {b}: {d} B at offset {c}",
+    }.get(name, name)
+    return f"t={t_ns / 1000:.3f} us  {who}  {name}: {txt}"
+
+
+# ---------------------------------------------------------------- the replay
+
+def _ring_states(ev, n, size, chunk=2048):
+    """ring_state[f, d]: the DESC_* of descriptor d after event f (forward fill in chunks)."""
+    code = ev[:, TR_EV]
+    a = ev[:, TR_A]
+    st = np.full(n, -1, np.int8)
+    st[code == EV["nic_rx"]] = DESC_FILLED
+    rxd = code == EV["rx_desc"]
+    err = rxd & ((ev[:, TR_C] & MVNETA_RXD_FIRST_DESC) != 0) & ((ev[:, TR_C] & MVNETA_RXD_ERR_SUMMARY) != 0)
+    st[rxd] = DESC_EMPTY
+    st[err] = DESC_NIC                         # mvneta_rx_error: the buffer stays in the ring
+    st[code == EV["rx_refill"]] = DESC_NIC
+    st[code == EV["rx_refill_fail"]] = DESC_REFILL_FAILED
+    rows = np.flatnonzero(st >= 0)
+    descs = a[rows]
+    if descs.size and (descs.min() < 0 or descs.max() >= size):
+        raise ValueError(f"the trace names RX descriptor {int(descs.max())} but the ring has {size}: "
+                         f"pass rx_ring_size= the board's rx_ring")
+    out = np.empty((n, size), np.int8)
+    prev = np.full(size, DESC_EMPTY, np.int8)
+    cols = np.arange(size)
+    for c0 in range(0, n, chunk):
+        c1 = min(n, c0 + chunk)
+        sel = (rows >= c0) & (rows < c1)
+        m = np.full((c1 - c0, size), -1, np.int8)
+        m[rows[sel] - c0, descs[sel]] = st[rows[sel]]
+        idx = np.where(m >= 0, np.arange(c1 - c0, dtype=np.int32)[:, None], np.int32(-1))
+        np.maximum.accumulate(idx, axis=0, out=idx)
+        blk = np.where(idx >= 0, m[np.maximum(idx, 0), cols], prev[None, :])
+        out[c0:c1] = blk
+        prev = blk[-1]
+    return out
+
+
+def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int = 120) -> Frames:
+    """Replay ``trace`` into :class:`Frames` (numpy, vectorised; done once per trace).
+
+    Parameters
+    ----------
+    trace : the board's :class:`xdplab.trace.Trace` (only the ``n`` stored rows are used).
+    rx_ring_size : RX descriptors in the ring (mvneta's default is 512).
+    bins : time bins of the throughput plot.
+    """
+    n = int(trace.n[0])
+    if n == 0:
+        raise ValueError("the trace is empty: create the Board with trace=N (e.g. Board(trace=20000)) "
+                         "and run some packets before building views")
+    ev = np.ascontiguousarray(trace.ev[:n])
+    t = np.ascontiguousarray(trace.t_ns[:n], dtype=np.float64)
+    code = ev[:, TR_EV]
+    a, b, c, d, e = (ev[:, k] for k in (TR_A, TR_B, TR_C, TR_D, TR_E))
+    m = {name: code == i for name, i in EV.items()}
+    cpu_row = ev[:, TR_CPU] >= 0
+
+    # ---- RX ring
+    ring_state = _ring_states(ev, n, rx_ring_size)
+    proc_mask = m["rx_desc"] | m["napi_done"]
+    proc_desc = _ffill(proc_mask, np.where(m["rx_desc"], a, -1), -1).astype(np.int32)
+    hw_pos = _ffill(m["nic_rx"], (a + 1) % rx_ring_size, 0).astype(np.int32)
+    next_proc = _ffill(m["rx_desc"], (a + 1) % rx_ring_size, 0).astype(np.int32)
+    refill_mask = m["rx_refill"] | m["rx_refill_fail"]
+    first_refill = _ffill(refill_mask, np.where(m["rx_refill"], (a + 1) % rx_ring_size, a), 0).astype(np.int32)
+    rx_busy = ev[:, TR_RX_BUSY].copy()
+
+    # ---- page_pool occupancy (hardware rows carry zeros: carry the CPU's snapshot forward)
+    pp_cache = _ffill(cpu_row, ev[:, TR_PP_CACHE], 0)
+    pp_ring = _ffill(cpu_row, ev[:, TR_PP_RING], 0)
+    pp_inflight = _ffill(cpu_row, ev[:, TR_PP_INFLIGHT], 0)
+    has_buf = (ring_state == DESC_NIC) | (ring_state == DESC_FILLED)
+    pp_on_rx_ring = has_buf.sum(axis=1, dtype=np.int64)
+    pp_in_skb = _count(m["skb_build"]) - _count(m["skb_free"])
+    pp_on_tx_ring = _count(m["tx_submit"]) - _count(m["tx_done"])
+    alloc, recyc = m["pp_alloc"], m["pp_recycle"]
+    stats = np.zeros((n, len(PP_STAT_NAMES)), np.int64)
+    stats[:, _ST["fast"]] = _count(alloc & (c == 0))
+    stats[:, _ST["refill"]] = _count(alloc & (c == 1))
+    stats[:, _ST["slow"]] = _count(alloc & (c == 2))
+    stats[:, _ST["empty"]] = _count(alloc & (c == 2)) + _count(m["rx_refill_fail"])
+    stats[:, _ST["cached"]] = _count(recyc & (c == 0))
+    stats[:, _ST["cache_full"]] = _count(recyc & (c == 1) & (ev[:, TR_PP_CACHE] == PP_ALLOC_CACHE_SIZE))
+    stats[:, _ST["ring"]] = _count(recyc & (c == 1))
+    stats[:, _ST["ring_full"]] = _count(recyc & (c == 3))
+    stats[:, _ST["released_refcnt"]] = _count(recyc & (c == 2))
+    pages_from_allocator = 64 * stats[:, _ST["slow"]]     # _page_pool_alloc_pages_slow: bulk of 64
+    pages_to_allocator = stats[:, _ST["released_refcnt"]] + stats[:, _ST["ring_full"]]
+
+    # ---- xdp_buff of the current packet
+    sync = m["dma_sync_for_cpu"]
+    run, ver, skb = m["xdp_run"], m["xdp_verdict"], m["skb_build"]
+    xb_mask = sync | run | ver | skb
+    # after mvneta_swbm_rx_frame: data = hard_start + 256 + MH, data_end = data + len - MH - FCS
+    data = np.select([sync, run, ver, skb], [c + MVNETA_MH_SIZE, c, d, c], 0)
+    data_end = np.select([sync, run, ver, skb], [c + d - ETH_FCS_LEN, d, e, c + d], 0)
+    stage = np.select([sync, run, ver, skb], [1, 2, 3, 4], 0)
+    # a new packet starts at its rx_desc: clear the buffer view until the sync
+    start = m["rx_desc"]
+    xb_mask2 = xb_mask | start
+    xb_page = _ffill(xb_mask2, np.where(start, -1, b), -1)
+    xb_data = _ffill(xb_mask, data, 0)
+    xb_data_end = _ffill(xb_mask, data_end, 0)
+    # data_meta: xdp_run carries it; otherwise data + 1 (xdp_set_data_meta_invalid)
+    xb_data_meta = _ffill(xb_mask, np.where(run, e, data + 1), 1)
+    xb_stage = _ffill(xb_mask2, np.where(start, 0, stage), 0).astype(np.int8)
+    action = np.where(c >= 0, np.minimum(c, 5), 5)
+    xb_action = _ffill(ver | start, np.where(ver, action, -1), -1).astype(np.int8)
+
+    # ---- NAPI
+    napi_line = {}
+    act_idx = np.clip(c, 0, 5)
+    act_idx = np.where((c < 0) | (c > 4), 5, act_idx)
+    for name, (_src, ev_tab, ver_tab) in NAPI_LISTINGS.items():
+        ln = ev_tab[code].astype(np.int64)
+        ln = np.where(ver, ver_tab[act_idx], ln)
+        napi_line[name] = _ffill(ln >= 0, ln, -1).astype(np.int16)
+    poll = m["napi_poll"]
+    budget = _ffill(poll, a, 0)
+    rx_todo = _ffill(poll, np.where(c != 0, c, b), 0)   # trace.py names column B, mvneta.py writes C
+    poll_index = _count(poll)
+    rx_desc_count = _count(m["rx_desc"])
+    at_poll = _ffill(poll, rx_desc_count, 0)
+    rx_proc = rx_desc_count - at_poll
+    rx_proc = np.where(poll_index > 0, rx_proc, 0)
+
+    # ---- counters (ethtool -S names)
+    first = m["nic_rx"] & ((d & MVNETA_RXD_FIRST_DESC) != 0)
+    nxt = np.r_[code[1:], -1]
+    tx_ok = ver & (c == XDP_TX) & (nxt == EV["tx_submit"])
+    redir_ok = ver & (c == XDP_REDIRECT) & (nxt != EV["xdp_redirect_err"])
+    xdp_drop = ver & (c != XDP_PASS) & (c != XDP_TX) & (c != XDP_REDIRECT)
+    cnt = np.zeros((n, len(COUNTER_NAMES)), np.int64)
+    col = {k: i for i, k in enumerate(COUNTER_NAMES)}
+    cnt[:, col["good_frames_received"]] = _count(first)
+    cnt[:, col["rx_discard"]] = _count(m["hw_discard"])
+    cnt[:, col["rx_packets"]] = _count(ver & (c != XDP_PASS)) + _count(skb)
+    cnt[:, col["rx_xdp_drop"]] = _count(xdp_drop)
+    cnt[:, col["rx_xdp_pass"]] = _count(ver & (c == XDP_PASS))
+    cnt[:, col["rx_xdp_tx"]] = _count(tx_ok)
+    cnt[:, col["rx_xdp_tx_errors"]] = _count(ver & (c == XDP_TX) & ~(nxt == EV["tx_submit"]))
+    cnt[:, col["rx_xdp_redirect"]] = _count(redir_ok)
+    cnt[:, col["refill_errors"]] = _count(m["rx_refill_fail"])
+    cnt[:, col["rx_pp_alloc_fast"]:] = stats
+
+    # ---- throughput over simulated time
+    t0, t1 = float(t.min()), float(t.max())
+    if t1 <= t0:
+        t1 = t0 + 1.0
+    edges = np.linspace(t0, t1, bins + 1)
+    width_s = (edges[1] - edges[0]) / 1e9
+
+    def rate(mask):
+        h, _ = np.histogram(t[mask], bins=edges)
+        return h / width_s
+
+    return Frames(
+        n=n, rx_ring_size=int(rx_ring_size), ev=ev, t_ns=t,
+        ring_state=ring_state, proc_desc=proc_desc, hw_pos=hw_pos, next_desc_to_proc=next_proc,
+        first_to_refill=first_refill, rx_busy=rx_busy,
+        pp_cache=pp_cache, pp_ring=pp_ring, pp_inflight=pp_inflight, pp_on_rx_ring=pp_on_rx_ring,
+        pp_in_skb=pp_in_skb, pp_on_tx_ring=pp_on_tx_ring, pages_from_allocator=pages_from_allocator,
+        pages_to_allocator=pages_to_allocator, pp_stats=stats,
+        xb_page=xb_page, xb_data=xb_data, xb_data_end=xb_data_end, xb_data_meta=xb_data_meta,
+        xb_stage=xb_stage, xb_action=xb_action,
+        napi_line=napi_line, budget=budget, rx_todo=rx_todo, rx_proc=rx_proc, poll_index=poll_index,
+        counters=cnt,
+        tp_t_us=(edges[:-1] + edges[1:]) / 2 / 1000.0, tp_rx_pps=rate(first), tp_xdp_pps=rate(ver),
+        tp_discard_pps=rate(m["hw_discard"]),
+    )
+
+
+def board_rx_ring_size(board) -> int:
+    """The board's RX ring size (``ethtool -g``'s RX), from whichever of its attributes says it."""
+    for get in (lambda: board.rx_ring, lambda: board.state.rxd.shape[0], lambda: board.state.rxq.size[0]):
+        try:
+            return int(get())
+        except (AttributeError, TypeError, IndexError):
+            continue
+    return 512                                  # mvneta's default (MVNETA_MAX_RXD)
+
+
+def frames_from_board(board, bins: int = 120) -> Frames:
+    """:func:`frames_from_trace` for an ``xdplab.Board`` (its trace and RX ring size)."""
+    return frames_from_trace(board.trace, rx_ring_size=board_rx_ring_size(board), bins=bins)
+
