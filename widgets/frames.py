@@ -400,8 +400,8 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int = 120) ->
     data = np.select([sync, run, ver, skb], [c + MVNETA_MH_SIZE, c, d, c], 0)
     data_end = np.select([sync, run, ver, skb], [c + d - ETH_FCS_LEN, d, e, c + d], 0)
     stage = np.select([sync, run, ver, skb], [1, 2, 3, 4], 0)
-    # a new packet starts at its rx_desc: clear the buffer view until the sync
-    start = m["rx_desc"]
+    # a new packet starts at its rx_desc, and the poll's xdp_buff is gone at napi_done: clear the view
+    start = m["rx_desc"] | m["napi_done"]
     xb_mask2 = xb_mask | start
     xb_page = _ffill(xb_mask2, np.where(start, -1, b), -1)
     xb_data = _ffill(xb_mask, data, 0)

@@ -40,13 +40,10 @@ class Lab:
         self.views = {name: make[name](frames) for name in views}
         self.player = Player(frames, list(self.views.values()), interval_ms=interval_ms)
         v = self.views
-        left = [v[k].widget for k in ("ring", "xdp_buff") if k in v]
-        right = [v[k].widget for k in ("napi",) if k in v]
-        bottom = [v[k].widget for k in ("page_pool", "counters") if k in v]
-        self.widget = W.VBox([self.player.widget,
-                              W.HBox([W.VBox(left, layout=W.Layout(flex="1")),
-                                      W.VBox(right, layout=W.Layout(flex="1"))]),
-                              *bottom], layout=W.Layout(width="100%"))
+        half = W.Layout(width="50%", min_width="0")
+        top = [W.Box([v[k].widget], layout=half) for k in ("ring", "napi") if k in v]
+        rest = [v[k].widget for k in ("xdp_buff", "page_pool", "counters") if k in v]
+        self.widget = W.VBox([self.player.widget, W.HBox(top), *rest], layout=W.Layout(width="100%"))
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

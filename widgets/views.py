@@ -145,7 +145,7 @@ class PagePoolView:
                                y_offset=-6, align="middle", default_size=12, colors=["#222"],
                                scales={"x": sx, "y": sy})
         ax = bq.Axis(scale=sx, tick_style={"font-size": "10px"})
-        ay = bq.Axis(scale=sy, orientation="vertical", label="pages", grid_lines="dashed")
+        ay = bq.Axis(scale=sy, side="left", label="pages", grid_lines="dashed")
         self.figure = _fig([self.bars, self.caps, self.labels], [ax, ay], title="page_pool", height="300px")
         self.stats = W.HTML()
         self.widget = W.HBox([W.Box([self.figure], layout=W.Layout(flex="3")),
@@ -264,27 +264,39 @@ class NapiLoopView:
     far in this poll.
     """
 
+    #: lines of each listing shown at once (a window that follows the lit line); None = all
+    WINDOW = {"talk": None, "mvneta_rx_swbm": 24}
+    TITLES = {"talk": "the talk's driver loop", "mvneta_rx_swbm": "mvneta_rx_swbm() (Linux 6.1)"}
+
     def __init__(self, frames: Frames, listings=("talk", "mvneta_rx_swbm")):
         self.frames = frames
         self.listings = tuple(listings)
-        # every (listing, lit line) rendered once; update() only picks one
-        self._html = {}
-        for name in self.listings:
-            src = NAPI_LISTINGS[name][0]
-            esc = [html.escape(s.replace("\t", "    ")) for s in src]
-            pages = []
-            for lit in range(-1, len(src)):
-                lines = [f'<span style="background:#ffe066;font-weight:bold">{s}</span>' if k == lit else s
-                         for k, s in enumerate(esc)]
-                pages.append('<pre style="font-size:11px;line-height:1.25;margin:0">' + "\n".join(lines) + "</pre>")
-            self._html[name] = pages
+        # every (listing, lit line) rendered once; update() only picks one string
+        self._html = {name: self._render(name) for name in self.listings}
         self.code = {name: W.HTML() for name in self.listings}
         self.budget = W.IntProgress(min=0, max=64, description="budget left", style={"bar_color": "#2ca02c"})
         self.status = W.HTML()
-        boxes = [W.VBox([W.HTML(f"<b>{'the talk' if n == 'talk' else n + '() (Linux 6.1)'}</b>"), self.code[n]],
-                        layout=W.Layout(flex="1", overflow="auto")) for n in self.listings]
-        self.widget = W.VBox([W.HBox([self.budget, self.status]), W.HBox(boxes)])
+        boxes = [W.VBox([W.HTML(f"<b>{self.TITLES.get(n, n)}</b>"), self.code[n]],
+                        layout=W.Layout(overflow="auto")) for n in self.listings]
+        self.widget = W.VBox([W.HBox([self.budget, self.status]), *boxes])
         self.update(0)
+
+    def _render(self, name):
+        src = NAPI_LISTINGS[name][0]
+        esc = [html.escape(s.replace("\t", "    ")) for s in src]
+        win = self.WINDOW.get(name) or len(src)
+        pages = []
+        for lit in range(-1, len(src)):
+            lo = min(max(0, lit - win // 3), max(0, len(src) - win))
+            rows = []
+            for k in range(lo, min(len(src), lo + win)):
+                num = f'<span style="color:#999">{k + 1:3d} </span>'
+                body = (f'<span style="background:#ffe066;font-weight:bold">{esc[k]}</span>' if k == lit
+                        else esc[k])
+                rows.append(num + body)
+            pages.append('<pre style="font-size:11px;line-height:1.3;margin:0;white-space:pre;overflow-x:auto">'
+                         + "\n".join(rows) + "</pre>")
+        return pages
 
     def lit_line(self, name: str, i: int) -> int:
         return int(self.frames.napi_line[name][i])
@@ -332,7 +344,7 @@ class CountersView:
         self.cursor = bq.Lines(x=np.array([f.t_ns[0] / 1000] * 2), y=np.array([0.0, ymax * 1.1 / 1e6]),
                                colors=["#000"], line_style="dashed", scales={"x": sx, "y": self.lines.scales["y"]})
         ax = bq.Axis(scale=sx, label="simulated time (us)", num_ticks=6)
-        ay = bq.Axis(scale=self.lines.scales["y"], orientation="vertical", label="Mpps", num_ticks=5)
+        ay = bq.Axis(scale=self.lines.scales["y"], side="left", label="Mpps", num_ticks=5)
         self.figure = _fig([self.lines, self.cursor], [ax, ay], title="throughput", height="260px",
                            legend_location="top-right")
         self.widget = W.HBox([W.Box([self.table], layout=W.Layout(min_width="290px")),
