@@ -26,6 +26,8 @@ shrinking bpf_xdp_adjust_tail released: ``frag_free[0]`` is the count (added to)
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._twospeed import kernel
 from .xdp_abi import (ETH_HLEN, PAGE_SIZE, SKB_SHARED_INFO_SIZE, XB_DATA, XB_DATA_END, XB_DATA_META,
                       XB_FLAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_FRAGS_SIZE, XB_FRAME_SZ, XB_HARD_START,
@@ -239,10 +241,10 @@ def _bpf_xdp_copy(mem, xdp, offset, buf, boff, n, to_packet):
 def bpf_xdp_load_bytes(mem, xdp, offset, buf, boff, n):
     """bpf_xdp_load_bytes(xdp, offset, buf, len): copy out of the frame, across frags.
     offset or len > 0xffff -> -EFAULT; offset + len > frame length -> -EINVAL."""
-    return _bpf_xdp_copy(mem, xdp, offset, buf, boff, n, False)
+    return _bpf_xdp_copy(mem, xdp, offset, buf, boff, n, np.int64(0))
 
 
 @kernel
 def bpf_xdp_store_bytes(mem, xdp, offset, buf, boff, n):
     """bpf_xdp_store_bytes(xdp, offset, buf, len): copy into the frame, across frags."""
-    return _bpf_xdp_copy(mem, xdp, offset, buf, boff, n, True)
+    return _bpf_xdp_copy(mem, xdp, offset, buf, boff, n, np.int64(1))

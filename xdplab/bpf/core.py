@@ -20,7 +20,7 @@ from .insn import disasm_one
 from .loader import BpfLoadError, decode_programs, read_object
 from .maps import Map
 from .printk import read_trace_pipe
-from .state import create_bpf_state
+from .state import MAP_VBASE, create_bpf_state
 
 __all__ = ["BpfObject", "BpfProgram", "load_object", "test_run", "TestRunResult", "create_env",
            "create_test_xdp"]
@@ -144,8 +144,8 @@ class BpfObject:
     def get_global(self, name: str, as_int: bool = True):
         d, (off, size) = self._global(name)
         m = self._mapdefs.index(d)
-        base = int(self.state.map_vbase[m]) + off
-        b = bytes(self.state.mapmem[base: base + size])
+        base = int(self.state.maps[m, MAP_VBASE]) + off
+        b = bytes(self.state.umem[base: base + size])
         return int.from_bytes(b, "little") if as_int else b
 
     def set_global(self, name: str, value):
@@ -156,8 +156,8 @@ class BpfObject:
                                                                                   signed=int(value) < 0)
         if len(b) != size:
             raise ValueError(f"global {name!r} is {size} bytes, got {len(b)}")
-        base = int(self.state.map_vbase[m]) + off
-        self.state.mapmem[base: base + size] = np.frombuffer(bytes(b), dtype=np.uint8)
+        base = int(self.state.maps[m, MAP_VBASE]) + off
+        self.state.umem[base: base + size] = np.frombuffer(bytes(b), dtype=np.uint8)
 
     def trace_pipe(self, consume: bool = True) -> list[str]:
         """Lines bpf_trace_printk() wrote (like `cat /sys/kernel/tracing/trace_pipe`)."""

@@ -9,7 +9,7 @@ from ..xdp_abi import ENV_ERR, ENV_ERR_A, ENV_ERR_B, ENV_ERR_C, ENV_ERR_PC
 from .helpers import HELPER_NAMES
 from .insn import disasm_one
 from .maps import BPF_MAP_TYPE_NAMES
-from .state import K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK, PTR_MASK, PTR_SHIFT
+from .state import K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK, MAP_VALUE_SIZE, MAP_VSHIFT, PTR_MASK, PTR_SHIFT
 from .vm import (FAULT_ATOMIC, FAULT_BAD_HELPER, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_CTX, FAULT_HELPER_MAP,
                  FAULT_HELPER_MEM, FAULT_MAP_PTR, FAULT_MAPVAL, FAULT_PKT, FAULT_RDONLY, FAULT_SCALAR,
                  FAULT_STACK)
@@ -26,8 +26,8 @@ def _hname(i):
 def _locate(obj, pc):
     """(program, index within it) for an absolute row."""
     for p in obj.programs.values():
-        st = int(obj.state.prog_start[p.index])
-        if st <= pc < st + int(obj.state.prog_len[p.index]):
+        st = int(obj.state.progs[p.index, 0])
+        if st <= pc < st + int(obj.state.progs[p.index, 1]):
             return p, pc - st
     return None, pc
 
@@ -86,8 +86,8 @@ def format_fault(prog, env) -> str:
         fix = "keep locals small (at most 512 bytes of stack per function) and never go above r10"
     elif err == FAULT_MAPVAL:
         m = c
-        vs = int(obj.state.map_value_size[m])
-        sh = int(obj.state.map_vshift[m])
+        vs = int(obj.state.maps[m, MAP_VALUE_SIZE])
+        sh = int(obj.state.maps[m, MAP_VSHIFT])
         off = (a & 0xFFFFFFFF) & ((1 << sh) - 1)
         name = obj.map_name(m)
         msg = (f"invalid access to map value, value_size={vs} off={off} size={size}\n"
@@ -118,7 +118,7 @@ def format_fault(prog, env) -> str:
     elif err == FAULT_RDONLY:
         m = c
         name = obj.map_name(m)
-        vs = int(obj.state.map_value_size[m])
+        vs = int(obj.state.maps[m, MAP_VALUE_SIZE])
         msg = f"write into map forbidden, value_size={vs} off={(a & 0xFFFFFFFF)} size={size}"
         hint = f"map '{name}' is read-only for programs (.rodata / const globals, devmap and xskmap values)"
         fix = "drop the const, or change the value from user space (obj.maps[...].update)"

@@ -7,7 +7,7 @@ index ``m`` into its ``map_*`` arrays.  Elements are *slots* (global indices int
 ``elem_*``): for array-like maps slot = ``map_ebase[m] + index``; for hash maps
 slots come from a preallocated free list (like a hash map without
 BPF_F_NO_PREALLOC).  A value of slot ``e`` for CPU ``c`` lives at
-``map_vbase[m] + (((e - ebase) * ncopies + c) << vshift)``.
+``maps[m, MAP_VBASE] + (((e - ebase) * ncopies + c) << vshift)`` in ``umem``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._twospeed import kernel
-from .state import NR_CPUS
+from .state import (CTL_CLOCK, EL_LRU, EL_NEXT, EL_USED, MAP_BBASE, MAP_COUNT, MAP_EBASE, MAP_FREE,
+                    MAP_KBASE, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NBUCKETS, MAP_NCOPIES, MAP_TYPE, MAP_VBASE,
+                    MAP_VSHIFT, NR_CPUS, SCRATCH_OFF)
 
 __all__ = ["BPF_MAP_TYPE_NAMES", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK", "is_hash_type",
            "is_percpu_type", "SUPPORTED_MAP_TYPES", "Map", "MapError"]
@@ -100,36 +102,39 @@ def _key_u32(key, koff):
 
 
 @kernel
-def _htab_hash(bs, m, key, koff):
+def _htab_hash(mp, m, key, koff):
     """FNV-1a over the key bytes (the kernel uses jhash with a random seed; any hash will do)."""
     h = np.int64(2166136261)
-    for i in range(bs.map_key_size[m]):
+    for i in range(mp[m, MAP_KEY_SIZE]):
         h = ((h ^ np.int64(key[koff + i])) * np.int64(16777619)) & np.int64(0xFFFFFFFF)
-    return h & (bs.map_nbuckets[m] - 1)
+    return h & (mp[m, MAP_NBUCKETS] - 1)
 
 
 @kernel
 def _htab_find(bs, m, key, koff):
     """lookup_elem_raw: walk the bucket chain; returns the slot or -1."""
-    ks = bs.map_key_size[m]
-    e = bs.buckets[bs.map_bbase[m] + _htab_hash(bs, m, key, koff)]
+    mp = bs.maps
+    um = bs.umem
+    ks = mp[m, MAP_KEY_SIZE]
+    e = bs.buckets[mp[m, MAP_BBASE] + _htab_hash(mp, m, key, koff)]
     while e >= 0:
-        kp = bs.map_kbase[m] + (e - bs.map_ebase[m]) * ks
+        kp = mp[m, MAP_KBASE] + (e - mp[m, MAP_EBASE]) * ks
         same = True
         for i in range(ks):
-            if bs.keymem[kp + i] != key[koff + i]:
+            if um[kp + i] != key[koff + i]:
                 same = False
                 break
         if same:
             return e
-        e = bs.elem_next[e]
+        e = bs.elems[e, EL_NEXT]
     return -1
 
 
 @kernel
 def bpf_map_value_offset(bs, m, e, cpu):
     """Byte offset (in the map's value area) of slot ``e``'s value for ``cpu``."""
-    return ((e - bs.map_ebase[m]) * bs.map_ncopies[m] + cpu) << bs.map_vshift[m]
+    mp = bs.maps
+    return ((e - mp[m, MAP_EBASE]) * mp[m, MAP_NCOPIES] + cpu) << mp[m, MAP_VSHIFT]
 
 
 @kernel
@@ -137,38 +142,40 @@ def bpf_map_lookup_slot(bs, m, key, koff, touch):
     """map->ops->map_lookup_elem: the slot holding ``key`` (bytes at key[koff:]) or -1.
 
     ``touch`` marks an LRU element as recently used (bpf_lru_node_set_ref)."""
-    t = bs.map_type[m]
+    mp = bs.maps
+    t = mp[m, MAP_TYPE]
     if _map_is_hash(t):
         e = _htab_find(bs, m, key, koff)
         if e >= 0 and touch:
-            bs.clock[0] += 1
-            bs.elem_lru[e] = bs.clock[0]
+            bs.ctl[CTL_CLOCK] += 1
+            bs.elems[e, EL_LRU] = bs.ctl[CTL_CLOCK]
         return e
     idx = _key_u32(key, koff)
-    if idx >= bs.map_max_entries[m]:
+    if idx >= mp[m, MAP_MAX_ENTRIES]:
         return -1
-    e = bs.map_ebase[m] + idx
-    if _map_has_presence(t) and bs.elem_used[e] == 0:
+    e = mp[m, MAP_EBASE] + idx
+    if _map_has_presence(t) and bs.elems[e, EL_USED] == 0:
         return -1
     return e
 
 
 @kernel
 def _htab_unlink(bs, m, e):
-    b = bs.map_bbase[m] + _htab_hash(bs, m, bs.keymem, bs.map_kbase[m] + (e - bs.map_ebase[m]) * bs.map_key_size[m])
+    mp = bs.maps
+    b = mp[m, MAP_BBASE] + _htab_hash(mp, m, bs.umem, mp[m, MAP_KBASE] + (e - mp[m, MAP_EBASE]) * mp[m, MAP_KEY_SIZE])
     p = bs.buckets[b]
     if p == e:
-        bs.buckets[b] = bs.elem_next[e]
+        bs.buckets[b] = bs.elems[e, EL_NEXT]
     else:
         while p >= 0:
-            if bs.elem_next[p] == e:
-                bs.elem_next[p] = bs.elem_next[e]
+            if bs.elems[p, EL_NEXT] == e:
+                bs.elems[p, EL_NEXT] = bs.elems[e, EL_NEXT]
                 break
-            p = bs.elem_next[p]
-    bs.elem_used[e] = 0
-    bs.elem_next[e] = bs.map_free[m]
-    bs.map_free[m] = e
-    bs.map_count[m] -= 1
+            p = bs.elems[p, EL_NEXT]
+    bs.elems[e, EL_USED] = 0
+    bs.elems[e, EL_NEXT] = mp[m, MAP_FREE]
+    mp[m, MAP_FREE] = e
+    mp[m, MAP_COUNT] -= 1
 
 
 @kernel
@@ -176,8 +183,9 @@ def bpf_map_update_slot(bs, m, key, koff, flags):
     """The bookkeeping half of map_update_elem: check flags the kernel's way and find
     or allocate the slot for ``key``.  Returns the slot (the caller copies the value)
     or -errno.  Array maps: -EINVAL (bad flags), -E2BIG (index), -EEXIST (NOEXIST)."""
-    t = bs.map_type[m]
-    if (flags & ~4) > 2:
+    mp = bs.maps
+    t = mp[m, MAP_TYPE]
+    if (flags & ~4) > 2 or flags < 0:
         return -EINVAL
     if _map_is_hash(t):
         e = _htab_find(bs, m, key, koff)
@@ -185,59 +193,57 @@ def bpf_map_update_slot(bs, m, key, koff, flags):
             if flags & 1:
                 return -EEXIST
             if t == 9 or t == 10:
-                bs.clock[0] += 1
-                bs.elem_lru[e] = bs.clock[0]
+                bs.ctl[CTL_CLOCK] += 1
+                bs.elems[e, EL_LRU] = bs.ctl[CTL_CLOCK]
             return e
         if flags & 2:
             return -ENOENT
-        if bs.map_free[m] < 0:
+        if mp[m, MAP_FREE] < 0:
             if t == 9 or t == 10:
                 # LRU: evict the least recently used element (the kernel's LRU is approximate)
                 best = -1
                 bt = np.int64(0)
-                for s in range(bs.map_ebase[m], bs.map_ebase[m] + bs.map_max_entries[m]):
-                    if bs.elem_used[s] and (best < 0 or bs.elem_lru[s] < bt):
+                for s in range(mp[m, MAP_EBASE], mp[m, MAP_EBASE] + mp[m, MAP_MAX_ENTRIES]):
+                    if bs.elems[s, EL_USED] and (best < 0 or bs.elems[s, EL_LRU] < bt):
                         best = s
-                        bt = bs.elem_lru[s]
+                        bt = bs.elems[s, EL_LRU]
                 if best < 0:
                     return -E2BIG
                 _htab_unlink(bs, m, best)
             else:
                 return -E2BIG
-        e = bs.map_free[m]
-        bs.map_free[m] = bs.elem_next[e]
-        ks = bs.map_key_size[m]
-        kp = bs.map_kbase[m] + (e - bs.map_ebase[m]) * ks
+        e = mp[m, MAP_FREE]
+        mp[m, MAP_FREE] = bs.elems[e, EL_NEXT]
+        ks = mp[m, MAP_KEY_SIZE]
+        kp = mp[m, MAP_KBASE] + (e - mp[m, MAP_EBASE]) * ks
         for i in range(ks):
-            bs.keymem[kp + i] = key[koff + i]
-        b = bs.map_bbase[m] + _htab_hash(bs, m, key, koff)
-        bs.elem_next[e] = bs.buckets[b]         # new elements go to the head of the bucket
+            bs.umem[kp + i] = key[koff + i]
+        b = mp[m, MAP_BBASE] + _htab_hash(mp, m, key, koff)
+        bs.elems[e, EL_NEXT] = bs.buckets[b]        # new elements go to the head of the bucket
         bs.buckets[b] = e
-        bs.elem_used[e] = 1
-        bs.map_count[m] += 1
-        bs.clock[0] += 1
-        bs.elem_lru[e] = bs.clock[0]
+        bs.elems[e, EL_USED] = 1
+        mp[m, MAP_COUNT] += 1
+        bs.ctl[CTL_CLOCK] += 1
+        bs.elems[e, EL_LRU] = bs.ctl[CTL_CLOCK]
         # a fresh element starts zeroed on every CPU (pcpu_init_value)
-        vb = bs.map_vbase[m]
-        n = bs.map_ncopies[m] << bs.map_vshift[m]
-        st = vb + bpf_map_value_offset(bs, m, e, 0)
-        for i in range(n):
-            bs.mapmem[st + i] = 0
+        st = mp[m, MAP_VBASE] + bpf_map_value_offset(bs, m, e, np.int64(0))
+        for i in range(mp[m, MAP_NCOPIES] << mp[m, MAP_VSHIFT]):
+            bs.umem[st + i] = 0
         return e
     idx = _key_u32(key, koff)
     if t == 3:                                # fd arrays: bpf_fd_array_map_update_elem
         if flags != 0:
             return -EINVAL
-        if idx >= bs.map_max_entries[m]:
+        if idx >= mp[m, MAP_MAX_ENTRIES]:
             return -E2BIG
-        return bs.map_ebase[m] + idx
-    if idx >= bs.map_max_entries[m]:
+        return mp[m, MAP_EBASE] + idx
+    if idx >= mp[m, MAP_MAX_ENTRIES]:
         return -E2BIG
-    e = bs.map_ebase[m] + idx
+    e = mp[m, MAP_EBASE] + idx
     if _map_has_presence(t):
-        if (flags & 1) and (t == 14 or t == 16 or bs.elem_used[e]):
+        if (flags & 1) and (t == 14 or t == 16 or bs.elems[e, EL_USED]):
             return -EEXIST
-        if (flags & 2) and t == 17 and bs.elem_used[e] == 0:
+        if (flags & 2) and t == 17 and bs.elems[e, EL_USED] == 0:
             return -ENOENT
         return e
     if flags & 1:
@@ -248,7 +254,8 @@ def bpf_map_update_slot(bs, m, key, koff, flags):
 @kernel
 def bpf_map_delete(bs, m, key, koff):
     """map_delete_elem: 0 or -errno (arrays: -EINVAL; missing key: -ENOENT)."""
-    t = bs.map_type[m]
+    mp = bs.maps
+    t = mp[m, MAP_TYPE]
     if _map_is_hash(t):
         e = _htab_find(bs, m, key, koff)
         if e < 0:
@@ -258,49 +265,50 @@ def bpf_map_delete(bs, m, key, koff):
     if t == 2 or t == 6:
         return -EINVAL
     idx = _key_u32(key, koff)
-    if idx >= bs.map_max_entries[m]:
+    if idx >= mp[m, MAP_MAX_ENTRIES]:
         return -E2BIG if t == 3 else -EINVAL
-    e = bs.map_ebase[m] + idx
-    if t == 3 and bs.elem_used[e] == 0:
+    e = mp[m, MAP_EBASE] + idx
+    if t == 3 and bs.elems[e, EL_USED] == 0:
         return -ENOENT
-    bs.elem_used[e] = 0
+    bs.elems[e, EL_USED] = 0
     return 0
 
 
 @kernel
 def bpf_map_get_next_key(bs, m, key, koff, has_key, out, ooff):
     """map_get_next_key: write the key after ``key`` (or the first) to out[ooff:]; 0 or -ENOENT."""
-    t = bs.map_type[m]
+    mp = bs.maps
+    t = mp[m, MAP_TYPE]
     if _map_is_hash(t):
-        nb = bs.map_nbuckets[m]
-        ks = bs.map_key_size[m]
+        nb = mp[m, MAP_NBUCKETS]
+        ks = mp[m, MAP_KEY_SIZE]
         start_b = 0
         e = -1
         if has_key:
-            e = _htab_find(bs, m, key, koff)
-            if e >= 0:
-                start_b = _htab_hash(bs, m, key, koff)
-                e = bs.elem_next[e]
-        if e < 0 and has_key and _htab_find(bs, m, key, koff) >= 0:
-            start_b += 1
+            cur = _htab_find(bs, m, key, koff)
+            if cur >= 0:
+                start_b = _htab_hash(mp, m, key, koff)
+                e = bs.elems[cur, EL_NEXT]
+                if e < 0:
+                    start_b += 1
         while e < 0 and start_b < nb:
-            e = bs.buckets[bs.map_bbase[m] + start_b]
+            e = bs.buckets[mp[m, MAP_BBASE] + start_b]
             if e < 0:
                 start_b += 1
         if e < 0:
             return -ENOENT
-        kp = bs.map_kbase[m] + (e - bs.map_ebase[m]) * ks
+        kp = mp[m, MAP_KBASE] + (e - mp[m, MAP_EBASE]) * ks
         for i in range(ks):
-            out[ooff + i] = bs.keymem[kp + i]
+            out[ooff + i] = bs.umem[kp + i]
         return 0
     nxt = 0
     if has_key:
         idx = _key_u32(key, koff)
-        if idx < bs.map_max_entries[m]:
-            if idx == bs.map_max_entries[m] - 1:
+        if idx < mp[m, MAP_MAX_ENTRIES]:
+            if idx == mp[m, MAP_MAX_ENTRIES] - 1:
                 return -ENOENT
             nxt = idx + 1
-    if nxt >= bs.map_max_entries[m]:
+    if nxt >= mp[m, MAP_MAX_ENTRIES]:
         return -ENOENT
     for i in range(4):
         out[ooff + i] = (nxt >> (8 * i)) & 0xFF
@@ -363,9 +371,9 @@ class Map:
 
     def _key_in(self, key):
         kb = self._bytes(key, self.key_size, "key")
-        sc = self._bs.scratch
-        sc[:self.key_size] = np.frombuffer(kb, dtype=np.uint8)
-        return sc
+        um = self._bs.umem
+        um[SCRATCH_OFF: SCRATCH_OFF + self.key_size] = np.frombuffer(kb, dtype=np.uint8)
+        return um
 
     def _k(self, name):
         from .._twospeed import JIT
@@ -373,8 +381,8 @@ class Map:
 
     def _value_at(self, e, cpu):
         bs = self._bs
-        off = int(bs.map_vbase[self.index]) + int(self._k("bpf_map_value_offset")(bs, self.index, e, cpu))
-        return bytes(bs.mapmem[off: off + self.value_size])
+        off = int(bs.maps[self.index, MAP_VBASE]) + int(self._k("bpf_map_value_offset")(bs, self.index, e, cpu))
+        return bytes(bs.umem[off: off + self.value_size])
 
     def _decode(self, b: bytes, as_int):
         return int.from_bytes(b, "little") if as_int else b
@@ -383,7 +391,7 @@ class Map:
     def lookup(self, key, as_int: bool = False):
         """bpf_map_lookup_elem(fd, key): the value (per-CPU maps: list per CPU); KeyError if absent."""
         sc = self._key_in(key)
-        e = int(self._k("bpf_map_lookup_slot")(self._bs, self.index, sc, 0, False))
+        e = int(self._k("bpf_map_lookup_slot")(self._bs, self.index, sc, SCRATCH_OFF, 0))
         if e < 0:
             raise KeyError(key)
         if self.type == BPF_MAP_TYPE_PROG_ARRAY:
@@ -444,7 +452,7 @@ class Map:
             if kk >= NR_CPUS:
                 raise MapError(ENODEV, self._msg("update", -ENODEV, f"the board has {NR_CPUS} CPUs"))
             if v0 == 0:                                   # qsize 0: same as deleting
-                self._k("bpf_map_delete")(self._bs, self.index, self._key_in(key), 0)
+                self._k("bpf_map_delete")(self._bs, self.index, self._key_in(key), SCRATCH_OFF)
                 return
         if t == BPF_MAP_TYPE_DEVMAP and v0 == 0:
             if flags > BPF_EXIST:
@@ -454,24 +462,24 @@ class Map:
                 raise MapError(E2BIG, self._msg("update", -E2BIG))
             if flags == BPF_NOEXIST:
                 raise MapError(EEXIST, self._msg("update", -EEXIST))
-            self._k("bpf_map_delete")(self._bs, self.index, self._key_in(key), 0)
+            self._k("bpf_map_delete")(self._bs, self.index, self._key_in(key), SCRATCH_OFF)
             return
         if t == BPF_MAP_TYPE_DEVMAP_HASH and v0 == 0:
             raise MapError(EINVAL, self._msg("update", -EINVAL, "ifindex 0"))
         sc = self._key_in(key)
-        e = int(self._k("bpf_map_update_slot")(self._bs, self.index, sc, 0, flags))
+        e = int(self._k("bpf_map_update_slot")(self._bs, self.index, sc, SCRATCH_OFF, flags))
         if e < 0:
             raise MapError(-e, self._msg("update", e))
         bs = self._bs
         for c, vb in enumerate(vals):
-            off = int(bs.map_vbase[self.index]) + int(self._k("bpf_map_value_offset")(bs, self.index, e, c))
-            bs.mapmem[off: off + self.value_size] = np.frombuffer(vb, dtype=np.uint8)
-        bs.elem_used[e] = 1
+            off = int(bs.maps[self.index, MAP_VBASE]) + int(self._k("bpf_map_value_offset")(bs, self.index, e, c))
+            bs.umem[off: off + self.value_size] = np.frombuffer(vb, dtype=np.uint8)
+        bs.elems[e, EL_USED] = 1
 
     def delete(self, key):
         """bpf_map_delete_elem(fd, key); raises MapError (-EINVAL for arrays, -ENOENT if absent)."""
         sc = self._key_in(key)
-        err = int(self._k("bpf_map_delete")(self._bs, self.index, sc, 0))
+        err = int(self._k("bpf_map_delete")(self._bs, self.index, sc, SCRATCH_OFF))
         if err < 0:
             raise MapError(-err, self._msg("delete", err))
 
@@ -484,7 +492,7 @@ class Map:
         has = False
         seen = 0
         while True:
-            err = int(fn(bs, self.index, kbuf, 0, has, out, 0))
+            err = int(fn(bs, self.index, kbuf, 0, int(has), out, 0))
             if err < 0:
                 return
             k = bytes(out[:self.key_size])

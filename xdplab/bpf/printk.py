@@ -18,7 +18,9 @@ import numpy as np
 
 from .._twospeed import kernel
 from ..xdp_abi import ENV_CPU, ENV_NOW_NS, XB_PAGE
-from .state import K_MAPVAL, K_PKT, K_STACK, PTR_MASK, PTR_SHIFT
+from .state import (CTL_REGS, CTL_TRACE_LOST, CTL_TRACE_N, CTL_TRACE_POS, K_MAPVAL, K_PKT, K_STACK, MAP_MAX_ENTRIES,
+                    MAP_NCOPIES, MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PTR_MASK, PTR_SHIFT, SCRATCH_OFF,
+                    TRACE_OFF, TRACE_SIZE)
 
 __all__ = ["bpf_trace_printk", "read_trace_pipe", "BPF_TRACE_PRINTK_SIZE"]
 
@@ -66,22 +68,22 @@ def _tp_num(tr, pos, end, v, base, upper, is_signed, width, zero, left, plus, sp
     pad = width - total if width > total else 0
     if not left and not zero:
         for _ in range(pad):
-            pos = _tp_put(tr, pos, end, 32)
+            pos = _tp_put(tr, pos, end, np.int64(32))
     if sign:
         pos = _tp_put(tr, pos, end, sign)
     if not left and zero:
         for _ in range(pad):
-            pos = _tp_put(tr, pos, end, 48)
+            pos = _tp_put(tr, pos, end, np.int64(48))
     for i in range(nd - 1, -1, -1):
-        pos = _tp_put(tr, pos, end, digits[i])
+        pos = _tp_put(tr, pos, end, np.int64(digits[i]))
     if left:
         for _ in range(pad):
-            pos = _tp_put(tr, pos, end, 32)
+            pos = _tp_put(tr, pos, end, np.int64(32))
     return pos
 
 
 @kernel
-def _tp_byte_at(bs, mem, xdp, ptr, i, stack_top):
+def _tp_byte_at(mp, umem, mem, xdp, ptr, i, stack_top):
     """Byte i behind a tagged pointer for %s / %pI4, or -1 if unreadable (the kernel's
     copy_from_kernel_nofault fails)."""
     kind = ptr >> PTR_SHIFT
@@ -97,16 +99,17 @@ def _tp_byte_at(bs, mem, xdp, ptr, i, stack_top):
         o = (ptr & PTR_MASK) + i
         if o >= stack_top:
             return -1
-        return np.int64(bs.stack[o])
+        return np.int64(umem[o])
     if kind == K_MAPVAL:
         m = (ptr >> 32) & 0xFFFF
         o = (ptr & 0xFFFFFFFF) + i
-        if m >= bs.map_type.shape[0]:
+        if m >= mp.shape[0]:
             return -1
-        sh = bs.map_vshift[m]
-        if (o & ((1 << sh) - 1)) >= bs.map_value_size[m] or o >= (bs.map_max_entries[m] * bs.map_ncopies[m]) << sh:
+        sh = mp[m, MAP_VSHIFT]
+        if (o & ((1 << sh) - 1)) >= mp[m, MAP_VALUE_SIZE] or \
+                o >= (mp[m, MAP_MAX_ENTRIES] * mp[m, MAP_NCOPIES]) << sh:
             return -1
-        return np.int64(bs.mapmem[bs.map_vbase[m] + o])
+        return np.int64(umem[mp[m, MAP_VBASE] + o])
     return -1
 
 
@@ -114,13 +117,13 @@ def _tp_byte_at(bs, mem, xdp, ptr, i, stack_top):
 def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
     """bpf_trace_printk(fmt, fmt_size, arg1, arg2, arg3) with fmt already copied to
     bs.scratch[0:fmt_size].  Returns the message length or -EINVAL."""
-    fmt = bs.scratch
+    fmt = bs.umem[SCRATCH_OFF:SCRATCH_OFF + fmt_size]
     if fmt[fmt_size - 1] != 0:
         return -EINVAL
-    tr = bs.trace
-    start = bs.trace_pos[0]
+    tr = bs.umem[TRACE_OFF:TRACE_OFF + TRACE_SIZE]
+    start = bs.ctl[CTL_TRACE_POS]
     pos = start + _REC_HDR
-    cap = tr.shape[0]
+    cap = TRACE_SIZE
     end = pos + BPF_TRACE_PRINTK_SIZE - 1
     if end > cap:
         end = cap
@@ -131,31 +134,31 @@ def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
     while i < fmt_size and fmt[i] != 0:
         c = fmt[i]
         if c != 37:                       # '%'
-            pos = _tp_put(tr, pos, end, c)
+            pos = _tp_put(tr, pos, end, np.int64(c))
             i += 1
             continue
         i += 1
         if i < fmt_size and fmt[i] == 37:
-            pos = _tp_put(tr, pos, end, 37)
+            pos = _tp_put(tr, pos, end, np.int64(37))
             i += 1
             continue
         if nargs == 3:
             return -EINVAL
-        arg = bs.regs[3 + nargs]
+        arg = bs.ctl[CTL_REGS + 3 + nargs]
         nargs += 1
-        zero = False
-        left = False
-        plus = False
-        space = False
+        zero = np.int64(0)
+        left = np.int64(0)
+        plus = np.int64(0)
+        space = np.int64(0)
         while i < fmt_size and (fmt[i] == 48 or fmt[i] == 43 or fmt[i] == 45 or fmt[i] == 32):
             if fmt[i] == 48:
-                zero = True
+                zero = np.int64(1)
             elif fmt[i] == 43:
-                plus = True
+                plus = np.int64(1)
             elif fmt[i] == 45:
-                left = True
+                left = np.int64(1)
             else:
-                space = True
+                space = np.int64(1)
             i += 1
         width = 0
         while i < fmt_size and fmt[i] >= 48 and fmt[i] <= 57:
@@ -169,38 +172,38 @@ def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
             c2 = fmt[i + 2] if i + 2 < fmt_size else 0
             if (c1 == 73 or c1 == 105) and c2 == 52:          # %pI4 / %pi4
                 for k in range(4):
-                    b = _tp_byte_at(bs, mem, xdp, arg, k, stack_top)
+                    b = _tp_byte_at(bs.maps, bs.umem, mem, xdp, arg, k, stack_top)
                     if b < 0:
                         b = 0
                     if c1 == 105:
-                        pos = _tp_num(tr, pos, end, b, 10, False, False, 3, True, False, False, False)
+                        pos = _tp_num(tr, pos, end, b, np.int64(10), np.int64(0), np.int64(0), np.int64(3), np.int64(1), np.int64(0), np.int64(0), np.int64(0))
                     else:
-                        pos = _tp_num(tr, pos, end, b, 10, False, False, 0, False, False, False, False)
+                        pos = _tp_num(tr, pos, end, b, np.int64(10), np.int64(0), np.int64(0), np.int64(0), np.int64(0), np.int64(0), np.int64(0), np.int64(0))
                     if k < 3:
-                        pos = _tp_put(tr, pos, end, 46)
+                        pos = _tp_put(tr, pos, end, np.int64(46))
                 i += 3
                 continue
             if (c1 == 73 or c1 == 105) and c2 == 54:          # %pI6
                 for k in range(8):
-                    b0 = _tp_byte_at(bs, mem, xdp, arg, 2 * k, stack_top)
-                    b1 = _tp_byte_at(bs, mem, xdp, arg, 2 * k + 1, stack_top)
+                    b0 = _tp_byte_at(bs.maps, bs.umem, mem, xdp, arg, 2 * k, stack_top)
+                    b1 = _tp_byte_at(bs.maps, bs.umem, mem, xdp, arg, 2 * k + 1, stack_top)
                     wv = ((b0 if b0 > 0 else 0) << 8) | (b1 if b1 > 0 else 0)
-                    pos = _tp_num(tr, pos, end, wv, 16, False, False, 4, True, False, False, False)
+                    pos = _tp_num(tr, pos, end, wv, np.int64(16), np.int64(0), np.int64(0), np.int64(4), np.int64(1), np.int64(0), np.int64(0), np.int64(0))
                     if k < 7:
-                        pos = _tp_put(tr, pos, end, 58)
+                        pos = _tp_put(tr, pos, end, np.int64(58))
                 i += 3
                 continue
             if c1 == 75 or c1 == 120:                         # %pK %px
                 i += 1
-            pos = _tp_put(tr, pos, end, 48)
-            pos = _tp_put(tr, pos, end, 120)
-            pos = _tp_num(tr, pos, end, arg, 16, False, False, 16, True, False, False, False)
+            pos = _tp_put(tr, pos, end, np.int64(48))
+            pos = _tp_put(tr, pos, end, np.int64(120))
+            pos = _tp_num(tr, pos, end, arg, np.int64(16), np.int64(0), np.int64(0), np.int64(16), np.int64(1), np.int64(0), np.int64(0), np.int64(0))
             i += 1
             continue
         if c == 115:                                          # %s
             k = 0
             while k < 512:
-                b = _tp_byte_at(bs, mem, xdp, arg, k, stack_top)
+                b = _tp_byte_at(bs.maps, bs.umem, mem, xdp, arg, k, stack_top)
                 if b <= 0:
                     break
                 pos = _tp_put(tr, pos, end, b)
@@ -224,11 +227,11 @@ def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
             if c == 100 or c == 105:
                 v = (v << 32) >> 32
         if c == 100 or c == 105:
-            pos = _tp_num(tr, pos, end, v, 10, False, True, width, zero, left, plus, space)
+            pos = _tp_num(tr, pos, end, v, np.int64(10), np.int64(0), np.int64(1), width, zero, left, plus, space)
         elif c == 117:
-            pos = _tp_num(tr, pos, end, v, 10, False, False, width, zero, left, plus, space)
+            pos = _tp_num(tr, pos, end, v, np.int64(10), np.int64(0), np.int64(0), width, zero, left, plus, space)
         elif c == 120 or c == 88:
-            pos = _tp_num(tr, pos, end, v, 16, c == 88, False, width, zero, left, plus, space)
+            pos = _tp_num(tr, pos, end, v, np.int64(16), np.int64(1 if c == 88 else 0), np.int64(0), width, zero, left, plus, space)
         else:
             return -EINVAL
         i += 1
@@ -237,10 +240,10 @@ def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
     if out0 + stored > end:
         stored = end - out0
     if full or stored < 0:
-        bs.trace_pos[2] += 1
+        bs.ctl[CTL_TRACE_LOST] += 1
         return n
     if stored < n and end >= cap:
-        bs.trace_pos[2] += 1               # ring full: record lost (reader must drain)
+        bs.ctl[CTL_TRACE_LOST] += 1        # ring full: record lost (reader must drain)
         return n
     tr[start] = stored & 0xFF
     tr[start + 1] = (stored >> 8) & 0xFF
@@ -249,15 +252,15 @@ def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
     t = env[ENV_NOW_NS]
     for k in range(8):
         tr[start + 4 + k] = (t >> (8 * k)) & 0xFF
-    bs.trace_pos[0] = out0 + stored
-    bs.trace_pos[1] += 1
+    bs.ctl[CTL_TRACE_POS] = out0 + stored
+    bs.ctl[CTL_TRACE_N] += 1
     return n
 
 
 def read_trace_pipe(state, comm: str = "<idle>", pid: int = 0, consume: bool = True) -> list[str]:
     """The lines a `cat /sys/kernel/tracing/trace_pipe` would show, oldest first."""
-    tr = state.trace
-    end = int(state.trace_pos[0])
+    tr = state.umem[TRACE_OFF:TRACE_OFF + TRACE_SIZE]
+    end = int(state.ctl[CTL_TRACE_POS])
     lines = []
     p = 0
     while p + _REC_HDR <= end:
@@ -270,5 +273,5 @@ def read_trace_pipe(state, comm: str = "<idle>", pid: int = 0, consume: bool = T
                      f"bpf_trace_printk: {text}")
         p += _REC_HDR + n
     if consume:
-        state.trace_pos[0] = 0
+        state.ctl[CTL_TRACE_POS] = 0
     return lines

@@ -31,7 +31,9 @@ from ..xdp_abi import (ENV_CPU, ENV_ERR, ENV_ERR_A, ENV_ERR_B, ENV_ERR_C, ENV_ER
                        XDP_ABORTED, XDP_REDIRECT)
 from .maps import bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset
 from .printk import bpf_trace_printk
-from .state import K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK, PTR_MASK, PTR_SHIFT
+from .state import (CTL_FRAG_FREE, CTL_FRAMES, CTL_TAILCNT, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
+                    MAP_EBASE, MAP_ID, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NCOPIES, MAP_RDONLY, MAP_TYPE,
+                    MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PR_START, PTR_MASK, PTR_SHIFT, SCRATCH_OFF)
 
 __all__ = ["bpf_vm_run", "bpf_prog_run_xdp", "bpf_prog_run_xdp_batch", "bpf_test_run_xdp", "DEFAULT_INSN_BUDGET",
            "FAULT_NAMES"]
@@ -82,10 +84,10 @@ def _pkt_info(xdp):
 
 
 @kernel
-def _resolve(bs, xdp, env, ptr, n, write, pc, info, stack_top):
+def _resolve(mp, xdp, env, ptr, n, write, pc, info, stack_top):
     """Check that [ptr, ptr+n) lies inside the region ``ptr`` points into; returns the
     offset in the region's backing array (packet: in the head page; stack: bs.stack;
-    map value: bs.mapmem), or -1 after recording a fault.  ``info`` goes to ENV_ERR_B."""
+    map value: bs.umem), or -1 after recording a fault.  ``info`` goes to ENV_ERR_B."""
     kind = ptr >> PTR_SHIFT
     if kind == K_PKT:
         o = ptr & M48
@@ -93,59 +95,53 @@ def _resolve(bs, xdp, env, ptr, n, write, pc, info, stack_top):
         if xdp[XB_DATA_META] < lo:
             lo = xdp[XB_DATA_META]
         if o < lo or o + n > xdp[XB_DATA_END]:
-            _fault(env, FAULT_PKT, pc, ptr, info, _pkt_info(xdp))
+            _fault(env, np.int64(FAULT_PKT), pc, ptr, info, _pkt_info(xdp))
             return -1
         return o
     if kind == K_STACK:
         o = ptr & M48
         if o + n > stack_top:
-            _fault(env, FAULT_STACK, pc, ptr, info, stack_top)
+            _fault(env, np.int64(FAULT_STACK), pc, ptr, info, stack_top)
             return -1
         return o
     if kind == K_MAPVAL:
         m = (ptr >> 32) & 0xFFFF
         o = ptr & M32
-        if m >= bs.map_type.shape[0]:
-            _fault(env, FAULT_SCALAR, pc, ptr, info, 0)
+        if m >= mp.shape[0]:
+            _fault(env, np.int64(FAULT_SCALAR), pc, ptr, info, np.int64(0))
             return -1
-        sh = bs.map_vshift[m]
-        if (o & ((1 << sh) - 1)) + n > bs.map_value_size[m] or \
-                o >= (bs.map_max_entries[m] * bs.map_ncopies[m]) << sh:
-            _fault(env, FAULT_MAPVAL, pc, ptr, info, m)
+        sh = mp[m, MAP_VSHIFT]
+        if (o & ((1 << sh) - 1)) + n > mp[m, MAP_VALUE_SIZE] or \
+                o >= (mp[m, MAP_MAX_ENTRIES] * mp[m, MAP_NCOPIES]) << sh:
+            _fault(env, np.int64(FAULT_MAPVAL), pc, ptr, info, m)
             return -1
-        if write and bs.map_rdonly[m]:
-            _fault(env, FAULT_RDONLY, pc, ptr, info, m)
+        if write and mp[m, MAP_RDONLY]:
+            _fault(env, np.int64(FAULT_RDONLY), pc, ptr, info, m)
             return -1
-        return bs.map_vbase[m] + o
+        return mp[m, MAP_VBASE] + o
     if kind == K_CTX:
-        _fault(env, FAULT_CTX, pc, ptr, info, 0)
+        _fault(env, np.int64(FAULT_CTX), pc, ptr, info, np.int64(0))
         return -1
     if kind == K_MAP:
-        _fault(env, FAULT_MAP_PTR, pc, ptr, info, 0)
+        _fault(env, np.int64(FAULT_MAP_PTR), pc, ptr, info, np.int64(0))
         return -1
-    _fault(env, FAULT_SCALAR, pc, ptr, info, 0)
+    _fault(env, np.int64(FAULT_SCALAR), pc, ptr, info, np.int64(0))
     return -1
 
 
 @kernel
-def _rd_bytes(bs, mem, page, kind, off, n, le_sign):
+def _rd_bytes(umem, umem64, mem, page, kind, off, n, le_sign):
     """Read an n-byte little-endian value at a resolved offset."""
     v = np.int64(0)
     if kind == K_PKT:
         for i in range(n):
             v |= np.int64(mem[page, off + i]) << (8 * i)
-    elif kind == K_STACK:
-        if n == 8 and (off & 7) == 0:
-            v = bs.stack64[off >> 3]
-        else:
-            for i in range(n):
-                v |= np.int64(bs.stack[off + i]) << (8 * i)
     else:
         if n == 8 and (off & 7) == 0:
-            v = bs.mapmem64[off >> 3]
+            v = umem64[off >> 3]
         else:
             for i in range(n):
-                v |= np.int64(bs.mapmem[off + i]) << (8 * i)
+                v |= np.int64(umem[off + i]) << (8 * i)
     if le_sign and n < 8:
         s = 64 - 8 * n
         v = (v << s) >> s
@@ -153,76 +149,48 @@ def _rd_bytes(bs, mem, page, kind, off, n, le_sign):
 
 
 @kernel
-def _wr_bytes(bs, mem, page, kind, off, n, v):
+def _wr_bytes(umem, umem64, mem, page, kind, off, n, v):
     if kind == K_PKT:
         for i in range(n):
             mem[page, off + i] = (v >> (8 * i)) & 0xFF
-    elif kind == K_STACK:
-        if n == 8 and (off & 7) == 0:
-            bs.stack64[off >> 3] = v
-        else:
-            for i in range(n):
-                bs.stack[off + i] = (v >> (8 * i)) & 0xFF
     else:
         if n == 8 and (off & 7) == 0:
-            bs.mapmem64[off >> 3] = v
+            umem64[off >> 3] = v
         else:
             for i in range(n):
-                bs.mapmem[off + i] = (v >> (8 * i)) & 0xFF
+                umem[off + i] = (v >> (8 * i)) & 0xFF
 
 
 @kernel
-def _copy_to_scratch(bs, mem, xdp, env, ptr, n, soff, pc, info, stack_top):
-    """Copy n bytes from a checked pointer into bs.scratch[soff:]; False after a fault."""
-    o = _resolve(bs, xdp, env, ptr, n, False, pc, info, stack_top)
+def _copy_to_scratch(mp, umem, mem, xdp, env, ptr, n, soff, pc, info, stack_top):
+    """Copy n bytes from a checked pointer into the scratch area (umem[SCRATCH_OFF + soff:]);
+    False after a fault."""
+    o = _resolve(mp, xdp, env, ptr, n, np.int64(0), pc, info, stack_top)
     if o < 0:
         return False
-    kind = ptr >> PTR_SHIFT
-    page = xdp[XB_PAGE]
-    sc = bs.scratch
-    if kind == K_PKT:
+    um = umem
+    d = SCRATCH_OFF + soff
+    if (ptr >> PTR_SHIFT) == K_PKT:
+        page = xdp[XB_PAGE]
         for i in range(n):
-            sc[soff + i] = mem[page, o + i]
-    elif kind == K_STACK:
-        for i in range(n):
-            sc[soff + i] = bs.stack[o + i]
+            um[d + i] = mem[page, o + i]
     else:
         for i in range(n):
-            sc[soff + i] = bs.mapmem[o + i]
+            um[d + i] = um[o + i]
     return True
 
 
 @kernel
-def _copy_from_scratch(bs, mem, xdp, env, ptr, n, soff, pc, info, stack_top):
-    o = _resolve(bs, xdp, env, ptr, n, True, pc, info, stack_top)
-    if o < 0:
-        return False
-    kind = ptr >> PTR_SHIFT
-    page = xdp[XB_PAGE]
-    sc = bs.scratch
-    if kind == K_PKT:
-        for i in range(n):
-            mem[page, o + i] = sc[soff + i]
-    elif kind == K_STACK:
-        for i in range(n):
-            bs.stack[o + i] = sc[soff + i]
-    else:
-        for i in range(n):
-            bs.mapmem[o + i] = sc[soff + i]
-    return True
-
-
-@kernel
-def _helper_map(bs, env, ptr, helper, pc, allowed):
+def _helper_map(mp, env, ptr, helper, pc, allowed):
     """The map index behind a map-pointer argument, or -1 after a fault.  ``allowed`` is a
     bit set over map types (bit t set = type t accepted), like check_map_func_compatibility."""
-    if (ptr >> PTR_SHIFT) != K_MAP or (ptr & M48) >= bs.map_type.shape[0]:
-        _fault(env, FAULT_HELPER_MAP, pc, helper, -1, ptr)
+    if (ptr >> PTR_SHIFT) != K_MAP or (ptr & M48) >= mp.shape[0]:
+        _fault(env, np.int64(FAULT_HELPER_MAP), pc, helper, np.int64(-1), ptr)
         return -1
     m = ptr & M48
-    t = bs.map_type[m]
+    t = mp[m, MAP_TYPE]
     if ((allowed >> t) & 1) == 0:
-        _fault(env, FAULT_HELPER_MAP, pc, helper, t, m)
+        _fault(env, np.int64(FAULT_HELPER_MAP), pc, helper, t, m)
         return -1
     return m
 
@@ -250,24 +218,24 @@ def _prandom_u32(env):
 def _csum_diff(bs, mem, xdp, env, pc, stack_top):
     """bpf_csum_diff(from, from_size, to, to_size, seed): ones'-complement sum of ~from
     and to (32-bit words) folded into 32 bits plus seed (x86-64 csum_partial)."""
-    r = bs.regs
+    r = bs.ctl
     fsz = r[2] & M32
     tsz = r[4] & M32
     if ((fsz | tsz) & 3) != 0 or fsz + tsz > 512:
         return -22
-    if fsz and not _copy_to_scratch(bs, mem, xdp, env, r[1], fsz, 0, pc, fsz | (1 << 12), stack_top):
+    if fsz and not _copy_to_scratch(bs.maps, bs.umem, mem, xdp, env, r[1], fsz, np.int64(0), pc, fsz | (1 << 12), stack_top):
         return 0
-    if tsz and not _copy_to_scratch(bs, mem, xdp, env, r[3], tsz, 512, pc, tsz | (3 << 12), stack_top):
+    if tsz and not _copy_to_scratch(bs.maps, bs.umem, mem, xdp, env, r[3], tsz, np.int64(512), pc, tsz | (3 << 12), stack_top):
         return 0
-    sc = bs.scratch
+    sc = bs.umem
     s = r[5] & M32
-    for i in range(0, fsz, 4):
+    for i in range(SCRATCH_OFF, SCRATCH_OFF + fsz, 4):
         w = np.int64(sc[i]) | (np.int64(sc[i + 1]) << 8) | (np.int64(sc[i + 2]) << 16) | \
             (np.int64(sc[i + 3]) << 24)
         s += (~w) & M32
-    for i in range(0, tsz, 4):
-        w = np.int64(sc[512 + i]) | (np.int64(sc[512 + i + 1]) << 8) | (np.int64(sc[512 + i + 2]) << 16) | \
-            (np.int64(sc[512 + i + 3]) << 24)
+    for i in range(SCRATCH_OFF + 512, SCRATCH_OFF + 512 + tsz, 4):
+        w = np.int64(sc[i]) | (np.int64(sc[i + 1]) << 8) | (np.int64(sc[i + 2]) << 16) | \
+            (np.int64(sc[i + 3]) << 24)
         s += w
     # from64to32 (twice: add up the carries)
     s = (s & M32) + (s >> 32)
@@ -278,26 +246,22 @@ def _csum_diff(bs, mem, xdp, env, pc, stack_top):
 @kernel
 def _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, store):
     """bpf_xdp_load_bytes / bpf_xdp_store_bytes with a checked buffer argument."""
-    r = bs.regs
+    r = bs.ctl
     off = r[2] & M32
     n = r[4] & M32
     if n == 0 or n > 0xFFFF:
         # ARG_CONST_SIZE: the verifier rejects 0 and sizes it cannot bound
-        _fault(env, FAULT_HELPER_MEM, pc, r[3], n | (3 << 12), 190 if store else 189)
+        _fault(env, np.int64(FAULT_HELPER_MEM), pc, r[3], n | (3 << 12), np.int64(190 if store else 189))
         return 0
     buf = r[3]
-    o = _resolve(bs, xdp, env, buf, n, not store, pc, n | (3 << 12) | ((0 if store else 1) << 8), stack_top)
+    o = _resolve(bs.maps, xdp, env, buf, n, np.int64(0 if store else 1), pc, n | (3 << 12) | ((0 if store else 1) << 8), stack_top)
     if o < 0:
         return 0
     kind = buf >> PTR_SHIFT
-    if kind == K_STACK:
+    if kind == K_STACK or kind == K_MAPVAL:
         if store:
-            return bpf_xdp_store_bytes(mem, xdp, off, bs.stack, o, n)
-        return bpf_xdp_load_bytes(mem, xdp, off, bs.stack, o, n)
-    if kind == K_MAPVAL:
-        if store:
-            return bpf_xdp_store_bytes(mem, xdp, off, bs.mapmem, o, n)
-        return bpf_xdp_load_bytes(mem, xdp, off, bs.mapmem, o, n)
+            return bpf_xdp_store_bytes(mem, xdp, off, bs.umem, o, n)
+        return bpf_xdp_load_bytes(mem, xdp, off, bs.umem, o, n)
     # a buffer inside the packet itself: bounce through scratch, 512 bytes at a time
     page = xdp[XB_PAGE]
     done = 0
@@ -307,12 +271,12 @@ def _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, store):
             k = 512
         if store:
             for i in range(k):
-                bs.scratch[i] = mem[page, o + done + i]
-            err = bpf_xdp_store_bytes(mem, xdp, off + done, bs.scratch, 0, k)
+                bs.umem[SCRATCH_OFF + i] = mem[page, o + done + i]
+            err = bpf_xdp_store_bytes(mem, xdp, off + done, bs.umem, np.int64(SCRATCH_OFF), k)
         else:
-            err = bpf_xdp_load_bytes(mem, xdp, off + done, bs.scratch, 0, k)
+            err = bpf_xdp_load_bytes(mem, xdp, off + done, bs.umem, np.int64(SCRATCH_OFF), k)
             for i in range(k):
-                mem[page, o + done + i] = bs.scratch[i]
+                mem[page, o + done + i] = bs.umem[SCRATCH_OFF + i]
         if err < 0:
             return err
         done += k
@@ -323,33 +287,33 @@ def _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, store):
 def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
     """Run helper ``fid`` with arguments in bs.regs[1..5]; returns r0.  Faults are recorded
     in env (the caller checks env[ENV_ERR])."""
-    r = bs.regs
+    r = bs.ctl
     if fid == 1 or fid == 2 or fid == 3:       # bpf_map_{lookup,update,delete}_elem
-        m = _helper_map(bs, env, r[1], fid, pc, _MT_LOOKUP if fid == 1 else _MT_DATA)
+        m = _helper_map(bs.maps, env, r[1], fid, pc, np.int64(_MT_LOOKUP if fid == 1 else _MT_DATA))
         if m < 0:
             return 0
-        ks = bs.map_key_size[m]
-        if not _copy_to_scratch(bs, mem, xdp, env, r[2], ks, 0, pc, ks | (2 << 12), stack_top):
+        ks = bs.maps[m, MAP_KEY_SIZE]
+        if not _copy_to_scratch(bs.maps, bs.umem, mem, xdp, env, r[2], ks, np.int64(0), pc, ks | (2 << 12), stack_top):
             return 0
         if fid == 1:
-            e = bpf_map_lookup_slot(bs, m, bs.scratch, 0, True)
+            e = bpf_map_lookup_slot(bs, m, bs.umem, np.int64(SCRATCH_OFF), np.int64(1))
             if e < 0:
                 return 0
-            cpu = env[ENV_CPU] if bs.map_ncopies[m] > 1 else 0
+            cpu = env[ENV_CPU] if bs.maps[m, MAP_NCOPIES] > 1 else 0
             return (np.int64(K_MAPVAL) << PTR_SHIFT) | (m << 32) | bpf_map_value_offset(bs, m, e, cpu)
         if fid == 3:
-            return bpf_map_delete(bs, m, bs.scratch, 0)
-        vs = bs.map_value_size[m]
-        if not _copy_to_scratch(bs, mem, xdp, env, r[3], vs, 512, pc, vs | (3 << 12), stack_top):
+            return bpf_map_delete(bs, m, bs.umem, np.int64(SCRATCH_OFF))
+        vs = bs.maps[m, MAP_VALUE_SIZE]
+        if not _copy_to_scratch(bs.maps, bs.umem, mem, xdp, env, r[3], vs, np.int64(512), pc, vs | (3 << 12), stack_top):
             return 0
-        e = bpf_map_update_slot(bs, m, bs.scratch, 0, r[4])
+        e = bpf_map_update_slot(bs, m, bs.umem, np.int64(SCRATCH_OFF), r[4])
         if e < 0:
             return e
-        cpu = env[ENV_CPU] if bs.map_ncopies[m] > 1 else 0
-        dst = bs.map_vbase[m] + bpf_map_value_offset(bs, m, e, cpu)
+        cpu = env[ENV_CPU] if bs.maps[m, MAP_NCOPIES] > 1 else 0
+        dst = bs.maps[m, MAP_VBASE] + bpf_map_value_offset(bs, m, e, cpu)
         for i in range(vs):
-            bs.mapmem[dst + i] = bs.scratch[512 + i]
-        bs.elem_used[e] = 1
+            bs.umem[dst + i] = bs.umem[SCRATCH_OFF + 512 + i]
+        bs.elems[e, EL_USED] = 1
         return 0
     if fid == 5 or fid == 125 or fid == 160:    # bpf_ktime_get_ns / _boot_ns / _coarse_ns
         return env[ENV_NOW_NS]
@@ -367,10 +331,10 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
         env[ENV_RI_TGT_VALUE] = -1
         return XDP_REDIRECT
     if fid == 51:                               # bpf_redirect_map(map, key, flags)
-        m = _helper_map(bs, env, r[1], fid, pc, _MT_REDIRECT)
+        m = _helper_map(bs.maps, env, r[1], fid, pc, np.int64(_MT_REDIRECT))
         if m < 0:
             return 0
-        t = bs.map_type[m]
+        t = bs.maps[m, MAP_TYPE]
         flags = r[3]
         mask = 3
         if t == 14 or t == 25:
@@ -379,15 +343,15 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
             return XDP_ABORTED
         key = r[2] & M32
         for i in range(4):
-            bs.scratch[i] = (key >> (8 * i)) & 0xFF
-        e = bpf_map_lookup_slot(bs, m, bs.scratch, 0, False)
+            bs.umem[SCRATCH_OFF + i] = (key >> (8 * i)) & 0xFF
+        e = bpf_map_lookup_slot(bs, m, bs.umem, np.int64(SCRATCH_OFF), np.int64(0))
         if e < 0 and (flags & 8) == 0:
             env[ENV_RI_MAP_ID] = INT_MAX
             env[ENV_RI_MAP_TYPE] = 0
             env[ENV_RI_TGT_VALUE] = -1
             return flags & 3
         env[ENV_RI_TGT_INDEX] = key
-        env[ENV_RI_MAP_ID] = bs.map_id[m]
+        env[ENV_RI_MAP_ID] = bs.maps[m, MAP_ID]
         env[ENV_RI_MAP_TYPE] = t
         env[ENV_RI_FLAGS] = flags if (flags & 8) else 0
         if e < 0:
@@ -395,33 +359,33 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
         elif t == 16:
             env[ENV_RI_TGT_VALUE] = key          # CPUMAP: the target CPU
         else:
-            vo = bs.map_vbase[m] + bpf_map_value_offset(bs, m, e, 0)
-            env[ENV_RI_TGT_VALUE] = np.int64(bs.mapmem[vo]) | (np.int64(bs.mapmem[vo + 1]) << 8) | \
-                (np.int64(bs.mapmem[vo + 2]) << 16) | (np.int64(bs.mapmem[vo + 3]) << 24)
+            vo = bs.maps[m, MAP_VBASE] + bpf_map_value_offset(bs, m, e, np.int64(0))
+            env[ENV_RI_TGT_VALUE] = np.int64(bs.umem[vo]) | (np.int64(bs.umem[vo + 1]) << 8) | \
+                (np.int64(bs.umem[vo + 2]) << 16) | (np.int64(bs.umem[vo + 3]) << 24)
         return XDP_REDIRECT
     if fid == 44:                               # bpf_xdp_adjust_head(ctx, delta)
         return bpf_xdp_adjust_head(mem, xdp, (r[2] << 32) >> 32)
     if fid == 54:                               # bpf_xdp_adjust_meta(ctx, delta)
         return bpf_xdp_adjust_meta(mem, xdp, (r[2] << 32) >> 32)
     if fid == 65:                               # bpf_xdp_adjust_tail(ctx, delta)
-        return bpf_xdp_adjust_tail(mem, xdp, (r[2] << 32) >> 32, bs.frag_free)
+        return bpf_xdp_adjust_tail(mem, xdp, (r[2] << 32) >> 32, bs.ctl[CTL_FRAG_FREE:CTL_FRAG_FREE + 18])
     if fid == 188:                              # bpf_xdp_get_buff_len(ctx)
         return bpf_xdp_get_buff_len(xdp)
     if fid == 189:                              # bpf_xdp_load_bytes(ctx, off, buf, len)
-        return _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, False)
+        return _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, np.int64(0))
     if fid == 190:                              # bpf_xdp_store_bytes(ctx, off, buf, len)
-        return _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, True)
+        return _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, np.int64(1))
     if fid == 28:                               # bpf_csum_diff
         return _csum_diff(bs, mem, xdp, env, pc, stack_top)
     if fid == 6:                                # bpf_trace_printk(fmt, fmt_size, a, b, c)
         n = r[2] & M32
         if n == 0 or n > 512:
-            _fault(env, FAULT_HELPER_MEM, pc, r[1], n | (1 << 12), fid)
+            _fault(env, np.int64(FAULT_HELPER_MEM), pc, r[1], n | (1 << 12), fid)
             return 0
-        if not _copy_to_scratch(bs, mem, xdp, env, r[1], n, 0, pc, n | (1 << 12), stack_top):
+        if not _copy_to_scratch(bs.maps, bs.umem, mem, xdp, env, r[1], n, np.int64(0), pc, n | (1 << 12), stack_top):
             return 0
         return bpf_trace_printk(bs, mem, xdp, env, n, stack_top)
-    _fault(env, FAULT_BAD_HELPER, pc, fid, 0, 0)
+    _fault(env, np.int64(FAULT_BAD_HELPER), pc, fid, np.int64(0), np.int64(0))
     return 0
 
 
@@ -591,7 +555,7 @@ def _jmp_taken(jop, a, b):
 def _atomic(bs, mem, xdp, env, pc, w, x, aux, stack_top):
     """BPF_STX | BPF_ATOMIC: add/or/and/xor (optionally FETCH), xchg, cmpxchg on the stack
     or a map value (the verifier refuses packet and context)."""
-    regs = bs.regs
+    regs = bs.ctl
     dst = (w >> 8) & 0xF
     src = (w >> 12) & 0xF
     op = w & 0xFF
@@ -599,13 +563,13 @@ def _atomic(bs, mem, xdp, env, pc, w, x, aux, stack_top):
     addr = regs[dst] + x
     kind = addr >> PTR_SHIFT
     if kind == K_PKT or kind == K_CTX:
-        _fault(env, FAULT_ATOMIC, pc, addr, n | (1 << 8) | (dst << 12), kind)
+        _fault(env, np.int64(FAULT_ATOMIC), pc, addr, n | (1 << 8) | (dst << 12), kind)
         return
-    o = _resolve(bs, xdp, env, addr, n, True, pc, n | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), stack_top)
+    o = _resolve(bs.maps, xdp, env, addr, n, np.int64(1), pc, n | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), stack_top)
     if o < 0:
         return
     page = xdp[XB_PAGE]
-    old = _rd_bytes(bs, mem, page, kind, o, n, False)
+    old = _rd_bytes(bs.umem, bs.umem64, mem, page, kind, o, n, np.int64(0))
     v = regs[src]
     base = aux & 0xF0
     if aux == 0xE1:                      # xchg
@@ -616,7 +580,7 @@ def _atomic(bs, mem, xdp, env, pc, w, x, aux, stack_top):
             r0 = r0 & M32
         new = v if old == r0 else old
         regs[0] = old
-        _wr_bytes(bs, mem, page, kind, o, n, new)
+        _wr_bytes(bs.umem, bs.umem64, mem, page, kind, o, n, new)
         return
     elif base == 0x00:
         new = old + v
@@ -628,7 +592,7 @@ def _atomic(bs, mem, xdp, env, pc, w, x, aux, stack_top):
         new = old ^ v
     if n == 4:
         new = new & M32
-    _wr_bytes(bs, mem, page, kind, o, n, new)
+    _wr_bytes(bs.umem, bs.umem64, mem, page, kind, o, n, new)
     if aux & 1:                          # BPF_FETCH (and xchg): src gets the old value
         regs[src] = old
 
@@ -640,15 +604,15 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
     Returns r0 (the raw XDP action), or XDP_ABORTED with env[ENV_ERR] set after a fault.
     Writes env[ENV_INSNS], env[ENV_HELPER_CALLS]; helpers write ENV_RI_* / ENV_PRANDOM."""
     code = bs.code
-    regs = bs.regs
-    stack = bs.stack
+    regs = bs.ctl
+    stack = bs.umem
     budget = env[ENV_INSN_BUDGET]
     if budget <= 0:
         budget = DEFAULT_INSN_BUDGET
     env[ENV_ERR] = 0
     env[ENV_HELPER_CALLS] = 0
-    bs.clock[1] = 0                                  # tail calls so far
-    pc = bs.prog_start[prog_index]
+    bs.ctl[CTL_TAILCNT] = 0                                  # tail calls so far
+    pc = bs.progs[prog_index, PR_START]
     page = xdp[XB_PAGE]
     data = xdp[XB_DATA]
     pkt_end = xdp[XB_DATA_END]
@@ -665,7 +629,7 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
         if n > budget:
             env[ENV_INSNS] = n - 1
             env[ENV_HELPER_CALLS] = helpers
-            return _fault(env, FAULT_BUDGET, pc, budget, 0, 0)
+            return _fault(env, np.int64(FAULT_BUDGET), pc, budget, np.int64(0), np.int64(0))
         w = code[pc, 0]
         op = w & 0xFF
         x = code[pc, 1]
@@ -714,29 +678,29 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
                 fid = code[pc, 2]
                 helpers += 1
                 if fid == 12:                              # bpf_tail_call(ctx, prog_array, index)
-                    m = _helper_map(bs, env, regs[2], 12, pc, _MT_PROG_ARRAY)
+                    m = _helper_map(bs.maps, env, regs[2], np.int64(12), pc, np.int64(_MT_PROG_ARRAY))
                     if m < 0:
                         env[ENV_INSNS] = n
                         env[ENV_HELPER_CALLS] = helpers
                         return XDP_ABORTED
                     idx = regs[3] & M32
                     e = -1
-                    if idx < bs.map_max_entries[m] and bs.clock[1] < 33:
-                        e = bs.map_ebase[m] + idx
-                        if bs.elem_used[e] == 0:
+                    if idx < bs.maps[m, MAP_MAX_ENTRIES] and bs.ctl[CTL_TAILCNT] < 33:
+                        e = bs.maps[m, MAP_EBASE] + idx
+                        if bs.elems[e, EL_USED] == 0:
                             e = -1
                     if e < 0:
                         regs[0] = -2                       # -ENOENT; the program continues
                         pc += 1
                         continue
-                    bs.clock[1] += 1
-                    vo = bs.map_vbase[m] + bpf_map_value_offset(bs, m, e, 0)
-                    tgt = np.int64(bs.mapmem[vo]) | (np.int64(bs.mapmem[vo + 1]) << 8)
-                    if tgt >= bs.prog_start.shape[0]:
+                    bs.ctl[CTL_TAILCNT] += 1
+                    vo = bs.maps[m, MAP_VBASE] + bpf_map_value_offset(bs, m, e, np.int64(0))
+                    tgt = np.int64(bs.umem[vo]) | (np.int64(bs.umem[vo + 1]) << 8)
+                    if tgt >= bs.progs.shape[0]:
                         regs[0] = -2
                         pc += 1
                         continue
-                    pc = bs.prog_start[tgt]
+                    pc = bs.progs[tgt, PR_START]
                     depth = 0
                     stack_top = np.int64(FRAME)
                     regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
@@ -756,25 +720,25 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
                     ret = regs[0]
                     break
                 depth -= 1
-                pc = bs.frames[depth, 0]
-                regs[6] = bs.frames[depth, 1]
-                regs[7] = bs.frames[depth, 2]
-                regs[8] = bs.frames[depth, 3]
-                regs[9] = bs.frames[depth, 4]
-                regs[10] = bs.frames[depth, 5]
+                pc = bs.ctl[CTL_FRAMES + depth * 6 + 0]
+                regs[6] = bs.ctl[CTL_FRAMES + depth * 6 + 1]
+                regs[7] = bs.ctl[CTL_FRAMES + depth * 6 + 2]
+                regs[8] = bs.ctl[CTL_FRAMES + depth * 6 + 3]
+                regs[9] = bs.ctl[CTL_FRAMES + depth * 6 + 4]
+                regs[10] = bs.ctl[CTL_FRAMES + depth * 6 + 5]
                 stack_top = (depth + 1) * FRAME
                 continue
             if op == 54:                                   # bpf-to-bpf call
                 if depth + 1 >= 8:
                     env[ENV_INSNS] = n
                     env[ENV_HELPER_CALLS] = helpers
-                    return _fault(env, FAULT_CALL_DEPTH, pc, depth + 1, 0, 0)
-                bs.frames[depth, 0] = pc + 1
-                bs.frames[depth, 1] = regs[6]
-                bs.frames[depth, 2] = regs[7]
-                bs.frames[depth, 3] = regs[8]
-                bs.frames[depth, 4] = regs[9]
-                bs.frames[depth, 5] = regs[10]
+                    return _fault(env, np.int64(FAULT_CALL_DEPTH), pc, depth + 1, np.int64(0), np.int64(0))
+                bs.ctl[CTL_FRAMES + depth * 6 + 0] = pc + 1
+                bs.ctl[CTL_FRAMES + depth * 6 + 1] = regs[6]
+                bs.ctl[CTL_FRAMES + depth * 6 + 2] = regs[7]
+                bs.ctl[CTL_FRAMES + depth * 6 + 3] = regs[8]
+                bs.ctl[CTL_FRAMES + depth * 6 + 4] = regs[9]
+                bs.ctl[CTL_FRAMES + depth * 6 + 5] = regs[10]
                 depth += 1
                 stack_top = (depth + 1) * FRAME
                 regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | stack_top
@@ -815,7 +779,7 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
                 if o < pkt_lo or o + sz > pkt_end:
                     env[ENV_INSNS] = n
                     env[ENV_HELPER_CALLS] = helpers
-                    return _fault(env, FAULT_PKT, pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16),
+                    return _fault(env, np.int64(FAULT_PKT), pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16),
                                   _pkt_info(xdp))
                 if sz == 1:
                     v = np.int64(mem[page, o])
@@ -825,21 +789,21 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
                     v = (np.int64(mem[page, o]) | (np.int64(mem[page, o + 1]) << 8)
                          | (np.int64(mem[page, o + 2]) << 16) | (np.int64(mem[page, o + 3]) << 24))
                 else:
-                    v = _rd_bytes(bs, mem, page, K_PKT, o, 8, False)
+                    v = _rd_bytes(bs.umem, bs.umem64, mem, page, np.int64(K_PKT), o, np.int64(8), np.int64(0))
             elif kind == K_STACK and (addr & M48) + sz <= stack_top:
                 o = addr & M48
                 if sz == 8 and (o & 7) == 0:
-                    v = bs.stack64[o >> 3]
+                    v = bs.umem64[o >> 3]
                 elif sz == 1:
                     v = np.int64(stack[o])
                 else:
-                    v = _rd_bytes(bs, mem, page, K_STACK, o, sz, False)
+                    v = _rd_bytes(bs.umem, bs.umem64, mem, page, np.int64(K_STACK), o, sz, np.int64(0))
             elif kind == K_CTX:
                 o = addr & M48
                 if sz != 4 or o > 20 or (o & 3) != 0:
                     env[ENV_INSNS] = n
                     env[ENV_HELPER_CALLS] = helpers
-                    return _fault(env, FAULT_CTX, pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16), 0)
+                    return _fault(env, np.int64(FAULT_CTX), pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16), np.int64(0))
                 f = o >> 2
                 if f == 0:
                     v = (np.int64(K_PKT) << PTR_SHIFT) | xdp[XB_DATA]
@@ -854,13 +818,13 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
                 else:
                     v = xdp[XB_EGRESS_IFINDEX] & M32
             else:
-                o = _resolve(bs, xdp, env, addr, sz, False, pc, sz | (src << 12) | ((x & 0xFFFF) << 16),
+                o = _resolve(bs.maps, xdp, env, addr, sz, np.int64(0), pc, sz | (src << 12) | ((x & 0xFFFF) << 16),
                              stack_top)
                 if o < 0:
                     env[ENV_INSNS] = n
                     env[ENV_HELPER_CALLS] = helpers
                     return XDP_ABORTED
-                v = _rd_bytes(bs, mem, page, kind, o, sz, False)
+                v = _rd_bytes(bs.umem, bs.umem64, mem, page, kind, o, sz, np.int64(0))
             if op >= 76 and sz < 8:
                 s = 64 - 8 * sz
                 v = (v << s) >> s
@@ -882,14 +846,14 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
                 if o < pkt_lo or o + sz > pkt_end:
                     env[ENV_INSNS] = n
                     env[ENV_HELPER_CALLS] = helpers
-                    return _fault(env, FAULT_PKT, pc, addr, sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16),
+                    return _fault(env, np.int64(FAULT_PKT), pc, addr, sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16),
                                   _pkt_info(xdp))
                 for i in range(sz):
                     mem[page, o + i] = (v >> (8 * i)) & 0xFF
             elif kind == K_STACK and (addr & M48) + sz <= stack_top:
                 o = addr & M48
                 if sz == 8 and (o & 7) == 0:
-                    bs.stack64[o >> 3] = v
+                    bs.umem64[o >> 3] = v
                 else:
                     for i in range(sz):
                         stack[o + i] = (v >> (8 * i)) & 0xFF
@@ -897,14 +861,14 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
                 if kind == K_CTX:
                     env[ENV_INSNS] = n
                     env[ENV_HELPER_CALLS] = helpers
-                    return _fault(env, FAULT_CTX, pc, addr, sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), 1)
-                o = _resolve(bs, xdp, env, addr, sz, True, pc,
+                    return _fault(env, np.int64(FAULT_CTX), pc, addr, sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), np.int64(1))
+                o = _resolve(bs.maps, xdp, env, addr, sz, np.int64(1), pc,
                              sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), stack_top)
                 if o < 0:
                     env[ENV_INSNS] = n
                     env[ENV_HELPER_CALLS] = helpers
                     return XDP_ABORTED
-                _wr_bytes(bs, mem, page, kind, o, sz, v)
+                _wr_bytes(bs.umem, bs.umem64, mem, page, kind, o, sz, v)
             pc += 1
         elif op < 90:
             _atomic(bs, mem, xdp, env, pc, w, x, code[pc, 3], stack_top)
