@@ -177,8 +177,13 @@ def _read(elf, path, RelocationSection, SymbolTableSection):
             ds = btf.find_datasec(".maps")
             if ds is None:
                 raise _err(path, "no DATASEC .maps in BTF: compile with a clang that emits BTF (>= 10) and -g")
-            for vtid, voff, _vsz in btf.type(ds)[5]:
+            # clang leaves DATASEC offsets for libbpf to fix up: take them from the symbols
+            offs = {sy.name: int(sy["st_value"]) for sy in syms if sy["st_shndx"] == idx}
+            for vtid, _voff, _vsz in btf.type(ds)[5]:
                 vname = btf.type(vtid)[1]
+                if vname not in offs:
+                    raise _err(path, f"map '{vname}' has BTF but no symbol in .maps")
+                voff = offs[vname]
                 try:
                     d = parse_btf_map(btf, vtid, vname)
                 except BtfError as e:
@@ -222,8 +227,11 @@ def _read(elf, path, RelocationSection, SymbolTableSection):
             if btf is not None:
                 ds = btf.find_datasec(n)
                 if ds is not None:
+                    offs = {sy.name: (int(sy["st_value"]), int(sy["st_size"])) for sy in syms
+                            if sy["st_shndx"] == idx and sy["st_info"]["type"] == "STT_OBJECT"}
                     for vtid, voff, vsz in btf.type(ds)[5]:
-                        md.variables[btf.type(vtid)[1]] = (int(voff), int(vsz))
+                        vn = btf.type(vtid)[1]
+                        md.variables[vn] = offs.get(vn, (int(voff), int(vsz)))
             data_secs[idx] = len(maps)
             maps.append(md)
 
