@@ -227,24 +227,25 @@ def test_xdp_buff_view_moves_with_adjust_head(lab):
     xb = L.views["xdp_buff"]
     names = list(xb.SEGMENTS)
     L.player.slider.value = at["run0"]
-    data = xb.rects.x[names.index("data..data_end")]
+    data = xb.rects[0].x[names.index("data..data_end")]
     assert (data.min(), data.max()) == (258, 322)
-    mh = xb.rects.x[names.index("Marvell header (2 B)")]
+    mh = xb.rects[0].x[names.index("Marvell header (2 B)")]
     assert (mh.min(), mh.max()) == (256, 258)
-    frame = xb.rects.x[names.index("xdp_frame (40 B)")]
+    frame = xb.rects[0].x[names.index("xdp_frame (40 B)")]
     assert (frame.min(), frame.max()) == (0, 40)
-    shinfo = xb.rects.x[names.index("skb_shared_info (320 B)")]
+    shinfo = xb.rects[0].x[names.index("skb_shared_info (320 B)")]
     assert (shinfo.min(), shinfo.max()) == (PAGE_SIZE - SKB_SHARED_INFO_SIZE, PAGE_SIZE)
-    assert list(xb.marks.x[:3]) == [0, 258, 322]
+    assert list(xb.marks[0].x[:2]) == [258, 322] and xb.marks[0].x[2] < 0      # no data_meta label
+    assert (xb.rects[1].x == xb.rects[0].x).all()                                  # the zoom shows the same
     L.player.slider.value = at["pass1"]                # bpf_xdp_adjust_head(ctx, -14)
-    data = xb.rects.x[names.index("data..data_end")]
+    data = xb.rects[0].x[names.index("data..data_end")]
     assert (data.min(), data.max()) == (244, 322)
-    mh = xb.rects.x[names.index("Marvell header (2 B)")]
+    mh = xb.rects[0].x[names.index("Marvell header (2 B)")]
     assert mh.min() == mh.max()                       # the new header bytes cover the Marvell header
     assert "XDP_PASS" in xb.caption.value and "headroom = data - data_hard_start = 244 B" in xb.caption.value
     L.player.slider.value = at["done"]
     assert "no packet in the driver's hands" in xb.caption.value     # the poll ended
-    data = xb.rects.x[names.index("data..data_end")]
+    data = xb.rects[0].x[names.index("data..data_end")]
     assert data.min() == data.max()
 
 
@@ -254,11 +255,13 @@ def test_page_pool_view_bars_and_stats(lab):
     bars = list(pp.BARS)
     L.player.slider.value = at["nic0"]                 # hardware row: snapshot carried, not zero
     assert pp.bars.y[bars.index("in RX ring")] == RING        # filled descriptors still hold their page
-    assert pp.bars.y[bars.index("alloc cache")] == 0
-    assert pp.bars.y[bars.index("from page alloc")] == 64
+    assert pp.cache_bar.y[0] == 0
+    assert "page allocator: 64 pages taken" in pp.stats.value
+    L.player.slider.value = at["filled"] - 2
+    assert pp.cache_bar.y[0] == 1 and list(pp.cache_label.text) == ["1"]
     L.player.slider.value = at["recycle0"]
-    assert pp.bars.y[bars.index("alloc cache")] == 1
-    assert pp.labels.text[bars.index("alloc cache")] == "1"
+    assert pp.cache_bar.y[0] == 1
+    assert pp.bars.y[bars.index("ptr_ring")] == 0
     assert "<td>recycle cached</td><td align='right'>1</td>" in pp.stats.value
     L.player.slider.value = at["skb1"]
     assert pp.bars.y[bars.index("in skbs")] == 1
@@ -310,7 +313,7 @@ def test_views_update_in_place_one_message_per_widget(lab):
     marks_before = [id(m) for m in ring.figure.marks]
     sent = []
     for name, w in (("grid", ring.grid), ("ptr", ring.pointers), ("bars", L.views["page_pool"].bars),
-                    ("rects", L.views["xdp_buff"].rects)):
+                    ("rects", L.views["xdp_buff"].rects[0])):
         w._send = (lambda n: (lambda msg, buffers=None: sent.append((n, sorted(msg.get("state", {}))))))(name)
     L.player.slider.value = at["tx2"]
     assert [id(m) for m in ring.figure.marks] == marks_before
@@ -361,7 +364,7 @@ def test_real_run_lab_steps_through_a_packet(real_run):
     p = L.player
     p.seek(p.frames.next_frame(0, "xdp_run"))
     xb = L.views["xdp_buff"]
-    data = xb.rects.x[list(xb.SEGMENTS).index("data..data_end")]
+    data = xb.rects[0].x[list(xb.SEGMENTS).index("data..data_end")]
     assert (data.min(), data.max()) == (258, 258 + 60)         # 64-byte frame minus FCS
     p.next_btn.click()                                          # the verdict
     assert "XDP_DROP" in xb.caption.value

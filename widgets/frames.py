@@ -340,14 +340,14 @@ def _ring_states(ev, n, size, chunk=2048):
     return out
 
 
-def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int = 120) -> Frames:
+def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = None) -> Frames:
     """Replay ``trace`` into :class:`Frames` (numpy, vectorised; done once per trace).
 
     Parameters
     ----------
     trace : the board's :class:`xdplab.trace.Trace` (only the ``n`` stored rows are used).
     rx_ring_size : RX descriptors in the ring (mvneta's default is 512).
-    bins : time bins of the throughput plot.
+    bins : time bins of the throughput plot (default: about 25 arriving frames a bin, 8..120 bins).
     """
     n = int(trace.n[0])
     if n == 0:
@@ -449,9 +449,13 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int = 120) ->
     cnt[:, col["rx_pp_alloc_fast"]:] = stats
 
     # ---- throughput over simulated time
-    t0, t1 = float(t.min()), float(t.max())
+    # over the window in which frames arrive (the port setup before the first frame is not traffic)
+    arrive = t[m["nic_rx"] | m["hw_discard"]]
+    t0, t1 = (float(arrive.min()), float(arrive.max())) if arrive.size else (float(t.min()), float(t.max()))
     if t1 <= t0:
         t1 = t0 + 1.0
+    if bins is None:
+        bins = int(np.clip(arrive.size // 25, 8, 120))
     edges = np.linspace(t0, t1, bins + 1)
     width_s = (edges[1] - edges[0]) / 1e9
 
@@ -485,7 +489,7 @@ def board_rx_ring_size(board) -> int:
     return 512                                  # mvneta's default (MVNETA_MAX_RXD)
 
 
-def frames_from_board(board, bins: int = 120) -> Frames:
+def frames_from_board(board, bins: int | None = None) -> Frames:
     """:func:`frames_from_trace` for an ``xdplab.Board`` (its trace and RX ring size)."""
     return frames_from_trace(board.trace, rx_ring_size=board_rx_ring_size(board), bins=bins)
 

@@ -116,50 +116,71 @@ class RxRingView:
 class PagePoolView:
     """page_pool (``net/core/page_pool.c``): where the pool's pages are, and its stats.
 
-    Bars: the in-softirq alloc cache (a stack of at most 128 pages, refilled 64
-    at a time), the ptr_ring (512 here), and the pages in flight — posted in RX
-    descriptors, held by skbs after ``XDP_PASS``, or on the TX ring after
-    ``XDP_TX`` — plus what the pool took from and gave back to the page
-    allocator.  Beside them, ``struct page_pool_stats`` as counted from the trace.
+    Left, the in-softirq alloc cache: a stack of at most 128 pages
+    (``PP_ALLOC_CACHE_SIZE``), refilled 64 at a time (``PP_ALLOC_CACHE_REFILL``)
+    from the ptr_ring or, when that is empty, by a bulk allocation from the page
+    allocator (the slow path).  Right, the ptr_ring (512 here) and the pages in
+    flight: posted in RX descriptors, held by skbs after ``XDP_PASS``, or on the
+    TX ring after ``XDP_TX``.  Beside them, ``struct page_pool_stats`` as counted
+    from the trace, and what the pool took from and gave back to the page allocator.
     """
 
-    BARS = ("alloc cache", "ptr_ring", "in RX ring", "in skbs", "on TX ring", "from page alloc", "to page alloc")
-    BAR_COLORS = ("#2ca02c", "#98df8a", "#6baed6", "#ff7f0e", "#9467bd", "#7f7f7f", "#c7c7c7")
+    BARS = ("ptr_ring", "in RX ring", "in skbs", "on TX ring")
+    BAR_COLORS = ("#98df8a", "#6baed6", "#ff7f0e", "#9467bd")
 
     def __init__(self, frames: Frames, ptr_ring_size: int = 512):
         self.frames = frames
         f = frames
-        ymax = float(max(PP_ALLOC_CACHE_SIZE, ptr_ring_size, f.rx_ring_size,
-                         int(f.pages_from_allocator[-1]), int(f.pp_in_skb.max(initial=0)),
+        # the alloc cache as a stack: one bar, 0..128, with the refill size marked
+        sx_c = bq.OrdinalScale(domain=["alloc.cache"])
+        sy_c = bq.LinearScale(min=0.0, max=float(PP_ALLOC_CACHE_SIZE))
+        self.cache_bar = bq.Bars(x=["alloc.cache"], y=np.zeros(1, np.float32), colors=["#2ca02c"],
+                                 scales={"x": sx_c, "y": sy_c}, padding=0.15)
+        self.cache_refill = bq.Lines(x=np.array([-0.5, 0.5]), y=[PP_ALLOC_CACHE_REFILL] * 2, colors=["#555"],
+                                     line_style="dashed", labels=["refill 64"], display_legend=False,
+                                     scales={"x": bq.LinearScale(min=-0.5, max=0.5), "y": sy_c})
+        self.cache_label = bq.Label(x=["alloc.cache"], y=np.zeros(1), text=["0"], y_offset=-6, align="middle",
+                                    default_size=12, colors=["#222"], scales={"x": sx_c, "y": sy_c})
+        ay_c = bq.Axis(scale=sy_c, side="left", tick_values=np.array([0, 32, 64, 96, 128]), label="pages")
+        self.cache_figure = _fig([self.cache_bar, self.cache_refill, self.cache_label],
+                                 [bq.Axis(scale=sx_c), ay_c], title="alloc cache",
+                                 width="170px", height="300px", margin=dict(top=30, bottom=30, left=45, right=10))
+        # everything else on one scale: the ptr_ring's and the RX ring's sizes bound it
+        ymax = float(max(ptr_ring_size, f.rx_ring_size, int(f.pp_in_skb.max(initial=0)),
                          int(f.pp_on_tx_ring.max(initial=0))))
         sx = bq.OrdinalScale(domain=list(self.BARS))
         sy = bq.LinearScale(min=0.0, max=ymax * 1.08)
         self.bars = bq.Bars(x=list(self.BARS), y=np.zeros(len(self.BARS), np.float32), colors=list(self.BAR_COLORS),
-                            scales={"x": sx, "y": sy}, padding=0.25)
-        # capacity marks: alloc cache 128 (with the refill size 64) and ptr_ring size
-        self.caps = bq.Scatter(x=["alloc cache", "alloc cache", "ptr_ring"],
-                               y=[PP_ALLOC_CACHE_SIZE, PP_ALLOC_CACHE_REFILL, ptr_ring_size],
-                               marker="rectangle", default_size=300, colors=["#333", "#999", "#333"],
-                               scales={"x": sx, "y": sy})
+                            scales={"x": sx, "y": sy}, padding=0.3)
+        self.ring_cap = bq.Lines(x=np.array([-0.5, 0.5]), y=[ptr_ring_size] * 2, colors=["#333"],
+                                 line_style="dashed", scales={"x": bq.LinearScale(min=-0.5, max=len(self.BARS) - 0.5),
+                                                              "y": sy})
         self.labels = bq.Label(x=list(self.BARS), y=np.zeros(len(self.BARS)), text=[""] * len(self.BARS),
                                y_offset=-6, align="middle", default_size=12, colors=["#222"],
                                scales={"x": sx, "y": sy})
-        ax = bq.Axis(scale=sx, tick_style={"font-size": "10px"})
+        ax = bq.Axis(scale=sx)
         ay = bq.Axis(scale=sy, side="left", label="pages", grid_lines="dashed")
-        self.figure = _fig([self.bars, self.caps, self.labels], [ax, ay], title="page_pool", height="300px")
+        self.figure = _fig([self.bars, self.ring_cap, self.labels], [ax, ay], title="page_pool: ptr_ring and pages in flight",
+                           height="300px")
         self.stats = W.HTML()
-        self.widget = W.HBox([W.Box([self.figure], layout=W.Layout(flex="3")),
-                              W.Box([self.stats], layout=W.Layout(flex="1", min_width="230px"))])
+        self.widget = W.HBox([self.cache_figure, W.Box([self.figure], layout=W.Layout(flex="3")),
+                              W.Box([self.stats], layout=W.Layout(flex="1", min_width="250px"))])
         self.update(0)
 
     def values_at(self, i: int) -> np.ndarray:
+        """ptr_ring, in RX ring, in skbs, on TX ring at frame i."""
         f = self.frames
-        return np.array([f.pp_cache[i], f.pp_ring[i], f.pp_on_rx_ring[i], f.pp_in_skb[i], f.pp_on_tx_ring[i],
-                         f.pages_from_allocator[i], f.pages_to_allocator[i]], np.float32)
+        return np.array([f.pp_ring[i], f.pp_on_rx_ring[i], f.pp_in_skb[i], f.pp_on_tx_ring[i]], np.float32)
 
     def update(self, i: int):
         f = self.frames
         v = self.values_at(i)
+        c = float(f.pp_cache[i])
+        with self.cache_bar.hold_sync():
+            self.cache_bar.y = np.array([c], np.float32)
+        with self.cache_label.hold_sync():
+            self.cache_label.y = np.array([c])
+            self.cache_label.text = np.array([str(int(c))])
         with self.bars.hold_sync():
             self.bars.y = v
         with self.labels.hold_sync():
@@ -168,8 +189,11 @@ class PagePoolView:
         s = f.pp_stats[i]
         rows = "".join(f"<tr><td>{'alloc' if k < 6 else 'recycle'} {n}</td><td align='right'>{int(s[k])}</td></tr>"
                        for k, n in enumerate(PP_STAT_NAMES))
-        self.stats.value = (f'<div style="font-size:12px;font-family:monospace"><b>page_pool_stats</b>'
-                            f'<table>{rows}</table>in flight (hold - release): {int(f.pp_inflight[i])}</div>')
+        self.stats.value = (
+            f'<div style="font-size:12px;font-family:monospace"><b>page_pool_stats</b><table>{rows}</table>'
+            f'in flight (hold - release): {int(f.pp_inflight[i])}<br>'
+            f'page allocator: {int(f.pages_from_allocator[i])} pages taken (slow path, 64 a time), '
+            f'{int(f.pages_to_allocator[i])} given back</div>')
 
 
 class XdpBuffView:
@@ -180,7 +204,8 @@ class XdpBuffView:
     headroom (``XDP_PACKET_HEADROOM``), the 2-byte Marvell header the NIC writes
     before the frame, ``data``..``data_end`` (moved by ``bpf_xdp_adjust_head`` /
     ``bpf_xdp_adjust_tail``), the tailroom, and the 320-byte
-    ``skb_shared_info`` that ``build_skb`` needs at the end of the page.
+    ``skb_shared_info`` that ``build_skb`` needs at the end of the page.  The
+    top figure is the whole page, the bottom one zooms on its first bytes.
     """
 
     SEGMENTS = ("xdp_frame (40 B)", "headroom", "Marvell header (2 B)", "data_meta", "data..data_end", "tailroom",
@@ -188,25 +213,32 @@ class XdpBuffView:
     SEG_COLORS = ("#9467bd", "#dadaeb", "#8c564b", "#e377c2", "#d62728", "#c6dbef", "#7f7f7f")
     STAGES = ("between packets", "mvneta_swbm_rx_frame: synced for the CPU, xdp_buff prepared",
               "bpf_prog_run_xdp: the program runs", "verdict returned", "build_skb (XDP_PASS / no program)")
+    ZOOM = 640
 
     def __init__(self, frames: Frames):
         self.frames = frames
-        sx = bq.LinearScale(min=0.0, max=float(PAGE_SIZE))
-        sy = bq.LinearScale(min=0.0, max=1.0)
         k = len(self.SEGMENTS)
-        self.rects = bq.Lines(x=np.zeros((k, 5), np.float32), y=np.tile(np.array([0.2, 0.2, 0.8, 0.8, 0.2],
-                                                                                    np.float32), (k, 1)),
-                              fill="inside", colors=list(self.SEG_COLORS), fill_colors=list(self.SEG_COLORS),
-                              fill_opacities=[0.85] * k, stroke_width=1, scales={"x": sx, "y": sy})
-        self.marks = bq.Label(x=np.zeros(4), y=np.full(4, 0.9), text=["data_hard_start", "data", "data_end",
-                                                                          "hard_end"],
-                              default_size=11, align="middle", colors=["#000"], scales={"x": sx, "y": sy})
-        ax = bq.Axis(scale=sx, label="byte offset in the page", num_ticks=9)
-        self.figure = _fig([self.rects, self.marks], [ax], title="xdp_buff", height="170px",
-                           margin=dict(top=25, bottom=40, left=20, right=20))
+        y = np.tile(np.array([0.25, 0.25, 0.75, 0.75, 0.25], np.float32), (k, 1))
+        self.rects, self.marks, figs = [], [], []
+        end_hard = PAGE_SIZE - SKB_SHARED_INFO_SIZE
+        for title, hi, ticks in (("xdp_buff: the page", PAGE_SIZE, [0, 256, 1024, 2048, 3072, end_hard, PAGE_SIZE]),
+                                 (f"first {self.ZOOM} bytes", self.ZOOM, [0, 40, 128, 256, 384, 512, self.ZOOM])):
+            sx = bq.LinearScale(min=0.0, max=float(hi))
+            sy = bq.LinearScale(min=0.0, max=1.0)
+            r = bq.Lines(x=np.zeros((k, 5), np.float32), y=y, fill="inside", colors=list(self.SEG_COLORS),
+                         fill_colors=list(self.SEG_COLORS), fill_opacities=[0.85] * k, stroke_width=1,
+                         scales={"x": sx, "y": sy})
+            m = bq.Label(x=np.zeros(3), y=np.array([0.82, 0.05, 0.82]), text=["data", "data_end", "data_meta"],
+                         default_size=11, align="middle", colors=["#000"], scales={"x": sx, "y": sy})
+            ax = bq.Axis(scale=sx, tick_values=np.array(ticks, float), tick_format="d")
+            figs.append(_fig([r, m], [ax], title=title, height="130px",
+                             margin=dict(top=25, bottom=25, left=25, right=25)))
+            self.rects.append(r)
+            self.marks.append(m)
+        self.figure, self.zoom_figure = figs
         self.legend = _swatches(self.SEGMENTS, self.SEG_COLORS)
         self.caption = W.HTML()
-        self.widget = W.VBox([self.figure, self.legend, self.caption])
+        self.widget = W.VBox([self.figure, self.zoom_figure, self.legend, self.caption])
         self.update(0)
 
     @staticmethod
@@ -239,17 +271,23 @@ class XdpBuffView:
         f = self.frames
         seg = self.segments_at(i)
         xs = np.array([self._rect(a, b) for a, b in seg], np.float32)
-        data, data_end = int(f.xb_data[i]), int(f.xb_data_end[i])
-        with self.rects.hold_sync():
-            self.rects.x = xs
-        with self.marks.hold_sync():
-            self.marks.x = np.array([0, data, data_end, PAGE_SIZE - SKB_SHARED_INFO_SIZE], np.float32)
         st = int(f.xb_stage[i])
+        data, data_end = int(f.xb_data[i]), int(f.xb_data_end[i])
+        meta = int(f.xb_data_meta[i])
+        # labels: data above, data_end below (they are often a few pixels apart), data_meta only when valid
+        lx = np.array([data, data_end, meta if meta < data else -1000], np.float32) if st else \
+            np.full(3, -1000, np.float32)
+        for r, m in zip(self.rects, self.marks):
+            with r.hold_sync():
+                r.x = xs
+            with m.hold_sync():
+                m.x = lx
         act = int(f.xb_action[i])
         verdict = f" &nbsp; verdict: <b>{_ACTION_NAMES[act]}</b>" if st >= 3 and act >= 0 else ""
         txt = (f"page {int(f.xb_page[i])}: headroom = data - data_hard_start = {data} B, "
-               f"len = data_end - data = {data_end - data} B, tailroom = {PAGE_SIZE - SKB_SHARED_INFO_SIZE - data_end} B"
-               if st else "no packet in the driver's hands")
+               f"len = data_end - data = {data_end - data} B, "
+               f"tailroom = {PAGE_SIZE - SKB_SHARED_INFO_SIZE - data_end} B" if st
+               else "no packet in the driver's hands")
         self.caption.value = (f'<div style="font-size:12px;font-family:monospace">{self.STAGES[st]}{verdict}<br>'
                               f'{txt}</div>')
 
@@ -326,28 +364,29 @@ class CountersView:
     time, with the current frame's time marked.
     """
 
-    SHOWN = ("good_frames_received", "rx_discard", "rx_packets", "rx_xdp_drop", "rx_xdp_pass", "rx_xdp_tx",
-             "rx_xdp_tx_errors", "rx_xdp_redirect", "refill_errors") + PP_ETHTOOL_NAMES
+    MVNETA = ("good_frames_received", "rx_discard", "rx_packets", "rx_xdp_drop", "rx_xdp_pass", "rx_xdp_tx",
+              "rx_xdp_tx_errors", "rx_xdp_redirect", "refill_errors")
+    SHOWN = MVNETA + PP_ETHTOOL_NAMES
 
     def __init__(self, frames: Frames):
         self.frames = frames
         f = frames
         self._cols = np.array([COUNTER_NAMES.index(k) for k in self.SHOWN])
         self.table = W.HTML()
-        sx = bq.LinearScale()
         ymax = float(max(f.tp_rx_pps.max(initial=0), f.tp_xdp_pps.max(initial=0), f.tp_discard_pps.max(initial=0),
-                         1.0))
+                         1.0)) * 1.1 / 1e6
+        sx = bq.LinearScale(min=float(f.tp_t_us[0]), max=float(f.tp_t_us[-1]))
+        sy = bq.LinearScale(min=0.0, max=ymax)
         self.lines = bq.Lines(x=f.tp_t_us, y=np.vstack([f.tp_rx_pps, f.tp_xdp_pps, f.tp_discard_pps]) / 1e6,
                               colors=["#1f77b4", "#d62728", "#7f7f7f"], labels=["NIC rx", "XDP verdicts", "rx_discard"],
-                              display_legend=True, scales={"x": sx, "y": bq.LinearScale(min=0.0,
-                                                                                        max=ymax * 1.1 / 1e6)})
-        self.cursor = bq.Lines(x=np.array([f.t_ns[0] / 1000] * 2), y=np.array([0.0, ymax * 1.1 / 1e6]),
-                               colors=["#000"], line_style="dashed", scales={"x": sx, "y": self.lines.scales["y"]})
-        ax = bq.Axis(scale=sx, label="simulated time (us)", num_ticks=6)
-        ay = bq.Axis(scale=self.lines.scales["y"], side="left", label="Mpps", num_ticks=5)
-        self.figure = _fig([self.lines, self.cursor], [ax, ay], title="throughput", height="260px",
-                           legend_location="top-right")
-        self.widget = W.HBox([W.Box([self.table], layout=W.Layout(min_width="290px")),
+                              display_legend=True, scales={"x": sx, "y": sy})
+        self.cursor = bq.Lines(x=np.array([f.t_ns[0] / 1000] * 2), y=np.array([0.0, ymax]), colors=["#000"],
+                               line_style="dashed", scales={"x": sx, "y": sy})
+        ax = bq.Axis(scale=sx, label="simulated time (us)", num_ticks=6, tick_format=".0f")
+        ay = bq.Axis(scale=sy, side="left", label="Mpps", num_ticks=5, tick_format=".2f")
+        self.figure = _fig([self.lines, self.cursor], [ax, ay], title="throughput (while frames arrive)",
+                           height="260px", legend_location="top-right")
+        self.widget = W.HBox([W.Box([self.table], layout=W.Layout(min_width="470px")),
                               W.Box([self.figure], layout=W.Layout(flex="1"))])
         self.update(0)
 
@@ -356,9 +395,14 @@ class CountersView:
 
     def update(self, i: int):
         f = self.frames
-        rows = "".join(f"<tr><td>{k}</td><td align='right'>{v}</td></tr>" for k, v in self.values_at(i).items())
+        v = self.values_at(i)
+
+        def table(keys):
+            return "<table>" + "".join(f"<tr><td>{k}</td><td align='right'>{v[k]}</td></tr>" for k in keys) + \
+                "</table>"
         self.table.value = (f'<div style="font-size:12px;font-family:monospace"><b>ethtool -S eth0</b>'
-                            f'<table>{rows}</table></div>')
+                            f'<div style="display:flex;gap:14px">{table(self.MVNETA)}{table(PP_ETHTOOL_NAMES)}'
+                            f'</div></div>')
         t = float(f.t_ns[i]) / 1000.0
         with self.cursor.hold_sync():
             self.cursor.x = np.array([t, t])

@@ -32,6 +32,24 @@ SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 RUN_TIMEOUT_S = 150
+VIEWPORT = {"width": 1500, "height": 2600}       # tall enough for the whole lab in one screenshot
+
+# click "step ▶" and time until the player's event line changes in the DOM (kernel round trip + render)
+STEP_LATENCY_JS = """async () => {
+  const btn = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'step \u25b6');
+  const lbl = [...document.querySelectorAll('.widget-html-content')].find(e => e.textContent.startsWith('event '));
+  if (!btn || !lbl) return null;
+  const before = lbl.textContent;
+  const t0 = performance.now();
+  return await new Promise(resolve => {
+    const obs = new MutationObserver(() => {
+      if (lbl.textContent !== before) { obs.disconnect(); resolve(performance.now() - t0); }
+    });
+    obs.observe(lbl, {subtree: true, childList: true, characterData: true});
+    btn.click();
+    setTimeout(() => { obs.disconnect(); resolve(-1); }, 10000);
+  });
+}"""
 
 if not CHROMIUM.exists():
     pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
@@ -165,11 +183,32 @@ def _uses_views(nb_path: Path) -> bool:
     return any("xdplab_widgets" in "".join(c.get("source", "")) for c in nb["cells"] if c["cell_type"] == "code")
 
 
+def _check_player(page, stem):
+    """The first player on the page answers: a step reaches the DOM, and play advances the slider."""
+    if page.locator(".widget-play").count() == 0:
+        return
+    steps = [page.evaluate(STEP_LATENCY_JS) for _ in range(5)]
+    assert all(ms is not None and ms >= 0 for ms in steps), f"step did not update the player's event line: {steps}"
+    readout = page.locator(".widget-play").first.locator("xpath=../..").locator(".widget-readout").first
+    v0 = int(readout.inner_text())
+    buttons = page.locator(".widget-play").first.locator("button")
+    buttons.nth(0).click()                        # play (ipywidgets 8: one play/pause toggle, then stop)
+    page.wait_for_timeout(1500)
+    buttons.nth(0).click()                        # pause
+    page.wait_for_timeout(300)
+    v1 = int(readout.inner_text())
+    fps = (v1 - v0) / 1.5
+    (SHOTS / f"{stem}.timings.json").write_text(json.dumps(
+        {"step_to_dom_ms": steps, "play_frames_per_s": fps}, indent=1))
+    print(f"{stem}: step -> DOM {sorted(steps)[2]:.0f} ms (median of 5), play {fps:.1f} frames/s")
+    assert v1 - v0 >= 10, f"play advanced the slider only {v1 - v0} frames in 1.5 s"
+
+
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_and_renders(lab_server, browser, nb_path):
     base = lab_server
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page = browser.new_page(viewport=VIEWPORT)
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     kernel = None
@@ -199,6 +238,7 @@ def test_notebook_runs_and_renders(lab_server, browser, nb_path):
                 ".bqplot.figure svg", "els => els.map(e => { const r = e.getBoundingClientRect();"
                                       " return [r.width, r.height]; })")
             assert sizes and all(w > 0 and h > 0 for w, h in sizes), f"bqplot figures without a size: {sizes}"
+            _check_player(page, nb_path.stem)
             page.locator(".bqplot.figure").first.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / f"{nb_path.stem}.png"))
 
