@@ -1,0 +1,239 @@
+"""The real kernel as an oracle: load a BpfObject into Linux with the bpf() syscall
+(ctypes, no libbpf) and run BPF_PROG_TEST_RUN, so tests can compare the VM with the
+kernel bit for bit.  Needs root (CAP_BPF) on Linux; :func:`bpf_available` says why not.
+
+The instructions loaded are the loader's relocated ones (``BpfProgram.insns``) with
+map indexes replaced by the kernel's map fds, exactly what libbpf would pass.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+import numpy as np
+
+from .maps import BPF_MAP_TYPE_PROG_ARRAY, is_percpu_type
+from .insn import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE
+
+__all__ = ["bpf_available", "KernelObject", "KernelError", "possible_cpus"]
+
+_NR_BPF = {"x86_64": 321, "aarch64": 280, "arm64": 280, "armv7l": 386, "riscv64": 280}
+BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM = 0, 1, 2, 3
+BPF_MAP_GET_NEXT_KEY, BPF_PROG_LOAD, BPF_PROG_TEST_RUN, BPF_MAP_FREEZE = 4, 5, 10, 22
+BPF_PROG_TYPE_XDP = 6
+BPF_F_XDP_HAS_FRAGS = 1 << 5
+ATTR_SIZE = 128
+
+
+class KernelError(OSError):
+    pass
+
+
+_libc = None
+
+
+def _sys_bpf(cmd: int, attr: ctypes.Array) -> int:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    nr = _NR_BPF.get(platform.machine())
+    if nr is None:
+        raise KernelError(95, f"bpf() syscall number unknown on {platform.machine()}")
+    r = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), attr, ctypes.c_uint(ctypes.sizeof(attr)))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise KernelError(e, f"bpf(cmd {cmd}): {os.strerror(e)}")
+    return r
+
+
+def _attr(**fields):
+    buf = ctypes.create_string_buffer(ATTR_SIZE)
+    for off, (fmt, val) in fields.items():
+        o = int(off[1:])
+        np.frombuffer(buf, dtype=np.uint8, count=ATTR_SIZE)[o:o + np.dtype(fmt).itemsize] = \
+            np.frombuffer(np.array([val], dtype=fmt).tobytes(), dtype=np.uint8)
+    return buf
+
+
+def _u32(buf, off):
+    return int(np.frombuffer(buf, dtype="<u4", count=1, offset=off)[0])
+
+
+def possible_cpus() -> int:
+    try:
+        txt = open("/sys/devices/system/cpu/possible").read().strip()
+    except OSError:
+        return os.cpu_count() or 1
+    n = 0
+    for part in txt.split(","):
+        a, _, b = part.partition("-")
+        n = max(n, int(b or a) + 1)
+    return n
+
+
+def bpf_available() -> tuple[bool, str]:
+    """(True, '') if this process can create maps and load XDP programs, else (False, why)."""
+    if platform.system() != "Linux":
+        return False, f"the bpf() syscall needs Linux (this is {platform.system()})"
+    if platform.machine() not in _NR_BPF:
+        return False, f"bpf() syscall number unknown for {platform.machine()}"
+    try:
+        fd = _sys_bpf(BPF_MAP_CREATE, _attr(o0=("<u4", 2), o4=("<u4", 4), o8=("<u4", 4), o12=("<u4", 1)))
+        os.close(fd)
+    except KernelError as e:
+        return False, f"bpf(BPF_MAP_CREATE) failed: {e.strerror} (needs root / CAP_BPF; not on Binder)"
+    except Exception as e:  # noqa: BLE001 - any failure means "no oracle here"
+        return False, f"bpf() unusable: {e}"
+    return True, ""
+
+
+class KernelObject:
+    """A BpfObject loaded into the running kernel (maps created and filled from the VM's
+    current map contents; programs loaded with their relocated instructions)."""
+
+    def __init__(self, obj):
+        self.obj = obj
+        self.ncpus = possible_cpus()
+        self.map_fds: dict[str, int] = {}
+        self.prog_fds: dict[str, int] = {}
+        self._defs = obj._mapdefs
+        try:
+            for d in self._defs:
+                name = d.name.encode()[:15]
+                a = _attr(o0=("<u4", d.type), o4=("<u4", d.key_size), o8=("<u4", d.value_size),
+                          o12=("<u4", d.max_entries), o16=("<u4", d.map_flags))
+                ctypes.memmove(ctypes.addressof(a) + 28, name.replace(b".", b"_"), len(name))
+                self.map_fds[d.name] = _sys_bpf(BPF_MAP_CREATE, a)
+            for d in self._defs:
+                if d.type != BPF_MAP_TYPE_PROG_ARRAY:
+                    self._copy_map_in(d)
+            for p in obj.programs.values():
+                self.prog_fds[p.name] = self._load_prog(p)
+            for d in self._defs:
+                if d.type == BPF_MAP_TYPE_PROG_ARRAY:
+                    m = obj.maps[d.name]
+                    for k, prog in m.items():
+                        self.update(d.name, k, int(self.prog_fds[prog.name]).to_bytes(4, "little"))
+        except Exception:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ programs
+    def _load_prog(self, p) -> int:
+        raw = np.array(p.insns, dtype=np.uint64).copy()
+        fds = [self.map_fds[d.name] for d in self._defs]
+        i = 0
+        while i < len(raw):
+            v = int(raw[i])
+            if (v & 0xFF) == 0x18:
+                src = (v >> 12) & 0xF
+                if src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE):
+                    mi = (v >> 32) & 0xFFFFFFFF
+                    raw[i] = np.uint64((v & 0xFFFFFFFF) | (fds[mi] << 32))
+                i += 2
+            else:
+                i += 1
+        insns = np.ascontiguousarray(raw.view(np.uint8))
+        lic = ctypes.create_string_buffer((self.obj.license or "GPL").encode())
+        log = ctypes.create_string_buffer(1 << 20)
+        a = _attr(o0=("<u4", BPF_PROG_TYPE_XDP), o4=("<u4", len(raw)), o8=("<u8", insns.ctypes.data),
+                  o16=("<u8", ctypes.addressof(lic)), o24=("<u4", 1), o28=("<u4", len(log)),
+                  o32=("<u8", ctypes.addressof(log)), o44=("<u4", BPF_F_XDP_HAS_FRAGS if p.frags else 0))
+        nm = p.name.encode()[:15]
+        ctypes.memmove(ctypes.addressof(a) + 48, nm, len(nm))
+        try:
+            return _sys_bpf(BPF_PROG_LOAD, a)
+        except KernelError as e:
+            raise KernelError(e.errno, f"kernel verifier rejected {p.name}: {e.strerror}\n"
+                                       f"{log.value.decode(errors='replace')[-4000:]}") from None
+
+    def test_run(self, prog_name: str, packet: bytes, repeat: int = 1):
+        """BPF_PROG_TEST_RUN: returns (retval, data_out bytes, duration ns)."""
+        data_in = ctypes.create_string_buffer(bytes(packet), len(packet))
+        out = ctypes.create_string_buffer(len(packet) + 8192)
+        a = _attr(o0=("<u4", self.prog_fds[prog_name]), o8=("<u4", len(packet)), o12=("<u4", len(out)),
+                  o16=("<u8", ctypes.addressof(data_in)), o24=("<u8", ctypes.addressof(out)),
+                  o32=("<u4", repeat))
+        _sys_bpf(BPF_PROG_TEST_RUN, a)
+        size = _u32(a, 12)
+        return _u32(a, 4), out.raw[:size], _u32(a, 36)
+
+    # ------------------------------------------------------------------ maps
+    def _vsize(self, d):
+        if is_percpu_type(d.type):
+            return ((d.value_size + 7) & ~7) * self.ncpus
+        return d.value_size
+
+    def _copy_map_in(self, d):
+        m = self.obj.maps[d.name]
+        for k, v in m.items():
+            if m.percpu:
+                st = (d.value_size + 7) & ~7
+                buf = bytearray(st * self.ncpus)
+                for c in range(min(self.ncpus, len(v))):
+                    buf[c * st: c * st + d.value_size] = v[c]
+                v = bytes(buf)
+            self.update(d.name, k, v)
+
+    def update(self, name, key: bytes, value: bytes, flags: int = 0):
+        kb = ctypes.create_string_buffer(bytes(key), len(key))
+        vb = ctypes.create_string_buffer(bytes(value), len(value))
+        a = _attr(o0=("<u4", self.map_fds[name]), o8=("<u8", ctypes.addressof(kb)),
+                  o16=("<u8", ctypes.addressof(vb)), o24=("<u8", flags))
+        _sys_bpf(BPF_MAP_UPDATE_ELEM, a)
+
+    def lookup(self, name, key: bytes):
+        d = next(x for x in self._defs if x.name == name)
+        kb = ctypes.create_string_buffer(bytes(key), len(key))
+        vb = ctypes.create_string_buffer(self._vsize(d))
+        a = _attr(o0=("<u4", self.map_fds[name]), o8=("<u8", ctypes.addressof(kb)),
+                  o16=("<u8", ctypes.addressof(vb)))
+        try:
+            _sys_bpf(BPF_MAP_LOOKUP_ELEM, a)
+        except KernelError:
+            return None
+        if is_percpu_type(d.type):
+            st = (d.value_size + 7) & ~7
+            return [vb.raw[c * st: c * st + d.value_size] for c in range(self.ncpus)]
+        return vb.raw
+
+    def keys(self, name):
+        d = next(x for x in self._defs if x.name == name)
+        kb = ctypes.create_string_buffer(d.key_size)
+        nb = ctypes.create_string_buffer(d.key_size)
+        first = True
+        for _ in range(d.max_entries + 1):
+            a = _attr(o0=("<u4", self.map_fds[name]), o8=("<u8", 0 if first else ctypes.addressof(kb)),
+                      o16=("<u8", ctypes.addressof(nb)))
+            try:
+                _sys_bpf(BPF_MAP_GET_NEXT_KEY, a)
+            except KernelError:
+                return
+            yield nb.raw
+            ctypes.memmove(kb, nb, d.key_size)
+            first = False
+
+    def dump(self, name) -> dict:
+        out = {}
+        for k in self.keys(name):
+            v = self.lookup(name, k)
+            if v is not None:
+                out[k] = v
+        return out
+
+    def close(self):
+        for fd in list(self.prog_fds.values()) + list(self.map_fds.values()):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.prog_fds.clear()
+        self.map_fds.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
