@@ -329,18 +329,23 @@ def test_lab_rejects_what_it_cannot_show():
 
 # ---------------------------------------------------------------- a real run (python-mode Board)
 
-@pytest.fixture(scope="module")
-def real_run():
+def _run(prog):
     from xdplab import Board
-    b = Board(prog="drop", trace=6000, mode="python", seed=0)
+    b = Board(prog=prog, trace=8000, mode="python", seed=0)
     n0 = int(b.trace.n[0])
     r = b.run(packets=300, size=64, rate="line")
     assert int(b.trace.lost[0]) == 0, "trace too small for this test"
     return b, n0, r
 
 
-def test_real_run_replay_matches_the_simulators_counters(real_run):
-    b, n0, r = real_run
+@pytest.fixture(scope="module")
+def real_run():
+    return _run("drop")
+
+
+@pytest.mark.parametrize("prog", ["drop", "pass", "ssh-mirror", "abort"])
+def test_real_run_replay_matches_the_simulators_counters(prog):
+    b, n0, r = _run(prog)
     f = xw.frames_from_board(b)
     assert f.rx_ring_size == 512 and f.n == int(b.trace.n[0])
     end = f.n - 1
@@ -356,6 +361,10 @@ def test_real_run_replay_matches_the_simulators_counters(real_run):
     filled = (f.ring_state[done] == DESC_FILLED).sum(axis=1)
     assert (filled == f.rx_busy[done]).all()
     assert (f.proc_desc[done] == -1).all()
+    if prog == "pass":                                          # XDP_PASS: pages leave the pool in skbs
+        assert f.pp_in_skb.max() > 0 and f.counter("rx_xdp_pass", end) == 300
+    if prog == "ssh-mirror":                                    # XDP_TX: frames sit on the TX ring
+        assert f.pp_on_tx_ring.max() > 0 and f.counter("rx_xdp_tx", end) == 300
 
 
 def test_real_run_lab_steps_through_a_packet(real_run):
