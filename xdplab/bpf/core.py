@@ -22,7 +22,7 @@ from .maps import Map
 from .printk import read_trace_pipe
 from .state import MAP_VBASE, create_bpf_state
 
-__all__ = ["BpfObject", "BpfProgram", "load_object", "test_run", "TestRunResult", "create_env",
+__all__ = ["BpfObject", "BpfProgram", "load_object", "load_insns", "test_run", "TestRunResult", "create_env",
            "create_test_xdp"]
 
 
@@ -164,6 +164,27 @@ class BpfObject:
         return read_trace_pipe(self.state, consume=consume)
 
 
+def load_insns(insns, name: str = "prog", maps=(), section: str = "xdp", license: str = "GPL") -> BpfObject:
+    """An object from raw instructions (uint64 each, or 8-byte records as bytes), like
+    BPF_PROG_LOAD of a hand-written program.  ``maps`` are MapDef-like dicts
+    (type, key_size, value_size, max_entries); LD_IMM64 with src=1 refers to them by index."""
+    from .loader import ElfObject, MapDef, ProgDef, _make_map, section_frags
+    if isinstance(insns, (bytes, bytearray)):
+        if len(insns) % 8:
+            raise BpfLoadError(f"program '{name}': {len(insns)} bytes is not a whole number of instructions")
+        raw = np.frombuffer(bytes(insns), dtype="<u8").astype(np.uint64)
+    else:
+        raw = np.array([int(v) & 0xFFFFFFFFFFFFFFFF for v in insns], dtype=np.uint64)
+    mds = []
+    for i, m in enumerate(maps):
+        m = dict(m)
+        mds.append(_make_map("<insns>", m.get("name", f"map{i}"), m["type"], m["key_size"], m["value_size"],
+                             m["max_entries"], m.get("map_flags", 0), ".maps"))
+    frags, attach = section_frags(section)
+    pd = ProgDef(name=name, section=section, insns=raw, frags=frags, attach=attach)
+    return BpfObject(ElfObject(path=f"<{name}>", license=license, maps=mds, progs=[pd]))
+
+
 def load_object(path) -> BpfObject:
     """bpf_object__open + load: parse, relocate, decode and validate ``path`` (a clang
     -target bpf object, or its bytes).  Raises BpfLoadError with the reason and fix."""
@@ -285,3 +306,7 @@ def test_run(prog: BpfProgram, packet, repeat: int = 1, *, cpu: int = 0, now_ns:
 
 
 _ = (ENV_RI_MAP_ID,)
+
+# not a pytest test, despite the name (test modules import it)
+test_run.__test__ = False
+TestRunResult.__test__ = False

@@ -187,6 +187,9 @@ def bpf_map_update_slot(bs, m, key, koff, flags):
     t = mp[m, MAP_TYPE]
     if (flags & ~4) > 2 or flags < 0:
         return -EINVAL
+    if flags & 4:
+        # BPF_F_LOCK needs a struct bpf_spin_lock in the value; no xdplab map has one
+        return -EINVAL
     if _map_is_hash(t):
         e = _htab_find(bs, m, key, koff)
         if e >= 0:
