@@ -210,8 +210,21 @@ class Board:
                                  if self.s.r[L.R_PROG_KIND] else ": MTU must be in [68, 9676]"))
 
     def stop(self):
-        """ip link set dev eth0 down (mvneta_stop): every page back, the pool destroyed."""
+        """ip link set dev eth0 down (mvneta_stop): every page back, the pool destroyed; leaks are reported."""
         self._call("mvneta_stop")
+        self.check_leaks()
+
+    def check_leaks(self):
+        """kmemleak for pages: with the port down, every page must be back in the page allocator."""
+        if self.s.r[L.R_RUNNING]:
+            raise XdplabError("check_leaks() needs the port down: call Board.stop() first")
+        held = np.nonzero(self.s.pg[:, PGF_WHERE] != PG_FREE)[0]
+        if len(held):
+            p = int(held[0])
+            err = _san.SanitizerError(7, p, 0, 0, int(self.s.pg[p, PGF_WHERE]))
+            if len(held) > 1:
+                err.args = (err.args[0] + f"\n  ({len(held) - 1} more page(s) held: Board.page_census())",)
+            raise err
 
     def open(self):
         """ip link set dev eth0 up (mvneta_open)."""

@@ -72,7 +72,7 @@ from ._layout import F_BUSY, F_COST, F_HZ, F_NOW, F_OP_COUNT, F_OP_CYCLES, MAX_O
 assert NOPS <= MAX_OPS
 
 
-@kernel
+@kernel(hot=True)
 def charge_n(b, op, n):
     """Charge ``n`` units of operation ``op`` to the current CPU."""
     f = b.f
@@ -85,13 +85,13 @@ def charge_n(b, op, n):
     f[F_OP_CYCLES + op] += c
 
 
-@kernel
+@kernel(hot=True)
 def charge(b, op):
     """Charge one unit of operation ``op`` to the current CPU."""
     charge_n(b, op, 1)
 
 
-@kernel
+@kernel(hot=True)
 def cpu_now(b):
     """The current CPU's clock, in ns."""
     return b.f[F_NOW + b.r[R_CPU_CUR]]

@@ -98,7 +98,7 @@ def create_pages(npages: int = 4096):
     return np.zeros((npages, PAGE_SIZE), np.uint8), pg, np.zeros((npages, 3), np.uint64)
 
 
-@kernel
+@kernel(hot=True)
 def line_mask(off, length):
     """Bitmask of the 64-byte cache lines of a page that bytes [off, off+length) touch."""
     if length <= 0:
@@ -117,7 +117,7 @@ def line_mask(off, length):
     return ((np.uint64(1) << np.uint64(n)) - np.uint64(1)) << np.uint64(first)
 
 
-@kernel
+@kernel(hot=True)
 def _popcount(x):
     c = 0
     while x:
@@ -126,7 +126,7 @@ def _popcount(x):
     return c
 
 
-@kernel
+@kernel(hot=True)
 def _should_fail_alloc_page(b):
     """fail_page_alloc: every ``interval``-th call fails, at most ``times`` times."""
     r = b.r
@@ -142,7 +142,7 @@ def _should_fail_alloc_page(b):
     return False
 
 
-@kernel
+@kernel(hot=True)
 def alloc_page(b):
     """alloc_pages(GFP_ATOMIC, 0): one page with refcount 1, or -1 (-ENOMEM)."""
     if _should_fail_alloc_page(b) or b.r[R_NR_FREE] == 0:
@@ -173,7 +173,7 @@ def alloc_pages_bulk(b, nr, out):
     return got
 
 
-@kernel
+@kernel(hot=True)
 def get_page(b, p):
     """get_page: take one more reference."""
     if b.pg[p, PGF_REFCNT] <= 0:
@@ -186,7 +186,7 @@ def page_ref_count(b, p):
     return b.pg[p, PGF_REFCNT]
 
 
-@kernel
+@kernel(hot=True)
 def put_page(b, p):
     """put_page: drop a reference; the last one frees the page to the allocator."""
     r = b.pg[p, PGF_REFCNT]
@@ -205,7 +205,7 @@ def put_page(b, p):
         charge(b, C_PAGE_FREE)
 
 
-@kernel
+@kernel(hot=True)
 def dma_to_page(b, addr):
     """The page a bus address points into, or -1."""
     p = (addr - PHYS_OFFSET) >> PAGE_SHIFT
@@ -214,14 +214,14 @@ def dma_to_page(b, addr):
     return p
 
 
-@kernel
+@kernel(hot=True)
 def _sync_for_device_lines(b, p, mask):
     # arm64 arch_sync_dma_for_device: dcache_clean_poc, whatever the direction
     charge_n(b, C_DCACHE_CLEAN_LINE, _popcount(mask))
     b.lines[p, LN_CPU_DIRTY] &= ~mask
 
 
-@kernel
+@kernel(hot=True)
 def _sync_for_cpu_lines(b, p, mask, dir):
     # arm64 arch_sync_dma_for_cpu: nothing for DMA_TO_DEVICE, else dcache_inval_poc
     if dir == DMA_TO_DEVICE:
@@ -258,7 +258,7 @@ def dma_unmap_page(b, addr, size, dir, attrs):
     b.pg[p, PGF_DMA_DIR] = DMA_NONE
 
 
-@kernel
+@kernel(hot=True)
 def dma_sync_single_for_cpu(b, addr, size, dir):
     """dma_sync_single_for_cpu: make what the device wrote visible to the CPU."""
     p = dma_to_page(b, addr)
@@ -269,7 +269,7 @@ def dma_sync_single_for_cpu(b, addr, size, dir):
     _sync_for_cpu_lines(b, p, line_mask(addr & (PAGE_SIZE - 1), size), dir)
 
 
-@kernel
+@kernel(hot=True)
 def dma_sync_single_for_device(b, addr, size, dir):
     """dma_sync_single_for_device: write back what the CPU wrote before the device reads."""
     p = dma_to_page(b, addr)
@@ -280,13 +280,13 @@ def dma_sync_single_for_device(b, addr, size, dir):
     _sync_for_device_lines(b, p, line_mask(addr & (PAGE_SIZE - 1), size))
 
 
-@kernel
+@kernel(hot=True)
 def dma_sync_single_range_for_device(b, addr, offset, size, dir):
     """dma_sync_single_range_for_device: the same, at ``addr + offset``."""
     dma_sync_single_for_device(b, addr + offset, size, dir)
 
 
-@kernel
+@kernel(hot=True)
 def cpu_read(b, p, off, length):
     """The CPU reads bytes of page p: stale lines not invalidated since a device write are a bug."""
     if b.pg[p, PGF_WHERE] == PG_FREE:
@@ -298,7 +298,7 @@ def cpu_read(b, p, off, length):
         b.lines[p, LN_DEV_DIRTY] &= ~bad   # report each stale read once
 
 
-@kernel
+@kernel(hot=True)
 def cpu_write(b, p, off, length):
     """The CPU writes bytes of page p: those lines are dirty in its cache until cleaned."""
     if b.pg[p, PGF_WHERE] == PG_FREE:
@@ -307,7 +307,7 @@ def cpu_write(b, p, off, length):
     b.lines[p, LN_CPU_DIRTY] |= line_mask(off, length)
 
 
-@kernel
+@kernel(hot=True)
 def dev_dma_write(b, p, off, length):
     """The device writes bytes of page p by DMA (the caller copies the bytes)."""
     mask = line_mask(off, length)
@@ -318,7 +318,7 @@ def dev_dma_write(b, p, off, length):
     b.lines[p, LN_DEV_DIRTY] |= mask
 
 
-@kernel
+@kernel(hot=True)
 def dev_dma_read(b, p, off, length):
     """The device reads bytes of page p by DMA (TX)."""
     bad = b.lines[p, LN_CPU_DIRTY] & line_mask(off, length)
@@ -327,7 +327,7 @@ def dev_dma_read(b, p, off, length):
         b.lines[p, LN_CPU_DIRTY] &= ~bad
 
 
-@kernel
+@kernel(hot=True)
 def cpu_touch(b, p, off, length, write):
     """The CPU reads (and with ``write`` writes) bytes of page p, paying a DDR access per line not cached."""
     cpu_read(b, p, off, length)

@@ -62,20 +62,20 @@ def create_skbs():
     return skb
 
 
-@kernel
+@kernel(hot=True)
 def skb_mark_for_recycle(b, skb):
     """skb_mark_for_recycle: freeing the skb returns its pages to their page_pool (5.14+)."""
     b.skb[skb, SKBF_PP_RECYCLE] = 1
 
 
-@kernel
+@kernel(hot=True)
 def _skb_trace(b, ev, skb, page, c, d):
     pool = b.r[R_RXQ_POOL]
     board_trace(b, cpu_now(b), b.r[R_CPU_CUR], ev, skb, page, c, d, 0, b.r[R_RXQ_BUSY],
                 b.pp[pool, PPF_ALLOC_COUNT], b.pp[pool, PPF_RING_COUNT], b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT])
 
 
-@kernel
+@kernel(hot=True)
 def build_skb(b, page, frag_size):
     """build_skb(data, frag_size): an skb around the page; -1 if no skb head could be allocated."""
     charge(b, C_BUILD_SKB)
@@ -95,7 +95,7 @@ def build_skb(b, page, frag_size):
     return skb
 
 
-@kernel
+@kernel(hot=True)
 def _skb_free_page(b, skb, page):
     if b.skb[skb, SKBF_PP_RECYCLE] and b.pg[page, PGF_PP] >= 0:
         # skb_free_head -> page_pool_return_skb_page -> page_pool_put_full_page(pp, page, false)
@@ -104,7 +104,7 @@ def _skb_free_page(b, skb, page):
         put_page(b, page)
 
 
-@kernel
+@kernel(hot=True)
 def kfree_skb(b, skb, reason):
     """kfree_skb / consume_skb: free the head (and frags), recycling page_pool pages."""
     charge(b, C_KFREE_SKB)
@@ -118,7 +118,7 @@ def kfree_skb(b, skb, reason):
     b.r[R_SKB_NR_FREE] += 1
 
 
-@kernel
+@kernel(hot=True)
 def netif_receive_skb(b, skb):
     """__netif_receive_skb_core + tc ingress + ip_rcv/udp_rcv + the socket reader consuming it."""
     charge(b, C_NETIF_RECEIVE_SKB)
@@ -145,7 +145,7 @@ def netif_receive_skb(b, skb):
         kfree_skb(b, skb, SKB_FREE_OTHER)
 
 
-@kernel
+@kernel(hot=True)
 def napi_gro_flush(b):
     """gro_normal_list: hand the batched skbs to netif_receive_skb_list_internal."""
     n = b.r[R_GRO_COUNT]
@@ -154,7 +154,7 @@ def napi_gro_flush(b):
         netif_receive_skb(b, b.skb[i, SKBF_GRO])
 
 
-@kernel
+@kernel(hot=True)
 def napi_gro_receive(b, skb):
     """napi_gro_receive: GRO (nothing to merge for UDP) then gro_normal_one batching."""
     charge(b, C_GRO_RECEIVE)
@@ -165,7 +165,7 @@ def napi_gro_receive(b, skb):
         napi_gro_flush(b)
 
 
-@kernel
+@kernel(hot=True)
 def eth_type_trans(b, skb):
     """eth_type_trans: read the Ethernet header (the packet's first touch on a no-XDP path)."""
     page = b.skb[skb, SKBF_PAGE]

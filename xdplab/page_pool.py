@@ -166,13 +166,13 @@ def page_pool_create(b, order, flags, pool_size, nid, dma_dir, offset, max_len):
     return slot
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_get_dma_addr(b, page):
     """page_pool_get_dma_addr: the bus address the pool mapped the page at."""
     return b.pg[page, PGF_DMA_ADDR]
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_get_dma_dir(b, pool):
     """page_pool_get_dma_dir: the pool's DMA direction."""
     return b.pp[pool, PPF_DMA_DIR]
@@ -184,14 +184,14 @@ def page_pool_inflight(b, pool):
     return b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT]
 
 
-@kernel
+@kernel(hot=True)
 def _pp_trace(b, pool, page, how, d):
     board_trace(b, cpu_now(b), b.r[R_CPU_CUR], 8 if how < 0 else 9, 0, page,
                 -how - 1 if how < 0 else how, d, 0,
                 b.r[R_RXQ_BUSY], b.pp[pool, PPF_ALLOC_COUNT], b.pp[pool, PPF_RING_COUNT], b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT])
 
 
-@kernel
+@kernel(hot=True)
 def _ring_consume(b, pool):
     if b.pp[pool, PPF_RING_COUNT] == 0:
         return -1
@@ -205,7 +205,7 @@ def _ring_consume(b, pool):
     return page
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_dma_sync_for_device(b, pool, page, dma_sync_size):
     """Sync only what the CPU may have touched: min(dma_sync_size, max_len) bytes from offset."""
     n = dma_sync_size
@@ -222,7 +222,7 @@ def _page_pool_dma_map(b, pool, page):
         page_pool_dma_sync_for_device(b, pool, page, b.pp[pool, PPF_MAX_LEN])
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_refill_alloc_cache(b, pool):
     """Move up to PP_ALLOC_CACHE_REFILL pages ptr_ring -> alloc cache; return the last one or -1."""
     if b.pp[pool, PPF_RING_COUNT] == 0:
@@ -285,7 +285,7 @@ def alloc_pages_bulk_into_cache(b, pool):
     return nr
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_alloc_pages(b, pool, gfp):
     """page_pool_alloc_pages: a page (index) from cache, ring or page allocator; -1 if none."""
     if b.pp[pool, PPF_ALLOC_COUNT] > 0:                   # fast path
@@ -306,13 +306,13 @@ def page_pool_alloc_pages(b, pool, gfp):
     return page
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_dev_alloc_pages(b, pool):
     """page_pool_dev_alloc_pages: page_pool_alloc_pages with GFP_ATOMIC | __GFP_NOWARN."""
     return page_pool_alloc_pages(b, pool, 0)
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_release_page(b, pool, page):
     """page_pool_release_page (6.1; removed in 6.6): unmap and stop tracking; the page stays allocated."""
     if b.pg[page, PGF_PP] != pool:
@@ -326,7 +326,7 @@ def page_pool_release_page(b, pool, page):
     b.pp[pool, PPF_RELEASE_CNT] += 1                      # trace_page_pool_state_release
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_return_page(b, pool, page):
     """page_pool_return_page: release the pool's state and put the page (it is freed)."""
     page_pool_release_page(b, pool, page)
@@ -334,7 +334,7 @@ def page_pool_return_page(b, pool, page):
     put_page(b, page)
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_recycle_in_cache(b, pool, page):
     if b.pp[pool, PPF_ALLOC_COUNT] == PP_ALLOC_CACHE_SIZE:
         b.pp[pool, PPF_STATS + ST_CACHE_FULL] += 1
@@ -347,7 +347,7 @@ def page_pool_recycle_in_cache(b, pool, page):
     return True
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_recycle_in_ring(b, pool, page):
     charge(b, C_PP_RECYCLE_RING)
     if b.pp[pool, PPF_RING_COUNT] == b.pp[pool, PPF_RING_SIZE]:
@@ -363,7 +363,7 @@ def page_pool_recycle_in_ring(b, pool, page):
     return True
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
     """page_pool_put_page(pool, page, dma_sync_size, allow_direct).
 
@@ -378,6 +378,9 @@ def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
         return
     if b.pg[page, PGF_PP] != pool:
         san_report(b, 9, page, b.pg[page, PGF_PP], pool, b.pg[page, PGF_WHERE])
+        return
+    if b.pg[page, PGF_WHERE] == PG_ALLOC_CACHE or b.pg[page, PGF_WHERE] == PG_PTR_RING:
+        san_report(b, 14, page, pool, 0, b.pg[page, PGF_WHERE])
         return
     if b.pg[page, PGF_REFCNT] == 1 and b.pg[page, PGF_PFMEMALLOC] == 0:
         if b.pp[pool, PPF_FLAGS] & PP_FLAG_DMA_SYNC_DEV:
@@ -399,13 +402,13 @@ def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
     put_page(b, page)
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_put_full_page(b, pool, page, allow_direct):
     """page_pool_put_full_page: put with dma_sync_size = -1 (sync max_len)."""
     page_pool_put_page(b, pool, page, -1, allow_direct)
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_recycle_direct(b, pool, page):
     """page_pool_recycle_direct: put_full_page from NAPI context (allow_direct)."""
     page_pool_put_page(b, pool, page, -1, True)

@@ -47,7 +47,7 @@ def builtin_prog_id(name: str) -> int:
                          f"{', '.join(sorted(BUILTIN_PROGS))} (or pass a compiled object: prog='file.o')") from None
 
 
-@kernel
+@kernel(hot=True)
 def _swap_bytes(buf, a, c, n):
     for i in range(n):
         t = buf[a + i]
@@ -55,7 +55,7 @@ def _swap_bytes(buf, a, c, n):
         buf[c + i] = t
 
 
-@kernel
+@kernel(hot=True)
 def xdp_prog_builtin(b, prog_id, xdp):
     """Run built-in program ``prog_id`` on ``xdp``; returns the action."""
     if prog_id == 0:
@@ -94,7 +94,7 @@ def xdp_prog_builtin(b, prog_id, xdp):
     return 7
 
 
-@kernel
+@kernel(hot=True)
 def bpf_prog_run_xdp(b, xdp):
     """bpf_prog_run_xdp(prog, xdp): run the port's program; returns its raw return value."""
     charge(b, C_BPF_PROG_CALL)

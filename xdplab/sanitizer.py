@@ -65,6 +65,10 @@ SAN_CODES = {
     12: ("descriptor refilled twice",
          "RX descriptor {b} already holds page {c}; refilling it with page {a} leaks that page",
          "only refill descriptors whose buf_phys_addr is 0 (consumed by the RX loop)"),
+    14: ("page recycled twice",
+         "page {a} was put back to page_pool {b} while it already sits in the pool ({where})",
+         "a page is returned exactly once: on XDP_DROP/ABORTED the driver recycles it, on XDP_TX the "
+         "TX completion does, on XDP_PASS the skb's free does"),
     13: ("sync of an unmapped DMA address",
          "dma_sync_single_* on DMA address {a:#x}, which maps no page",
          "sync only addresses returned by dma_map_page()/page_pool_get_dma_addr()"),
@@ -73,7 +77,7 @@ SAN_WHERE = ("the page allocator (free)", "the RX ring", "the page_pool alloc ca
              "the CPU (driver/XDP)", "the TX ring", "an skb", "an xdp_frame in flight", "a caller")
 
 
-@kernel
+@kernel(hot=True)
 def san_report(b, code, x, y, z, where):
     """Record a sanitizer report (the python namespace raises instead)."""
     i = b.r[R_SAN_N]

@@ -116,7 +116,7 @@ def trace_event(tr, t_ns, cpu, ev, a, b, c, d, e, rx_busy, pp_cache, pp_ring, pp
     tr.n[0] = i + 1
 
 
-@kernel
+@kernel(hot=True)
 def board_trace(b, t_ns, cpu, ev, a, b_, c, d, e, rx_busy, pp_cache, pp_ring, pp_inflight):
     """trace_event into the board's trace (``b.tr_ev``/``b.tr_t``, counters in ``b.r``)."""
     cap = b.tr_ev.shape[0]

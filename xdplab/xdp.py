@@ -175,7 +175,7 @@ def xdp_rxq_info_unreg(b, q):
     r[RXQ_DEV] = 0
 
 
-@kernel
+@kernel(hot=True)
 def xdp_init_buff(b, xdp, frame_sz, q):
     """xdp_init_buff(xdp, frame_sz, rxq)."""
     xdp[XB_FRAME_SZ] = frame_sz
@@ -187,7 +187,7 @@ def xdp_init_buff(b, xdp, frame_sz, q):
     xdp[XB_MEM_ID] = b.r[R_XDP_RXQ + 7 * q + RXQ_MEM_ID]
 
 
-@kernel
+@kernel(hot=True)
 def xdp_prepare_buff(xdp, page, hard_start, headroom, data_len, meta_valid):
     """xdp_prepare_buff(xdp, hard_start, headroom, data_len, meta_valid)."""
     xdp[XB_PAGE] = page
@@ -199,19 +199,19 @@ def xdp_prepare_buff(xdp, page, hard_start, headroom, data_len, meta_valid):
     xdp[XB_DATA_META] = data if meta_valid else data + 1
 
 
-@kernel
+@kernel(hot=True)
 def xdp_data_hard_end(xdp):
     """xdp_data_hard_end: the end of usable data, before the tailroom's skb_shared_info."""
     return xdp[XB_HARD_START] + xdp[XB_FRAME_SZ] - SKB_SHARED_INFO_SIZE
 
 
-@kernel
+@kernel(hot=True)
 def _put_le(buf, off, v, n):
     for i in range(n):
         buf[off + i] = (v >> (8 * i)) & 0xFF
 
 
-@kernel
+@kernel(hot=True)
 def _get_le(buf, off, n):
     v = 0
     for i in range(n):
@@ -219,7 +219,7 @@ def _get_le(buf, off, n):
     return v
 
 
-@kernel
+@kernel(hot=True)
 def xdp_convert_buff_to_frame(b, xdp):
     """xdp_convert_buff_to_frame: write the xdp_frame into the headroom; its handle, or -1 (NULL)."""
     charge(b, C_XDP_FRAME_CONV)
@@ -248,7 +248,7 @@ def xdp_convert_buff_to_frame(b, xdp):
     return page * PAGE_SIZE + hs
 
 
-@kernel
+@kernel(hot=True)
 def xdp_frame_field(b, frame, field):
     """Read a field (XDPF_* offset) of the xdp_frame at handle ``frame``."""
     page = frame // PAGE_SIZE
@@ -257,7 +257,7 @@ def xdp_frame_field(b, frame, field):
     return _get_le(b.data[page], off + field, n)
 
 
-@kernel
+@kernel(hot=True)
 def xdp_return_page(b, page, mem_type, mem_id, napi_direct):
     """__xdp_return for one page, dispatching on the memory model."""
     charge(b, C_XDP_RETURN_FRAME)
@@ -271,7 +271,7 @@ def xdp_return_page(b, page, mem_type, mem_id, napi_direct):
         printk(b, cpu_now(b), 9, mem_type, 0, 0)
 
 
-@kernel
+@kernel(hot=True)
 def _xdp_return_frame(b, frame, napi_direct):
     page = frame // PAGE_SIZE
     mem_type = xdp_frame_field(b, frame, XDPF_MEM_TYPE)
@@ -286,13 +286,13 @@ def _xdp_return_frame(b, frame, napi_direct):
     xdp_return_page(b, page, mem_type, mem_id, napi_direct)
 
 
-@kernel
+@kernel(hot=True)
 def xdp_return_frame(b, frame):
     """xdp_return_frame: give a frame's pages back to their memory model (not NAPI-direct)."""
     _xdp_return_frame(b, frame, False)
 
 
-@kernel
+@kernel(hot=True)
 def xdp_return_frame_rx_napi(b, frame):
     """xdp_return_frame_rx_napi: the same from the RX NAPI context (direct recycling allowed)."""
     _xdp_return_frame(b, frame, True)

@@ -1,0 +1,231 @@
+"""mvneta's XDP paths on the simulated board: every verdict, stats, setup rules, refill failure, conservation."""
+import numpy as np
+import pytest
+
+from conftest import npk
+from xdplab import Board, SanitizerError, XdplabError
+from xdplab import _layout as L
+from xdplab.trace import EV_NAMES, trace_records
+
+
+def test_xdp_drop_counts_and_recycles_in_cache(mode):
+    b = Board("drop", mode=mode)
+    n = npk(mode, 20000, 600)
+    r = b.run(packets=n, rate=200_000)           # below capacity: nothing discarded
+    e = b.ethtool()
+    assert r["hw_discard"] == 0 and r["rx_packets"] == n
+    assert e["rx_xdp_drop"] == n and e["rx_xdp_pass"] == 0
+    assert b.netdev_stats()["rx_packets"] == n   # counted even for XDP_DROP
+    assert b.netdev_stats()["rx_dropped"] == 0   # ... and not as a drop
+    # steady state: every frame's page goes back to the alloc cache and out again
+    assert e["rx_pp_recycle_cached"] == n and e["rx_pp_recycle_ring"] == 0
+    assert e["rx_pp_alloc_fast"] >= n - 64
+    b.check_pages()
+
+
+def test_line_rate_overload_discards_in_hardware(mode):
+    b = Board("pass", mode=mode)
+    n = npk(mode, 30000, 1500)
+    r = b.run(packets=n)
+    e = b.ethtool()
+    assert r["hw_discard"] > 0
+    assert e["good_frames_received"] == n
+    assert e["rx_discard"] + e["rx_xdp_pass"] == n     # nothing lost silently
+    b.check_pages()
+
+
+def test_xdp_pass_builds_skbs_and_recycles_through_the_ring(mode):
+    b = Board("pass", mode=mode)
+    n = npk(mode, 5000, 400)
+    b.run(packets=n, rate=100_000)
+    e = b.ethtool()
+    st = b.stack_stats()
+    assert e["rx_xdp_pass"] == n and st["udp_delivered"] == n and st["skb_allocs"] == n
+    # skb_mark_for_recycle: freed skbs return pages with allow_direct=false -> ptr_ring
+    assert e["rx_pp_recycle_ring"] == n
+    assert b.netdev_stats()["rx_packets"] == n
+    b.check_pages()
+
+
+def test_tc_drop_path(mode):
+    b = Board(None, tc_drop=True, mode=mode)
+    n = npk(mode, 3000, 300)
+    b.run(packets=n, rate=50_000)
+    assert b.stack_stats()["tc_ingress_drop"] == n
+    assert b.ethtool()["rx_xdp_drop"] == 0
+    b.check_pages()
+
+
+def test_xdp_tx_ssh_mirror_sends_swapped_frames_back(mode):
+    b = Board("ssh-mirror", mode=mode)
+    n = npk(mode, 4000, 300)
+    b.run(packets=n, rate=100_000)
+    e = b.ethtool()
+    assert e["rx_xdp_tx"] == n and e["rx_xdp_tx_errors"] == 0
+    assert e["good_frames_sent"] == n and b.netdev_stats()["tx_packets"] == n
+    s = b.state
+    sent = bytes(s.txcap[0, :34])
+    rx = bytes(s.frames[0, :34])
+    assert sent[0:6] == rx[6:12] and sent[6:12] == rx[0:6]          # MACs swapped
+    assert sent[26:30] == rx[30:34] and sent[30:34] == rx[26:30]    # IPv4 addresses swapped
+    # TX completion in NAPI returns the frame's page NAPI-direct (alloc cache)
+    assert e["rx_pp_recycle_cached"] >= n - 600
+    b.check_pages()
+
+
+def test_ssh_mirror_passes_other_traffic(mode):
+    b = Board("ssh-mirror", mode=mode)
+    b.run(packets=npk(mode, 2000, 200), rate=100_000, kind="udp")
+    assert b.verdicts()["XDP_PASS"] == npk(mode, 2000, 200) and b.verdicts()["XDP_TX"] == 0
+
+
+def test_aborted_traces_exception_and_counts_drop(mode):
+    b = Board("abort", mode=mode, trace=5000)
+    b.run(packets=npk(mode, 500, 100), rate=100_000)
+    assert b.ethtool()["rx_xdp_drop"] == npk(mode, 500, 100)
+    ev = [r["event"] for r in trace_records(b.trace)]
+    assert ev.count("xdp_exception") == min(npk(mode, 500, 100), ev.count("xdp_verdict"))
+    assert not [m for m in b.dmesg() if "XDP return value" in m]
+
+
+def test_invalid_action_warns_once_and_drops(mode):
+    b = Board("invalid", mode=mode)
+    b.run(packets=npk(mode, 2000, 200), rate=100_000)
+    warn = [m for m in b.dmesg() if "XDP return value" in m]
+    assert len(warn) == 1 and "Illegal XDP return value 7" in warn[0] and "expect packet loss" in warn[0]
+    assert b.ethtool()["rx_xdp_drop"] == npk(mode, 2000, 200)
+    assert b.verdicts()["invalid"] == npk(mode, 2000, 200)
+
+
+def test_redirect_without_target_fails_like_the_kernel():
+    # no redirect map exists yet: xdp_do_redirect fails, the driver recycles, rx_xdp_redirect stays 0
+    from xdplab.nic.mvneta import MVNETA_XDP_DROPPED
+    assert MVNETA_XDP_DROPPED == 1
+
+
+def test_xdp_setup_mtu_rule():
+    b = Board(None, mtu=9000)
+    with pytest.raises(XdplabError, match="does not support XDP frags"):
+        b.attach("drop")
+    b = Board("drop")
+    with pytest.raises(XdplabError, match="-EINVAL.*frags"):
+        b.set_mtu(9000)
+    b.set_mtu(3520)
+
+
+def test_xdp_setup_restarts_only_when_presence_flips():
+    b = Board(None)
+    pool_before = int(b.state.r[L.R_RXQ_POOL])
+    b.attach("drop")                                  # none -> prog: stop/open, new pool (BIDIRECTIONAL)
+    pool_prog = int(b.state.r[L.R_RXQ_POOL])
+    assert pool_prog != pool_before or b.state.pp[pool_prog, 5] == 0   # DMA_BIDIRECTIONAL == 0
+    ring = b.state.rxd[:, 3].copy()
+    b.attach("pass")                                  # prog -> prog: atomic swap, same pool and buffers
+    assert int(b.state.r[L.R_RXQ_POOL]) == pool_prog
+    assert np.array_equal(ring, b.state.rxd[:, 3])
+    b.detach()
+    assert b.state.pp[int(b.state.r[L.R_RXQ_POOL]), 5] == 2            # DMA_FROM_DEVICE
+    b.check_pages()
+
+
+def test_stop_returns_every_page_and_open_refills(mode):
+    b = Board("ssh-mirror", mode=mode)
+    b.run(packets=npk(mode, 3000, 300))
+    b.stop()                                          # raises on any leaked page
+    assert b.page_census()["free"] == b.state.data.shape[0]
+    b.open()
+    assert b.page_census()["rx_ring"] == 512
+    b.check_pages()
+
+
+def test_refill_under_allocation_failure(mode):
+    b = Board("pass", mode=mode)
+    s = b.state
+    s.r[L.R_FAIL_INTERVAL] = 3                        # fail_page_alloc: every 3rd allocation fails
+    n = npk(mode, 20000, 1500)
+    b.run(packets=n)
+    e = b.ethtool()
+    assert e["refill_errors"] > 0
+    assert any("Can't refill queue 0" in m for m in b.dmesg())
+    assert e["rx_discard"] + e["rx_xdp_pass"] == n
+    b.check_pages()
+    s.r[L.R_FAIL_INTERVAL] = 0
+    b.run(packets=npk(mode, 2000, 200), rate=100_000)  # recovers
+    b.check_pages()
+
+
+def test_refill_when_memory_runs_dry(mode):
+    b = Board("pass", mode=mode, npages=640)          # 512 in the ring + 128: the stack starves it
+    n = npk(mode, 5000, 800)
+    b.run(packets=n)
+    e = b.ethtool()
+    assert e["rx_discard"] + e["rx_xdp_pass"] == n
+    b.check_pages()
+
+
+@pytest.mark.parametrize("prog", ["drop", "pass", "ssh-mirror", "abort", "invalid", None])
+def test_page_conservation_at_every_poll(mode, prog):
+    b = Board(prog, mode=mode, tc_drop=(prog is None))
+    kind = "ssh" if prog == "ssh-mirror" else "udp"
+    b.run(packets=0)
+    from xdplab.traffic import make_traffic
+    from xdplab.nic.mvneta_hw import create_wire
+    arr, tmpl, frames, flen = make_traffic(npk(mode, 1500, 300), kind=kind)
+    b.s = b.s._replace(wire=create_wire(arr, tmpl), frames=frames)
+    b.s.r[L.R_WIRE_FLEN] = flen[0]
+    b.s.r[L.R_WIRE_NEXT] = 0
+    polls = 0
+    while b._call("sim_run", 1):
+        polls += 1
+        b.check_pages()
+    assert polls > 3
+    b.stop()
+
+
+def test_budget_and_napi_complete(mode):
+    b = Board("drop", mode=mode, trace=20000)
+    b.run(packets=npk(mode, 3000, 400))
+    recs = trace_records(b.trace)
+    done = [r for r in recs if r["event"] == "napi_done"]
+    assert all(r["a"] <= 64 for r in done)                         # NAPI budget
+    assert any(r["a"] == 64 and r["b"] == 0 for r in done)         # full budget: stays scheduled
+    assert done[-1]["b"] == 1                                      # drained: napi_complete_done
+    refills = [r for r in recs if r["event"] == "rx_refill"]
+    per_poll = np.diff([i for i, r in enumerate(recs) if r["event"] == "napi_poll"])
+    assert refills and max(per_poll) > 0
+
+
+def test_trace_off_records_nothing_and_is_bounded():
+    b = Board("drop")
+    b.run(packets=1000)
+    assert b.trace.n[0] == 0
+    b = Board("drop", trace=100)
+    b.run(packets=1000)
+    assert b.trace.n[0] == 100 and b.trace.lost[0] > 0
+    assert set(EV_NAMES[int(e)] for e in b.trace.ev[:100, 1]) >= {"nic_rx", "irq", "napi_poll"}
+
+
+def test_two_speeds_identical(tmp_path):
+    out = []
+    for mode in ("jit", "python"):
+        b = Board("ssh-mirror", mode=mode, trace=4000, seed=3)
+        b.run(packets=300, flows=4)
+        b.run(packets=200, kind="udp")
+        out.append((b.ethtool(), b.netdev_stats(), b.verdicts(), b.state.tr_ev[:int(b.trace.n[0])].copy(),
+                    b.state.tr_t[:int(b.trace.n[0])].copy(), b.state.f.copy(), bytes(b.state.txcap)))
+    a, c = out
+    assert a[0] == c[0] and a[1] == c[1] and a[2] == c[2]
+    assert np.array_equal(a[3], c[3]) and np.allclose(a[4], c[4], rtol=0, atol=1e-6)
+    assert np.allclose(a[5], c[5], rtol=1e-12) and a[6] == c[6]
+
+
+def test_bad_arguments_are_clear():
+    with pytest.raises(ValueError, match="unknown built-in XDP program 'dorp'"):
+        Board("dorp")
+    b = Board("drop")
+    with pytest.raises(ValueError, match="exceeds line rate"):
+        b.run(packets=10, rate=2e6)
+    with pytest.raises(ValueError, match="frame size 20"):
+        b.run(packets=10, size=20)
+    with pytest.raises(ValueError, match="mode must be"):
+        Board("drop", mode="fast")

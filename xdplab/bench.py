@@ -1,0 +1,61 @@
+"""``xdplab bench MODE``: an xdp-bench-like experiment on the simulated board.
+
+Modes name the experiment the way xdp-tools' ``xdp-bench`` does; ``tc-drop``
+is the talk's comparison point (no XDP program, a clsact ingress matchall
+filter with action gact drop).
+"""
+
+from __future__ import annotations
+
+import time
+
+from .board import Board
+
+__all__ = ["MODES", "run_bench", "format_human"]
+
+# mode -> (program, Board options, traffic kind, what it shows)
+MODES = {
+    "drop": ("drop", {}, "udp", "XDP_DROP every frame (the talk's xdp-drop.o)"),
+    "pass": ("pass", {}, "udp", "XDP_PASS every frame to the stack (build_skb, GRO, UDP delivery)"),
+    "tx": ("ssh-mirror", {}, "ssh", "XDP_TX: the talk's ssh-mirror swaps addresses and sends TCP/22 frames back"),
+    "abort": ("abort", {}, "udp", "XDP_ABORTED: dropped, with the xdp_exception tracepoint"),
+    "tc-drop": (None, {"tc_drop": True}, "udp", "no XDP; tc ingress matchall action gact drop"),
+}
+
+
+def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", seed: int = 0,
+              trace: int = 0, prog=None, dma_sync: str = "page_pool") -> dict:
+    """Run one experiment; returns the JSON-able result (keys as documented for ``--json``)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+    builtin, opts, kind, _ = MODES[mode]
+    b = Board(prog if prog is not None else builtin, trace=trace, seed=seed, dma_sync=dma_sync, **opts)
+    # warm the jitted kernels on a tiny run so wall_seconds measures simulation, not compilation
+    t0 = time.perf_counter()
+    b.run(packets=64, size=size, rate=rate, kind=kind)
+    compile_s = time.perf_counter() - t0
+    r = b.run(packets=packets, size=size, rate=rate, kind=kind)
+    out = {"mode": mode, "board": b.profile["name"], "prog": b.prog_name, "size": size,
+           "rate": rate, "seed": seed, "dma_sync": dma_sync}
+    out.update(r)
+    out["warmup_seconds"] = compile_s
+    out["trace_events"] = int(b.trace.n[0]) if trace else 0
+    return out
+
+
+def format_human(res: dict) -> str:
+    """A summary shaped like xdp-bench's output."""
+    v = res["verdicts"]
+    lines = [f"Summary of {res['mode']} on {res['board']}",
+             f"  prog {res['prog'] or '(none: tc ingress drop)' if res['mode'] == 'tc-drop' else res['prog']}, "
+             f"{res['size']}-byte frames, offered {res['packets_offered']:,} at {res['rate']}",
+             f"  receive total {res['sim_pps']:>14,.0f} pkt/s   (simulated board time {res['sim_seconds']:.3f} s)"]
+    for name in ("XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_ABORTED", "XDP_REDIRECT"):
+        if v.get(name):
+            lines.append(f"    {name.lower()[4:]:<12} {v[name] / res['sim_seconds']:>14,.0f} pkt/s")
+    if v.get("invalid"):
+        lines.append(f"    {'invalid':<12} {v['invalid'] / res['sim_seconds']:>14,.0f} pkt/s")
+    lines.append(f"  rx_discard (no descriptor) {res['hw_discard']:,}")
+    lines.append(f"  simulator: {res['wall_pps'] / 1e6:.1f} M offered frames/s, "
+                 f"{res['wall_rx_pps'] / 1e6:.1f} M received frames/s of wall clock ({res['wall_seconds']:.3f} s)")
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""The ``xdplab`` command line: ``xdplab bench MODE``, ``xdplab bpf run``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["main"]
+
+
+def _rate(s: str):
+    if s == "line":
+        return "line"
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rate takes packets per second or 'line', got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"--rate must be positive, got {s}")
+    return v
+
+
+def _positive(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
+    return v
+
+
+def _bench(args) -> int:
+    from .bench import format_human, run_bench
+    prog = None
+    if args.prog:
+        from .bpf import load_object   # noqa: PLC0415 (the VM is only compiled when asked for)
+        obj = load_object(args.prog)
+        progs = list(obj.programs.values())
+        if args.section:
+            progs = [p for p in progs if p.section == args.section or p.name == args.section]
+        if len(progs) != 1:
+            names = ", ".join(f"{p.name} ({p.section})" for p in obj.programs.values())
+            print(f"xdplab bench: {args.prog} has {len(obj.programs)} programs ({names}); choose one with --section",
+                  file=sys.stderr)
+            return 2
+        prog = progs[0]
+    res = run_bench(args.mode, packets=args.packets, size=args.size, rate=args.rate, seed=args.seed,
+                    trace=args.trace, prog=prog, dma_sync=args.dma_sync)
+    if args.json:
+        print(json.dumps(res, sort_keys=True))
+    else:
+        print(format_human(res))
+    return 0
+
+
+def main(argv=None) -> int:
+    from .bench import MODES
+    p = argparse.ArgumentParser(prog="xdplab", description="XDP driver lab on a simulated ESPRESSObin")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("bench", help="run an xdp-bench-like experiment on the simulated board",
+                       description="; ".join(f"{k}: {v[3]}" for k, v in MODES.items()))
+    b.add_argument("mode", choices=list(MODES))
+    b.add_argument("--packets", type=_positive, default=1_000_000, help="frames offered (default 1000000)")
+    b.add_argument("--size", type=int, default=64, help="frame size in bytes incl. FCS (default 64)")
+    b.add_argument("--rate", type=_rate, default="line", help="packets per second, or 'line' (default)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--trace", type=int, default=0, metavar="EVENTS", help="record up to EVENTS trace events")
+    b.add_argument("--dma-sync", choices=("page_pool", "full"), default="page_pool",
+                   help="'full': sync the whole RX buffer at every refill (the pre-2019 driver)")
+    b.add_argument("--prog", metavar="OBJ.o", help="run this compiled XDP program instead of the mode's built-in")
+    b.add_argument("--section", help="program section in --prog (when it has several)")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=_bench)
+    try:
+        from .bpf.cli import add_bpf_parser
+    except ImportError:
+        add_bpf_parser = None
+    if add_bpf_parser is not None:
+        add_bpf_parser(sub)
+    args = p.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"xdplab {args.cmd}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
