@@ -45,32 +45,31 @@ MAX_BPF_STACK = 512
 MAX_CALL_FRAMES = 8
 MAX_TAIL_CALL_CNT = 33
 
-# ---- the VM's internal opcodes (dense, so the dispatch compiles to a jump table) --------
-# ALU64: 0..15, ALU32: 16..31 (BPF_OP >> 4, plus the cpu v4 signed forms in free slots)
+# ---- the VM's internal opcodes: one flat, dense space, so the dispatch is one jump table.
+# ALU: base + (BPF_OP >> 4); the cpu v4 signed div/mod use the free slots 14 and 15.
 OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_OR, OP_AND, OP_LSH, OP_RSH = range(8)
 OP_NEG, OP_MOD, OP_XOR, OP_MOV, OP_ARSH = 8, 9, 10, 11, 12
-OP_BSWAP = 13      # ALU64|END (v4 bswap) and ALU|END|TO_BE: byte swap of the low aux bits
 OP_SDIV = 14
 OP_SMOD = 15
-A32 = 16           # + any of the above for the 32-bit form
-OP_LE = 29         # ALU|END|TO_LE: zero-extend the low aux bits (a no-op swap on little endian)
-OP_MOVSX = 32      # ALU64|MOV with off 8/16/32 (v4)
-OP_MOVSX32 = 33    # ALU|MOV with off 8/16 (v4)
-J64 = 40           # + BPF_OP >> 4 for JMP; 48 = call helper, 49 = exit
-J32 = 56           # + BPF_OP >> 4 for JMP32 (56 = gotol)
-OP_JA = J64 + 0
-OP_CALL = J64 + 8
-OP_EXIT = J64 + 9
-OP_CALL_LOCAL = 54  # bpf-to-bpf call
-OP_LDX = 72         # + 0..3 for B, H, W, DW
-OP_LDSX = 76        # + 0..2 for B, H, W (v4)
-OP_STX = 80         # + 0..3
-OP_ST = 84          # + 0..3
-OP_ATOMIC_W = 88
-OP_ATOMIC_DW = 89
-OP_LD_IMM64 = 90
-OP_GOTOL = J32 + 0
-N_OPS = 96
+ALU64_K, ALU64_X, ALU32_K, ALU32_X = 0, 16, 32, 48
+OP_BSWAP = 64      # ALU64|END (v4 bswap) and ALU|END|TO_BE: byte swap of the low aux bits
+OP_LE = 65         # ALU|END|TO_LE: zero-extend the low aux bits (a no-op swap on little endian)
+OP_MOVSX = 66      # ALU64|MOV with off 8/16/32 (v4)
+OP_MOVSX32 = 67    # ALU|MOV with off 8/16 (v4)
+# JMP: base + (BPF_OP >> 4), for JEQ..JSLE (1..7, 10..13)
+JMP64_K, JMP64_X, JMP32_K, JMP32_X = 70, 84, 98, 112
+OP_JA = 126        # ja and gotol (target resolved at load)
+OP_CALL = 127      # helper call
+OP_EXIT = 128
+OP_CALL_LOCAL = 129  # bpf-to-bpf call
+OP_LDX = 130       # + 0..3 for B, H, W, DW
+OP_LDSX = 134      # + 0..2 for B, H, W (v4)
+OP_STX = 137       # + 0..3
+OP_ST = 141        # + 0..3
+OP_ATOMIC_W = 145
+OP_ATOMIC_DW = 146
+OP_LD_IMM64 = 147
+N_OPS = 148
 
 # size index (0..3 = B, H, W, DW) of a BPF size code
 SIZE_INDEX = {BPF_B: 0, BPF_H: 1, BPF_W: 2, BPF_DW: 3}

@@ -25,9 +25,9 @@ from .insn import (BPF_ALU, BPF_ALU64, BPF_ATOMIC, BPF_CALL, BPF_CMPXCHG, BPF_DW
                    BPF_FETCH, BPF_JA, BPF_JMP, BPF_JMP32, BPF_LD, BPF_LDX, BPF_MEM, BPF_MEMSX, BPF_MOV,
                    BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD,
                    BPF_PSEUDO_MAP_VALUE, BPF_ST, BPF_STX, BPF_TO_BE, BPF_X, BPF_XCHG, OP_ATOMIC_DW,
-                   OP_ATOMIC_W, OP_BSWAP, OP_CALL, OP_CALL_LOCAL, OP_LD_IMM64, OP_LDSX, OP_LDX, OP_LE,
-                   OP_MOVSX, OP_MOVSX32, OP_SDIV, OP_SMOD, OP_ST, OP_STX, A32, J32, J64, SIZE_INDEX, disasm_one,
-                   pack, unpack)
+                   OP_ATOMIC_W, OP_BSWAP, OP_CALL, OP_CALL_LOCAL, OP_EXIT, OP_JA, OP_LD_IMM64, OP_LDSX, OP_LDX,
+                   OP_LE, OP_MOVSX, OP_MOVSX32, OP_SDIV, OP_SMOD, OP_ST, OP_STX, ALU64_K, ALU64_X, ALU32_K,
+                   ALU32_X, JMP64_K, JMP64_X, JMP32_K, JMP32_X, SIZE_INDEX, disasm_one, pack, unpack)
 from .maps import (BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
                    BPF_MAP_TYPE_NAMES, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_XSKMAP, SUPPORTED_MAP_TYPES,
                    is_hash_type, is_percpu_type)
@@ -542,7 +542,7 @@ def _decode_one(p: ProgDef, maps, base):
                 raise bad("division by zero")
             if k and op in (0x60, 0x70, 0xC0) and not 0 <= im < (64 if wide else 32):
                 raise bad(f"invalid shift {im}")
-            iop = aop if wide else A32 + aop
+            iop = ((ALU64_K if k else ALU64_X) if wide else (ALU32_K if k else ALU32_X)) + aop
             out.append((iop | (d << 8) | (s << 12) | (k << 16), 0, im, c))
             continue
         if cls in (BPF_JMP, BPF_JMP32):
@@ -550,7 +550,7 @@ def _decode_one(p: ProgDef, maps, base):
             if op == BPF_EXIT:
                 if cls == BPF_JMP32 or c & BPF_X or d or s or o or im:
                     raise bad("BPF_EXIT uses reserved fields")
-                out.append((J64 + 9, 0, 0, c))
+                out.append((OP_EXIT, 0, 0, c))
                 continue
             if op == BPF_CALL:
                 if cls == BPF_JMP32:
@@ -571,16 +571,19 @@ def _decode_one(p: ProgDef, maps, base):
                 if c & BPF_X or d or s:
                     raise bad("BPF_JA uses reserved fields")
                 if cls == BPF_JMP32:                     # gotol: 32-bit offset in imm
-                    out.append((J32 + 0, jump_target(im), 0, c))
+                    out.append((OP_JA, jump_target(im), 0, c))
                 else:
-                    out.append((J64 + 0, jump_target(o), 0, c))
+                    out.append((OP_JA, jump_target(o), 0, c))
                 continue
             if op > 0xD0:
                 raise bad(f"unknown opcode {c:02x}")
             k = 0 if c & BPF_X else 1
             if k and s:
                 raise bad("BPF_JMP/JMP32 uses reserved fields")
-            basej = J64 if cls == BPF_JMP else J32
+            if cls == BPF_JMP:
+                basej = JMP64_K if k else JMP64_X
+            else:
+                basej = JMP32_K if k else JMP32_X
             out.append(((basej + (op >> 4)) | (d << 8) | (s << 12) | (k << 16), jump_target(o), im, c))
             continue
         if cls == BPF_LD:

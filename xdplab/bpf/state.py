@@ -42,6 +42,7 @@ CTL_TAILCNT = 65        # tail calls in the current run
 CTL_TRACE_POS = 66      # trace ring: write position (relative to TRACE_OFF)
 CTL_TRACE_N = 67        # records written
 CTL_TRACE_LOST = 68     # records dropped (ring full)
+CTL_RET = 70            # r0 of the last single-packet run
 CTL_FRAG_FREE = 72      # count of frag pages bpf_xdp_adjust_tail released; pages follow (17 slots)
 CTL_SIZE = 96
 

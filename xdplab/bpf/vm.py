@@ -31,7 +31,7 @@ from ..xdp_abi import (ENV_CPU, ENV_ERR, ENV_ERR_A, ENV_ERR_B, ENV_ERR_C, ENV_ER
                        XDP_ABORTED, XDP_REDIRECT)
 from .maps import bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset
 from .printk import bpf_trace_printk
-from .state import (CTL_FRAG_FREE, CTL_FRAMES, CTL_TAILCNT, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
+from .state import (CTL_FRAG_FREE, CTL_RET, CTL_FRAMES, CTL_TAILCNT, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
                     MAP_EBASE, MAP_ID, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NCOPIES, MAP_RDONLY, MAP_TYPE,
                     MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PR_START, PTR_MASK, PTR_SHIFT, SCRATCH_OFF)
 
@@ -559,7 +559,7 @@ def _atomic(bs, mem, xdp, env, pc, w, x, aux, stack_top):
     dst = (w >> 8) & 0xF
     src = (w >> 12) & 0xF
     op = w & 0xFF
-    n = 8 if op == 89 else 4
+    n = 8 if op == 146 else 4
     addr = regs[dst] + x
     kind = addr >> PTR_SHIFT
     if kind == K_PKT or kind == K_CTX:
@@ -598,292 +598,378 @@ def _atomic(bs, mem, xdp, env, pc, w, x, aux, stack_top):
 
 
 @kernel
-def bpf_vm_run(bs, prog_index, mem, xdp, env):
-    """___bpf_prog_run(ctx = xdp, insn = program ``prog_index`` of ``bs``): run to exit.
-
-    Returns r0 (the raw XDP action), or XDP_ABORTED with env[ENV_ERR] set after a fault.
-    Writes env[ENV_INSNS], env[ENV_HELPER_CALLS]; helpers write ENV_RI_* / ENV_PRANDOM."""
+def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
+    """___bpf_prog_run(ctx = xdp, insn = program ``prog_index`` of ``bs``), once per row of
+    ``xdps`` (int64[N, XB_SIZE]) with ``envs[i]`` (int64[N, ENV_SIZE]); r0 of each run in
+    ``rets[i]``.  A fault stops that run: XDP_ABORTED and envs[i, ENV_ERR] set.  Writes
+    ENV_INSNS and ENV_HELPER_CALLS; helpers write ENV_RI_* / ENV_PRANDOM.  Returns the
+    total number of instructions executed.  (The packet loop lives in here, around the
+    instruction loop, so a batch pays the function-entry costs once.)"""
     code = bs.code
     regs = bs.ctl
-    stack = bs.umem
-    budget = env[ENV_INSN_BUDGET]
-    if budget <= 0:
-        budget = DEFAULT_INSN_BUDGET
-    env[ENV_ERR] = 0
-    env[ENV_HELPER_CALLS] = 0
-    bs.ctl[CTL_TAILCNT] = 0                                  # tail calls so far
-    pc = bs.progs[prog_index, PR_START]
-    page = xdp[XB_PAGE]
-    data = xdp[XB_DATA]
-    pkt_end = xdp[XB_DATA_END]
-    pkt_lo = xdp[XB_DATA_META] if xdp[XB_DATA_META] < data else data
-    depth = 0
-    stack_top = np.int64(FRAME)
-    regs[1] = np.int64(K_CTX) << PTR_SHIFT
-    regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
-    n = np.int64(0)
-    helpers = np.int64(0)
-    ret = np.int64(0)
-    while True:
-        n += 1
-        if n > budget:
-            env[ENV_INSNS] = n - 1
-            env[ENV_HELPER_CALLS] = helpers
-            return _fault(env, np.int64(FAULT_BUDGET), pc, budget, np.int64(0), np.int64(0))
-        w = code[pc, 0]
-        op = w & 0xFF
-        x = code[pc, 1]
-        if op < 32:
-            # ---------------------------------------------------------- ALU / ALU64
-            dst = (w >> 8) & 0xF
-            b = code[pc, 2] if (w >> 16) & 1 else regs[(w >> 12) & 0xF]
-            if op < 16:
-                a = regs[dst]
-                if op == 0:
-                    regs[dst] = a + b
-                elif op == 11:
-                    regs[dst] = b
-                elif op == 5:
-                    regs[dst] = a & b
-                elif op == 6:
-                    regs[dst] = a << (b & 63)
-                elif op == 7:
-                    regs[dst] = np.int64(np.uint64(a) >> np.uint64(b & 63))
-                elif op == 4:
-                    regs[dst] = a | b
-                elif op == 1:
-                    regs[dst] = a - b
-                else:
-                    regs[dst] = _alu64(op, a, b, code[pc, 3])
-            elif op == 29:
-                a = regs[dst]
-                wd = code[pc, 3]
-                regs[dst] = a & 0xFFFF if wd == 16 else (a & M32 if wd == 32 else a)
-            else:
-                regs[dst] = _alu32(op - 16, regs[dst], b, code[pc, 3])
-            pc += 1
-        elif op < 40:
-            # ---------------------------------------------------------- MOVSX
-            dst = (w >> 8) & 0xF
-            s = 64 - code[pc, 3]
-            v = (regs[(w >> 12) & 0xF] << s) >> s
-            regs[dst] = v if op == 32 else v & M32
-            pc += 1
-        elif op < 72:
-            # ---------------------------------------------------------- JMP / JMP32
-            if op == 40 or op == 56:                       # ja / gotol
-                pc = x
-                continue
-            if op == 48:                                   # call helper
-                fid = code[pc, 2]
-                helpers += 1
-                if fid == 12:                              # bpf_tail_call(ctx, prog_array, index)
-                    m = _helper_map(bs.maps, env, regs[2], np.int64(12), pc, np.int64(_MT_PROG_ARRAY))
-                    if m < 0:
-                        env[ENV_INSNS] = n
-                        env[ENV_HELPER_CALLS] = helpers
-                        return XDP_ABORTED
-                    idx = regs[3] & M32
-                    e = -1
-                    if idx < bs.maps[m, MAP_MAX_ENTRIES] and bs.ctl[CTL_TAILCNT] < 33:
-                        e = bs.maps[m, MAP_EBASE] + idx
-                        if bs.elems[e, EL_USED] == 0:
-                            e = -1
-                    if e < 0:
-                        regs[0] = -2                       # -ENOENT; the program continues
-                        pc += 1
-                        continue
-                    bs.ctl[CTL_TAILCNT] += 1
-                    vo = bs.maps[m, MAP_VBASE] + bpf_map_value_offset(bs, m, e, np.int64(0))
-                    tgt = np.int64(bs.umem[vo]) | (np.int64(bs.umem[vo + 1]) << 8)
-                    if tgt >= bs.progs.shape[0]:
-                        regs[0] = -2
-                        pc += 1
-                        continue
-                    pc = bs.progs[tgt, PR_START]
-                    depth = 0
-                    stack_top = np.int64(FRAME)
-                    regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
-                    continue
-                regs[0] = _call_helper(bs, mem, xdp, env, fid, pc, stack_top)
-                if env[ENV_ERR] != 0:
-                    env[ENV_INSNS] = n
-                    env[ENV_HELPER_CALLS] = helpers
-                    return XDP_ABORTED
-                data = xdp[XB_DATA]
-                pkt_end = xdp[XB_DATA_END]
-                pkt_lo = xdp[XB_DATA_META] if xdp[XB_DATA_META] < data else data
+    um = bs.umem
+    um64 = bs.umem64
+    maps = bs.maps
+    total = np.int64(0)
+    for pi in range(xdps.shape[0]):
+        budget = envs[pi, ENV_INSN_BUDGET]
+        if budget <= 0:
+            budget = DEFAULT_INSN_BUDGET
+        envs[pi, ENV_ERR] = 0
+        envs[pi, ENV_HELPER_CALLS] = 0
+        regs[CTL_TAILCNT] = 0                                  # tail calls so far
+        pc = bs.progs[prog_index, PR_START]
+        page = xdps[pi, XB_PAGE]
+        data = xdps[pi, XB_DATA]
+        pkt_end = xdps[pi, XB_DATA_END]
+        pkt_lo = xdps[pi, XB_DATA_META] if xdps[pi, XB_DATA_META] < data else data
+        depth = 0
+        stack_top = np.int64(FRAME)
+        regs[1] = np.int64(K_CTX) << PTR_SHIFT
+        regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
+        n = np.int64(0)
+        helpers = np.int64(0)
+        ret = np.int64(0)
+        while True:
+            n += 1
+            if n > budget:
+                envs[pi, ENV_INSNS] = n - 1
+                envs[pi, ENV_HELPER_CALLS] = helpers
+                ret = _fault(envs[pi], np.int64(FAULT_BUDGET), pc, budget, np.int64(0), np.int64(0))
+                break
+            w = code[pc, 0]
+            op = w & 0xFF
+            x = code[pc, 1]
+            # the common instructions, one case each (LLVM makes this chain a jump table)
+            if op == 11:                                              # r = imm
+                regs[(w >> 8) & 0xF] = code[pc, 2]
                 pc += 1
-                continue
-            if op == 49:                                   # exit
-                if depth == 0:
-                    ret = regs[0]
-                    break
-                depth -= 1
-                pc = bs.ctl[CTL_FRAMES + depth * 6 + 0]
-                regs[6] = bs.ctl[CTL_FRAMES + depth * 6 + 1]
-                regs[7] = bs.ctl[CTL_FRAMES + depth * 6 + 2]
-                regs[8] = bs.ctl[CTL_FRAMES + depth * 6 + 3]
-                regs[9] = bs.ctl[CTL_FRAMES + depth * 6 + 4]
-                regs[10] = bs.ctl[CTL_FRAMES + depth * 6 + 5]
-                stack_top = (depth + 1) * FRAME
-                continue
-            if op == 54:                                   # bpf-to-bpf call
-                if depth + 1 >= 8:
-                    env[ENV_INSNS] = n
-                    env[ENV_HELPER_CALLS] = helpers
-                    return _fault(env, np.int64(FAULT_CALL_DEPTH), pc, depth + 1, np.int64(0), np.int64(0))
-                bs.ctl[CTL_FRAMES + depth * 6 + 0] = pc + 1
-                bs.ctl[CTL_FRAMES + depth * 6 + 1] = regs[6]
-                bs.ctl[CTL_FRAMES + depth * 6 + 2] = regs[7]
-                bs.ctl[CTL_FRAMES + depth * 6 + 3] = regs[8]
-                bs.ctl[CTL_FRAMES + depth * 6 + 4] = regs[9]
-                bs.ctl[CTL_FRAMES + depth * 6 + 5] = regs[10]
-                depth += 1
-                stack_top = (depth + 1) * FRAME
-                regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | stack_top
+            elif op == 27:                                            # r = r
+                regs[(w >> 8) & 0xF] = regs[(w >> 12) & 0xF]
+                pc += 1
+            elif op == 0:                                             # r += imm
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] + code[pc, 2]
+                pc += 1
+            elif op == 16:                                            # r += r
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] + regs[(w >> 12) & 0xF]
+                pc += 1
+            elif op == 5:                                             # r &= imm
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] & code[pc, 2]
+                pc += 1
+            elif op == 6:                                             # r <<= imm
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] << code[pc, 2]
+                pc += 1
+            elif op == 7:                                             # r >>= imm
+                d = (w >> 8) & 0xF
+                regs[d] = np.int64(np.uint64(regs[d]) >> np.uint64(code[pc, 2]))
+                pc += 1
+            elif op == 20:                                            # r |= r
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] | regs[(w >> 12) & 0xF]
+                pc += 1
+            elif op == 70 + 5:                                        # if r != imm
+                pc = x if regs[(w >> 8) & 0xF] != code[pc, 2] else pc + 1
+            elif op == 70 + 1:                                        # if r == imm
+                pc = x if regs[(w >> 8) & 0xF] == code[pc, 2] else pc + 1
+            elif op == 84 + 2:                                        # if r > r (unsigned)
+                pc = x if np.uint64(regs[(w >> 8) & 0xF]) > np.uint64(regs[(w >> 12) & 0xF]) else pc + 1
+            elif op == 70 + 2:                                        # if r > imm (unsigned)
+                pc = x if np.uint64(regs[(w >> 8) & 0xF]) > np.uint64(code[pc, 2]) else pc + 1
+            elif op == 84 + 1:                                        # if r == r
+                pc = x if regs[(w >> 8) & 0xF] == regs[(w >> 12) & 0xF] else pc + 1
+            elif op == 84 + 5:                                        # if r != r
+                pc = x if regs[(w >> 8) & 0xF] != regs[(w >> 12) & 0xF] else pc + 1
+            elif op == 126:                                           # goto
                 pc = x
-                continue
-            a = regs[(w >> 8) & 0xF]
-            b = code[pc, 2] if (w >> 16) & 1 else regs[(w >> 12) & 0xF]
-            if op < 56:
-                jop = op - 40
-                if jop == 1:
-                    t = a == b
-                elif jop == 5:
-                    t = a != b
-                elif jop == 2:
-                    t = np.uint64(a) > np.uint64(b)
+            elif op == 147:                                           # ld_imm64 (one row, skips 2)
+                regs[(w >> 8) & 0xF] = code[pc, 2]
+                pc = x
+            elif op >= 130 and op < 137:
+                # ---------------------------------------------------------- LDX / LDSX
+                src = (w >> 12) & 0xF
+                addr = regs[src] + x
+                if op < 134:
+                    sz = np.int64(1) << (op - 130)
+                else:
+                    sz = np.int64(1) << (op - 134)
+                kind = addr >> PTR_SHIFT
+                o = addr & M48
+                if kind == K_PKT:
+                    if o < pkt_lo or o + sz > pkt_end:
+                        envs[pi, ENV_INSNS] = n
+                        envs[pi, ENV_HELPER_CALLS] = helpers
+                        ret = _fault(envs[pi], np.int64(FAULT_PKT), pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16),
+                                      _pkt_info(xdps[pi]))
+                        break
+                    v = np.int64(mem[page, o])
+                    if sz >= 2:
+                        v |= np.int64(mem[page, o + 1]) << 8
+                        if sz >= 4:
+                            v |= (np.int64(mem[page, o + 2]) << 16) | (np.int64(mem[page, o + 3]) << 24)
+                            if sz == 8:
+                                v |= ((np.int64(mem[page, o + 4]) << 32) | (np.int64(mem[page, o + 5]) << 40)
+                                      | (np.int64(mem[page, o + 6]) << 48) | (np.int64(mem[page, o + 7]) << 56))
+                elif kind == K_CTX:
+                    if sz != 4 or o > 20 or (o & 3) != 0:
+                        envs[pi, ENV_INSNS] = n
+                        envs[pi, ENV_HELPER_CALLS] = helpers
+                        ret = _fault(envs[pi], np.int64(FAULT_CTX), pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16),
+                                      np.int64(0))
+                        break
+                    f = o >> 2
+                    if f == 0:
+                        v = (np.int64(K_PKT) << PTR_SHIFT) | xdps[pi, XB_DATA]
+                    elif f == 1:
+                        v = (np.int64(K_PKT) << PTR_SHIFT) | xdps[pi, XB_DATA_END]
+                    elif f == 2:
+                        v = (np.int64(K_PKT) << PTR_SHIFT) | xdps[pi, XB_DATA_META]
+                    elif f == 3:
+                        v = xdps[pi, XB_INGRESS_IFINDEX] & M32
+                    elif f == 4:
+                        v = xdps[pi, XB_RX_QUEUE_INDEX] & M32
+                    else:
+                        v = xdps[pi, XB_EGRESS_IFINDEX] & M32
+                else:
+                    if kind == K_STACK and o + sz <= stack_top:
+                        pass
+                    else:
+                        o = _resolve(maps, xdps[pi], envs[pi], addr, sz, np.int64(0), pc,
+                                     sz | (src << 12) | ((x & 0xFFFF) << 16), stack_top)
+                        if o < 0:
+                            envs[pi, ENV_INSNS] = n
+                            envs[pi, ENV_HELPER_CALLS] = helpers
+                            ret = XDP_ABORTED
+                            break
+                    if sz == 8 and (o & 7) == 0:
+                        v = um64[o >> 3]
+                    else:
+                        v = np.int64(um[o])
+                        if sz >= 2:
+                            v |= np.int64(um[o + 1]) << 8
+                            if sz >= 4:
+                                v |= (np.int64(um[o + 2]) << 16) | (np.int64(um[o + 3]) << 24)
+                                if sz == 8:
+                                    v |= ((np.int64(um[o + 4]) << 32) | (np.int64(um[o + 5]) << 40)
+                                          | (np.int64(um[o + 6]) << 48) | (np.int64(um[o + 7]) << 56))
+                if op >= 134 and sz < 8:
+                    s = 64 - 8 * sz
+                    v = (v << s) >> s
+                regs[(w >> 8) & 0xF] = v
+                pc += 1
+            elif op >= 137 and op < 145:
+                # ---------------------------------------------------------- STX / ST
+                dst = (w >> 8) & 0xF
+                addr = regs[dst] + x
+                if op < 141:
+                    sz = np.int64(1) << (op - 137)
+                    v = regs[(w >> 12) & 0xF]
+                else:
+                    sz = np.int64(1) << (op - 141)
+                    v = code[pc, 2]
+                kind = addr >> PTR_SHIFT
+                o = addr & M48
+                if kind == K_PKT:
+                    if o < pkt_lo or o + sz > pkt_end:
+                        envs[pi, ENV_INSNS] = n
+                        envs[pi, ENV_HELPER_CALLS] = helpers
+                        ret = _fault(envs[pi], np.int64(FAULT_PKT), pc, addr,
+                                      sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), _pkt_info(xdps[pi]))
+                        break
+                    mem[page, o] = v & 0xFF
+                    if sz >= 2:
+                        mem[page, o + 1] = (v >> 8) & 0xFF
+                        if sz >= 4:
+                            mem[page, o + 2] = (v >> 16) & 0xFF
+                            mem[page, o + 3] = (v >> 24) & 0xFF
+                            if sz == 8:
+                                mem[page, o + 4] = (v >> 32) & 0xFF
+                                mem[page, o + 5] = (v >> 40) & 0xFF
+                                mem[page, o + 6] = (v >> 48) & 0xFF
+                                mem[page, o + 7] = (v >> 56) & 0xFF
+                else:
+                    if kind == K_STACK and o + sz <= stack_top:
+                        pass
+                    else:
+                        if kind == K_CTX:
+                            envs[pi, ENV_INSNS] = n
+                            envs[pi, ENV_HELPER_CALLS] = helpers
+                            ret = _fault(envs[pi], np.int64(FAULT_CTX), pc, addr,
+                                          sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), np.int64(1))
+                            break
+                        o = _resolve(maps, xdps[pi], envs[pi], addr, sz, np.int64(1), pc,
+                                     sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), stack_top)
+                        if o < 0:
+                            envs[pi, ENV_INSNS] = n
+                            envs[pi, ENV_HELPER_CALLS] = helpers
+                            ret = XDP_ABORTED
+                            break
+                    if sz == 8 and (o & 7) == 0:
+                        um64[o >> 3] = v
+                    else:
+                        um[o] = v & 0xFF
+                        if sz >= 2:
+                            um[o + 1] = (v >> 8) & 0xFF
+                            if sz >= 4:
+                                um[o + 2] = (v >> 16) & 0xFF
+                                um[o + 3] = (v >> 24) & 0xFF
+                                if sz == 8:
+                                    um[o + 4] = (v >> 32) & 0xFF
+                                    um[o + 5] = (v >> 40) & 0xFF
+                                    um[o + 6] = (v >> 48) & 0xFF
+                                    um[o + 7] = (v >> 56) & 0xFF
+                pc += 1
+            elif op < 64:
+                # ---------------------------------------------------------- other ALU / ALU64
+                dst = (w >> 8) & 0xF
+                b = code[pc, 2] if (w >> 16) & 1 else regs[(w >> 12) & 0xF]
+                if op < 32:
+                    regs[dst] = _alu64(op & 15, regs[dst], b, code[pc, 3])
+                else:
+                    regs[dst] = _alu32(op & 15, regs[dst], b, code[pc, 3])
+                pc += 1
+            elif op < 68:
+                dst = (w >> 8) & 0xF
+                a = regs[dst]
+                aux = code[pc, 3]
+                if op == 64:
+                    regs[dst] = _bswap(a, aux)
+                elif op == 65:
+                    regs[dst] = a & 0xFFFF if aux == 16 else (a & M32 if aux == 32 else a)
+                else:
+                    sh = 64 - aux
+                    v = (regs[(w >> 12) & 0xF] << sh) >> sh
+                    regs[dst] = v if op == 66 else v & M32
+                pc += 1
+            elif op < 126:
+                # ---------------------------------------------------------- other JMP / JMP32
+                jt = op - 70
+                blk = jt // 14
+                jop = jt - blk * 14
+                a = regs[(w >> 8) & 0xF]
+                b = regs[(w >> 12) & 0xF] if blk & 1 else code[pc, 2]
+                if blk >= 2:
+                    if jop == 6 or jop == 7 or jop == 12 or jop == 13:
+                        t = _jmp_taken(jop, (a << 32) >> 32, (b << 32) >> 32)
+                    else:
+                        t = _jmp_taken(jop, a & M32, b & M32)
                 else:
                     t = _jmp_taken(jop, a, b)
+                pc = x if t else pc + 1
+            elif op < 130:
+                if op == 127:                                  # call helper
+                    fid = code[pc, 2]
+                    helpers += 1
+                    if fid == 12:                              # bpf_tail_call(ctx, prog_array, index)
+                        m = _helper_map(maps, envs[pi], regs[2], np.int64(12), pc, np.int64(_MT_PROG_ARRAY))
+                        if m < 0:
+                            envs[pi, ENV_INSNS] = n
+                            envs[pi, ENV_HELPER_CALLS] = helpers
+                            ret = XDP_ABORTED
+                            break
+                        idx = regs[3] & M32
+                        e = -1
+                        if idx < maps[m, MAP_MAX_ENTRIES] and regs[CTL_TAILCNT] < 33:
+                            e = maps[m, MAP_EBASE] + idx
+                            if bs.elems[e, EL_USED] == 0:
+                                e = -1
+                        if e < 0:
+                            regs[0] = -2                       # -ENOENT; the program continues
+                            pc += 1
+                            continue
+                        regs[CTL_TAILCNT] += 1
+                        vo = maps[m, MAP_VBASE] + bpf_map_value_offset(bs, m, e, np.int64(0))
+                        tgt = np.int64(um[vo]) | (np.int64(um[vo + 1]) << 8)
+                        if tgt >= bs.progs.shape[0]:
+                            regs[0] = -2
+                            pc += 1
+                            continue
+                        pc = bs.progs[tgt, PR_START]
+                        depth = 0
+                        stack_top = np.int64(FRAME)
+                        regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
+                        continue
+                    if fid == 1:
+                        # fast path of bpf_map_lookup_elem: (PERCPU_)ARRAY with the key on the stack
+                        mp_ = regs[1]
+                        kp = regs[2]
+                        m = mp_ & M48
+                        if (mp_ >> PTR_SHIFT) == K_MAP and m < maps.shape[0] and (kp >> PTR_SHIFT) == K_STACK \
+                                and (maps[m, MAP_TYPE] == 2 or maps[m, MAP_TYPE] == 6) and (kp & M48) + 4 <= stack_top:
+                            ko = kp & M48
+                            idx = np.int64(um[ko]) | (np.int64(um[ko + 1]) << 8) | (np.int64(um[ko + 2]) << 16) | \
+                                (np.int64(um[ko + 3]) << 24)
+                            if idx >= maps[m, MAP_MAX_ENTRIES]:
+                                regs[0] = 0
+                            else:
+                                cpu = envs[pi, ENV_CPU] if maps[m, MAP_NCOPIES] > 1 else 0
+                                regs[0] = (np.int64(K_MAPVAL) << PTR_SHIFT) | (m << 32) | \
+                                    ((idx * maps[m, MAP_NCOPIES] + cpu) << maps[m, MAP_VSHIFT])
+                            pc += 1
+                            continue
+                    regs[0] = _call_helper(bs, mem, xdps[pi], envs[pi], fid, pc, stack_top)
+                    if envs[pi, ENV_ERR] != 0:
+                        envs[pi, ENV_INSNS] = n
+                        envs[pi, ENV_HELPER_CALLS] = helpers
+                        ret = XDP_ABORTED
+                        break
+                    data = xdps[pi, XB_DATA]
+                    pkt_end = xdps[pi, XB_DATA_END]
+                    pkt_lo = xdps[pi, XB_DATA_META] if xdps[pi, XB_DATA_META] < data else data
+                    pc += 1
+                elif op == 128:                                # exit
+                    if depth == 0:
+                        ret = regs[0]
+                        break
+                    depth -= 1
+                    pc = regs[CTL_FRAMES + depth * 6 + 0]
+                    regs[6] = regs[CTL_FRAMES + depth * 6 + 1]
+                    regs[7] = regs[CTL_FRAMES + depth * 6 + 2]
+                    regs[8] = regs[CTL_FRAMES + depth * 6 + 3]
+                    regs[9] = regs[CTL_FRAMES + depth * 6 + 4]
+                    regs[10] = regs[CTL_FRAMES + depth * 6 + 5]
+                    stack_top = (depth + 1) * FRAME
+                else:                                          # bpf-to-bpf call
+                    if depth + 1 >= 8:
+                        envs[pi, ENV_INSNS] = n
+                        envs[pi, ENV_HELPER_CALLS] = helpers
+                        ret = _fault(envs[pi], np.int64(FAULT_CALL_DEPTH), pc, depth + 1, np.int64(0), np.int64(0))
+                        break
+                    regs[CTL_FRAMES + depth * 6 + 0] = pc + 1
+                    regs[CTL_FRAMES + depth * 6 + 1] = regs[6]
+                    regs[CTL_FRAMES + depth * 6 + 2] = regs[7]
+                    regs[CTL_FRAMES + depth * 6 + 3] = regs[8]
+                    regs[CTL_FRAMES + depth * 6 + 4] = regs[9]
+                    regs[CTL_FRAMES + depth * 6 + 5] = regs[10]
+                    depth += 1
+                    stack_top = (depth + 1) * FRAME
+                    regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | stack_top
+                    pc = x
             else:
-                jop = op - 56
-                if jop == 1 or jop == 4 or jop == 5:
-                    t = _jmp_taken(jop, a & M32, b & M32)
-                elif jop == 6 or jop == 7 or jop == 12 or jop == 13:
-                    t = _jmp_taken(jop, (a << 32) >> 32, (b << 32) >> 32)
-                else:
-                    t = _jmp_taken(jop, a & M32, b & M32)
-            pc = x if t else pc + 1
-        elif op < 80:
-            # ---------------------------------------------------------- LDX / LDSX
-            src = (w >> 12) & 0xF
-            addr = regs[src] + x
-            if op < 76:
-                sz = np.int64(1) << (op - 72)
-            else:
-                sz = np.int64(1) << (op - 76)
-            kind = addr >> PTR_SHIFT
-            if kind == K_PKT:
-                o = addr & M48
-                if o < pkt_lo or o + sz > pkt_end:
-                    env[ENV_INSNS] = n
-                    env[ENV_HELPER_CALLS] = helpers
-                    return _fault(env, np.int64(FAULT_PKT), pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16),
-                                  _pkt_info(xdp))
-                if sz == 1:
-                    v = np.int64(mem[page, o])
-                elif sz == 2:
-                    v = np.int64(mem[page, o]) | (np.int64(mem[page, o + 1]) << 8)
-                elif sz == 4:
-                    v = (np.int64(mem[page, o]) | (np.int64(mem[page, o + 1]) << 8)
-                         | (np.int64(mem[page, o + 2]) << 16) | (np.int64(mem[page, o + 3]) << 24))
-                else:
-                    v = _rd_bytes(bs.umem, bs.umem64, mem, page, np.int64(K_PKT), o, np.int64(8), np.int64(0))
-            elif kind == K_STACK and (addr & M48) + sz <= stack_top:
-                o = addr & M48
-                if sz == 8 and (o & 7) == 0:
-                    v = bs.umem64[o >> 3]
-                elif sz == 1:
-                    v = np.int64(stack[o])
-                else:
-                    v = _rd_bytes(bs.umem, bs.umem64, mem, page, np.int64(K_STACK), o, sz, np.int64(0))
-            elif kind == K_CTX:
-                o = addr & M48
-                if sz != 4 or o > 20 or (o & 3) != 0:
-                    env[ENV_INSNS] = n
-                    env[ENV_HELPER_CALLS] = helpers
-                    return _fault(env, np.int64(FAULT_CTX), pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16), np.int64(0))
-                f = o >> 2
-                if f == 0:
-                    v = (np.int64(K_PKT) << PTR_SHIFT) | xdp[XB_DATA]
-                elif f == 1:
-                    v = (np.int64(K_PKT) << PTR_SHIFT) | xdp[XB_DATA_END]
-                elif f == 2:
-                    v = (np.int64(K_PKT) << PTR_SHIFT) | xdp[XB_DATA_META]
-                elif f == 3:
-                    v = xdp[XB_INGRESS_IFINDEX] & M32
-                elif f == 4:
-                    v = xdp[XB_RX_QUEUE_INDEX] & M32
-                else:
-                    v = xdp[XB_EGRESS_IFINDEX] & M32
-            else:
-                o = _resolve(bs.maps, xdp, env, addr, sz, np.int64(0), pc, sz | (src << 12) | ((x & 0xFFFF) << 16),
-                             stack_top)
-                if o < 0:
-                    env[ENV_INSNS] = n
-                    env[ENV_HELPER_CALLS] = helpers
-                    return XDP_ABORTED
-                v = _rd_bytes(bs.umem, bs.umem64, mem, page, kind, o, sz, np.int64(0))
-            if op >= 76 and sz < 8:
-                s = 64 - 8 * sz
-                v = (v << s) >> s
-            regs[(w >> 8) & 0xF] = v
-            pc += 1
-        elif op < 88:
-            # ---------------------------------------------------------- STX / ST
-            dst = (w >> 8) & 0xF
-            addr = regs[dst] + x
-            if op < 84:
-                sz = np.int64(1) << (op - 80)
-                v = regs[(w >> 12) & 0xF]
-            else:
-                sz = np.int64(1) << (op - 84)
-                v = code[pc, 2]
-            kind = addr >> PTR_SHIFT
-            if kind == K_PKT:
-                o = addr & M48
-                if o < pkt_lo or o + sz > pkt_end:
-                    env[ENV_INSNS] = n
-                    env[ENV_HELPER_CALLS] = helpers
-                    return _fault(env, np.int64(FAULT_PKT), pc, addr, sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16),
-                                  _pkt_info(xdp))
-                for i in range(sz):
-                    mem[page, o + i] = (v >> (8 * i)) & 0xFF
-            elif kind == K_STACK and (addr & M48) + sz <= stack_top:
-                o = addr & M48
-                if sz == 8 and (o & 7) == 0:
-                    bs.umem64[o >> 3] = v
-                else:
-                    for i in range(sz):
-                        stack[o + i] = (v >> (8 * i)) & 0xFF
-            else:
-                if kind == K_CTX:
-                    env[ENV_INSNS] = n
-                    env[ENV_HELPER_CALLS] = helpers
-                    return _fault(env, np.int64(FAULT_CTX), pc, addr, sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), np.int64(1))
-                o = _resolve(bs.maps, xdp, env, addr, sz, np.int64(1), pc,
-                             sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), stack_top)
-                if o < 0:
-                    env[ENV_INSNS] = n
-                    env[ENV_HELPER_CALLS] = helpers
-                    return XDP_ABORTED
-                _wr_bytes(bs.umem, bs.umem64, mem, page, kind, o, sz, v)
-            pc += 1
-        elif op < 90:
-            _atomic(bs, mem, xdp, env, pc, w, x, code[pc, 3], stack_top)
-            if env[ENV_ERR] != 0:
-                env[ENV_INSNS] = n
-                env[ENV_HELPER_CALLS] = helpers
-                return XDP_ABORTED
-            pc += 1
-        else:
-            # ---------------------------------------------------------- LD_IMM64 (one row, skips 2)
-            regs[(w >> 8) & 0xF] = code[pc, 2]
-            pc = x
-    env[ENV_INSNS] = n
-    env[ENV_HELPER_CALLS] = helpers
-    return ret
+                _atomic(bs, mem, xdps[pi], envs[pi], pc, w, x, code[pc, 3], stack_top)
+                if envs[pi, ENV_ERR] != 0:
+                    envs[pi, ENV_INSNS] = n
+                    envs[pi, ENV_HELPER_CALLS] = helpers
+                    ret = XDP_ABORTED
+                    break
+                pc += 1
+        if envs[pi, ENV_ERR] == 0:
+            envs[pi, ENV_INSNS] = n
+            envs[pi, ENV_HELPER_CALLS] = helpers
+        rets[pi] = ret
+        total += envs[pi, ENV_INSNS]
+    return total
+
+
+@kernel
+def bpf_vm_run(bs, prog_index, mem, xdp, env):
+    """bpf_vm_run_many for one packet: returns r0 (XDP_ABORTED after a fault)."""
+    rr = bs.ctl[CTL_RET:CTL_RET + 1]
+    bpf_vm_run_many(bs, prog_index, mem, xdp.reshape((1, xdp.shape[0])), env.reshape((1, env.shape[0])), rr)
+    return rr[0]
 
 
 def bpf_prog_run_xdp(bs, prog_index, mem, xdp, env):
@@ -923,9 +1009,5 @@ def bpf_test_run_xdp(bs, prog_index, mem, xdp, env, repeat):
 def bpf_prog_run_xdp_batch(bs, prog_index, mem, xdps, envs, rets):
     """Run the program once per row of ``xdps`` (int64[N, XB_SIZE]) with ``envs[i]``
     (int64[N, ENV_SIZE]), results in ``rets[i]``: one call for N packets (benchmarks,
-    BPF_PROG_TEST_RUN with repeat).  Returns the total instructions executed."""
-    total = np.int64(0)
-    for i in range(xdps.shape[0]):
-        rets[i] = bpf_vm_run(bs, prog_index, mem, xdps[i], envs[i])
-        total += envs[i, ENV_INSNS]
-    return total
+    many-packet runs).  Returns the total instructions executed."""
+    return bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets)
