@@ -287,6 +287,7 @@ def test_run(prog: BpfProgram, packet, repeat: int = 1, *, cpu: int = 0, now_ns:
     if mode == "jit":
         from .vm import bpf_test_run_xdp
         bs = prog.state
+        bpf_test_run_xdp(bs, prog.index, mem, xdp, env, 0)    # load/compile first: repeat 0 runs nothing
         t0 = time.perf_counter_ns()
         ret = bpf_test_run_xdp(bs, prog.index, mem, xdp, env, repeat)
         dt = time.perf_counter_ns() - t0

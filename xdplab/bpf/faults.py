@@ -60,6 +60,19 @@ def format_fault(prog, env) -> str:
     kind = a >> PTR_SHIFT if a >= 0 else 0
     poff = a & PTR_MASK
     acc = "write" if write else "read"
+    if err == FAULT_SCALAR and a != 0:
+        # a pointer whose offset ran below 0 / past 2**48 shows up as a 'scalar': name the region
+        for kk, code in ((K_STACK, FAULT_STACK), (K_PKT, FAULT_PKT)):
+            rel = a - (kk << PTR_SHIFT)
+            if -(1 << 40) < rel < (1 << 40):
+                err = code
+                if code == FAULT_STACK:
+                    c = c >> 48
+                    poff = rel
+                else:
+                    c = c & ((1 << 48) - 1)
+                    poff = rel
+                break
     if err == FAULT_PKT:
         data, data_end, meta = c & 0xFFFF, (c >> 16) & 0xFFFF, (c >> 32) & 0xFFFF
         off = poff - data

@@ -60,11 +60,13 @@ PR_START, PR_LEN, PR_FRAGS = 0, 1, 2
 # below.  Kinds are odd-looking numbers so that an ordinary scalar is almost never one.
 PTR_SHIFT = 48
 PTR_MASK = (1 << 48) - 1
+# Kinds are 16 apart: pointer arithmetic that under- or overflows the offset changes the
+# kind by one and lands on no kind at all (a 'scalar'), never on another region.
 K_CTX = 0x0B10        # struct xdp_md; offset = field offset
-K_PKT = 0x0B11        # offset = byte offset in the head page (data..data_end, meta..data)
-K_STACK = 0x0B12      # offset = byte offset in umem (frame i = [512 i, 512 (i+1)))
-K_MAPVAL = 0x0B13     # bits 32..47 = map index, bits 0..31 = offset in the map's value area
-K_MAP = 0x0B14        # CONST_PTR_TO_MAP: offset = map index
+K_PKT = 0x0B20        # offset = byte offset in the head page (data..data_end, meta..data)
+K_STACK = 0x0B30      # offset = byte offset in umem (frame i = [512 i, 512 (i+1)))
+K_MAPVAL = 0x0B40     # bits 32..47 = map index, bits 0..31 = offset in the map's value area
+K_MAP = 0x0B50        # CONST_PTR_TO_MAP: offset = map index
 
 
 class BpfState(NamedTuple):

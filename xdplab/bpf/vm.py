@@ -125,7 +125,8 @@ def _resolve(mp, xdp, env, ptr, n, write, pc, info, stack_top):
     if kind == K_MAP:
         _fault(env, np.int64(FAULT_MAP_PTR), pc, ptr, info, np.int64(0))
         return -1
-    _fault(env, np.int64(FAULT_SCALAR), pc, ptr, info, np.int64(0))
+    # not a pointer (or one whose offset under/overflowed): keep the geometry for the message
+    _fault(env, np.int64(FAULT_SCALAR), pc, ptr, info, (stack_top << 48) | _pkt_info(xdp))
     return -1
 
 

@@ -1,0 +1,122 @@
+"""`xdplab bpf run`: the twin of `bpftool prog run` for the eBPF VM.
+
+    xdplab bpf run OBJ.o [--section S] (--packet-hex HEX | --pcap FILE) [--repeat N] [--json]
+
+Prints retval, data_out (hex), data_size_out and duration_ns (wall-clock ns per run
+on this machine) for the packet, or for each packet of the pcap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+__all__ = ["add_bpf_parser", "cmd_bpf_run", "main"]
+
+
+def add_bpf_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `bpf` command (with `run`) to an argparse subparsers object."""
+    p = subparsers.add_parser("bpf", help="run eBPF objects in the VM (like bpftool prog run)",
+                              description="eBPF objects in xdplab's VM")
+    sub = p.add_subparsers(dest="bpf_cmd", metavar="{run}")
+    sub.required = True
+    r = sub.add_parser("run", help="BPF_PROG_TEST_RUN an XDP program on packets",
+                       description="Run an XDP program of OBJ.o on a packet (BPF_PROG_TEST_RUN geometry) "
+                                   "and print retval, data_out, data_size_out, duration_ns.")
+    r.add_argument("obj", metavar="OBJ.o", help="object from clang -O2 -g -target bpf")
+    r.add_argument("--section", "-s", help="program section or function name (default: the only program)")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--packet-hex", help="the packet as hex (spaces and colons allowed)")
+    src.add_argument("--pcap", help="a pcap file: run every packet")
+    r.add_argument("--repeat", type=int, default=1, help="runs per packet (default 1)")
+    r.add_argument("--json", action="store_true", help="JSON output (one object per packet)")
+    r.set_defaults(func=cmd_bpf_run)
+    return p
+
+
+class CliError(Exception):
+    pass
+
+
+def _packets(args):
+    if args.packet_hex is not None:
+        h = "".join(ch for ch in args.packet_hex if ch not in " :\n\t-")
+        try:
+            return [bytes.fromhex(h)]
+        except ValueError:
+            raise CliError(f"--packet-hex: not valid hex ({args.packet_hex[:40]!r}); "
+                           f"give bytes like 'aabbccddeeff112233445566 0800 ...'") from None
+    if not os.path.exists(args.pcap):
+        raise CliError(f"--pcap: {args.pcap}: no such file")
+    import dpkt
+    try:
+        with open(args.pcap, "rb") as f:
+            try:
+                rd = dpkt.pcap.Reader(f)
+            except ValueError:
+                f.seek(0)
+                rd = dpkt.pcapng.Reader(f)
+            return [bytes(buf) for _ts, buf in rd]
+    except (ValueError, dpkt.dpkt.Error) as e:
+        raise CliError(f"--pcap: {args.pcap}: not a pcap/pcapng file ({e})") from None
+
+
+def cmd_bpf_run(args) -> int:
+    from . import load_object, test_run
+    from .loader import BpfLoadError
+    try:
+        if not os.path.exists(args.obj):
+            raise CliError(f"{args.obj}: no such file (compile with: clang -O2 -g -target bpf -c prog.c -o prog.o)")
+        try:
+            obj = load_object(args.obj)
+        except BpfLoadError as e:
+            raise CliError(str(e)) from None
+        try:
+            prog = obj.program(args.section)
+        except KeyError as e:
+            raise CliError(e.args[0]) from None
+        if args.repeat < 1:
+            raise CliError("--repeat must be >= 1")
+        packets = _packets(args)
+        if not packets:
+            raise CliError("no packets to run")
+    except CliError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 2
+    rc = 0
+    for i, pkt in enumerate(packets):
+        try:
+            r = test_run(prog, pkt, repeat=args.repeat)
+        except ValueError as e:        # e.g. shorter than ETH_HLEN: the kernel says -EINVAL
+            print(f"Error: packet {i}: {e}", file=sys.stderr)
+            rc = 1
+            continue
+        if args.json:
+            print(json.dumps({"packet": i, "retval": r.retval, "data_out": r.data_out.hex(),
+                              "data_size_out": r.data_size_out, "duration_ns": r.duration_ns,
+                              "insns": r.insns, "fault": r.fault or None}))
+        else:
+            if len(packets) > 1:
+                print(f"packet {i}:")
+            print(f'"retval": {r.retval}')
+            print(f'"data_size_out": {r.data_size_out}')
+            print(f'"data_out": "{r.data_out.hex()}"')
+            print(f'"duration_ns": {r.duration_ns}')
+            if r.fault:
+                print(r.fault, file=sys.stderr)
+    return rc
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="xdplab")
+    sub = ap.add_subparsers(dest="cmd")
+    sub.required = True
+    add_bpf_parser(sub)
+    args = ap.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
