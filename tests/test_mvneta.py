@@ -171,7 +171,7 @@ def test_page_conservation_at_every_poll(mode, prog):
     from xdplab.traffic import make_traffic
     from xdplab.nic.mvneta_hw import create_wire
     arr, tmpl, frames, flen = make_traffic(npk(mode, 1500, 300), kind=kind)
-    b.s = b.s._replace(wire=create_wire(arr, tmpl), frames=frames)
+    b._replace(wire=create_wire(arr, tmpl), frames=frames)
     b.s.r[L.R_WIRE_FLEN] = flen[0]
     b.s.r[L.R_WIRE_NEXT] = 0
     polls = 0

@@ -4,7 +4,7 @@ import pytest
 
 from xdplab import _layout as L
 from xdplab._twospeed import JIT, PythonKernel
-from xdplab.board import create_board_state
+from xdplab.board import create_board_state, to_ref
 from xdplab.cost import C_DCACHE_CLEAN_LINE
 from xdplab.errno import E2BIG, EINVAL, EOPNOTSUPP
 from xdplab.mm import (DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, PG_FREE, PG_PTR_RING, PGF_DMA_ADDR, PGF_PP,
@@ -16,9 +16,34 @@ from xdplab.sanitizer import SanitizerError, _san_report_raise, san_raise_pendin
 FLAGS = PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV
 
 
+class K:
+    """Kernels of one speed, called on a board whose arrays the test reads directly.
+
+    Jitted kernels get the StructRef over the arrays (what Board passes them);
+    python copies get the NamedTuple itself.
+    """
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.ns = JIT if mode == "jit" else PythonKernel({"san_report": _san_report_raise})
+        self.refs = {}
+
+    def __getattr__(self, name):
+        fn = getattr(self.ns, name)
+
+        def call(b, *args):
+            if self.mode == "jit":
+                key = id(b.r)
+                if key not in self.refs:
+                    self.refs[key] = (b, to_ref(b))
+                b = self.refs[key][1]
+            return fn(b, *args)
+        return call
+
+
 @pytest.fixture
 def k(mode):
-    return JIT if mode == "jit" else PythonKernel({"san_report": _san_report_raise})
+    return K(mode)
 
 
 def stats(b, pool):

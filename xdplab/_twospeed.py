@@ -36,10 +36,8 @@ def kernel(fn=None, *, hot=False):
     The name must be unique across xdplab: it is the kernel's own name
     (``page_pool_put_page``), and the python namespace resolves calls by it.
 
-    ``hot=True`` marks a function on the per-packet path: numba inlines it into
-    its jitted callers (``inline="always"``), so the NAPI loop compiles to one
-    function.  Passing the board to a function that is *called* costs ~8 ns per
-    array in it, which is the whole packet budget after a few calls.
+    ``hot=True`` marks a function on the per-packet path (documentation for
+    now: inlining them at numba-IR level made the NAPI loop's compile explode).
     """
     if fn is None:
         return lambda f: kernel(f, hot=hot)
@@ -47,7 +45,7 @@ def kernel(fn=None, *, hot=False):
     if name in _REGISTRY and _REGISTRY[name][0].__module__ != fn.__module__:
         raise RuntimeError(f"kernel name {name!r} registered twice "
                            f"({_REGISTRY[name][0].__module__} and {fn.__module__})")
-    jf = numba.njit(cache=True, inline="always" if hot else "never")(fn)
+    jf = numba.njit(cache=True)(fn)
     _REGISTRY[name] = (fn, jf)
     return jf
 

@@ -13,6 +13,8 @@ import time
 from typing import NamedTuple
 
 import numpy as np
+from numba.core import types
+from numba.experimental import structref
 
 from . import _layout as L
 from . import sanitizer as _san
@@ -36,7 +38,7 @@ from .traffic import make_traffic
 from .xdp import MEM_ID_MIN, create_mem_ids, create_xdp_buff
 from .xdp_abi import ENV_SIZE, XDP_ACTION_NAMES
 
-__all__ = ["BoardState", "create_board_state", "Board", "RunResult", "XdplabError"]
+__all__ = ["BoardState", "BoardStateRef", "to_ref", "create_board_state", "Board", "RunResult", "XdplabError"]
 
 
 class XdplabError(RuntimeError):
@@ -65,6 +67,32 @@ class BoardState(NamedTuple):
     tr_ev: np.ndarray     # int64[capacity, TR_COLS]: trace events
     tr_t: np.ndarray      # float64[capacity]: trace times
     klog: np.ndarray      # int64[KLOG_ROWS, 6]: kernel log, then sanitizer reports
+
+
+@structref.register
+class BoardStateType(types.StructRef):
+    """numba's view of the board: one pointer to the same arrays (see BoardStateRef)."""
+
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(t)) for name, t in fields)
+
+
+class BoardStateRef(structref.StructRefProxy):
+    """The board state as jitted kernels take it.
+
+    A NamedTuple of arrays is passed to a jitted function as all of its arrays,
+    one by one (~8 ns per array per call); a StructRef is passed as one pointer.
+    Both hold the *same* arrays: ``Board.s`` (NamedTuple) is what Python and
+    the python-speed kernels use, ``Board.sj`` (this) what jitted kernels get.
+    """
+
+
+structref.define_proxy(BoardStateRef, BoardStateType, list(BoardState._fields))
+
+
+def to_ref(s: BoardState) -> BoardStateRef:
+    """The StructRef over the same arrays as ``s``."""
+    return BoardStateRef(*s)
 
 
 def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA_MAX_RXD,
@@ -149,6 +177,7 @@ class Board:
         self.seed = int(seed)
         self.s = create_board_state(npages=npages, trace=trace, rx_ring=rx_ring, tx_ring=tx_ring,
                                     profile=profile, mtu=mtu)
+        self.sj = to_ref(self.s) if mode == "jit" else None
         self.s.r[L.R_DMA_SYNC_MODE] = DMA_SYNC_FULL_AT_REFILL if dma_sync == "full" else DMA_SYNC_PAGE_POOL
         self.s.r[L.R_TC_DROP] = int(bool(tc_drop))
         self.prog_name = None
@@ -160,11 +189,17 @@ class Board:
     # ------------------------------------------------------------ calling kernels
     def _call(self, name, *args, what=None):
         fn = getattr(self.k, name)
-        ret = fn(self.s, *args)
+        ret = fn(self.sj if self.mode == "jit" else self.s, *args)
         _san.san_raise_pending(self.s)
         if what is not None and isinstance(ret, (int, np.integer)) and ret < 0:
             raise XdplabError(f"{what}: {name}() returned {strerror(ret)}")
         return ret
+
+    def _replace(self, **arrays):
+        """Swap some of the board's arrays (e.g. a new traffic source)."""
+        self.s = self.s._replace(**arrays)
+        if self.mode == "jit":
+            self.sj = to_ref(self.s)
 
     @property
     def state(self) -> BoardState:
@@ -243,7 +278,7 @@ class Board:
                                                seed=self.seed, start_ns=start)
         if len(flen) > L.MAX_FLOWS:
             raise ValueError(f"at most {L.MAX_FLOWS} flows")
-        self.s = self.s._replace(wire=create_wire(arr, tmpl), frames=frames)
+        self._replace(wire=create_wire(arr, tmpl), frames=frames)
         self.s.r[L.R_WIRE_FLEN:L.R_WIRE_FLEN + len(flen)] = flen
         self.s.r[L.R_WIRE_NEXT] = 0
         before = self.counters()

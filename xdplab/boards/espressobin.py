@@ -1,22 +1,23 @@
 """Cycle costs on the Marvell ESPRESSObin (Armada 3720: 2x Cortex-A53 at 1.2 GHz, DDR3, mvneta).
 
-Each number is cycles of a 1.2 GHz Cortex-A53 for one unit of the operation
-named in ``xdplab.cost.OPS``, with the reason for it.  Most are estimates from
-the core's character (in-order, dual issue, 32 KiB L1D, 256 KiB L2, DDR3 at
-~100 ns: ~120 cycles) and from the kernel code each operation runs.  Three
-were then *fitted* so that the simulated board reproduces the three published
-figures (see ``benchmarks/calibrate.py``, which solves for them from the
-operation counts of each experiment):
+Each entry is the cost of one unit of an operation in ``xdplab.cost.OPS``, in
+cycles of a 1.2 GHz Cortex-A53, with its kind and its reason:
 
-* ``dcache_clean_line``: from 585 -> 420 kpps when every refill synced the
-  whole 3520-byte buffer (55 lines) instead of the one or two lines an
-  XDP_DROP dirties;
-* ``desc_read``: the uncached descriptor reads and the rest of the fixed
-  per-frame driver cost, from XDP_DROP at 585 kpps;
-* ``netif_receive_skb``: the stack's core per-skb cost, from tc ingress drop at
-  185 kpps.
+* ``mem``: memory-bound, from the board's latencies (DDR3 ~100 ns = ~120
+  cycles; a non-cacheable descriptor field read is one such access; an MMIO
+  read crosses the SoC interconnect);
+* ``insn``: instruction-bound kernel code: an estimate of the instructions on
+  that path, then multiplied by ``IPC_SCALE``, the one factor that says how
+  far this in-order core falls short of one instruction per cycle on kernel
+  code (cache and TLB misses on struct page, the pool, the stats);
+* ``fit``: ``dcache_clean_line``/``dcache_inval_line`` (one cache-maintenance
+  operation per 64-byte line) and ``netif_receive_skb`` (the stack's core).
 
-No cost depends on the verdict: rates come out of the operations each path runs.
+``IPC_SCALE``, the line cost and the stack core are *fitted* so that the
+simulated board reproduces the three published figures: XDP_DROP 585 kpps,
+tc ingress drop 185 kpps, and XDP_DROP 420 kpps when every refill synced the
+whole 3520-byte buffer.  ``benchmarks/calibrate.py`` solves for them from the
+operation counts each experiment performs; nothing depends on the verdict.
 """
 
 import numpy as np
@@ -25,54 +26,64 @@ from ..cost import NOPS, OPS
 
 HZ = 1.2e9
 
+# Fitted by benchmarks/calibrate.py (see the module docstring); re-run it after changing any cost.
+IPC_SCALE = 4.0
+LINE_OP = 15.0
+STACK_CORE = 2000.0
+
 _PROFILE = {
-    "irq_entry": (1200, "exception entry/exit + GIC ack + mvneta_isr + raise NET_RX softirq; rare under load"),
-    "napi_poll": (600, "net_rx_action loop, napi_poll bookkeeping, mvneta_poll's cause handling"),
-    "mmio_read": (150, "a read across the SoC interconnect to the NETA unit stalls the in-order core"),
-    "mmio_write": (40, "posted write; the store buffer hides most of it"),
-    "desc_read": (424.64, "FITTED: status/data_size/buf_phys_addr reads of an uncached (coherent DMA) "
-                          "descriptor, ~3 DDR accesses"),
-    "desc_write": (30, "store to non-cacheable memory, buffered"),
-    "rx_loop": (40, "per-descriptor loop: index math, prefetches, refill_num++, branches"),
-    "dma_sync_call": (60, "dma_sync_single_*: dma-direct checks, phys translation, loop setup"),
-    "dcache_inval_line": (14.93, "dc ivac on one line, same cost as a clean (assumed equal to the fitted clean)"),
-    "dcache_clean_line": (14.93, "FITTED: dc cvac of one line to the point of coherency"),
-    "pkt_miss": (120, "DDR3 latency ~100 ns at 1.2 GHz for a line the CPU just invalidated"),
-    "xdp_buff_prep": (20, "xdp_prepare_buff, frags flag clear, xdp_buff locals"),
-    "bpf_prog_call": (30, "indirect call into the JITed image, prologue/epilogue"),
-    "bpf_insn": (1.5, "arm64 JIT emits ~1-3 A64 instructions per eBPF instruction; dual issue"),
-    "bpf_helper": (25, "call into a kernel helper and back"),
-    "pp_alloc_fast": (15, "pop from pool->alloc.cache[] (NAPI context, no lock)"),
-    "pp_refill": (80, "page_pool_refill_alloc_cache: consumer spinlock, ring empty check"),
-    "pp_refill_page": (8, "__ptr_ring_consume + NUMA check + store into the cache"),
-    "pp_alloc_slow": (200, "__page_pool_alloc_pages_slow: bulk allocator call setup"),
-    "pp_recycle_cache": (20, "page_ref_count check + push to alloc.cache[]"),
-    "pp_recycle_ring": (90, "ptr_ring_produce: producer spinlock (contended with the refill side)"),
-    "pp_release": (80, "page_pool_release_page: clear pp info, release_cnt atomic inc"),
-    "page_alloc": (300, "buddy allocator order-0 from the per-CPU lists"),
-    "page_free": (250, "free_unref_page to the per-CPU lists"),
-    "dma_map": (100, "dma_map_page_attrs without cache maintenance (SKIP_CPU_SYNC)"),
-    "dma_unmap": (60, "dma_unmap_page_attrs"),
-    "xdp_stats": (8, "increments in the poll-local mvneta_stats"),
-    "stats_fold": (60, "u64_stats_update_begin/end fold into per-CPU stats, once per poll"),
-    "refill_desc": (20, "mvneta_rx_refill glue"),
-    "xdp_frame_conv": (40, "xdp_convert_buff_to_frame: writes the 40-byte xdp_frame into the headroom"),
-    "txq_lock": (70, "__netif_tx_lock/unlock (spinlock, uncontended)"),
-    "tx_submit": (40, "mvneta_xdp_submit_frame bookkeeping per descriptor"),
-    "tx_done_desc": (50, "mvneta_txq_bufs_free per descriptor: type switch, index update"),
-    "xdp_return_frame": (30, "__xdp_return dispatch on mem.type, virt_to_head_page"),
-    "build_skb": (450, "kmem_cache_alloc(skbuff_head_cache) + memset + skb_shared_info init"),
-    "eth_type_trans": (60, "eth_type_trans + skb->protocol/ip_summed setup"),
-    "gro_receive": (700, "dev_gro_receive: flow hash, gro_list walk, inet_gro_receive/udp_gro_receive"),
-    "netif_receive_skb": (3305.6, "FITTED: __netif_receive_skb_core (taps, RCU, ptype walk) + "
-                                  "netif_receive_skb_list_internal + skb_defer/timestamps"),
-    "tc_ingress": (550, "sch_handle_ingress: tcf_classify over clsact, matchall, act_gact (TC_ACT_SHOT)"),
-    "ip_rcv": (900, "ip_rcv_core checks + ip_rcv_finish + fib lookup for local delivery"),
-    "udp_rcv": (800, "__udp4_lib_rcv: socket lookup + udp_queue_rcv_skb"),
-    "kfree_skb": (450, "skb_release_head_state + skb_free_head + kmem_cache_free + tracepoint"),
-    "redirect": (60, "xdp_do_redirect: per-CPU bpf_redirect_info read/clear, tracepoint"),
-    "xdp_flush": (100, "xdp_do_flush: walk the per-CPU flush lists"),
+    "irq_entry": (500, "insn", "exception entry/exit, GIC ack, mvneta_isr, raise NET_RX softirq; rare under load"),
+    "napi_poll": (150, "insn", "net_rx_action loop, napi_poll bookkeeping, mvneta_poll's cause handling"),
+    "mmio_read": (150, "mem", "a read across the SoC interconnect to the NETA unit stalls the in-order core"),
+    "mmio_write": (40, "mem", "posted write; the store buffer hides most of it"),
+    "desc_read": (360, "mem", "status, data_size, buf_phys_addr of a non-cacheable (coherent DMA) descriptor: "
+                              "three DDR accesses"),
+    "desc_write": (30, "mem", "a store to non-cacheable memory, through the write buffer"),
+    "rx_loop": (30, "insn", "per-descriptor loop: index math, prefetches, refill_num++, branches"),
+    "dma_sync_call": (25, "insn", "dma_sync_single_*: dma-direct checks, phys translation, loop setup"),
+    "dcache_inval_line": (LINE_OP, "fit", "dc ivac on one line (taken equal to a clean)"),
+    "dcache_clean_line": (LINE_OP, "fit", "dc cvac of one line to the point of coherency"),
+    "pkt_miss": (120, "mem", "DDR3 access for a packet line the CPU just invalidated"),
+    "xdp_buff_prep": (12, "insn", "xdp_prepare_buff, frags flag clear, xdp_buff locals"),
+    "bpf_prog_call": (15, "insn", "indirect call into the JITed image, prologue/epilogue"),
+    "bpf_insn": (1, "insn", "an eBPF instruction: the arm64 JIT emits ~1-2 A64 instructions for it"),
+    "bpf_helper": (15, "insn", "call into a kernel helper and back"),
+    "pp_alloc_fast": (8, "insn", "pop from pool->alloc.cache[] (NAPI context, no lock)"),
+    "pp_refill": (40, "insn", "page_pool_refill_alloc_cache: consumer spinlock, ring empty check"),
+    "pp_refill_page": (5, "insn", "__ptr_ring_consume + NUMA check + store into the cache"),
+    "pp_alloc_slow": (100, "insn", "__page_pool_alloc_pages_slow: bulk allocator call setup"),
+    "pp_recycle_cache": (12, "insn", "page_ref_count check (struct page) + push to alloc.cache[]"),
+    "pp_recycle_ring": (45, "insn", "ptr_ring_produce: producer spinlock (shared with the refill side)"),
+    "pp_release": (40, "insn", "page_pool_release_page: clear pp info, release_cnt atomic inc"),
+    "page_alloc": (150, "insn", "buddy allocator order-0 from the per-CPU lists"),
+    "page_free": (120, "insn", "free_unref_page to the per-CPU lists"),
+    "dma_map": (50, "insn", "dma_map_page_attrs without cache maintenance (SKIP_CPU_SYNC)"),
+    "dma_unmap": (30, "insn", "dma_unmap_page_attrs"),
+    "xdp_stats": (4, "insn", "increments in the poll-local mvneta_stats"),
+    "stats_fold": (30, "insn", "u64_stats_update_begin/end fold into per-CPU stats, once per poll"),
+    "refill_desc": (10, "insn", "mvneta_rx_refill glue"),
+    "xdp_frame_conv": (20, "insn", "xdp_convert_buff_to_frame: writes the 40-byte xdp_frame into the headroom"),
+    "txq_lock": (35, "insn", "__netif_tx_lock/unlock (spinlock, uncontended)"),
+    "tx_submit": (20, "insn", "mvneta_xdp_submit_frame bookkeeping per descriptor"),
+    "tx_done_desc": (25, "insn", "mvneta_txq_bufs_free per descriptor: type switch, index update"),
+    "xdp_return_frame": (15, "insn", "__xdp_return dispatch on mem.type, virt_to_head_page"),
+    "build_skb": (220, "insn", "kmem_cache_alloc(skbuff_head_cache) + memset + skb_shared_info init"),
+    "eth_type_trans": (30, "insn", "eth_type_trans + skb->protocol/ip_summed setup"),
+    "gro_receive": (350, "insn", "dev_gro_receive: flow hash, gro_list walk, inet_gro_receive/udp_gro_receive"),
+    "netif_receive_skb": (STACK_CORE, "fit", "__netif_receive_skb_core (taps, RCU, ptype walk) + "
+                                             "netif_receive_skb_list_internal per skb"),
+    "tc_ingress": (280, "insn", "sch_handle_ingress: tcf_classify over clsact, matchall, act_gact (TC_ACT_SHOT)"),
+    "ip_rcv": (450, "insn", "ip_rcv_core checks + ip_rcv_finish + fib lookup for local delivery"),
+    "udp_rcv": (400, "insn", "__udp4_lib_rcv: socket lookup + udp_queue_rcv_skb"),
+    "kfree_skb": (220, "insn", "skb_release_head_state + skb_free_head + kmem_cache_free + tracepoint"),
+    "redirect": (30, "insn", "xdp_do_redirect: per-CPU bpf_redirect_info read/clear, tracepoint"),
+    "xdp_flush": (50, "insn", "xdp_do_flush: walk the per-CPU flush lists"),
 }
+
+
+def _cycles(value, kind):
+    return value * IPC_SCALE if kind == "insn" else value
+
 
 if set(_PROFILE) != {n for n, _ in OPS}:
     raise RuntimeError(f"espressobin profile and xdplab.cost.OPS disagree: "
@@ -82,7 +93,9 @@ ESPRESSOBIN = {
     "name": "ESPRESSObin (Armada 3720, 2x Cortex-A53 @ 1.2 GHz, mvneta)",
     "hz": HZ,
     "ncpu": 2,
-    "cost": np.array([_PROFILE[n][0] for n, _ in OPS], dtype=np.float64),
-    "reasons": {n: _PROFILE[n][1] for n, _ in OPS},
+    "cost": np.array([_cycles(*_PROFILE[n][:2]) for n, _ in OPS], dtype=np.float64),
+    "kinds": {n: _PROFILE[n][1] for n, _ in OPS},
+    "base": {n: _PROFILE[n][0] for n, _ in OPS},
+    "reasons": {n: _PROFILE[n][2] for n, _ in OPS},
 }
 assert ESPRESSOBIN["cost"].shape == (NOPS,)
