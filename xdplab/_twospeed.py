@@ -36,8 +36,9 @@ def kernel(fn=None, *, hot=False):
     The name must be unique across xdplab: it is the kernel's own name
     (``page_pool_put_page``), and the python namespace resolves calls by it.
 
-    ``hot=True`` marks a function on the per-packet path (documentation for
-    now: inlining them at numba-IR level made the NAPI loop's compile explode).
+    ``hot=True`` marks a small function on the per-packet path: LLVM inlines
+    it into its callers (``forceinline``), so a packet does not pay a call for
+    every cycle charged or cache line checked.
     """
     if fn is None:
         return lambda f: kernel(f, hot=hot)
@@ -45,7 +46,7 @@ def kernel(fn=None, *, hot=False):
     if name in _REGISTRY and _REGISTRY[name][0].__module__ != fn.__module__:
         raise RuntimeError(f"kernel name {name!r} registered twice "
                            f"({_REGISTRY[name][0].__module__} and {fn.__module__})")
-    jf = numba.njit(cache=True)(fn)
+    jf = numba.njit(cache=True, forceinline=hot)(fn)
     _REGISTRY[name] = (fn, jf)
     return jf
 

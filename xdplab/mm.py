@@ -142,7 +142,7 @@ def _should_fail_alloc_page(b):
     return False
 
 
-@kernel(hot=True)
+@kernel
 def alloc_page(b):
     """alloc_pages(GFP_ATOMIC, 0): one page with refcount 1, or -1 (-ENOMEM)."""
     if _should_fail_alloc_page(b) or b.r[R_NR_FREE] == 0:
@@ -186,7 +186,7 @@ def page_ref_count(b, p):
     return b.pg[p, PGF_REFCNT]
 
 
-@kernel(hot=True)
+@kernel
 def put_page(b, p):
     """put_page: drop a reference; the last one frees the page to the allocator."""
     r = b.pg[p, PGF_REFCNT]

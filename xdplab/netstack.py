@@ -75,7 +75,7 @@ def _skb_trace(b, ev, skb, page, c, d):
                 b.pp[pool, PPF_ALLOC_COUNT], b.pp[pool, PPF_RING_COUNT], b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT])
 
 
-@kernel(hot=True)
+@kernel
 def build_skb(b, page, frag_size):
     """build_skb(data, frag_size): an skb around the page; -1 if no skb head could be allocated."""
     charge(b, C_BUILD_SKB)
@@ -95,7 +95,7 @@ def build_skb(b, page, frag_size):
     return skb
 
 
-@kernel(hot=True)
+@kernel
 def _skb_free_page(b, skb, page):
     if b.skb[skb, SKBF_PP_RECYCLE] and b.pg[page, PGF_PP] >= 0:
         # skb_free_head -> page_pool_return_skb_page -> page_pool_put_full_page(pp, page, false)
@@ -104,7 +104,7 @@ def _skb_free_page(b, skb, page):
         put_page(b, page)
 
 
-@kernel(hot=True)
+@kernel
 def kfree_skb(b, skb, reason):
     """kfree_skb / consume_skb: free the head (and frags), recycling page_pool pages."""
     charge(b, C_KFREE_SKB)
@@ -118,7 +118,7 @@ def kfree_skb(b, skb, reason):
     b.r[R_SKB_NR_FREE] += 1
 
 
-@kernel(hot=True)
+@kernel
 def netif_receive_skb(b, skb):
     """__netif_receive_skb_core + tc ingress + ip_rcv/udp_rcv + the socket reader consuming it."""
     charge(b, C_NETIF_RECEIVE_SKB)
@@ -145,7 +145,7 @@ def netif_receive_skb(b, skb):
         kfree_skb(b, skb, SKB_FREE_OTHER)
 
 
-@kernel(hot=True)
+@kernel
 def napi_gro_flush(b):
     """gro_normal_list: hand the batched skbs to netif_receive_skb_list_internal."""
     n = b.r[R_GRO_COUNT]
@@ -154,7 +154,7 @@ def napi_gro_flush(b):
         netif_receive_skb(b, b.skb[i, SKBF_GRO])
 
 
-@kernel(hot=True)
+@kernel
 def napi_gro_receive(b, skb):
     """napi_gro_receive: GRO (nothing to merge for UDP) then gro_normal_one batching."""
     charge(b, C_GRO_RECEIVE)
@@ -165,7 +165,7 @@ def napi_gro_receive(b, skb):
         napi_gro_flush(b)
 
 
-@kernel(hot=True)
+@kernel
 def eth_type_trans(b, skb):
     """eth_type_trans: read the Ethernet header (the packet's first touch on a no-XDP path)."""
     page = b.skb[skb, SKBF_PAGE]

@@ -222,7 +222,7 @@ def _page_pool_dma_map(b, pool, page):
         page_pool_dma_sync_for_device(b, pool, page, b.pp[pool, PPF_MAX_LEN])
 
 
-@kernel(hot=True)
+@kernel
 def page_pool_refill_alloc_cache(b, pool):
     """Move up to PP_ALLOC_CACHE_REFILL pages ptr_ring -> alloc cache; return the last one or -1."""
     if b.pp[pool, PPF_RING_COUNT] == 0:
@@ -285,7 +285,7 @@ def alloc_pages_bulk_into_cache(b, pool):
     return nr
 
 
-@kernel(hot=True)
+@kernel
 def page_pool_alloc_pages(b, pool, gfp):
     """page_pool_alloc_pages: a page (index) from cache, ring or page allocator; -1 if none."""
     if b.pp[pool, PPF_ALLOC_COUNT] > 0:                   # fast path
@@ -312,7 +312,7 @@ def page_pool_dev_alloc_pages(b, pool):
     return page_pool_alloc_pages(b, pool, 0)
 
 
-@kernel(hot=True)
+@kernel
 def page_pool_release_page(b, pool, page):
     """page_pool_release_page (6.1; removed in 6.6): unmap and stop tracking; the page stays allocated."""
     if b.pg[page, PGF_PP] != pool:
@@ -326,7 +326,7 @@ def page_pool_release_page(b, pool, page):
     b.pp[pool, PPF_RELEASE_CNT] += 1                      # trace_page_pool_state_release
 
 
-@kernel(hot=True)
+@kernel
 def page_pool_return_page(b, pool, page):
     """page_pool_return_page: release the pool's state and put the page (it is freed)."""
     page_pool_release_page(b, pool, page)
@@ -363,7 +363,7 @@ def page_pool_recycle_in_ring(b, pool, page):
     return True
 
 
-@kernel(hot=True)
+@kernel
 def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
     """page_pool_put_page(pool, page, dma_sync_size, allow_direct).
 

@@ -29,7 +29,7 @@ KLOG = {
 }
 
 
-@kernel(hot=True)
+@kernel
 def printk(b, t_ns, code, x, y, z):
     """Append a message to the kernel log (kept: the first LOG_MAX; all are counted)."""
     i = b.r[R_LOG_N]

@@ -55,7 +55,7 @@ def _swap_bytes(buf, a, c, n):
         buf[c + i] = t
 
 
-@kernel(hot=True)
+@kernel
 def xdp_prog_builtin(b, prog_id, xdp):
     """Run built-in program ``prog_id`` on ``xdp``; returns the action."""
     if prog_id == 0:

@@ -77,7 +77,7 @@ SAN_WHERE = ("the page allocator (free)", "the RX ring", "the page_pool alloc ca
              "the CPU (driver/XDP)", "the TX ring", "an skb", "an xdp_frame in flight", "a caller")
 
 
-@kernel(hot=True)
+@kernel
 def san_report(b, code, x, y, z, where):
     """Record a sanitizer report (the python namespace raises instead)."""
     i = b.r[R_SAN_N]

@@ -219,7 +219,7 @@ def _get_le(buf, off, n):
     return v
 
 
-@kernel(hot=True)
+@kernel
 def xdp_convert_buff_to_frame(b, xdp):
     """xdp_convert_buff_to_frame: write the xdp_frame into the headroom; its handle, or -1 (NULL)."""
     charge(b, C_XDP_FRAME_CONV)
@@ -257,7 +257,7 @@ def xdp_frame_field(b, frame, field):
     return _get_le(b.data[page], off + field, n)
 
 
-@kernel(hot=True)
+@kernel
 def xdp_return_page(b, page, mem_type, mem_id, napi_direct):
     """__xdp_return for one page, dispatching on the memory model."""
     charge(b, C_XDP_RETURN_FRAME)
@@ -271,7 +271,7 @@ def xdp_return_page(b, page, mem_type, mem_id, napi_direct):
         printk(b, cpu_now(b), 9, mem_type, 0, 0)
 
 
-@kernel(hot=True)
+@kernel
 def _xdp_return_frame(b, frame, napi_direct):
     page = frame // PAGE_SIZE
     mem_type = xdp_frame_field(b, frame, XDPF_MEM_TYPE)
@@ -286,13 +286,13 @@ def _xdp_return_frame(b, frame, napi_direct):
     xdp_return_page(b, page, mem_type, mem_id, napi_direct)
 
 
-@kernel(hot=True)
+@kernel
 def xdp_return_frame(b, frame):
     """xdp_return_frame: give a frame's pages back to their memory model (not NAPI-direct)."""
     _xdp_return_frame(b, frame, False)
 
 
-@kernel(hot=True)
+@kernel
 def xdp_return_frame_rx_napi(b, frame):
     """xdp_return_frame_rx_napi: the same from the RX NAPI context (direct recycling allowed)."""
     _xdp_return_frame(b, frame, True)

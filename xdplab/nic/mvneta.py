@@ -141,7 +141,7 @@ def mvneta_rx_refill(b, i):
     return 0
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_rx_refill_queue(b):
     """mvneta_rx_refill_queue: refill up to 64 consumed descriptors from first_to_refill."""
     n = b.r[R_RXQ_SIZE]
@@ -161,7 +161,7 @@ def mvneta_rx_refill_queue(b):
     return i
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_rxq_desc_num_update(b, rx_done, rx_filled):
     """mvneta_rxq_desc_num_update: ack processed descriptors, hand refilled ones to the NIC."""
     n = b.r[R_RXQ_SIZE]
@@ -191,7 +191,7 @@ def mvneta_xdp_put_buff(b, xdp, sync_len):
     page_pool_put_page(b, pool, xdp[XB_PAGE], sync_len, True)
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_txq_pend_desc_add(b, pend_desc):
     """mvneta_txq_pend_desc_add: the doorbell (at most 255 descriptors per register write)."""
     charge(b, C_MMIO_WRITE)
@@ -199,7 +199,7 @@ def mvneta_txq_pend_desc_add(b, pend_desc):
     mvneta_hw_tx_kick(b, cpu_now(b))
 
 
-@kernel(hot=True)
+@kernel
 def _tx_desc(b, length, phys, cmd, btype, ptr, page):
     d = b.r[R_TXQ_PUT]
     charge(b, C_TX_SUBMIT)
@@ -216,7 +216,7 @@ def _tx_desc(b, length, phys, cmd, btype, ptr, page):
     _tr(b, 12, d, page, btype, length, 0)
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_xdp_submit_frame(b, frame, dma_map):
     """mvneta_xdp_submit_frame: one descriptor per buffer; MVNETA_XDP_TX or MVNETA_XDP_DROPPED.
 
@@ -250,7 +250,7 @@ def mvneta_xdp_submit_frame(b, frame, dma_map):
     return (nbytes << 8) | MVNETA_XDP_TX
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_xdp_xmit_back(b, xdp):
     """mvneta_xdp_xmit_back: XDP_TX on the CPU's TX queue, doorbell per frame."""
     _copy_frags_to_tab(b, xdp)
@@ -271,7 +271,7 @@ def mvneta_xdp_xmit_back(b, xdp):
     return ret
 
 
-@kernel(hot=True)
+@kernel
 def _copy_frags_to_tab(b, xdp):
     # the frags travel in the skb_shared_info at the end of the head buffer
     page = xdp[XB_PAGE]
@@ -293,7 +293,7 @@ def xdp_do_redirect(b, xdp):
     return -EINVAL
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_run_xdp(b, xdp, frame_sz):
     """mvneta_run_xdp: run the program and act on its verdict; returns MVNETA_XDP_*."""
     off = b.r[R_RX_OFFSET]
@@ -372,7 +372,7 @@ def mvneta_swbm_rx_frame(b, i, xdp, size, page):
     return size
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_swbm_add_rx_fragment(b, i, xdp, size, page):
     """mvneta_swbm_add_rx_fragment: a non-first buffer becomes a frag in skb_shared_info."""
     if size > MVNETA_MAX_RX_BUF_SIZE:
@@ -402,7 +402,7 @@ def mvneta_swbm_add_rx_fragment(b, i, xdp, size, page):
     return size - ln
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_swbm_build_skb(b, xdp):
     """mvneta_swbm_build_skb: build_skb around the buffer (zero copy), marked for page_pool recycling."""
     skb = build_skb(b, xdp[XB_PAGE], PAGE_SIZE)
@@ -422,7 +422,7 @@ def mvneta_swbm_build_skb(b, xdp):
     return skb
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_rx_swbm(b, budget):
     """mvneta_rx_swbm: the NAPI RX loop (software buffer management). Returns rx_packets.
 
@@ -514,7 +514,7 @@ def mvneta_rx_swbm(b, budget):
 
 # ---------------------------------------------------------------- TX completion
 
-@kernel(hot=True)
+@kernel
 def mvneta_txq_bufs_free(b, num, napi):
     """mvneta_txq_bufs_free: reclaim sent descriptors; XDP_TX frames recycle NAPI-direct."""
     for _ in range(num):
@@ -534,7 +534,7 @@ def mvneta_txq_bufs_free(b, num, napi):
         b.r[R_TXQ_GET] = d + 1 if d + 1 < b.r[R_TXQ_SIZE] else 0
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_txq_done(b, napi):
     """mvneta_txq_done: read how many descriptors the MAC sent, free them."""
     charge(b, C_MMIO_READ)                 # mvneta_txq_sent_desc_proc
@@ -553,7 +553,7 @@ def mvneta_txq_done(b, napi):
     return tx_done
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_poll(b, budget):
     """mvneta_poll: TX completion, then RX; napi_complete_done if the budget was not used up."""
     charge(b, C_NAPI_POLL)
@@ -576,7 +576,7 @@ def mvneta_poll(b, budget):
     return rx_done
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_isr(b):
     """mvneta_isr: mask the interrupt and schedule NAPI."""
     charge(b, C_IRQ_ENTRY)

@@ -88,7 +88,7 @@ def _mib_size_bucket(b, n):
         b.r[R_STATS + S_FRAMES_1024_TO_MAX_OCTETS] += 1
 
 
-@kernel(hot=True)
+@kernel
 def _rx_one(b, t_ns, k):
     """The MAC receives frame k: DMA it into descriptors, or discard it."""
     tid = np.int64(b.wire[k, 1])
@@ -147,7 +147,7 @@ def _rx_one(b, t_ns, k):
     b.r[R_RXQ_PENDING_IRQ] += ndesc
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_hw_rx(b, t_ns):
     """Deliver every frame that has arrived by ``t_ns``."""
     k = b.r[R_WIRE_NEXT]
@@ -158,7 +158,7 @@ def mvneta_hw_rx(b, t_ns):
     b.r[R_WIRE_NEXT] = k
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_hw_tx_kick(b, t_ns):
     """The driver rang the doorbell: the MAC sends the pending descriptors back to back."""
     n = b.r[R_TXQ_SIZE]
@@ -188,7 +188,7 @@ def mvneta_hw_tx_kick(b, t_ns):
         b.r[R_TXQ_HW_SENT] += 1
 
 
-@kernel(hot=True)
+@kernel
 def mvneta_hw_next_irq(b, now):
     """When the (unmasked) interrupt fires next, given arrivals so far; inf if never."""
     inf = np.inf

@@ -1,0 +1,55 @@
+"""xdplab bench: the JSON contract and clear errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+KEYS = {"mode", "board", "packets_offered", "rx_packets", "hw_discard", "verdicts", "sim_seconds", "sim_pps",
+        "wall_seconds", "wall_pps", "ethtool", "page_pool"}
+
+
+def xdplab(*args):
+    return subprocess.run([sys.executable, "-m", "xdplab", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=900)
+
+
+@pytest.mark.parametrize("mode", ["drop", "tc-drop", "tx"])
+def test_bench_json(mode):
+    p = xdplab("bench", mode, "--packets", "20000", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert KEYS <= set(r)
+    assert r["mode"] == mode and r["packets_offered"] == 20000
+    assert r["rx_packets"] + r["hw_discard"] == 20000
+    assert set(r["verdicts"]) >= {"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"}
+    assert "rx_xdp_drop" in r["ethtool"] and "rx_pp_recycle_cached" in r["ethtool"]
+    assert set(r["page_pool"]) >= {"fast", "slow", "cached", "ring", "released_refcnt"}
+    if mode == "drop":
+        assert r["verdicts"]["XDP_DROP"] == r["rx_packets"] == r["ethtool"]["rx_xdp_drop"]
+    if mode == "tc-drop":
+        assert r["verdicts"]["XDP_DROP"] == 0 and r["prog"] is None
+    if mode == "tx":
+        assert r["ethtool"]["rx_xdp_tx"] == r["rx_packets"]
+
+
+def test_bench_human_output():
+    p = xdplab("bench", "drop", "--packets", "5000")
+    assert p.returncode == 0, p.stderr
+    assert "receive total" in p.stdout and "pkt/s" in p.stdout and "drop" in p.stdout
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["bench", "fly"], "invalid choice"),
+    (["bench", "drop", "--packets", "0"], "positive"),
+    (["bench", "drop", "--rate", "fast"], "--rate takes packets per second or 'line'"),
+    (["bench", "drop", "--rate", "9e9", "--packets", "10"], "exceeds line rate"),
+    (["bench", "drop", "--size", "10", "--packets", "10"], "frame size 10 out of range"),
+])
+def test_bench_errors(args, msg):
+    p = xdplab(*args)
+    assert p.returncode == 2
+    assert msg in p.stderr
+    assert "Traceback" not in p.stderr
