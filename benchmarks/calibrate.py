@@ -2,10 +2,10 @@
 
 Each experiment runs at 1 GbE line rate with 64-byte frames, so CPU 0 is busy
 all the time and its rate is ``hz / cycles per frame``.  Cycles per frame are
-linear in the costs: ``IPC_SCALE * A + LINE_OP * B + STACK_CORE * C + D``,
+linear in the costs: ``IPC_SCALE * A + LINE_OP * B + DESC_READ * C + D``,
 where A, B, C, D come from the operation counts the experiment performed
 (A: instruction-bound base costs, B: cache-line operations, C: skbs through
-the stack core, D: memory-bound costs).  Three experiments, three unknowns.
+descriptor reads, D: memory-bound costs).  Three experiments, three unknowns.
 
     python benchmarks/calibrate.py            # prints the fit and the rates it gives
 """
@@ -47,7 +47,7 @@ def main():
             kind, base = E.ESPRESSOBIN["kinds"][op], E.ESPRESSOBIN["base"][op]
             if op in ("dcache_clean_line", "dcache_inval_line"):
                 b += n[i]
-            elif op == "netif_receive_skb":
+            elif op == "desc_read":
                 c += n[i]
             elif kind == "insn":
                 a += n[i] * base
@@ -60,7 +60,7 @@ def main():
     print("current profile gives:")
     for name, pps, target in rates:
         print(f"  {name:<40} {pps:>10,.0f} pkt/s   (target {target:,.0f}, {100 * (pps / target - 1):+.1f}%)")
-    print(f"fit: IPC_SCALE = {sol[0]:.4f}   LINE_OP = {sol[1]:.3f}   STACK_CORE = {sol[2]:.1f}")
+    print(f"fit: IPC_SCALE = {sol[0]:.4f}   LINE_OP = {sol[1]:.3f}   DESC_READ = {sol[2]:.1f}")
     if (sol <= 0).any():
         print("a fitted value is not positive: the base costs cannot explain the targets", file=sys.stderr)
         return 1
