@@ -1,0 +1,14 @@
+"""The course's exercises: the learner's driver kit, the checkers, and where the reference solutions live.
+
+``from xdplab.course import kit`` gives a notebook every name an exercise needs
+(kernel functions, column and register constants, the lab's few helpers).
+``xdplab.course.checks`` holds one checker per exercise: it plugs the learner's
+function into a python-mode ``Board`` with ``overrides=``, runs traffic against
+the same board running the 6.1 driver, and explains any difference in the
+kernel's terms.  Reference solutions are kept outside the notebooks, in
+``course/solutions/`` at the root of the repository.
+"""
+
+from .checks import EXERCISES, CheckResult, check, run_check, show_solution, solution
+
+__all__ = ["EXERCISES", "CheckResult", "check", "run_check", "show_solution", "solution"]
