@@ -97,6 +97,9 @@ R_TR_LOST = _R()
 R_LOG_N = _R()
 R_SAN_N = _R()
 R_SAN_SEEN = _R()
+# --- eBPF programs: faults the VM reported (the first one's environment is kept)
+R_BPF_FAULTS = _R()
+R_BPF_FAULT_ENV = _R(16)   # ENV_SIZE slots
 # --- wire
 R_WIRE_NEXT = _R()
 R_WIRE_TX_N = _R()

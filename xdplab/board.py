@@ -31,6 +31,7 @@ from .nic.mvneta_hw import RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, TXCAP_LEN, crea
 from .nic.mvneta_stats import ETHTOOL_STATS, NETDEV_STATS, STAT_NAMES
 from .page_pool import (PP_ALIVE, PP_DESTROYING, PP_ETHTOOL_NAMES, PP_STAT_NAMES, PPF_ALLOC_COUNT, PPF_HOLD_CNT,
                         PPF_RELEASE_CNT, PPF_RING_COUNT, PPF_STATE, PPF_STATS, create_page_pools)
+from .bpf.state import BpfState
 from .printk import KLOG_ROWS, format_log
 from .progs import BUILTIN_PROGS, PROG_BPF, PROG_BUILTIN, PROG_NONE, builtin_prog_id
 from .trace import Trace, create_trace
@@ -43,6 +44,12 @@ __all__ = ["BoardState", "BoardStateRef", "to_ref", "create_board_state", "Board
 
 class XdplabError(RuntimeError):
     """An operation the kernel would refuse; the message says why and what to do."""
+
+
+def empty_bpf_state() -> BpfState:
+    """VM state with no program and no map: what a board without eBPF carries."""
+    from .bpf.state import create_bpf_state
+    return create_bpf_state(np.zeros((1, 4), np.int64), [0], [0], [0], [])
 
 
 class BoardState(NamedTuple):
@@ -67,6 +74,7 @@ class BoardState(NamedTuple):
     tr_ev: np.ndarray     # int64[capacity, TR_COLS]: trace events
     tr_t: np.ndarray      # float64[capacity]: trace times
     klog: np.ndarray      # int64[KLOG_ROWS, 6]: kernel log, then sanitizer reports
+    bpf: BpfState         # the attached eBPF object's VM state (an empty one without eBPF)
 
 
 @structref.register
@@ -131,7 +139,7 @@ def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA
         txd=create_tx_descs(tx_ring), txd_done=np.zeros(tx_ring), skb=create_skbs(), ids=create_mem_ids(),
         xdp=create_xdp_buff(), env=np.zeros(ENV_SIZE, np.int64), wire=create_wire(np.zeros(0), np.zeros(0)),
         frames=np.zeros((1, 64), np.uint8), txcap=np.zeros((L.TXCAP_MAX, TXCAP_LEN), np.uint8),
-        tr_ev=tr.ev, tr_t=tr.t_ns, klog=np.zeros((KLOG_ROWS, 6), np.int64))
+        tr_ev=tr.ev, tr_t=tr.t_ns, klog=np.zeros((KLOG_ROWS, 6), np.int64), bpf=empty_bpf_state())
 
 
 class RunResult(dict):
@@ -219,7 +227,7 @@ class Board:
         elif hasattr(prog, "state") and hasattr(prog, "index"):
             kind, pid, frags, name = PROG_BPF, int(prog.index), int(bool(getattr(prog, "frags", False))), prog.name
             self.bpf_prog = prog
-            raise XdplabError("eBPF programs on the board need xdplab.bpf (issue 3), not wired in yet")
+            self._replace(bpf=prog.state)
         else:
             raise TypeError(f"prog must be a built-in name ({', '.join(sorted(BUILTIN_PROGS))}) or a program "
                             f"from xdplab.bpf.load_object(), got {type(prog).__name__}")
@@ -272,7 +280,7 @@ class Board:
         if not self.s.r[L.R_RUNNING]:
             raise XdplabError("eth0 is down: call Board.open() first")
         if kind is None:
-            kind = "ssh" if self.prog_name == "ssh-mirror" else "udp"
+            kind = "ssh" if self.prog_name in ("ssh-mirror", "ssh_mirror") else "udp"
         start = float(self.s.f[L.F_NOW:L.F_NOW + 2].max())
         arr, tmpl, frames, flen = make_traffic(packets, size=size, rate=rate, kind=kind, flows=flows,
                                                seed=self.seed, start_ns=start)
@@ -285,8 +293,18 @@ class Board:
         t0 = time.perf_counter()
         polls = self._call("sim_run", int(max_polls) if max_polls is not None else 1 << 62)
         wall = time.perf_counter() - t0
+        self._raise_bpf_fault()
         after = self.counters()
         return self._result(before, after, packets, arr, wall, polls)
+
+    def _raise_bpf_fault(self):
+        n = int(self.s.r[L.R_BPF_FAULTS])
+        if n and self.bpf_prog is not None:
+            from .bpf import format_fault
+            env = self.s.r[L.R_BPF_FAULT_ENV:L.R_BPF_FAULT_ENV + ENV_SIZE].copy()
+            self.s.r[L.R_BPF_FAULTS] = 0
+            raise XdplabError(f"the XDP program {self.prog_name!r} faulted on {n} packet(s) (each was "
+                              f"handled as XDP_ABORTED); the first:\n{format_fault(self.bpf_prog, env)}")
 
     def counters(self) -> dict:
         s = self.s

@@ -70,6 +70,8 @@ def skb_mark_for_recycle(b, skb):
 
 @kernel(hot=True)
 def _skb_trace(b, ev, skb, page, c, d):
+    if b.tr_ev.shape[0] == 0:               # tracing off: no snapshot to take
+        return
     pool = b.r[R_RXQ_POOL]
     board_trace(b, cpu_now(b), b.r[R_CPU_CUR], ev, skb, page, c, d, 0, b.r[R_RXQ_BUSY],
                 b.pp[pool, PPF_ALLOC_COUNT], b.pp[pool, PPF_RING_COUNT], b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT])

@@ -186,6 +186,8 @@ def page_pool_inflight(b, pool):
 
 @kernel(hot=True)
 def _pp_trace(b, pool, page, how, d):
+    if b.tr_ev.shape[0] == 0:               # tracing off: no snapshot to take
+        return
     board_trace(b, cpu_now(b), b.r[R_CPU_CUR], 8 if how < 0 else 9, 0, page,
                 -how - 1 if how < 0 else how, d, 0,
                 b.r[R_RXQ_BUSY], b.pp[pool, PPF_ALLOC_COUNT], b.pp[pool, PPF_RING_COUNT], b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT])

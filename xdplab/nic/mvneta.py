@@ -103,6 +103,8 @@ def create_tx_descs(size: int = MVNETA_MAX_TXD):
 
 @kernel(hot=True)
 def _tr(b, ev, a, page, c, d, e):
+    if b.tr_ev.shape[0] == 0:               # tracing off: no snapshot to take
+        return
     pool = b.r[R_RXQ_POOL]
     cache = 0
     ring = 0

@@ -121,12 +121,13 @@ def _rx_one(b, t_ns, k):
             chunk = MVNETA_MAX_RX_BUF_SIZE
         buf = b.data[page]
         dev_dma_write(b, page, off, chunk)
-        for x in range(chunk):
-            pos = done + x                   # position in MH + frame
-            if pos < MVNETA_MH_SIZE:
-                buf[off + x] = 0
-            else:
-                buf[off + x] = b.frames[tid, pos - MVNETA_MH_SIZE]
+        x0 = 0
+        if done == 0:                        # the Marvell header leads the first buffer
+            buf[off] = 0
+            buf[off + 1] = 0
+            x0 = MVNETA_MH_SIZE
+        src = done + x0 - MVNETA_MH_SIZE     # position in the frame
+        buf[off + x0:off + chunk] = b.frames[tid, src:src + chunk - x0]
         st = 0
         if j == 0:
             st |= MVNETA_RXD_FIRST_DESC
