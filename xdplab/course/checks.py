@@ -153,6 +153,7 @@ class Snap:
     pages_problem: str | None = None
     leak: BaseException | None = None
     ops: dict = field(default_factory=dict)
+    run_ops: dict = field(default_factory=dict)   # operations during the traffic only
     tx: bytes = b""
     extra: dict = field(default_factory=dict)
 
@@ -185,16 +186,19 @@ def _scenario(overrides, prog="drop", packets=300, rate=100_000, kind=None, stop
     ov = dict(overrides)
     if injectors:
         ov.update(injectors)
-    s.phase = "ip link set dev eth0 up"
+    s.phase = "ip link set dev eth0 up" + (f"; ip link set dev eth0 xdp {prog}: the attach restarts the port, "
+                                           "mvneta_stop + mvneta_open" if prog else "")
     try:
         b = Board(prog, mode="python", overrides=ov, **board_kw)
         s.board = b
         if before_run:
             before_run(b)
         s.phase = "traffic"
+        f0 = b.state.f[L.F_OP_COUNT:L.F_OP_COUNT + len(OPS)].copy()
         if packets:
             b.run(packets=packets, rate=rate, kind=kind)
         _snapshot(s, b)
+        s.run_ops = {name: int(b.state.f[L.F_OP_COUNT + i] - f0[i]) for i, (name, _) in enumerate(OPS)}
         s.phase = "after traffic"
         try:
             b.check_pages()
@@ -358,7 +362,7 @@ def _compare(s: Snap, ref: Snap, fn, explain=None, dmesg=True):
 
 
 def _per_pkt(s: Snap, op):
-    return s.ops.get(op, 0) / max(s.netdev.get("rx_packets", 0), 1)
+    return s.run_ops.get(op, 0) / max(s.netdev.get("rx_packets", 0), 1)
 
 
 def _traffic(fn, name, scenarios, explain=None, overrides=None):
@@ -420,7 +424,7 @@ def _check_ring(b: Board, fn, who):
 def _check_rx_desc_fill(fn):
     lines = []
     ov = {"mvneta_rx_desc_fill": fn}
-    s = _scenario(ov, prog="drop", packets=0, stop=False, fn=fn)
+    s = _scenario(ov, prog=None, packets=0, stop=False, fn=fn)
     if s.exc:
         raise _Fail(*_describe_exc(s.exc, fn, "ip link set dev eth0 up (mvneta_rxq_fill)"))
     _check_ring(s.board, fn, "mvneta_rx_desc_fill")
@@ -666,7 +670,7 @@ def _explain_refill(s, ref, diffs, exc):
 def _check_rx_refill(fn):
     lines = []
     ov = {"mvneta_rx_refill": fn}
-    s = _scenario(ov, prog="drop", packets=0, stop=False, fn=fn)
+    s = _scenario(ov, prog=None, packets=0, stop=False, fn=fn)
     if s.exc:
         raise _Fail(*_describe_exc(s.exc, fn, "ip link set dev eth0 up (mvneta_rxq_fill)"))
     _check_ring(s.board, fn, "mvneta_rx_refill")
@@ -690,22 +694,24 @@ def _explain_teardown(s, ref, diffs, exc):
     b = s.board
     out = []
     err = s.leak or exc
+    if isinstance(err, SanitizerError) and err.code == 8:
+        out.append("    the RX ring still held its pages when the pool was destroyed: put each one back with "
+                   "page_pool_put_full_page(pool, page, false) first (not NAPI context: allow_direct false), "
+                   "then unregister and destroy. A destroyed pool with pages in flight is not freed: it retries "
+                   "every second and warns every 60 s (\"stalled pool shutdown\")")
     if b is None:
         return out
     st = b.state
     r = _rxq_row(b)
     alive = [i for i in range(len(st.pp)) if st.pp[i, PPF_STATE] in (PP_ALIVE, PP_DESTROYING)]
     if isinstance(err, SanitizerError) and err.code == 8:
-        out.append("    the RX ring still held its pages when the pool was destroyed: put each one back with "
-                   "page_pool_put_full_page(pool, page, false) first (not NAPI context: allow_direct false), "
-                   "then unregister and destroy. A destroyed pool with pages in flight is not freed: it retries "
-                   "every second and warns every 60 s (\"stalled pool shutdown\")")
+        pass
     elif alive and r[RXQ_REG_STATE] == REG_STATE_REGISTERED:
         p = alive[0]
         out.append(f"    page_pool {p} is still alive after ip link set dev eth0 down, with "
                    f"{int(st.pp[p, PPF_USER_CNT])} user reference(s): the XDP memory model holds one "
                    "(page_pool_use_xdp_mem at xdp_rxq_info_reg_mem_model); xdp_rxq_info_unreg() drops it, "
-                   "page_pool_destroy() drops the driver's. Its pages stay in its alloc cache forever.")
+                   "page_pool_destroy() drops the driver's. Its pages stay in its caches forever.")
     elif alive:
         p = alive[0]
         out.append(f"    page_pool {p} is still alive after ip link set dev eth0 down: xdp_rxq_info_unreg() "
@@ -772,8 +778,8 @@ def _explain_rx_frame(s, ref, diffs, exc):
         out.append("    the program and the stack did not find the Ethernet header at data: data must be "
                    "page + rx_offset_correction (256) + MVNETA_MH_SIZE (2) — the NIC prepends a 2-byte Marvell "
                    "header to every frame (xdp_prepare_buff(xdp, page, 0, 256 + 2, data_len, false))")
-    if "rx_bytes" in keys and not ({"rx_xdp_tx", "not_ip_consumed"} & keys):
-        out.append("    the skb's length is off: data_len = data_size - MVNETA_MH_SIZE - ETH_FCS_LEN for a frame "
+    if ({"rx_bytes", "tx_bytes"} & keys) and not ({"rx_xdp_tx", "not_ip_consumed"} & keys):
+        out.append("    the frame's length (rx_bytes of the skb, tx_bytes of the XDP_TX frame) is off: data_len = data_size - MVNETA_MH_SIZE - ETH_FCS_LEN for a frame "
                    "that ends in this buffer (data_size counts the Marvell header and the 4-byte FCS)")
     if s.pages_problem or "rx_discard" in keys:
         out.append("    after taking the buffer, clear rx_desc->buf_phys_addr: mvneta_rx_refill_queue only "
