@@ -12,8 +12,3 @@ if ROOT not in sys.path:
 def mode(request):
     """Run a test against both speeds of the same kernels."""
     return request.param
-
-
-def npk(mode, jit_n, py_n):
-    """Packet counts: python mode is ~1000x slower, so it gets a smaller (still meaningful) run."""
-    return jit_n if mode == "jit" else py_n

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from xdplab_testutil import ROOT
 
 KEYS = {"mode", "board", "packets_offered", "rx_packets", "hw_discard", "verdicts", "sim_seconds", "sim_pps",
         "wall_seconds", "wall_pps", "ethtool", "page_pool"}

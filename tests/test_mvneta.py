@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import npk
+from xdplab_testutil import npk
 from xdplab import Board, SanitizerError, XdplabError
 from xdplab import _layout as L
 from xdplab.trace import EV_NAMES, trace_records
