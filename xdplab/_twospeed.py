@@ -19,10 +19,40 @@ exact line that caused it (see ``xdplab.sanitizer``).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 import types
 
 import numba
+
+
+def _source_digest() -> str:
+    """A digest of every xdplab source file.
+
+    numba's on-disk cache checks only the timestamp of the file a function is
+    defined in; a jitted caller in another module would keep calling a stale
+    copy of an edited callee.  Keying the cache directory on all sources means a
+    changed xdplab compiles afresh, and an unchanged one reuses its cache.
+    """
+    root = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha1(numba.__version__.encode())
+    for d, dirs, files in sorted(os.walk(root)):
+        dirs[:] = sorted(x for x in dirs if x != "__pycache__")
+        for f in sorted(files):
+            if f.endswith(".py"):
+                with open(os.path.join(d, f), "rb") as fh:
+                    h.update(f.encode() + b"\0" + fh.read())
+    return h.hexdigest()[:16]
+
+
+def _set_cache_dir():
+    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "xdplab-numba")
+    numba.config.CACHE_DIR = os.path.join(base, _source_digest())
+
+
+_set_cache_dir()
 
 __all__ = ["kernel", "JIT", "PythonKernel", "registered"]
 

@@ -197,7 +197,11 @@ class Board:
     # ------------------------------------------------------------ calling kernels
     def _call(self, name, *args, what=None):
         fn = getattr(self.k, name)
-        ret = fn(self.sj if self.mode == "jit" else self.s, *args)
+        if self.mode == "jit":
+            ret = fn(self.sj, *args)
+        else:
+            with np.errstate(over="ignore"):      # the python copies wrap 64-bit arithmetic like C
+                ret = fn(self.s, *args)
         _san.san_raise_pending(self.s)
         if what is not None and isinstance(ret, (int, np.integer)) and ret < 0:
             raise XdplabError(f"{what}: {name}() returned {strerror(ret)}")
