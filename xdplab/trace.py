@@ -118,28 +118,11 @@ def trace_event(tr, t_ns, cpu, ev, a, b, c, d, e, rx_busy, pp_cache, pp_ring, pp
 
 @kernel(hot=True)
 def board_trace(b, t_ns, cpu, ev, a, b_, c, d, e, rx_busy, pp_cache, pp_ring, pp_inflight):
-    """trace_event into the board's trace (``b.tr_ev``/``b.tr_t``, counters in ``b.r``)."""
-    cap = b.tr_ev.shape[0]
-    if cap == 0:
+    """trace_event into the board's trace (``b.tr_ev``/``b.tr_t``; its counters are slots of ``b.r``)."""
+    if b.tr_ev.shape[0] == 0:
         return
-    i = b.r[R_TR_N]
-    if i >= cap:
-        b.r[R_TR_LOST] += 1
-        return
-    row = b.tr_ev[i]
-    row[0] = cpu
-    row[1] = ev
-    row[2] = a
-    row[3] = b_
-    row[4] = c
-    row[5] = d
-    row[6] = e
-    row[7] = rx_busy
-    row[8] = pp_cache
-    row[9] = pp_ring
-    row[10] = pp_inflight
-    b.tr_t[i] = t_ns
-    b.r[R_TR_N] = i + 1
+    tr = Trace(b.tr_ev, b.tr_t, b.r[R_TR_N:R_TR_N + 1], b.r[R_TR_LOST:R_TR_LOST + 1])
+    trace_event(tr, t_ns, cpu, ev, a, b_, c, d, e, rx_busy, pp_cache, pp_ring, pp_inflight)
 
 
 def trace_records(tr: Trace) -> list[dict]:
