@@ -132,6 +132,7 @@ def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA
     r[L.R_SKB_NR_FREE] = MAX_SKBS
     r[L.R_MEM_ID_NEXT] = MEM_ID_MIN
     f[L.F_HZ] = profile["hz"]
+    f[L.F_NS_PER_CYCLE] = 1e9 / profile["hz"]
     f[L.F_GBPS] = 1.0
     f[L.F_COST:L.F_COST + len(OPS)] = cost
     return BoardState(
@@ -379,8 +380,9 @@ class Board:
         """(operation, cycles [per received packet], count) sorted by cycles, for the work done so far."""
         f = self.s.f
         rx = max(self._stat("rx_packets"), 1) if per_packet else 1
-        rows = [(OPS[i][0], float(f[L.F_OP_CYCLES + i]) / rx, int(f[L.F_OP_COUNT + i])) for i in range(len(OPS))
-                if f[L.F_OP_COUNT + i]]
+        # cycles = count x cost: a profile's costs are constant while the board runs
+        rows = [(OPS[i][0], float(f[L.F_OP_COUNT + i] * f[L.F_COST + i]) / rx, int(f[L.F_OP_COUNT + i]))
+                for i in range(len(OPS)) if f[L.F_OP_COUNT + i]]
         return sorted(rows, key=lambda r: -r[1])
 
     def page_census(self) -> dict:

@@ -67,7 +67,7 @@ for _i, (_n, _d) in enumerate(OPS):
     globals()["C_" + _n.upper()] = _i
     __all__.append("C_" + _n.upper())
 
-from ._layout import F_BUSY, F_COST, F_HZ, F_NOW, F_OP_COUNT, F_OP_CYCLES, MAX_OPS, R_CPU_CUR  # noqa: E402
+from ._layout import F_BUSY, F_COST, F_NOW, F_NS_PER_CYCLE, F_OP_COUNT, MAX_OPS, R_CPU_CUR  # noqa: E402
 
 assert NOPS <= MAX_OPS
 
@@ -77,12 +77,11 @@ def charge_n(b, op, n):
     """Charge ``n`` units of operation ``op`` to the current CPU."""
     f = b.f
     c = f[F_COST + op] * n
-    ns = c * 1e9 / f[F_HZ]
+    ns = c * f[F_NS_PER_CYCLE]
     i = b.r[R_CPU_CUR]
     f[F_NOW + i] += ns
     f[F_BUSY + i] += ns
     f[F_OP_COUNT + op] += n
-    f[F_OP_CYCLES + op] += c
 
 
 @kernel(hot=True)
