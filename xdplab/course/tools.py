@@ -22,12 +22,11 @@ def run_with_costs(board, **run_kw):
     """
     f = board.state.f
     n = len(OPS)
-    cyc0 = f[L.F_OP_CYCLES:L.F_OP_CYCLES + n].copy()
     cnt0 = f[L.F_OP_COUNT:L.F_OP_COUNT + n].copy()
     r = board.run(**run_kw)
     rx = max(int(r["rx_packets"]), 1)
-    cyc = f[L.F_OP_CYCLES:L.F_OP_CYCLES + n] - cyc0
     cnt = f[L.F_OP_COUNT:L.F_OP_COUNT + n] - cnt0
+    cyc = cnt * f[L.F_COST:L.F_COST + n]
     rows = [(OPS[i][0], float(cyc[i]) / rx, float(cnt[i]) / rx) for i in range(n) if cnt[i]]
     return r, sorted(rows, key=lambda x: -x[1])
 
