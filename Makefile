@@ -19,6 +19,9 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter-lab --notebook-dir=course course/index.ipynb
 
 test: $(STAMP)
+	@# compile the jitted simulator once up front (numba caches it): the notebook and browser tests
+	@# then start warm instead of each paying the cold compile inside their time limits
+	$(PY) -m xdplab bench drop --packets 2000 > /dev/null
 	$(PY) -m pytest -q tests
 	@if ls course/*.ipynb >/dev/null 2>&1; then \
 	  $(PY) -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg course; \
