@@ -213,19 +213,27 @@ def test_notebook_runs_and_renders(lab_server, browser, nb_path):
     page.on("pageerror", lambda e: errors.append(str(e)))
     kernel = None
     try:
-        page.goto(f"{base}/lab/tree/course/{nb_path.name}", wait_until="domcontentloaded")
+        # ?reset: a fresh workspace, so the notebooks of earlier tests are not restored in hidden tabs
+        # (whose cells and figures would match the selectors below first)
+        page.goto(f"{base}/lab/tree/course/{nb_path.name}?reset", wait_until="domcontentloaded")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
         kernel = _wait_kernel_ready(base)
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
                                " && window.jupyterapp.commands.hasCommand('notebook:run-all-cells')",
                                timeout=30_000)
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        # fire and forget: the command's promise settles only when every cell has run, and a page-side
+        # wait has no timeout; the wait below has one and fails with a screenshot
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         # finished: every code cell has an execution count, none is queued or running, kernel idle
-        page.wait_for_function(
-            """() => {
-                 const ps = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
-                 return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent));
-               }""", timeout=RUN_TIMEOUT_S * 1000, polling=250)
+        try:
+            page.wait_for_function(
+                """() => {
+                     const ps = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+                     return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent));
+                   }""", timeout=RUN_TIMEOUT_S * 1000, polling=250)
+        except Exception:
+            page.screenshot(path=str(SHOTS / f"{nb_path.stem}.timeout.png"))
+            raise
         deadline = time.monotonic() + 30
         while _get(f"{base}/api/kernels/{kernel}")["execution_state"] != "idle":
             assert time.monotonic() < deadline, "kernel still busy after every cell got its execution count"
