@@ -6,8 +6,9 @@ from xdplab.bpf import load_object, prog_path
 from xdplab_testutil import npk
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def frags_obj():
+    # a fresh object per test: its maps hold the counts the test checks
     return load_object(prog_path("xdp_frags.o"))
 
 
