@@ -73,3 +73,24 @@ def test_jit_records_and_raises_after_the_call():
     b._call("page_pool_recycle_direct", pool, p)
     with pytest.raises(SanitizerError, match="recycled twice"):
         b._call("page_pool_recycle_direct", pool, p)
+
+
+def refill_queue_without_the_empty_check(b):
+    """mvneta_rx_refill_queue that refills descriptors whether or not they still hold a buffer."""
+    from xdplab.nic.mvneta import mvneta_rx_refill
+    n = b.r[L.R_RXQ_SIZE]
+    curr = b.r[L.R_RXQ_FIRST_TO_REFILL]
+    i = 0
+    while i < b.r[L.R_RXQ_REFILL_NUM] and i < 64:
+        mvneta_rx_refill(b, (curr + 1) % n)          # off by one: the next, still armed, descriptor
+        curr = curr + 1 if curr + 1 < n else 0
+        i += 1
+    b.r[L.R_RXQ_REFILL_NUM] -= i
+    b.r[L.R_RXQ_FIRST_TO_REFILL] = curr
+    return i
+
+
+def test_refilling_an_armed_descriptor_is_caught():
+    b = Board("drop", mode="python", overrides={"mvneta_rx_refill_queue": refill_queue_without_the_empty_check})
+    with pytest.raises(SanitizerError, match="descriptor refilled twice"):
+        b.run(packets=100)

@@ -15,10 +15,12 @@ from ._twospeed import kernel
 import numpy as np
 
 from ._layout import R_BPF_FAULT_ENV, R_BPF_FAULTS, R_CPU_CUR, R_PROG_ID, R_PROG_KIND
+from .bpf.state import CTL_FRAG_FREE
 from .bpf.vm import bpf_vm_run
+from .xdp import xdp_return_page
 from .cost import C_BPF_HELPER, C_BPF_INSN, C_BPF_PROG_CALL, charge, charge_n, cpu_now
 from .mm import cpu_touch, cpu_write
-from .xdp_abi import (ENV_CPU, ENV_ERR, ENV_HELPER_CALLS, ENV_INSNS, ENV_NOW_NS, ENV_SIZE, XB_DATA, XB_DATA_END, XB_PAGE,
+from .xdp_abi import (ENV_CPU, ENV_ERR, ENV_HELPER_CALLS, ENV_INSNS, ENV_NOW_NS, ENV_SIZE, XB_DATA, XB_DATA_END, XB_MEM_ID, XB_MEM_TYPE, XB_PAGE,
                       XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX)
 
 __all__ = ["BUILTIN_PROGS", "PROG_NONE", "PROG_BUILTIN", "PROG_BPF", "builtin_prog_id",
@@ -113,6 +115,12 @@ def _bpf_run_vm(b, xdp):
         # read (the VM checks every access; the cost model counts the line once)
         n = xdp[XB_DATA_END] - xdp[XB_DATA]
         cpu_touch(b, xdp[XB_PAGE], xdp[XB_DATA], 64 if n > 64 else n, False)
+    nfree = b.bpf.ctl[CTL_FRAG_FREE]
+    if nfree > 0:
+        # frags a shrinking bpf_xdp_adjust_tail dropped: __xdp_return them (not NAPI-direct, as 6.1)
+        for i in range(nfree):
+            xdp_return_page(b, b.bpf.ctl[CTL_FRAG_FREE + 1 + i], xdp[XB_MEM_TYPE], xdp[XB_MEM_ID], False)
+        b.bpf.ctl[CTL_FRAG_FREE] = 0
     if env[ENV_ERR] != 0:
         if b.r[R_BPF_FAULTS] == 0:
             for i in range(ENV_SIZE):

@@ -32,6 +32,7 @@ from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, pa
                          page_pool_put_full_page, page_pool_put_page, PPF_ALLOC_COUNT,
                          PPF_HOLD_CNT, PPF_RELEASE_CNT, PPF_RING_COUNT)
 from ..printk import printk
+from ..sanitizer import san_report
 from ..progs import bpf_prog_run_xdp
 from ..trace import board_trace
 from .._layout import (R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
@@ -122,6 +123,9 @@ def _tr(b, ev, a, page, c, d, e):
 def mvneta_rx_desc_fill(b, i, phys_addr, page):
     """mvneta_rx_desc_fill: post a buffer in RX descriptor i."""
     charge(b, C_DESC_WRITE)
+    if b.rxd[i, RXD_BUF_PHYS_ADDR] != 0:
+        # the descriptor still holds a buffer: overwriting it loses that page
+        san_report(b, 12, page, i, b.rxd[i, RXD_BUF_VIRT_ADDR], b.pg[page, PGF_WHERE])
     b.rxd[i, RXD_BUF_PHYS_ADDR] = phys_addr
     b.rxd[i, RXD_BUF_VIRT_ADDR] = page
     b.pg[page, PGF_WHERE] = PG_RX_RING
