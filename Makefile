@@ -16,7 +16,7 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter-lab --notebook-dir=course course/index.ipynb
+	cd course && ../$(VENV)/bin/jupyter-lab $(LAB_ARGS) index.ipynb
 
 test: $(STAMP)
 	@# compile the jitted simulator once up front (numba caches it): the notebook and browser tests
