@@ -86,7 +86,7 @@ def _synthetic_trace():
         s.busy += 1
         s.ev("nic_rx", desc, 100 + desc, 70, FIRST_LAST, cpu=-1, label=f"nic{desc}")
     s.ev("irq")
-    s.ev("napi_poll", 64, 0, 3, label="poll")       # mvneta writes rx_todo in column C
+    s.ev("napi_poll", 64, 3, label="poll")          # trace.py: budget in A, rx_todo in B
     # desc 0: XDP_DROP, recycled into the alloc cache
     s.ev("rx_desc", 0, 100, FIRST_LAST, 70, label="rx0")
     s.ev("dma_sync_for_cpu", 0, 100, 256, 70)

@@ -282,7 +282,7 @@ def describe_event(row, t_ns) -> str:
         "nic_rx": f"DMA of {c} B (MH+frame+FCS) into RX desc {a}, page {b}",
         "hw_discard": f"frame of {c} B discarded: desc {a} not owned by the NIC (ring full)",
         "irq": "mvneta_isr: interrupt masked, napi_schedule",
-        "napi_poll": f"mvneta_rx_swbm: budget {a}, rx_todo {c if c else b}",
+        "napi_poll": f"mvneta_rx_swbm: budget {a}, rx_todo {b}",
         "rx_desc": f"RX desc {a}: page {b}, status {c:#x}, data_size {d}",
         "dma_sync_for_cpu": f"dma_sync_single_for_cpu page {b}: {d} B at offset {c}",
         "xdp_run": f"bpf_prog_run_xdp on page {b}: data={c} data_end={d} ({d - c} B)",
@@ -422,7 +422,7 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = 
         napi_line[name] = _ffill(ln >= 0, ln, -1).astype(np.int16)
     poll = m["napi_poll"]
     budget = _ffill(poll, a, 0)
-    rx_todo = _ffill(poll, np.where(c != 0, c, b), 0)   # trace.py names column B, mvneta.py writes C
+    rx_todo = _ffill(poll, b, 0)
     poll_index = _count(poll)
     rx_desc_count = _count(m["rx_desc"])
     at_poll = _ffill(poll, rx_desc_count, 0)

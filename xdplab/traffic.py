@@ -17,8 +17,8 @@ from .nic.mvneta_hw import ETH_WIRE_OVERHEAD
 __all__ = ["make_frame", "make_traffic", "line_rate_pps", "KINDS"]
 
 KINDS = ("udp", "ssh", "tcp")
-SRC_MAC = bytes.fromhex("e0d55e65ac83")     # the talk's traffic generator
-DST_MAC = bytes.fromhex("f0ad4e0a1b2c")     # the ESPRESSObin's eth0 (Globalscale OUI)
+SRC_MAC = bytes.fromhex("e0d55e65ac83")     # the MAC in the talk's pktgen command line
+DST_MAC = bytes.fromhex("f0ad4e0a1b2c")     # an address for the ESPRESSObin's eth0 (Globalscale OUI)
 
 
 def line_rate_pps(size: int, gbps: float = 1.0) -> float:

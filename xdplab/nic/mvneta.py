@@ -35,7 +35,7 @@ from ..printk import printk
 from ..sanitizer import san_report
 from ..progs import bpf_prog_run_xdp
 from ..trace import board_trace
-from .._layout import (R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
+from .._layout import (R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
 from ..xdp import (XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_frame_field, xdp_init_buff,
                    xdp_prepare_buff, xdp_return_frame, xdp_return_frame_rx_napi, xdp_rxq_info_is_reg,
                    xdp_rxq_info_reg, xdp_rxq_info_reg_mem_model, xdp_rxq_info_unreg)
@@ -305,7 +305,7 @@ def mvneta_run_xdp(b, xdp, frame_sz):
     off = b.r[R_RX_OFFSET]
     ln = xdp[XB_DATA_END] - xdp[XB_HARD_START] - off
     data_len = xdp[XB_DATA_END] - xdp[XB_DATA]
-    desc = b.r[R_RXQ_NEXT_DESC_TO_PROC]
+    desc = b.r[R_RXQ_CUR_DESC]             # the descriptor this frame ended on
     _tr(b, 6, desc, xdp[XB_PAGE], xdp[XB_DATA], xdp[XB_DATA_END], xdp[XB_DATA_META])
     act = bpf_prog_run_xdp(b, xdp)
     b.r[R_LAST_ACT] = act
@@ -442,7 +442,7 @@ def mvneta_rx_swbm(b, budget):
     n = b.r[R_RXQ_SIZE]
     charge(b, C_MMIO_READ)                 # mvneta_rxq_busy_desc_num_get
     rx_todo = b.r[R_RXQ_BUSY]
-    _tr(b, 3, budget, 0, rx_todo, 0, 0)
+    _tr(b, 3, budget, rx_todo, 0, 0, 0)
     has_prog = b.r[R_PROG_KIND] != 0
     xdp_init_buff(b, xdp, PAGE_SIZE, 0)
     in_frame = False                           # xdp_buf.data_hard_start != NULL
@@ -453,6 +453,7 @@ def mvneta_rx_swbm(b, budget):
     frame_sz = 0
     while rx_proc < budget and rx_proc < rx_todo:
         i = b.r[R_RXQ_NEXT_DESC_TO_PROC]
+        b.r[R_RXQ_CUR_DESC] = i
         page = b.rxd[i, RXD_BUF_VIRT_ADDR]
         charge(b, C_RX_LOOP)
         charge(b, C_DESC_READ)
