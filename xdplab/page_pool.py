@@ -287,21 +287,32 @@ def alloc_pages_bulk_into_cache(b, pool):
     return nr
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_alloc_pages(b, pool, gfp):
-    """page_pool_alloc_pages: a page (index) from cache, ring or page allocator; -1 if none."""
+    """page_pool_alloc_pages: a page (index) from cache, ring or page allocator; -1 if none.
+
+    The fast path (the alloc cache) is inlined into the driver, as the kernel's
+    ``__page_pool_get_cached`` is; the rest is ``__page_pool_alloc_pages_slow``.
+    """
     if b.pp[pool, PPF_ALLOC_COUNT] > 0:                   # fast path
         b.pp[pool, PPF_ALLOC_COUNT] -= 1
         page = b.pps[pool, b.pp[pool, PPF_ALLOC_COUNT]]
         b.pp[pool, PPF_STATS + ST_FAST] += 1
         charge(b, C_PP_ALLOC_FAST)
-        how = -1
-    else:
-        page = page_pool_refill_alloc_cache(b, pool)
-        how = -2
-        if page < 0:
-            page = _page_pool_alloc_pages_slow(b, pool)
-            how = -3
+        b.pg[page, PGF_WHERE] = PG_CALLER
+        _pp_trace(b, pool, page, -1, 0)
+        return page
+    return _page_pool_alloc_pages_cold(b, pool)
+
+
+@kernel
+def _page_pool_alloc_pages_cold(b, pool):
+    # the alloc cache is empty: refill it from the ptr_ring, else from the page allocator
+    page = page_pool_refill_alloc_cache(b, pool)
+    how = -2
+    if page < 0:
+        page = _page_pool_alloc_pages_slow(b, pool)
+        how = -3
     if page >= 0:
         b.pg[page, PGF_WHERE] = PG_CALLER
         _pp_trace(b, pool, page, how, 0)
@@ -365,7 +376,7 @@ def page_pool_recycle_in_ring(b, pool, page):
     return True
 
 
-@kernel
+@kernel(hot=True)
 def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
     """page_pool_put_page(pool, page, dma_sync_size, allow_direct).
 
@@ -384,20 +395,38 @@ def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
     if b.pg[page, PGF_WHERE] == PG_ALLOC_CACHE or b.pg[page, PGF_WHERE] == PG_PTR_RING:
         san_report(b, 14, page, pool, 0, b.pg[page, PGF_WHERE])
         return
+    # page_pool_put_defragged_page: what __page_pool_put_page could not keep goes to the ring
+    if __page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
+        _page_pool_put_page_ring(b, pool, page, dma_sync_size)
+
+
+@kernel(hot=True)
+def __page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
+    """__page_pool_put_page: True if the page is still to be recycled (via the ptr_ring)."""
     if b.pg[page, PGF_REFCNT] == 1 and b.pg[page, PGF_PFMEMALLOC] == 0:
         if b.pp[pool, PPF_FLAGS] & PP_FLAG_DMA_SYNC_DEV:
             page_pool_dma_sync_for_device(b, pool, page, dma_sync_size)
         if allow_direct and page_pool_recycle_in_cache(b, pool, page):
             _pp_trace(b, pool, page, 0, dma_sync_size)
-            return
-        if page_pool_recycle_in_ring(b, pool, page):
-            _pp_trace(b, pool, page, 1, dma_sync_size)
-            return
-        b.pp[pool, PPF_STATS + ST_RING_FULL] += 1
-        _pp_trace(b, pool, page, 3, dma_sync_size)
-        page_pool_return_page(b, pool, page)
-        return
+            return False
+        return True
     # fallback / non-XDP mode: someone else still holds the page
+    _page_pool_put_page_released(b, pool, page, dma_sync_size)
+    return False
+
+
+@kernel
+def _page_pool_put_page_ring(b, pool, page, dma_sync_size):
+    if page_pool_recycle_in_ring(b, pool, page):
+        _pp_trace(b, pool, page, 1, dma_sync_size)
+        return
+    b.pp[pool, PPF_STATS + ST_RING_FULL] += 1
+    _pp_trace(b, pool, page, 3, dma_sync_size)
+    page_pool_return_page(b, pool, page)
+
+
+@kernel
+def _page_pool_put_page_released(b, pool, page, dma_sync_size):
     b.pp[pool, PPF_STATS + ST_RELEASED_REFCNT] += 1
     _pp_trace(b, pool, page, 2, dma_sync_size)
     page_pool_release_page(b, pool, page)

@@ -61,7 +61,7 @@ def _swap_bytes(buf, a, c, n):
         buf[c + i] = t
 
 
-@kernel
+@kernel(hot=True)
 def xdp_prog_builtin(b, prog_id, xdp):
     """Run built-in program ``prog_id`` on ``xdp``; returns the action."""
     if prog_id == 0:

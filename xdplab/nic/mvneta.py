@@ -198,6 +198,12 @@ def mvneta_xdp_put_buff(b, xdp, sync_len):
 
 
 @kernel
+def _mvneta_xdp_put_buff_cold(b, xdp):
+    # a frame dropped before the program saw it (bad size, no skb, budget out mid-frame): not inlined
+    mvneta_xdp_put_buff(b, xdp, -1)
+
+
+@kernel
 def mvneta_txq_pend_desc_add(b, pend_desc):
     """mvneta_txq_pend_desc_add: the doorbell (at most 255 descriptors per register write)."""
     charge(b, C_MMIO_WRITE)
@@ -299,7 +305,7 @@ def xdp_do_redirect(b, xdp):
     return -EINVAL
 
 
-@kernel
+@kernel(hot=True)
 def mvneta_run_xdp(b, xdp, frame_sz):
     """mvneta_run_xdp: run the program and act on its verdict; returns MVNETA_XDP_*."""
     off = b.r[R_RX_OFFSET]
@@ -319,12 +325,13 @@ def mvneta_run_xdp(b, xdp, frame_sz):
         b.r[R_VERDICTS + XDP_PASS] += 1
         b.r[R_STATS + S_RX_XDP_PASS] += 1
         return MVNETA_XDP_PASS
+    put = False                                # the buffer goes back to page_pool (one call site: inlined once)
     if act == XDP_REDIRECT:
         b.r[R_VERDICTS + XDP_REDIRECT] += 1
         err = xdp_do_redirect(b, xdp)
         if err != 0:
             _tr(b, 18, desc, xdp[XB_PAGE], err, 0, 0)    # trace_xdp_redirect_err
-            mvneta_xdp_put_buff(b, xdp, sync)
+            put = True
             ret = MVNETA_XDP_DROPPED
         else:
             ret = MVNETA_XDP_REDIR
@@ -332,8 +339,7 @@ def mvneta_run_xdp(b, xdp, frame_sz):
     elif act == XDP_TX:
         b.r[R_VERDICTS + XDP_TX] += 1
         ret = mvneta_xdp_xmit_back(b, xdp)
-        if ret != MVNETA_XDP_TX:
-            mvneta_xdp_put_buff(b, xdp, sync)
+        put = ret != MVNETA_XDP_TX
     else:
         if act != XDP_ABORTED and act != XDP_DROP:
             b.r[R_VERDICTS + VERDICT_INVALID] += 1
@@ -346,9 +352,11 @@ def mvneta_run_xdp(b, xdp, frame_sz):
             b.r[R_VERDICTS + XDP_DROP] += 1
         if act != XDP_DROP:
             _tr(b, 17, desc, xdp[XB_PAGE], act, 0, 0)   # trace_xdp_exception
-        mvneta_xdp_put_buff(b, xdp, sync)
+        put = True
         ret = MVNETA_XDP_DROPPED
         b.r[R_STATS + S_RX_XDP_DROP] += 1
+    if put:
+        mvneta_xdp_put_buff(b, xdp, sync)
     b.r[R_STATS + S_RX_BYTES] += frame_sz + xdp[XB_DATA_END] - xdp[XB_DATA] - data_len
     b.r[R_STATS + S_RX_PACKETS] += 1
     return ret
@@ -485,7 +493,7 @@ def mvneta_rx_swbm(b, budget):
         if (rx_status & MVNETA_RXD_LAST_DESC) == 0:
             continue                           # no last descriptor this time
         if size != 0:
-            mvneta_xdp_put_buff(b, xdp, -1)
+            _mvneta_xdp_put_buff_cold(b, xdp)
             in_frame = False
             continue
         if has_prog:
@@ -497,7 +505,7 @@ def mvneta_rx_swbm(b, budget):
                 continue
         skb = mvneta_swbm_build_skb(b, xdp)
         if skb < 0:
-            mvneta_xdp_put_buff(b, xdp, -1)
+            _mvneta_xdp_put_buff_cold(b, xdp)
             b.r[R_STATS + S_SKB_ALLOC_ERRORS] += 1
             b.r[R_STATS + S_RX_DROPPED] += 1
             in_frame = False
@@ -509,7 +517,7 @@ def mvneta_rx_swbm(b, budget):
         napi_gro_receive(b, skb)
         in_frame = False
     if in_frame:
-        mvneta_xdp_put_buff(b, xdp, -1)        # budget ran out mid-frame: the frame is dropped
+        _mvneta_xdp_put_buff_cold(b, xdp)        # budget ran out mid-frame: the frame is dropped
     if xdp_ret & MVNETA_XDP_REDIR:
         charge(b, C_XDP_FLUSH)             # xdp_do_flush (xdp_do_flush_map in the talk)
     if rx_packets:

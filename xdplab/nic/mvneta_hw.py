@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._bytes import copy_bytes
 from .._twospeed import kernel
 from .._layout import TXCAP_MAX  # transmitted frames whose bytes are kept (a "tcpdump")
 from ..mm import dev_dma_read, dev_dma_write, dma_to_page
@@ -88,7 +89,7 @@ def _mib_size_bucket(b, n):
         b.r[R_STATS + S_FRAMES_1024_TO_MAX_OCTETS] += 1
 
 
-@kernel
+@kernel(hot=True)
 def _rx_one(b, t_ns, k):
     """The MAC receives frame k: DMA it into descriptors, or discard it."""
     tid = np.int64(b.wire[k, 1])
@@ -101,33 +102,34 @@ def _rx_one(b, t_ns, k):
     n = b.r[R_RXQ_SIZE]
     i = b.r[R_RXQ_HW_NEXT]
     ok = True
-    for j in range(ndesc):
-        if b.rxd[(i + j) % n, RXD_HW_OWN] == 0:
+    d = i
+    for j in range(ndesc):                   # (a ring index wraps by compare, not by an integer division)
+        if b.rxd[d, RXD_HW_OWN] == 0:
             ok = False
             break
+        d = d + 1 if d + 1 < n else 0
     if not ok:
         b.r[R_STATS + S_RX_DISCARD] += 1
         board_trace(b, t_ns, -1, 1, i, 0, flen, 0, 0, b.r[R_RXQ_BUSY], 0, 0, 0)
         return
     is_ip4 = b.frames[tid, 12] == 0x08 and b.frames[tid, 13] == 0x00
     done = 0
+    d = i
     for j in range(ndesc):
-        d = (i + j) % n
         addr = b.rxd[d, RXD_BUF_PHYS_ADDR]
         page = dma_to_page(b, addr)
         off = addr & (PAGE_SIZE - 1)
         chunk = size - done
         if chunk > MVNETA_MAX_RX_BUF_SIZE:
             chunk = MVNETA_MAX_RX_BUF_SIZE
-        buf = b.data[page]
         dev_dma_write(b, page, off, chunk)
         x0 = 0
         if done == 0:                        # the Marvell header leads the first buffer
-            buf[off] = 0
-            buf[off + 1] = 0
+            b.data[page, off] = 0
+            b.data[page, off + 1] = 0
             x0 = MVNETA_MH_SIZE
         src = done + x0 - MVNETA_MH_SIZE     # position in the frame
-        buf[off + x0:off + chunk] = b.frames[tid, src:src + chunk - x0]
+        copy_bytes(b.data, page, off + x0, b.frames, tid, src, chunk - x0)
         st = 0
         if j == 0:
             st |= MVNETA_RXD_FIRST_DESC
@@ -142,7 +144,8 @@ def _rx_one(b, t_ns, k):
         done += chunk
         b.r[R_RXQ_BUSY] += 1
         board_trace(b, t_ns, -1, 0, d, page, size, st, 0, b.r[R_RXQ_BUSY], 0, 0, 0)
-    b.r[R_RXQ_HW_NEXT] = (i + ndesc) % n
+        d = d + 1 if d + 1 < n else 0
+    b.r[R_RXQ_HW_NEXT] = d
     if b.r[R_RXQ_PENDING_IRQ] == 0:
         b.f[F_FIRST_PENDING] = t_ns
     b.r[R_RXQ_PENDING_IRQ] += ndesc
@@ -179,7 +182,7 @@ def mvneta_hw_tx_kick(b, t_ns):
             c = b.r[R_WIRE_TX_N]
             if c < TXCAP_MAX:
                 m = length if length < TXCAP_LEN else TXCAP_LEN
-                b.txcap[c, :m] = b.data[page, off:off + m]
+                copy_bytes(b.txcap, c, 0, b.data, page, off, m)
                 b.r[R_TXCAP_LEN + c] = length
             b.r[R_WIRE_TX_N] = c + 1
         b.r[R_STATS + S_GOOD_FRAMES_SENT] += 1

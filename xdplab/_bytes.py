@@ -1,0 +1,56 @@
+"""Byte copies between rows of 2-D uint8 arrays, at memcpy speed in jitted code.
+
+A numba loop over ``dst[r, i] = src[s, j]`` pays a negative-index wrap per
+byte (numba cannot prove the index is non-negative), and a slice assignment
+checks for overlap and broadcasting per call: both cost more than the 64-byte
+frame being copied.  ``copy_bytes`` is a plain Python function (the python
+speed and exercises use it as it is) with a numba overload that lowers to
+``llvm.memcpy``.  The callers have already bounded every index (a frame fits
+its buffer); the overload still checks them when ``NUMBA_BOUNDSCHECK=1``.
+"""
+
+from __future__ import annotations
+
+from numba.core import cgutils, config, types
+from numba.extending import intrinsic, overload
+
+__all__ = ["copy_bytes"]
+
+
+def copy_bytes(dst, drow, doff, src, srow, soff, n):
+    """``dst[drow, doff:doff+n] = src[srow, soff:soff+n]`` (distinct arrays, n >= 0)."""
+    dst[drow, doff:doff + n] = src[srow, soff:soff + n]
+
+
+@intrinsic
+def _memcpy_rows(typingctx, dst, drow, doff, src, srow, soff, n):
+    sig = types.void(dst, drow, doff, src, srow, soff, n)
+
+    def codegen(context, builder, sig, args):
+        d = context.make_array(sig.args[0])(context, builder, args[0])
+        s = context.make_array(sig.args[3])(context, builder, args[3])
+        dptr = cgutils.get_item_pointer2(context, builder, d.data, cgutils.unpack_tuple(builder, d.shape),
+                                         cgutils.unpack_tuple(builder, d.strides), sig.args[0].layout,
+                                         [args[1], args[2]], wraparound=False)
+        sptr = cgutils.get_item_pointer2(context, builder, s.data, cgutils.unpack_tuple(builder, s.shape),
+                                         cgutils.unpack_tuple(builder, s.strides), sig.args[3].layout,
+                                         [args[4], args[5]], wraparound=False)
+        cgutils.raw_memcpy(builder, dptr, sptr, args[6], 1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@overload(copy_bytes, jit_options={"forceinline": True})
+def _copy_bytes_jit(dst, drow, doff, src, srow, soff, n):
+    if config.BOUNDSCHECK:
+        def impl(dst, drow, doff, src, srow, soff, n):
+            if n < 0 or drow < 0 or drow >= dst.shape[0] or srow < 0 or srow >= src.shape[0] or doff < 0 \
+                    or soff < 0 or doff + n > dst.shape[1] or soff + n > src.shape[1]:
+                raise IndexError("copy_bytes: index out of bounds")
+            _memcpy_rows(dst, drow, doff, src, srow, soff, n)
+        return impl
+
+    def impl(dst, drow, doff, src, srow, soff, n):
+        _memcpy_rows(dst, drow, doff, src, srow, soff, n)
+    return impl
