@@ -17,6 +17,7 @@ from numba.core import types
 from numba.experimental import structref
 
 from . import _layout as L
+from ._borrowed import borrowed
 from . import sanitizer as _san
 from . import sim as _sim  # noqa: F401  (registers sim_run)
 from ._twospeed import JIT, PythonKernel
@@ -82,7 +83,8 @@ class BoardStateType(types.StructRef):
     """numba's view of the board: one pointer to the same arrays (see BoardStateRef)."""
 
     def preprocess_fields(self, fields):
-        return tuple((name, types.unliteral(t)) for name, t in fields)
+        # the arrays are borrowed from the Python Board: no reference counting in the kernels
+        return tuple((name, borrowed(types.unliteral(t))) for name, t in fields)
 
 
 class BoardStateRef(structref.StructRefProxy):
@@ -99,8 +101,10 @@ structref.define_proxy(BoardStateRef, BoardStateType, list(BoardState._fields))
 
 
 def to_ref(s: BoardState) -> BoardStateRef:
-    """The StructRef over the same arrays as ``s``."""
-    return BoardStateRef(*s)
+    """The StructRef over the same arrays as ``s`` (which it keeps alive: the struct only borrows them)."""
+    ref = BoardStateRef(*s)
+    ref._owner = s
+    return ref
 
 
 def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA_MAX_RXD,
