@@ -78,3 +78,40 @@ def test_copy_bytes_boundscheck():
     d = np.zeros((2, 10), np.uint8)
     with pytest.raises(IndexError):
         _copy_jit(d, d.copy(), 0, 5, 0, 0, 6)
+
+
+_NRT_BALANCE = r'''
+import gc, numba
+from numba.core.runtime import rtsys
+from xdplab.board import Board, to_ref
+
+@numba.njit
+def touch(b, page):
+    row = b.data[page]
+    row[5] = 7
+    return b.data[page, 5] + b.bpf.ctl[0]
+
+s = Board("drop").s
+touch(to_ref(s), 3)
+gc.collect()
+a0 = rtsys.get_allocation_stats()
+for i in range(50):
+    r = to_ref(s)
+    for j in range(3):
+        touch(r, 3)
+    del r
+gc.collect()
+a1 = rtsys.get_allocation_stats()
+print(a1.alloc - a0.alloc, a1.free - a0.free, a1.mi_alloc - a0.mi_alloc, a1.mi_free - a0.mi_free)
+'''
+
+
+def test_borrowed_struct_is_freed_with_its_proxy():
+    # kernels borrow the StructRef from its proxy: every struct the proxies made is freed again
+    import os
+    import subprocess
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    out = subprocess.run([sys.executable, "-c", _NRT_BALANCE], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    alloc, free, mi_alloc, mi_free = map(int, out.stdout.split())
+    assert alloc > 0 and (alloc, mi_alloc) == (free, mi_free)

@@ -22,7 +22,7 @@ from numba.core import cgutils, types
 from numba.core.datamodel import models
 from numba.extending import intrinsic, lower_cast, overload, register_model
 
-__all__ = ["BorrowedArray", "borrowed", "as_counted"]
+__all__ = ["BorrowedArray", "borrowed", "as_counted", "define_borrowed_proxy"]
 
 
 class BorrowedArray(types.Array):
@@ -92,3 +92,51 @@ def _as_counted_jit(a):
     if isinstance(a, BorrowedArray):
         return lambda a: _to_counted(a)
     return lambda a: a
+
+
+def define_borrowed_proxy(py_class, struct_type, fields):
+    """``structref.define_proxy``, except that jitted code borrows the struct instead of counting it.
+
+    numba increfs a StructRef's meminfo each time a (possibly inlined) kernel
+    takes it as an argument and decrefs it after; with branches in between the
+    pairs are not pruned.  The Python proxy owns the struct for the whole of a
+    call, so kernels need not count it: the model reports no meminfo, and
+    unboxing lends the proxy's reference instead of taking one.  Boxing (the
+    proxy's constructor) is numba's: the new proxy owns the new struct.
+    """
+    from numba.experimental import structref
+    from numba.extending import NativeValue, box, unbox
+
+    structref.define_constructor(py_class, struct_type, fields)
+
+    @register_model(struct_type)
+    class _BorrowedStructRefModel(models.StructRefModel):
+        def has_nrt_meminfo(self):
+            return False
+
+        def traverse(self, builder):
+            return []
+
+    mip_type = types.MemInfoPointer(types.voidptr)
+
+    @box(struct_type)
+    def _box(typ, val, c):
+        st = cgutils.create_struct_proxy(typ)(c.context, c.builder, value=val)
+        boxed_meminfo = c.box(mip_type, st.meminfo)        # the proxy takes the struct's reference
+        ctor = c.pyapi.unserialize(c.pyapi.serialize_object(py_class._numba_box_))
+        ty = c.pyapi.unserialize(c.pyapi.serialize_object(typ))
+        res = c.pyapi.call_function_objargs(ctor, [ty, boxed_meminfo])
+        c.pyapi.decref(ctor)
+        c.pyapi.decref(ty)
+        c.pyapi.decref(boxed_meminfo)
+        return res
+
+    @unbox(struct_type)
+    def _unbox(typ, obj, c):
+        mi_obj = c.pyapi.object_getattr_string(obj, "_meminfo")
+        mi = c.unbox(mip_type, mi_obj).value            # a new reference ...
+        c.context.nrt.decref(c.builder, mip_type, mi)   # ... given back: the proxy holds the struct
+        c.pyapi.decref(mi_obj)
+        st = cgutils.create_struct_proxy(typ)(c.context, c.builder)
+        st.meminfo = mi
+        return NativeValue(st._getvalue())

@@ -17,7 +17,7 @@ from numba.core import types
 from numba.experimental import structref
 
 from . import _layout as L
-from ._borrowed import borrowed
+from ._borrowed import borrowed, define_borrowed_proxy
 from . import sanitizer as _san
 from . import sim as _sim  # noqa: F401  (registers sim_run)
 from ._twospeed import JIT, PythonKernel
@@ -97,7 +97,8 @@ class BoardStateRef(structref.StructRefProxy):
     """
 
 
-structref.define_proxy(BoardStateRef, BoardStateType, list(BoardState._fields))
+# kernels borrow the struct from its proxy as they borrow its arrays (xdplab._borrowed)
+define_borrowed_proxy(BoardStateRef, BoardStateType, list(BoardState._fields))
 
 
 def to_ref(s: BoardState) -> BoardStateRef:
