@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from numba.core import types
 from numba.experimental import structref
@@ -101,9 +102,19 @@ class BoardStateRef(structref.StructRefProxy):
 define_borrowed_proxy(BoardStateRef, BoardStateType, list(BoardState._fields))
 
 
+@numba.njit(cache=True)
+def _new_board_ref(data, pg, lines, r, f, pp, pps, rxd, txd, txd_done, skb, ids, xdp, env, wire, frames, txcap, tr_ev, tr_t, klog, bpf):
+    # StructRefProxy.__new__ would compile its constructor afresh in every process (~1.3 s);
+    # this one is cached with the kernels
+    return BoardStateRef(data, pg, lines, r, f, pp, pps, rxd, txd, txd_done, skb, ids, xdp, env, wire, frames, txcap, tr_ev, tr_t, klog, bpf)
+
+
+assert _new_board_ref.py_func.__code__.co_varnames[:len(BoardState._fields)] == BoardState._fields
+
+
 def to_ref(s: BoardState) -> BoardStateRef:
     """The StructRef over the same arrays as ``s`` (which it keeps alive: the struct only borrows them)."""
-    ref = BoardStateRef(*s)
+    ref = _new_board_ref(*s)
     ref._owner = s
     return ref
 
