@@ -396,12 +396,12 @@ def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
         san_report(b, 14, page, pool, 0, b.pg[page, PGF_WHERE])
         return
     # page_pool_put_defragged_page: what __page_pool_put_page could not keep goes to the ring
-    if __page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
+    if _page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
         _page_pool_put_page_ring(b, pool, page, dma_sync_size)
 
 
 @kernel(hot=True)
-def __page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
+def _page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
     """__page_pool_put_page: True if the page is still to be recycled (via the ptr_ring)."""
     if b.pg[page, PGF_REFCNT] == 1 and b.pg[page, PGF_PFMEMALLOC] == 0:
         if b.pp[pool, PPF_FLAGS] & PP_FLAG_DMA_SYNC_DEV:
