@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -169,8 +170,17 @@ def browser():
 def _wait_kernel_ready(base: str, timeout: float = 90.0) -> str:
     """The toolbar says idle before the kernel is connected: poll the REST API instead."""
     deadline = time.monotonic() + timeout
+    ks = []
     while time.monotonic() < deadline:
-        ks = _get(f"{base}/api/kernels")
+        try:
+            ks = _get(f"{base}/api/kernels")
+        except urllib.error.HTTPError as e:
+            # jupyter_server answers 500 while a kernel it lists is still starting
+            # ("'last_activity' trait ... not the NoneType None"): ask again
+            if e.code != 500:
+                raise
+            time.sleep(0.25)
+            continue
         ready = [k for k in ks if k.get("connections", 0) >= 1 and k.get("execution_state") == "idle"]
         if ready:
             return ready[0]["id"]
