@@ -47,7 +47,18 @@ def main() -> int:
     if shutil.which("perf") is None:
         print("perf not found: apt-get install linux-perf", file=sys.stderr)
         return 2
-    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="xdplab-prof-")   # before numba compiles anything
+    work = tempfile.mkdtemp(prefix="xdplab-prof-")
+    os.environ["NUMBA_CACHE_DIR"] = work               # before numba compiles anything
+    perf_map = f"/tmp/perf-{os.getpid()}.map"
+    try:
+        return _profile(args, work, perf_map)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)        # a fresh cache of the whole simulator: ~100 MB
+        if os.path.exists(perf_map):
+            os.unlink(perf_map)
+
+
+def _profile(args, work, perf_map) -> int:
     from xdplab.board import Board
     from xdplab._twospeed import _REGISTRY
     from xdplab.bench import MODES
@@ -63,13 +74,13 @@ def main() -> int:
             if addr:
                 syms[addr] = fn.name
     addrs = sorted(syms)
-    with open(f"/tmp/perf-{os.getpid()}.map", "w") as f:
+    with open(perf_map, "w") as f:
         for i, a in enumerate(addrs):
             size = min((addrs[i + 1] - a) if i + 1 < len(addrs) else 4096, 1 << 20)
             f.write(f"{a:x} {size:x} {_short(syms[a])}\n")
     board = Board(prog, **kw)
     rate = args.rate if args.rate == "line" else float(args.rate)
-    data = tempfile.mktemp(suffix=".perf.data")
+    data = os.path.join(work, "perf.data")
     import xdplab.board as xb
     orig = xb.Board._call
     rec = {}

@@ -16,8 +16,8 @@ from ._twospeed import kernel
 import numpy as np
 
 from ._layout import R_BPF_FAULT_ENV, R_BPF_FAULTS, R_CPU_CUR, R_PROG_ID, R_PROG_KIND
-from .bpf.state import CTL_FRAG_FREE, CTL_RET
-from .bpf.vm import bpf_vm_run_many
+from .bpf.state import CTL_FRAG_FREE
+from .bpf.vm import bpf_vm_run
 from .xdp import xdp_return_page
 from .cost import C_BPF_HELPER, C_BPF_INSN, C_BPF_PROG_CALL, charge, charge_n, cpu_now
 from .mm import cpu_touch, cpu_write
@@ -108,11 +108,7 @@ def _bpf_run_vm(b, xdp):
     env[ENV_CPU] = b.r[R_CPU_CUR]
     env[ENV_NOW_NS] = np.int64(cpu_now(b))
     env[ENV_ERR] = 0
-    # bpf_vm_run's body inlined: one call level that passes the whole VM state costs ~100 ns
-    bs = b.bpf
-    rr = bs.ctl[CTL_RET:CTL_RET + 1]
-    bpf_vm_run_many(bs, b.r[R_PROG_ID], as_counted(b.data), as_counted(xdp)[None, :], as_counted(env)[None, :], rr)
-    act = rr[0]
+    act = bpf_vm_run(b.bpf, b.r[R_PROG_ID], as_counted(b.data), as_counted(xdp), as_counted(env))
     charge_n(b, C_BPF_INSN, env[ENV_INSNS])
     charge_n(b, C_BPF_HELPER, env[ENV_HELPER_CALLS])
     if env[ENV_INSNS] > _INSNS_TRIVIAL + 2:

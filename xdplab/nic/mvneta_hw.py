@@ -187,7 +187,7 @@ def mvneta_hw_tx_kick(b, t_ns):
             b.r[R_WIRE_TX_N] = c + 1
         b.r[R_STATS + S_GOOD_FRAMES_SENT] += 1
         b.r[R_STATS + S_GOOD_OCTETS_SENT] += wire_len
-        b.r[R_TXQ_HW_NEXT] = (d + 1) % n
+        b.r[R_TXQ_HW_NEXT] = d + 1 if d + 1 < n else 0
         b.r[R_TXQ_PENDING] -= 1
         b.r[R_TXQ_HW_SENT] += 1
 
