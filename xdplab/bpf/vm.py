@@ -598,6 +598,11 @@ def _atomic(bs, mem, xdp, env, pc, w, x, aux, stack_top):
         regs[src] = old
 
 
+_U1 = np.uint64(1)
+_U2 = np.uint64(2)
+_U3 = np.uint64(3)
+
+
 @kernel
 def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
     """___bpf_prog_run(ctx = xdp, insn = program ``prog_index`` of ``bs``), once per row of
@@ -605,21 +610,30 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
     ``rets[i]``.  A fault stops that run: XDP_ABORTED and envs[i, ENV_ERR] set.  Writes
     ENV_INSNS and ENV_HELPER_CALLS; helpers write ENV_RI_* / ENV_PRANDOM.  Returns the
     total number of instructions executed.  (The packet loop lives in here, around the
-    instruction loop, so a batch pays the function-entry costs once.)"""
+    instruction loop, so a batch pays the function-entry costs once.)
+
+    The instruction loop is two parts.  First the common instructions, one ``op == CONST``
+    case each (LLVM turns the chain into a single jump table), each finishing with
+    ``continue``; loads and stores there take only the stack and the packet.  What they do
+    not finish (other opcodes, other regions, every fault) falls through to the generic
+    code below them, which handles every instruction."""
     code = bs.code
+    # row pc of code is cf[4 pc : 4 pc + 4]; indexed with unsigned numbers (r4) so that numba
+    # emits no negative-index wrap and the address is a shift, not a multiply by the row stride
+    cf = code.reshape(code.size)
     regs = bs.ctl
     um = bs.umem
     um64 = bs.umem64
     maps = bs.maps
+    start = bs.progs[prog_index, PR_START]
     total = np.int64(0)
     for pi in range(xdps.shape[0]):
         budget = envs[pi, ENV_INSN_BUDGET]
         if budget <= 0:
             budget = DEFAULT_INSN_BUDGET
         envs[pi, ENV_ERR] = 0
-        envs[pi, ENV_HELPER_CALLS] = 0
         regs[CTL_TAILCNT] = 0                                  # tail calls so far
-        pc = bs.progs[prog_index, PR_START]
+        pc = start
         page = xdps[pi, XB_PAGE]
         data = xdps[pi, XB_DATA]
         pkt_end = xdps[pi, XB_DATA_END]
@@ -628,68 +642,420 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
         stack_top = np.int64(FRAME)
         regs[1] = np.int64(K_CTX) << PTR_SHIFT
         regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
-        n = np.int64(0)
+        left = budget          # instructions the budget still allows; executed so far: budget - left
         helpers = np.int64(0)
         ret = np.int64(0)
         while True:
-            n += 1
-            if n > budget:
-                envs[pi, ENV_INSNS] = n - 1
-                envs[pi, ENV_HELPER_CALLS] = helpers
+            left -= 1
+            if left < 0:
+                left = 0
                 ret = _fault(envs[pi], np.int64(FAULT_BUDGET), pc, budget, np.int64(0), np.int64(0))
                 break
-            w = code[pc, 0]
+            r4 = np.uint64(pc << 2)
+            w = cf[r4]
             op = w & 0xFF
-            x = code[pc, 1]
-            # the common instructions, one case each (LLVM makes this chain a jump table)
+            # ---------------------------------------------------------------- common cases
             if op == 11:                                              # r = imm
-                regs[(w >> 8) & 0xF] = code[pc, 2]
+                regs[(w >> 8) & 0xF] = cf[r4 + _U2]
                 pc += 1
+                continue
             elif op == 27:                                            # r = r
                 regs[(w >> 8) & 0xF] = regs[(w >> 12) & 0xF]
                 pc += 1
+                continue
             elif op == 0:                                             # r += imm
                 d = (w >> 8) & 0xF
-                regs[d] = regs[d] + code[pc, 2]
+                regs[d] = regs[d] + cf[r4 + _U2]
                 pc += 1
+                continue
             elif op == 16:                                            # r += r
                 d = (w >> 8) & 0xF
                 regs[d] = regs[d] + regs[(w >> 12) & 0xF]
                 pc += 1
-            elif op == 5:                                             # r &= imm
+                continue
+            elif op == 1:                                             # r -= imm
                 d = (w >> 8) & 0xF
-                regs[d] = regs[d] & code[pc, 2]
+                regs[d] = regs[d] - cf[r4 + _U2]
                 pc += 1
-            elif op == 6:                                             # r <<= imm
+                continue
+            elif op == 17:                                            # r -= r
                 d = (w >> 8) & 0xF
-                regs[d] = regs[d] << code[pc, 2]
+                regs[d] = regs[d] - regs[(w >> 12) & 0xF]
                 pc += 1
-            elif op == 7:                                             # r >>= imm
+                continue
+            elif op == 2:                                             # r *= imm
                 d = (w >> 8) & 0xF
-                regs[d] = np.int64(np.uint64(regs[d]) >> np.uint64(code[pc, 2]))
+                regs[d] = regs[d] * cf[r4 + _U2]
                 pc += 1
+                continue
+            elif op == 18:                                            # r *= r
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] * regs[(w >> 12) & 0xF]
+                pc += 1
+                continue
+            elif op == 4:                                             # r |= imm
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] | cf[r4 + _U2]
+                pc += 1
+                continue
             elif op == 20:                                            # r |= r
                 d = (w >> 8) & 0xF
                 regs[d] = regs[d] | regs[(w >> 12) & 0xF]
                 pc += 1
-            elif op == 70 + 5:                                        # if r != imm
-                pc = x if regs[(w >> 8) & 0xF] != code[pc, 2] else pc + 1
-            elif op == 70 + 1:                                        # if r == imm
-                pc = x if regs[(w >> 8) & 0xF] == code[pc, 2] else pc + 1
-            elif op == 84 + 2:                                        # if r > r (unsigned)
-                pc = x if np.uint64(regs[(w >> 8) & 0xF]) > np.uint64(regs[(w >> 12) & 0xF]) else pc + 1
-            elif op == 70 + 2:                                        # if r > imm (unsigned)
-                pc = x if np.uint64(regs[(w >> 8) & 0xF]) > np.uint64(code[pc, 2]) else pc + 1
-            elif op == 84 + 1:                                        # if r == r
-                pc = x if regs[(w >> 8) & 0xF] == regs[(w >> 12) & 0xF] else pc + 1
-            elif op == 84 + 5:                                        # if r != r
-                pc = x if regs[(w >> 8) & 0xF] != regs[(w >> 12) & 0xF] else pc + 1
+                continue
+            elif op == 5:                                             # r &= imm
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] & cf[r4 + _U2]
+                pc += 1
+                continue
+            elif op == 21:                                            # r &= r
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] & regs[(w >> 12) & 0xF]
+                pc += 1
+                continue
+            elif op == 10:                                            # r ^= imm
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] ^ cf[r4 + _U2]
+                pc += 1
+                continue
+            elif op == 26:                                            # r ^= r
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] ^ regs[(w >> 12) & 0xF]
+                pc += 1
+                continue
+            elif op == 6:                                             # r <<= imm (0..63: checked at load)
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] << cf[r4 + _U2]
+                pc += 1
+                continue
+            elif op == 7:                                             # r >>= imm
+                d = (w >> 8) & 0xF
+                regs[d] = np.int64(np.uint64(regs[d]) >> np.uint64(cf[r4 + _U2]))
+                pc += 1
+                continue
+            elif op == 12:                                            # r s>>= imm
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] >> cf[r4 + _U2]
+                pc += 1
+                continue
+            elif op == 22:                                            # r <<= r
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] << (regs[(w >> 12) & 0xF] & 63)
+                pc += 1
+                continue
+            elif op == 23:                                            # r >>= r
+                d = (w >> 8) & 0xF
+                regs[d] = np.int64(np.uint64(regs[d]) >> np.uint64(regs[(w >> 12) & 0xF] & 63))
+                pc += 1
+                continue
+            elif op == 32:                                            # w += imm
+                d = (w >> 8) & 0xF
+                regs[d] = (regs[d] + cf[r4 + _U2]) & M32
+                pc += 1
+                continue
+            elif op == 48:                                            # w += w
+                d = (w >> 8) & 0xF
+                regs[d] = (regs[d] + regs[(w >> 12) & 0xF]) & M32
+                pc += 1
+                continue
+            elif op == 37:                                            # w &= imm
+                d = (w >> 8) & 0xF
+                regs[d] = regs[d] & cf[r4 + _U2] & M32
+                pc += 1
+                continue
+            elif op == 43:                                            # w = imm
+                regs[(w >> 8) & 0xF] = cf[r4 + _U2] & M32
+                pc += 1
+                continue
+            elif op == 59:                                            # w = w
+                regs[(w >> 8) & 0xF] = regs[(w >> 12) & 0xF] & M32
+                pc += 1
+                continue
+            elif op == 64:                                            # bswap / be16, be32, be64
+                d = (w >> 8) & 0xF
+                aux = cf[r4 + _U3]
+                a = regs[d]
+                if aux == 16:
+                    regs[d] = ((a & 0xFF) << 8) | ((a >> 8) & 0xFF)
+                elif aux == 32:
+                    regs[d] = ((a & 0xFF) << 24) | ((a & 0xFF00) << 8) | ((a >> 8) & 0xFF00) | ((a >> 24) & 0xFF)
+                else:
+                    regs[d] = _bswap(a, aux)
+                pc += 1
+                continue
+            # 64-bit conditional jumps against an immediate (70 + jop) and a register (84 + jop)
+            elif op == 71:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] == cf[r4 + _U2] else pc + 1
+                continue
+            elif op == 72:
+                pc = cf[r4 + _U1] if np.uint64(regs[(w >> 8) & 0xF]) > np.uint64(cf[r4 + _U2]) else pc + 1
+                continue
+            elif op == 73:
+                pc = cf[r4 + _U1] if np.uint64(regs[(w >> 8) & 0xF]) >= np.uint64(cf[r4 + _U2]) else pc + 1
+                continue
+            elif op == 74:
+                pc = cf[r4 + _U1] if (regs[(w >> 8) & 0xF] & cf[r4 + _U2]) != 0 else pc + 1
+                continue
+            elif op == 75:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] != cf[r4 + _U2] else pc + 1
+                continue
+            elif op == 76:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] > cf[r4 + _U2] else pc + 1
+                continue
+            elif op == 77:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] >= cf[r4 + _U2] else pc + 1
+                continue
+            elif op == 80:
+                pc = cf[r4 + _U1] if np.uint64(regs[(w >> 8) & 0xF]) < np.uint64(cf[r4 + _U2]) else pc + 1
+                continue
+            elif op == 81:
+                pc = cf[r4 + _U1] if np.uint64(regs[(w >> 8) & 0xF]) <= np.uint64(cf[r4 + _U2]) else pc + 1
+                continue
+            elif op == 82:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] < cf[r4 + _U2] else pc + 1
+                continue
+            elif op == 83:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] <= cf[r4 + _U2] else pc + 1
+                continue
+            elif op == 85:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] == regs[(w >> 12) & 0xF] else pc + 1
+                continue
+            elif op == 86:
+                pc = cf[r4 + _U1] if np.uint64(regs[(w >> 8) & 0xF]) > np.uint64(regs[(w >> 12) & 0xF]) else pc + 1
+                continue
+            elif op == 87:
+                pc = cf[r4 + _U1] if np.uint64(regs[(w >> 8) & 0xF]) >= np.uint64(regs[(w >> 12) & 0xF]) else pc + 1
+                continue
+            elif op == 88:
+                pc = cf[r4 + _U1] if (regs[(w >> 8) & 0xF] & regs[(w >> 12) & 0xF]) != 0 else pc + 1
+                continue
+            elif op == 89:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] != regs[(w >> 12) & 0xF] else pc + 1
+                continue
+            elif op == 90:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] > regs[(w >> 12) & 0xF] else pc + 1
+                continue
+            elif op == 91:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] >= regs[(w >> 12) & 0xF] else pc + 1
+                continue
+            elif op == 94:
+                pc = cf[r4 + _U1] if np.uint64(regs[(w >> 8) & 0xF]) < np.uint64(regs[(w >> 12) & 0xF]) else pc + 1
+                continue
+            elif op == 95:
+                pc = cf[r4 + _U1] if np.uint64(regs[(w >> 8) & 0xF]) <= np.uint64(regs[(w >> 12) & 0xF]) else pc + 1
+                continue
+            elif op == 96:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] < regs[(w >> 12) & 0xF] else pc + 1
+                continue
+            elif op == 97:
+                pc = cf[r4 + _U1] if regs[(w >> 8) & 0xF] <= regs[(w >> 12) & 0xF] else pc + 1
+                continue
             elif op == 126:                                           # goto
-                pc = x
+                pc = cf[r4 + _U1]
+                continue
             elif op == 147:                                           # ld_imm64 (one row, skips 2)
-                regs[(w >> 8) & 0xF] = code[pc, 2]
-                pc = x
-            elif op >= 130 and op < 137:
+                regs[(w >> 8) & 0xF] = cf[r4 + _U2]
+                pc = cf[r4 + _U1]
+                continue
+            # loads and stores of 1, 2, 4, 8 bytes on the stack or in the packet (written out per size:
+            # an inlined helper taking the arrays would cost a reference count per instruction)
+            elif op == 130:                                           # r = *(u8 *)(r + off)
+                addr = regs[(w >> 12) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                if kind == K_STACK and o + 1 <= stack_top:
+                    regs[(w >> 8) & 0xF] = np.int64(um[o])
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 1 <= pkt_end:
+                    regs[(w >> 8) & 0xF] = np.int64(mem[page, o])
+                    pc += 1
+                    continue
+            elif op == 131:                                           # r = *(u16 *)(r + off)
+                addr = regs[(w >> 12) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                if kind == K_STACK and o + 2 <= stack_top:
+                    regs[(w >> 8) & 0xF] = np.int64(um[o]) | (np.int64(um[o + 1]) << 8)
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 2 <= pkt_end:
+                    regs[(w >> 8) & 0xF] = np.int64(mem[page, o]) | (np.int64(mem[page, o + 1]) << 8)
+                    pc += 1
+                    continue
+            elif op == 132:                                           # r = *(u32 *)(r + off)
+                addr = regs[(w >> 12) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                if kind == K_STACK and o + 4 <= stack_top:
+                    regs[(w >> 8) & 0xF] = (np.int64(um[o]) | (np.int64(um[o + 1]) << 8)
+                                             | (np.int64(um[o + 2]) << 16) | (np.int64(um[o + 3]) << 24))
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 4 <= pkt_end:
+                    regs[(w >> 8) & 0xF] = (np.int64(mem[page, o]) | (np.int64(mem[page, o + 1]) << 8)
+                                             | (np.int64(mem[page, o + 2]) << 16)
+                                             | (np.int64(mem[page, o + 3]) << 24))
+                    pc += 1
+                    continue
+            elif op == 133:                                           # r = *(u64 *)(r + off)
+                addr = regs[(w >> 12) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                if kind == K_STACK and o + 8 <= stack_top and (o & 7) == 0:
+                    regs[(w >> 8) & 0xF] = um64[o >> 3]
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 8 <= pkt_end:
+                    regs[(w >> 8) & 0xF] = (np.int64(mem[page, o]) | (np.int64(mem[page, o + 1]) << 8)
+                                             | (np.int64(mem[page, o + 2]) << 16)
+                                             | (np.int64(mem[page, o + 3]) << 24)
+                                             | (np.int64(mem[page, o + 4]) << 32)
+                                             | (np.int64(mem[page, o + 5]) << 40)
+                                             | (np.int64(mem[page, o + 6]) << 48)
+                                             | (np.int64(mem[page, o + 7]) << 56))
+                    pc += 1
+                    continue
+            elif op == 137:                                           # *(u8 *)(r + off) = r
+                addr = regs[(w >> 8) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                v = regs[(w >> 12) & 0xF]
+                if kind == K_STACK and o + 1 <= stack_top:
+                    um[o] = v & 0xFF
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 1 <= pkt_end:
+                    mem[page, o] = v & 0xFF
+                    pc += 1
+                    continue
+            elif op == 138:                                           # *(u16 *)(r + off) = r
+                addr = regs[(w >> 8) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                v = regs[(w >> 12) & 0xF]
+                if kind == K_STACK and o + 2 <= stack_top:
+                    um[o] = v & 0xFF
+                    um[o + 1] = (v >> 8) & 0xFF
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 2 <= pkt_end:
+                    mem[page, o] = v & 0xFF
+                    mem[page, o + 1] = (v >> 8) & 0xFF
+                    pc += 1
+                    continue
+            elif op == 139:                                           # *(u32 *)(r + off) = r
+                addr = regs[(w >> 8) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                v = regs[(w >> 12) & 0xF]
+                if kind == K_STACK and o + 4 <= stack_top:
+                    um[o] = v & 0xFF
+                    um[o + 1] = (v >> 8) & 0xFF
+                    um[o + 2] = (v >> 16) & 0xFF
+                    um[o + 3] = (v >> 24) & 0xFF
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 4 <= pkt_end:
+                    mem[page, o] = v & 0xFF
+                    mem[page, o + 1] = (v >> 8) & 0xFF
+                    mem[page, o + 2] = (v >> 16) & 0xFF
+                    mem[page, o + 3] = (v >> 24) & 0xFF
+                    pc += 1
+                    continue
+            elif op == 140:                                           # *(u64 *)(r + off) = r
+                addr = regs[(w >> 8) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                v = regs[(w >> 12) & 0xF]
+                if kind == K_STACK and o + 8 <= stack_top and (o & 7) == 0:
+                    um64[o >> 3] = v
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 8 <= pkt_end:
+                    mem[page, o] = v & 0xFF
+                    mem[page, o + 1] = (v >> 8) & 0xFF
+                    mem[page, o + 2] = (v >> 16) & 0xFF
+                    mem[page, o + 3] = (v >> 24) & 0xFF
+                    mem[page, o + 4] = (v >> 32) & 0xFF
+                    mem[page, o + 5] = (v >> 40) & 0xFF
+                    mem[page, o + 6] = (v >> 48) & 0xFF
+                    mem[page, o + 7] = (v >> 56) & 0xFF
+                    pc += 1
+                    continue
+            elif op == 141:                                           # *(u8 *)(r + off) = imm
+                addr = regs[(w >> 8) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                v = cf[r4 + _U2]
+                if kind == K_STACK and o + 1 <= stack_top:
+                    um[o] = v & 0xFF
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 1 <= pkt_end:
+                    mem[page, o] = v & 0xFF
+                    pc += 1
+                    continue
+            elif op == 142:                                           # *(u16 *)(r + off) = imm
+                addr = regs[(w >> 8) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                v = cf[r4 + _U2]
+                if kind == K_STACK and o + 2 <= stack_top:
+                    um[o] = v & 0xFF
+                    um[o + 1] = (v >> 8) & 0xFF
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 2 <= pkt_end:
+                    mem[page, o] = v & 0xFF
+                    mem[page, o + 1] = (v >> 8) & 0xFF
+                    pc += 1
+                    continue
+            elif op == 143:                                           # *(u32 *)(r + off) = imm
+                addr = regs[(w >> 8) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                v = cf[r4 + _U2]
+                if kind == K_STACK and o + 4 <= stack_top:
+                    um[o] = v & 0xFF
+                    um[o + 1] = (v >> 8) & 0xFF
+                    um[o + 2] = (v >> 16) & 0xFF
+                    um[o + 3] = (v >> 24) & 0xFF
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 4 <= pkt_end:
+                    mem[page, o] = v & 0xFF
+                    mem[page, o + 1] = (v >> 8) & 0xFF
+                    mem[page, o + 2] = (v >> 16) & 0xFF
+                    mem[page, o + 3] = (v >> 24) & 0xFF
+                    pc += 1
+                    continue
+            elif op == 144:                                           # *(u64 *)(r + off) = imm
+                addr = regs[(w >> 8) & 0xF] + cf[r4 + _U1]
+                o = addr & M48
+                kind = addr >> PTR_SHIFT
+                v = cf[r4 + _U2]
+                if kind == K_STACK and o + 8 <= stack_top and (o & 7) == 0:
+                    um64[o >> 3] = v
+                    pc += 1
+                    continue
+                if kind == K_PKT and o >= pkt_lo and o + 8 <= pkt_end:
+                    mem[page, o] = v & 0xFF
+                    mem[page, o + 1] = (v >> 8) & 0xFF
+                    mem[page, o + 2] = (v >> 16) & 0xFF
+                    mem[page, o + 3] = (v >> 24) & 0xFF
+                    mem[page, o + 4] = (v >> 32) & 0xFF
+                    mem[page, o + 5] = (v >> 40) & 0xFF
+                    mem[page, o + 6] = (v >> 48) & 0xFF
+                    mem[page, o + 7] = (v >> 56) & 0xFF
+                    pc += 1
+                    continue
+            elif op == 128 and depth == 0:                            # exit from the main frame
+                ret = regs[0]
+                break
+            # ---------------------------------------------------------------- generic code
+            x = cf[r4 + _U1]
+            if op >= 130 and op < 137:
                 # ---------------------------------------------------------- LDX / LDSX
                 src = (w >> 12) & 0xF
                 addr = regs[src] + x
@@ -701,8 +1067,6 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                 o = addr & M48
                 if kind == K_PKT:
                     if o < pkt_lo or o + sz > pkt_end:
-                        envs[pi, ENV_INSNS] = n
-                        envs[pi, ENV_HELPER_CALLS] = helpers
                         ret = _fault(envs[pi], np.int64(FAULT_PKT), pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16),
                                       _pkt_info(xdps[pi]))
                         break
@@ -716,8 +1080,6 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                                       | (np.int64(mem[page, o + 6]) << 48) | (np.int64(mem[page, o + 7]) << 56))
                 elif kind == K_CTX:
                     if sz != 4 or o > 20 or (o & 3) != 0:
-                        envs[pi, ENV_INSNS] = n
-                        envs[pi, ENV_HELPER_CALLS] = helpers
                         ret = _fault(envs[pi], np.int64(FAULT_CTX), pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16),
                                       np.int64(0))
                         break
@@ -741,8 +1103,6 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                         o = _resolve(maps, xdps[pi], envs[pi], addr, sz, np.int64(0), pc,
                                      sz | (src << 12) | ((x & 0xFFFF) << 16), stack_top)
                         if o < 0:
-                            envs[pi, ENV_INSNS] = n
-                            envs[pi, ENV_HELPER_CALLS] = helpers
                             ret = XDP_ABORTED
                             break
                     if sz == 8 and (o & 7) == 0:
@@ -775,8 +1135,6 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                 o = addr & M48
                 if kind == K_PKT:
                     if o < pkt_lo or o + sz > pkt_end:
-                        envs[pi, ENV_INSNS] = n
-                        envs[pi, ENV_HELPER_CALLS] = helpers
                         ret = _fault(envs[pi], np.int64(FAULT_PKT), pc, addr,
                                       sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), _pkt_info(xdps[pi]))
                         break
@@ -796,16 +1154,12 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                         pass
                     else:
                         if kind == K_CTX:
-                            envs[pi, ENV_INSNS] = n
-                            envs[pi, ENV_HELPER_CALLS] = helpers
                             ret = _fault(envs[pi], np.int64(FAULT_CTX), pc, addr,
                                           sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), np.int64(1))
                             break
                         o = _resolve(maps, xdps[pi], envs[pi], addr, sz, np.int64(1), pc,
                                      sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), stack_top)
                         if o < 0:
-                            envs[pi, ENV_INSNS] = n
-                            envs[pi, ENV_HELPER_CALLS] = helpers
                             ret = XDP_ABORTED
                             break
                     if sz == 8 and (o & 7) == 0:
@@ -867,8 +1221,6 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                     if fid == 12:                              # bpf_tail_call(ctx, prog_array, index)
                         m = _helper_map(maps, envs[pi], regs[2], np.int64(12), pc, np.int64(_MT_PROG_ARRAY))
                         if m < 0:
-                            envs[pi, ENV_INSNS] = n
-                            envs[pi, ENV_HELPER_CALLS] = helpers
                             ret = XDP_ABORTED
                             break
                         idx = regs[3] & M32
@@ -913,8 +1265,6 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                             continue
                     regs[0] = _call_helper(bs, mem, xdps[pi], envs[pi], fid, pc, stack_top)
                     if envs[pi, ENV_ERR] != 0:
-                        envs[pi, ENV_INSNS] = n
-                        envs[pi, ENV_HELPER_CALLS] = helpers
                         ret = XDP_ABORTED
                         break
                     data = xdps[pi, XB_DATA]
@@ -935,8 +1285,6 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                     stack_top = (depth + 1) * FRAME
                 else:                                          # bpf-to-bpf call
                     if depth + 1 >= 8:
-                        envs[pi, ENV_INSNS] = n
-                        envs[pi, ENV_HELPER_CALLS] = helpers
                         ret = _fault(envs[pi], np.int64(FAULT_CALL_DEPTH), pc, depth + 1, np.int64(0), np.int64(0))
                         break
                     regs[CTL_FRAMES + depth * 6 + 0] = pc + 1
@@ -952,16 +1300,13 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
             else:
                 _atomic(bs, mem, xdps[pi], envs[pi], pc, w, x, code[pc, 3], stack_top)
                 if envs[pi, ENV_ERR] != 0:
-                    envs[pi, ENV_INSNS] = n
-                    envs[pi, ENV_HELPER_CALLS] = helpers
                     ret = XDP_ABORTED
                     break
                 pc += 1
-        if envs[pi, ENV_ERR] == 0:
-            envs[pi, ENV_INSNS] = n
-            envs[pi, ENV_HELPER_CALLS] = helpers
+        envs[pi, ENV_INSNS] = budget - left
+        envs[pi, ENV_HELPER_CALLS] = helpers
         rets[pi] = ret
-        total += envs[pi, ENV_INSNS]
+        total += budget - left
     return total
 
 
