@@ -1097,9 +1097,19 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                     else:
                         v = xdps[pi, XB_EGRESS_IFINDEX] & M32
                 else:
-                    if kind == K_STACK and o + sz <= stack_top:
-                        pass
-                    else:
+                    ok = kind == K_STACK and o + sz <= stack_top
+                    if kind == K_MAPVAL:
+                        # _resolve's in-bounds case written out: a call would pass it views of xdps
+                        # and envs (two reference counts per access)
+                        m = (addr >> 32) & 0xFFFF
+                        vo = addr & M32
+                        if m < maps.shape[0]:
+                            sh = maps[m, MAP_VSHIFT]
+                            if (vo & ((1 << sh) - 1)) + sz <= maps[m, MAP_VALUE_SIZE] and \
+                                    vo < (maps[m, MAP_MAX_ENTRIES] * maps[m, MAP_NCOPIES]) << sh:
+                                o = maps[m, MAP_VBASE] + vo
+                                ok = True
+                    if not ok:
                         o = _resolve(maps, xdps[pi], envs[pi], addr, sz, np.int64(0), pc,
                                      sz | (src << 12) | ((x & 0xFFFF) << 16), stack_top)
                         if o < 0:
@@ -1150,9 +1160,19 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                                 mem[page, o + 6] = (v >> 48) & 0xFF
                                 mem[page, o + 7] = (v >> 56) & 0xFF
                 else:
-                    if kind == K_STACK and o + sz <= stack_top:
-                        pass
-                    else:
+                    ok = kind == K_STACK and o + sz <= stack_top
+                    if kind == K_MAPVAL:
+                        # as for LDX, and the map must be writable
+                        m = (addr >> 32) & 0xFFFF
+                        vo = addr & M32
+                        if m < maps.shape[0]:
+                            sh = maps[m, MAP_VSHIFT]
+                            if (vo & ((1 << sh) - 1)) + sz <= maps[m, MAP_VALUE_SIZE] and \
+                                    vo < (maps[m, MAP_MAX_ENTRIES] * maps[m, MAP_NCOPIES]) << sh and \
+                                    maps[m, MAP_RDONLY] == 0:
+                                o = maps[m, MAP_VBASE] + vo
+                                ok = True
+                    if not ok:
                         if kind == K_CTX:
                             ret = _fault(envs[pi], np.int64(FAULT_CTX), pc, addr,
                                           sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), np.int64(1))
