@@ -11,10 +11,11 @@ its buffer); the overload still checks them when ``NUMBA_BOUNDSCHECK=1``.
 
 from __future__ import annotations
 
+from llvmlite import ir
 from numba.core import cgutils, config, types
 from numba.extending import intrinsic, overload
 
-__all__ = ["copy_bytes"]
+__all__ = ["copy_bytes", "prefetch"]
 
 
 def copy_bytes(dst, drow, doff, src, srow, soff, n):
@@ -53,4 +54,37 @@ def _copy_bytes_jit(dst, drow, doff, src, srow, soff, n):
 
     def impl(dst, drow, doff, src, srow, soff, n):
         _memcpy_rows(dst, drow, doff, src, srow, soff, n)
+    return impl
+
+
+def prefetch(a, row, col):
+    """A hint that ``a[row, col]`` will be read soon (a 2-D array): nothing in Python, an
+    ``llvm.prefetch`` (read, keep in all cache levels) in jitted code.  Never faults, so any
+    row/col may be passed; it changes no value, only when a cache line arrives."""
+
+
+@intrinsic
+def _prefetch2(typingctx, a, row, col):
+    sig = types.void(a, row, col)
+
+    def codegen(context, builder, sig, args):
+        ar = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer2(context, builder, ar.data, cgutils.unpack_tuple(builder, ar.shape),
+                                        cgutils.unpack_tuple(builder, ar.strides), sig.args[0].layout,
+                                        [args[1], args[2]], wraparound=False)
+        vp = builder.bitcast(ptr, cgutils.voidptr_t)
+        name = "llvm.prefetch.p0" if getattr(vp.type, "is_opaque", False) else "llvm.prefetch.p0i8"
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [vp.type, i32, i32, i32]),
+                                            name)
+        builder.call(fn, [vp, i32(0), i32(3), i32(1)])      # read, high locality, data cache
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@overload(prefetch, jit_options={"forceinline": True})
+def _prefetch_jit(a, row, col):
+    def impl(a, row, col):
+        _prefetch2(a, row, col)
     return impl

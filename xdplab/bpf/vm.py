@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._bytes import prefetch
 from .._twospeed import kernel
 from ..filter import (bpf_xdp_adjust_head, bpf_xdp_adjust_meta, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len,
                       bpf_xdp_load_bytes, bpf_xdp_store_bytes)
@@ -29,11 +30,12 @@ from ..xdp_abi import (ENV_CPU, ENV_ERR, ENV_ERR_A, ENV_ERR_B, ENV_ERR_C, ENV_ER
                        ENV_RI_MAP_TYPE, ENV_RI_TGT_INDEX, ENV_RI_TGT_VALUE, XB_DATA, XB_DATA_END,
                        XB_DATA_META, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX, XB_PAGE, XB_RX_QUEUE_INDEX,
                        XDP_ABORTED, XDP_REDIRECT)
+from .insn import OP_LDX, OP_STX
 from .maps import bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset
 from .printk import bpf_trace_printk
 from .state import (CTL_FRAG_FREE, CTL_RET, CTL_FRAMES, CTL_TAILCNT, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
                     MAP_EBASE, MAP_ID, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NCOPIES, MAP_RDONLY, MAP_TYPE,
-                    MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PR_START, PTR_MASK, PTR_SHIFT, SCRATCH_OFF)
+                    MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PR_LEN, PR_START, PTR_MASK, PTR_SHIFT, SCRATCH_OFF)
 
 __all__ = ["bpf_vm_run", "bpf_prog_run_xdp", "bpf_prog_run_xdp_batch", "bpf_test_run_xdp", "DEFAULT_INSN_BUDGET",
            "FAULT_NAMES"]
@@ -627,7 +629,24 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
     maps = bs.maps
     start = bs.progs[prog_index, PR_START]
     total = np.int64(0)
-    for pi in range(xdps.shape[0]):
+    npk = xdps.shape[0]
+    # A batch streams through rows and packets it has not touched yet: while one packet runs,
+    # ask for the next packet's env row, first data line (only for a program that loads from
+    # memory at all: for one that does not, the line is just traffic) and the xdp row after it.
+    loads = False
+    if npk > 1:
+        for k in range(start, start + bs.progs[prog_index, PR_LEN]):
+            o_k = cf[np.uint64(4 * k)] & 0xFF
+            if o_k >= OP_LDX and o_k < OP_STX:
+                loads = True
+    for pi in range(npk):
+        if pi + 1 < npk:
+            if loads:
+                prefetch(mem, xdps[pi + 1, XB_PAGE], xdps[pi + 1, XB_DATA])
+            prefetch(envs, pi + 1, ENV_INSNS)
+            if pi + 2 < npk:
+                prefetch(xdps, pi + 2, XB_PAGE)
+                prefetch(xdps, pi + 2, XB_DATA_END)
         budget = envs[pi, ENV_INSN_BUDGET]
         if budget <= 0:
             budget = DEFAULT_INSN_BUDGET
