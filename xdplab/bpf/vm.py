@@ -1069,6 +1069,26 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                     mem[page, o + 7] = (v >> 56) & 0xFF
                     pc += 1
                     continue
+            elif op == 127 and cf[r4 + _U2] == 1:
+                # bpf_map_lookup_elem on a (PERCPU_)ARRAY with the key on the stack, without a call
+                # (anything else: _call_helper in the generic code)
+                mp_ = regs[1]
+                kp = regs[2]
+                m = mp_ & M48
+                if (mp_ >> PTR_SHIFT) == K_MAP and m < maps.shape[0] and (kp >> PTR_SHIFT) == K_STACK \
+                        and (maps[m, MAP_TYPE] == 2 or maps[m, MAP_TYPE] == 6) and (kp & M48) + 4 <= stack_top:
+                    ko = kp & M48
+                    idx = np.int64(um[ko]) | (np.int64(um[ko + 1]) << 8) | (np.int64(um[ko + 2]) << 16) | \
+                        (np.int64(um[ko + 3]) << 24)
+                    if idx >= maps[m, MAP_MAX_ENTRIES]:
+                        regs[0] = 0
+                    else:
+                        cpu = envs[pi, ENV_CPU] if maps[m, MAP_NCOPIES] > 1 else 0
+                        regs[0] = (np.int64(K_MAPVAL) << PTR_SHIFT) | (m << 32) | \
+                            ((idx * maps[m, MAP_NCOPIES] + cpu) << maps[m, MAP_VSHIFT])
+                    helpers += 1
+                    pc += 1
+                    continue
             elif op == 128 and depth == 0:                            # exit from the main frame
                 ret = regs[0]
                 break
@@ -1284,24 +1304,6 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
                         stack_top = np.int64(FRAME)
                         regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
                         continue
-                    if fid == 1:
-                        # fast path of bpf_map_lookup_elem: (PERCPU_)ARRAY with the key on the stack
-                        mp_ = regs[1]
-                        kp = regs[2]
-                        m = mp_ & M48
-                        if (mp_ >> PTR_SHIFT) == K_MAP and m < maps.shape[0] and (kp >> PTR_SHIFT) == K_STACK \
-                                and (maps[m, MAP_TYPE] == 2 or maps[m, MAP_TYPE] == 6) and (kp & M48) + 4 <= stack_top:
-                            ko = kp & M48
-                            idx = np.int64(um[ko]) | (np.int64(um[ko + 1]) << 8) | (np.int64(um[ko + 2]) << 16) | \
-                                (np.int64(um[ko + 3]) << 24)
-                            if idx >= maps[m, MAP_MAX_ENTRIES]:
-                                regs[0] = 0
-                            else:
-                                cpu = envs[pi, ENV_CPU] if maps[m, MAP_NCOPIES] > 1 else 0
-                                regs[0] = (np.int64(K_MAPVAL) << PTR_SHIFT) | (m << 32) | \
-                                    ((idx * maps[m, MAP_NCOPIES] + cpu) << maps[m, MAP_VSHIFT])
-                            pc += 1
-                            continue
                     regs[0] = _call_helper(bs, mem, xdps[pi], envs[pi], fid, pc, stack_top)
                     if envs[pi, ENV_ERR] != 0:
                         ret = XDP_ABORTED
