@@ -7,7 +7,7 @@ import numba
 import numpy as np
 import pytest
 
-from xdplab._borrowed import BorrowedArray, as_counted, borrowed
+from xdplab._borrowed import BorrowedArray, as_counted, borrow, borrowed
 from xdplab._bytes import copy_bytes
 from xdplab.board import Board, to_ref
 
@@ -115,3 +115,34 @@ def test_borrowed_struct_is_freed_with_its_proxy():
     assert out.returncode == 0, out.stderr[-2000:]
     alloc, free, mi_alloc, mi_free = map(int, out.stdout.split())
     assert alloc > 0 and (alloc, mi_alloc) == (free, mi_free)
+
+
+@numba.njit
+def _nt_sum_and_bump(s):
+    t = borrow(s)                     # a NamedTuple of borrowed arrays: no reference counting
+    t.ctl[0] += 1
+    return t.ctl[0] + t.umem[3]
+
+
+def test_borrow_named_tuple_writes_through_and_counts_nothing():
+    from xdplab.board import empty_bpf_state
+    s = empty_bpf_state()
+    s.umem[3] = 40
+    before = [sys.getrefcount(a) for a in s]
+    assert _nt_sum_and_bump(s) == 41 and _nt_sum_and_bump.py_func(s) == 42
+    assert s.ctl[0] == 2                                  # both speeds wrote the caller's array
+    assert [sys.getrefcount(a) for a in s] == before
+    t = numba.typeof(s)
+    bt = borrowed(t)
+    assert type(bt) is type(t) and bt.instance_class is type(s)
+    assert all(isinstance(x, BorrowedArray) for x in bt.types)
+    llvm = _nt_sum_and_bump.inspect_llvm(_nt_sum_and_bump.signatures[0])
+    assert "call void @NRT_incref" not in llvm             # what borrow() is for
+
+
+def test_board_bpf_state_is_borrowed():
+    from xdplab.board import BoardStateType  # noqa: F401  (the struct type the kernels see)
+    b = Board("drop")
+    ty = numba.typeof(b.sj)
+    bpf_t = dict(ty.field_dict)["bpf"]
+    assert all(isinstance(x, BorrowedArray) for x in bpf_t.types)

@@ -22,7 +22,7 @@ from numba.core import cgutils, types
 from numba.core.datamodel import models
 from numba.extending import intrinsic, lower_cast, overload, register_model
 
-__all__ = ["BorrowedArray", "borrowed", "as_counted", "define_borrowed_proxy"]
+__all__ = ["BorrowedArray", "borrowed", "borrow", "as_counted", "define_borrowed_proxy"]
 
 
 class BorrowedArray(types.Array):
@@ -62,10 +62,53 @@ def _cast_from_borrowed(context, builder, fromty, toty, val):
 
 
 def borrowed(t):
-    """The borrowed twin of a numba array type (other types unchanged)."""
+    """The borrowed twin of a numba array type, or of a NamedTuple of them (other types unchanged)."""
     if isinstance(t, types.Array) and not isinstance(t, BorrowedArray):
         return BorrowedArray(t.dtype, t.ndim, t.layout, readonly=not t.mutable, aligned=t.aligned)
+    if isinstance(t, types.BaseNamedTuple):
+        items = [borrowed(x) for x in t.types]
+        if all(x == items[0] for x in items):
+            return types.NamedUniTuple(items[0], len(items), t.instance_class)
+        return types.NamedTuple(items, t.instance_class)
     return t
+
+
+@lower_cast(types.BaseNamedTuple, types.BaseNamedTuple)
+def _cast_named_tuple(context, builder, fromty, toty, val):
+    # numba casts no NamedTuple to another; this one only adds borrowing to its members
+    # (a NamedTuple of arrays stored in a borrowed struct, or passed through borrow())
+    if fromty.instance_class is not toty.instance_class or len(fromty) != len(toty):
+        raise NotImplementedError(f"cannot cast {fromty} to {toty}")
+    items = cgutils.unpack_tuple(builder, val, len(fromty))
+    return context.make_tuple(builder, toty, [context.cast(builder, v, f, t)
+                                              for v, f, t in zip(items, fromty.types, toty.types)])
+
+
+def borrow(x):
+    """``x`` (an array or a NamedTuple of arrays) as borrowed values; identity in Python.
+
+    For a jitted entry point called from Python that passes state on to kernels the
+    board also calls with its borrowed copy of that state: the caller holds the
+    references for the whole call, and both callers share one compiled specialization.
+    """
+    return x
+
+
+@intrinsic
+def _to_borrowed(typingctx, x):
+    out = borrowed(x)
+
+    def codegen(context, builder, sig, args):
+        return context.cast(builder, args[0], sig.args[0], sig.return_type)
+
+    return out(x), codegen
+
+
+@overload(borrow, jit_options={"forceinline": True})
+def _borrow_jit(x):
+    if borrowed(x) == x:
+        return lambda x: x
+    return lambda x: _to_borrowed(x)
 
 
 def as_counted(a):

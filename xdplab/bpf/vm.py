@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._borrowed import borrow
 from .._twospeed import kernel
 from ..filter import (bpf_xdp_adjust_head, bpf_xdp_adjust_meta, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len,
                       bpf_xdp_load_bytes, bpf_xdp_store_bytes)
@@ -981,7 +982,7 @@ def bpf_prog_run_xdp(bs, prog_index, mem, xdp, env):
 
     Returns the program's raw return value (an invalid action is passed through: the
     driver handles it); XDP_ABORTED with env[ENV_ERR] != 0 after a fault."""
-    return bpf_vm_run(bs, prog_index, mem, xdp, env)
+    return bpf_vm_run(borrow(bs), prog_index, mem, xdp, env)
 
 
 # The kernel name belongs to the core's dispatcher (xdplab.progs.bpf_prog_run_xdp), which calls
@@ -997,8 +998,9 @@ def bpf_test_run_xdp(bs, prog_index, mem, xdp, env, repeat):
     BPF_PROG_TEST_RUN does without live frames); returns the last r0."""
     ret = np.int64(0)
     total = np.int64(0)
+    bsb = borrow(bs)              # the VM compiled once: for this entry and for the board's borrowed state
     for _ in range(repeat):
-        ret = bpf_vm_run(bs, prog_index, mem, xdp, env)
+        ret = bpf_vm_run(bsb, prog_index, mem, xdp, env)
         total += env[ENV_INSNS]
         if env[ENV_ERR] != 0:
             break
@@ -1011,4 +1013,4 @@ def bpf_prog_run_xdp_batch(bs, prog_index, mem, xdps, envs, rets):
     """Run the program once per row of ``xdps`` (int64[N, XB_SIZE]) with ``envs[i]``
     (int64[N, ENV_SIZE]), results in ``rets[i]``: one call for N packets (benchmarks,
     many-packet runs).  Returns the total instructions executed."""
-    return bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets)
+    return bpf_vm_run_many(borrow(bs), prog_index, mem, xdps, envs, rets)
