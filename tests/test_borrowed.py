@@ -7,8 +7,8 @@ import numba
 import numpy as np
 import pytest
 
-from xdplab._borrowed import BorrowedArray, as_counted, borrow, borrowed
-from xdplab._bytes import copy_bytes
+from xdplab._borrowed import BorrowedArray, borrow, borrowed
+from xdplab._bytes import copy_bytes, hweight64
 from xdplab.board import Board, to_ref
 
 
@@ -17,7 +17,7 @@ def _touch(b, page):
     row = b.data[page]            # a view of a borrowed array: counts nothing, reads the same memory
     row[5] = 7
     b.r[0] += 1
-    return as_counted(b.data)[page, 5] + b.data[page, 5]
+    return b.data[page][5] + b.data[page, 5]
 
 
 def test_borrowed_fields_share_memory_and_hold_no_reference():
@@ -174,3 +174,15 @@ def test_board_bpf_state_is_borrowed():
     ty = numba.typeof(b.sj)
     bpf_t = dict(ty.field_dict)["bpf"]
     assert all(isinstance(x, BorrowedArray) for x in bpf_t.types)
+
+
+@numba.njit
+def _hw(x):
+    return hweight64(x)
+
+
+@pytest.mark.parametrize("x", [0, 1, 0b1011, (1 << 63) | 5, 0xFFFFFFFFFFFFFFFF])
+def test_hweight64_both_speeds(x):
+    want = bin(x).count("1")
+    assert hweight64(x) == want
+    assert _hw(np.uint64(x)) == want

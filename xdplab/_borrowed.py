@@ -22,7 +22,7 @@ from numba.core import cgutils, types
 from numba.core.datamodel import models
 from numba.extending import intrinsic, lower_cast, overload, register_model
 
-__all__ = ["BorrowedArray", "borrowed", "borrow", "as_counted", "define_borrowed_proxy"]
+__all__ = ["BorrowedArray", "borrowed", "borrow", "define_borrowed_proxy"]
 
 
 class BorrowedArray(types.Array):
@@ -109,32 +109,6 @@ def _borrow_jit(x):
     if borrowed(x) == x:
         return lambda x: x
     return lambda x: _to_borrowed(x)
-
-
-def as_counted(a):
-    """The array as an ordinary (reference-counted) numba array; identity in Python.
-
-    For calls into code that is also called with ordinary arrays (the eBPF VM):
-    one compiled specialization instead of two.
-    """
-    return a
-
-
-@intrinsic
-def _to_counted(typingctx, a):
-    out = types.Array(a.dtype, a.ndim, a.layout, readonly=not a.mutable, aligned=a.aligned)
-
-    def codegen(context, builder, sig, args):
-        return args[0]                 # meminfo is NULL (see _cast_to_borrowed): nothing to count
-
-    return out(a), codegen
-
-
-@overload(as_counted, jit_options={"forceinline": True})
-def _as_counted_jit(a):
-    if isinstance(a, BorrowedArray):
-        return lambda a: _to_counted(a)
-    return lambda a: a
 
 
 def define_borrowed_proxy(py_class, struct_type, fields):
