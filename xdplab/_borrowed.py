@@ -121,6 +121,9 @@ def define_borrowed_proxy(py_class, struct_type, fields):
     unboxing lends the proxy's reference instead of taking one.  Boxing (the
     proxy's constructor) is numba's: the new proxy owns the new struct.
     """
+    from numba.core import imputils
+    from numba.core.imputils import lower_getattr_generic
+    from numba.core.runtime.nrtdynmod import _meminfo_struct_type
     from numba.experimental import structref
     from numba.extending import NativeValue, box, unbox
 
@@ -147,6 +150,27 @@ def define_borrowed_proxy(py_class, struct_type, fields):
         c.pyapi.decref(ty)
         c.pyapi.decref(boxed_meminfo)
         return res
+
+    @lower_getattr_generic(struct_type)
+    def _getattr(context, builder, typ, val, attr):
+        # structref's own getattr, with both loads marked !invariant.load: the payload pointer
+        # and the fields of a borrowed struct never change while a kernel runs (only a new ref
+        # changes them).  Without the mark LLVM must assume that any array store may have
+        # changed them, and reloads meminfo -> payload -> array -> element after every store:
+        # three dependent loads for each ``b.r[X]`` in the driver's store-heavy path.
+        md = builder.module.add_metadata([])
+        st = cgutils.create_struct_proxy(typ)(context, builder, value=val)
+        mi = builder.bitcast(st.meminfo, _meminfo_struct_type.as_pointer())
+        raw = builder.load(cgutils.gep_inbounds(builder, mi, 0, 3))          # NRT_MemInfo.data
+        raw.set_metadata("invariant.load", md)
+        valtype = typ.get_data_type()
+        data_ptr = builder.bitcast(raw, context.data_model_manager[valtype].get_value_type().as_pointer())
+        payload = cgutils.create_struct_proxy(valtype)(context, builder, ref=data_ptr)
+        index = payload._datamodel.get_field_position(attr)
+        v = builder.load(payload._get_ptr_by_index(index))
+        v.set_metadata("invariant.load", md)
+        v = payload._cast_member_to_value(index, v)
+        return imputils.impl_ret_borrowed(context, builder, typ.field_dict[attr], v)
 
     @unbox(struct_type)
     def _unbox(typ, obj, c):
