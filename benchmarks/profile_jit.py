@@ -64,7 +64,9 @@ def _profile(args, work, perf_map) -> int:
     from xdplab.bench import MODES
 
     prog, kw, kind, _ = MODES[args.mode]
-    prog = args.prog or prog
+    if args.prog:
+        from xdplab.bpf import load_object
+        prog = next(iter(load_object(args.prog).programs.values()))   # its first program
     Board(prog, **kw).run(2000, kind=kind)                  # compile everything sim_run calls
     lib = next(iter(_REGISTRY["sim_run"][1].overloads.values())).library
     syms = {}

@@ -22,7 +22,7 @@ from numba.core import cgutils, types
 from numba.core.datamodel import models
 from numba.extending import intrinsic, lower_cast, overload, register_model
 
-__all__ = ["BorrowedArray", "borrowed", "as_counted", "define_borrowed_proxy"]
+__all__ = ["BorrowedArray", "borrowed", "borrow", "define_borrowed_proxy"]
 
 
 class BorrowedArray(types.Array):
@@ -62,36 +62,53 @@ def _cast_from_borrowed(context, builder, fromty, toty, val):
 
 
 def borrowed(t):
-    """The borrowed twin of a numba array type (other types unchanged)."""
+    """The borrowed twin of a numba array type, or of a NamedTuple of them (other types unchanged)."""
     if isinstance(t, types.Array) and not isinstance(t, BorrowedArray):
         return BorrowedArray(t.dtype, t.ndim, t.layout, readonly=not t.mutable, aligned=t.aligned)
+    if isinstance(t, types.BaseNamedTuple):
+        items = [borrowed(x) for x in t.types]
+        if all(x == items[0] for x in items):
+            return types.NamedUniTuple(items[0], len(items), t.instance_class)
+        return types.NamedTuple(items, t.instance_class)
     return t
 
 
-def as_counted(a):
-    """The array as an ordinary (reference-counted) numba array; identity in Python.
+@lower_cast(types.BaseNamedTuple, types.BaseNamedTuple)
+def _cast_named_tuple(context, builder, fromty, toty, val):
+    # numba casts no NamedTuple to another; this one only adds borrowing to its members
+    # (a NamedTuple of arrays stored in a borrowed struct, or passed through borrow())
+    if fromty.instance_class is not toty.instance_class or len(fromty) != len(toty):
+        raise NotImplementedError(f"cannot cast {fromty} to {toty}")
+    items = cgutils.unpack_tuple(builder, val, len(fromty))
+    return context.make_tuple(builder, toty, [context.cast(builder, v, f, t)
+                                              for v, f, t in zip(items, fromty.types, toty.types)])
 
-    For calls into code that is also called with ordinary arrays (the eBPF VM):
-    one compiled specialization instead of two.
+
+def borrow(x):
+    """``x`` (an array or a NamedTuple of arrays) as borrowed values; identity in Python.
+
+    For a jitted entry point called from Python that passes state on to kernels the
+    board also calls with its borrowed copy of that state: the caller holds the
+    references for the whole call, and both callers share one compiled specialization.
     """
-    return a
+    return x
 
 
 @intrinsic
-def _to_counted(typingctx, a):
-    out = types.Array(a.dtype, a.ndim, a.layout, readonly=not a.mutable, aligned=a.aligned)
+def _to_borrowed(typingctx, x):
+    out = borrowed(x)
 
     def codegen(context, builder, sig, args):
-        return args[0]                 # meminfo is NULL (see _cast_to_borrowed): nothing to count
+        return context.cast(builder, args[0], sig.args[0], sig.return_type)
 
-    return out(a), codegen
+    return out(x), codegen
 
 
-@overload(as_counted, jit_options={"forceinline": True})
-def _as_counted_jit(a):
-    if isinstance(a, BorrowedArray):
-        return lambda a: _to_counted(a)
-    return lambda a: a
+@overload(borrow, jit_options={"forceinline": True})
+def _borrow_jit(x):
+    if borrowed(x) == x:
+        return lambda x: x
+    return lambda x: _to_borrowed(x)
 
 
 def define_borrowed_proxy(py_class, struct_type, fields):
@@ -104,6 +121,9 @@ def define_borrowed_proxy(py_class, struct_type, fields):
     unboxing lends the proxy's reference instead of taking one.  Boxing (the
     proxy's constructor) is numba's: the new proxy owns the new struct.
     """
+    from numba.core import imputils
+    from numba.core.imputils import lower_getattr_generic
+    from numba.core.runtime.nrtdynmod import _meminfo_struct_type
     from numba.experimental import structref
     from numba.extending import NativeValue, box, unbox
 
@@ -130,6 +150,27 @@ def define_borrowed_proxy(py_class, struct_type, fields):
         c.pyapi.decref(ty)
         c.pyapi.decref(boxed_meminfo)
         return res
+
+    @lower_getattr_generic(struct_type)
+    def _getattr(context, builder, typ, val, attr):
+        # structref's own getattr, with both loads marked !invariant.load: the payload pointer
+        # and the fields of a borrowed struct never change while a kernel runs (only a new ref
+        # changes them).  Without the mark LLVM must assume that any array store may have
+        # changed them, and reloads meminfo -> payload -> array -> element after every store:
+        # three dependent loads for each ``b.r[X]`` in the driver's store-heavy path.
+        md = builder.module.add_metadata([])
+        st = cgutils.create_struct_proxy(typ)(context, builder, value=val)
+        mi = builder.bitcast(st.meminfo, _meminfo_struct_type.as_pointer())
+        raw = builder.load(cgutils.gep_inbounds(builder, mi, 0, 3))          # NRT_MemInfo.data
+        raw.set_metadata("invariant.load", md)
+        valtype = typ.get_data_type()
+        data_ptr = builder.bitcast(raw, context.data_model_manager[valtype].get_value_type().as_pointer())
+        payload = cgutils.create_struct_proxy(valtype)(context, builder, ref=data_ptr)
+        index = payload._datamodel.get_field_position(attr)
+        v = builder.load(payload._get_ptr_by_index(index))
+        v.set_metadata("invariant.load", md)
+        v = payload._cast_member_to_value(index, v)
+        return imputils.impl_ret_borrowed(context, builder, typ.field_dict[attr], v)
 
     @unbox(struct_type)
     def _unbox(typ, obj, c):

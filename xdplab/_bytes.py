@@ -15,7 +15,7 @@ from llvmlite import ir
 from numba.core import cgutils, config, types
 from numba.extending import intrinsic, overload
 
-__all__ = ["copy_bytes", "prefetch"]
+__all__ = ["copy_bytes", "hweight64", "prefetch"]
 
 
 def copy_bytes(dst, drow, doff, src, srow, soff, n):
@@ -55,6 +55,25 @@ def _copy_bytes_jit(dst, drow, doff, src, srow, soff, n):
     def impl(dst, drow, doff, src, srow, soff, n):
         _memcpy_rows(dst, drow, doff, src, srow, soff, n)
     return impl
+
+
+def hweight64(x):
+    """The kernel's hweight64: how many bits of the 64-bit ``x`` are set."""
+    return bin(int(x) & 0xFFFFFFFFFFFFFFFF).count("1")
+
+
+@intrinsic
+def _ctpop64(typingctx, x):
+    def codegen(context, builder, sig, args):
+        v = context.cast(builder, args[0], sig.args[0], types.uint64)
+        return builder.zext(builder.ctpop(v), context.get_value_type(types.int64))   # one popcnt instruction
+    return types.int64(x), codegen
+
+
+@overload(hweight64, jit_options={"forceinline": True})
+def _hweight64_jit(x):
+    if isinstance(x, types.Integer):
+        return lambda x: _ctpop64(x)
 
 
 def prefetch(a, row, col):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._bytes import hweight64
 from ._twospeed import kernel
 from .cost import (C_DCACHE_CLEAN_LINE, C_DCACHE_INVAL_LINE, C_DMA_MAP, C_DMA_SYNC_CALL, C_DMA_UNMAP,
                    C_PAGE_ALLOC, C_PAGE_FREE, C_PKT_MISS, charge, charge_n)
@@ -118,15 +119,6 @@ def line_mask(off, length):
 
 
 @kernel(hot=True)
-def _popcount(x):
-    c = 0
-    while x:
-        x &= x - np.uint64(1)
-        c += 1
-    return c
-
-
-@kernel(hot=True)
 def _should_fail_alloc_page(b):
     """fail_page_alloc: every ``interval``-th call fails, at most ``times`` times."""
     r = b.r
@@ -217,7 +209,7 @@ def dma_to_page(b, addr):
 @kernel(hot=True)
 def _sync_for_device_lines(b, p, mask):
     # arm64 arch_sync_dma_for_device: dcache_clean_poc, whatever the direction
-    charge_n(b, C_DCACHE_CLEAN_LINE, _popcount(mask))
+    charge_n(b, C_DCACHE_CLEAN_LINE, hweight64(mask))
     b.lines[p, LN_CPU_DIRTY] &= ~mask
 
 
@@ -226,7 +218,7 @@ def _sync_for_cpu_lines(b, p, mask, dir):
     # arm64 arch_sync_dma_for_cpu: nothing for DMA_TO_DEVICE, else dcache_inval_poc
     if dir == DMA_TO_DEVICE:
         return
-    charge_n(b, C_DCACHE_INVAL_LINE, _popcount(mask))
+    charge_n(b, C_DCACHE_INVAL_LINE, hweight64(mask))
     b.lines[p, LN_DEV_DIRTY] &= ~mask
     b.lines[p, LN_CACHED] &= ~mask
 
@@ -334,7 +326,7 @@ def cpu_touch(b, p, off, length, write):
     mask = line_mask(off, length)
     miss = mask & ~b.lines[p, LN_CACHED]
     if miss:
-        charge_n(b, C_PKT_MISS, _popcount(miss))
+        charge_n(b, C_PKT_MISS, hweight64(miss))
         b.lines[p, LN_CACHED] |= miss
     if write:
         cpu_write(b, p, off, length)

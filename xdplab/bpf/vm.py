@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._borrowed import borrow
 from .._bytes import prefetch
 from .._twospeed import kernel
 from ..filter import (bpf_xdp_adjust_head, bpf_xdp_adjust_meta, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len,
@@ -605,8 +606,8 @@ _U2 = np.uint64(2)
 _U3 = np.uint64(3)
 
 
-@kernel
-def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
+@kernel(hot=True)
+def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
     """___bpf_prog_run(ctx = xdp, insn = program ``prog_index`` of ``bs``), once per row of
     ``xdps`` (int64[N, XB_SIZE]) with ``envs[i]`` (int64[N, ENV_SIZE]); r0 of each run in
     ``rets[i]``.  A fault stops that run: XDP_ABORTED and envs[i, ENV_ERR] set.  Writes
@@ -1351,13 +1352,24 @@ def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
     return total
 
 
+@kernel
+def bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets):
+    """The interpreter (``_bpf_vm_loop``) as one function for its many-packet callers
+    (the Python-facing entry points below share this one compiled copy)."""
+    return _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets)
+
+
 @kernel(hot=True)
 def bpf_vm_run(bs, prog_index, mem, xdp, env):
-    """bpf_vm_run_many for one packet: returns r0 (XDP_ABORTED after a fault).
+    """The interpreter for one packet, inlined into its caller: returns r0 (XDP_ABORTED
+    after a fault).
 
-    Inlined into its callers: a call level that passes the whole VM state costs ~100 ns."""
+    The board calls this from a kernel that takes only the board's struct: the VM then
+    reads its state through that one pointer.  A call into an out-of-line VM passes every
+    array of the VM state, the packet memory and the buffers one by one (~100 arguments,
+    ~30 ns per packet, measured with benchmarks/profile_jit.py)."""
     rr = bs.ctl[CTL_RET:CTL_RET + 1]
-    bpf_vm_run_many(bs, prog_index, mem, xdp[None, :], env[None, :], rr)
+    _bpf_vm_loop(bs, prog_index, mem, xdp[None, :], env[None, :], rr)
     return rr[0]
 
 
@@ -1367,7 +1379,9 @@ def bpf_prog_run_xdp(bs, prog_index, mem, xdp, env):
 
     Returns the program's raw return value (an invalid action is passed through: the
     driver handles it); XDP_ABORTED with env[ENV_ERR] != 0 after a fault."""
-    return bpf_vm_run(bs, prog_index, mem, xdp, env)
+    rr = bs.ctl[CTL_RET:CTL_RET + 1]
+    bpf_vm_run_many(borrow(bs), prog_index, mem, xdp[None, :], env[None, :], rr)
+    return rr[0]
 
 
 # The kernel name belongs to the core's dispatcher (xdplab.progs.bpf_prog_run_xdp), which calls
@@ -1383,8 +1397,11 @@ def bpf_test_run_xdp(bs, prog_index, mem, xdp, env, repeat):
     BPF_PROG_TEST_RUN does without live frames); returns the last r0."""
     ret = np.int64(0)
     total = np.int64(0)
+    bsb = borrow(bs)              # the same compiled VM as bpf_prog_run_xdp_batch's
+    rr = bs.ctl[CTL_RET:CTL_RET + 1]
     for _ in range(repeat):
-        ret = bpf_vm_run(bs, prog_index, mem, xdp, env)
+        bpf_vm_run_many(bsb, prog_index, mem, xdp[None, :], env[None, :], rr)
+        ret = rr[0]
         total += env[ENV_INSNS]
         if env[ENV_ERR] != 0:
             break
@@ -1397,4 +1414,4 @@ def bpf_prog_run_xdp_batch(bs, prog_index, mem, xdps, envs, rets):
     """Run the program once per row of ``xdps`` (int64[N, XB_SIZE]) with ``envs[i]``
     (int64[N, ENV_SIZE]), results in ``rets[i]``: one call for N packets (benchmarks,
     many-packet runs).  Returns the total instructions executed."""
-    return bpf_vm_run_many(bs, prog_index, mem, xdps, envs, rets)
+    return bpf_vm_run_many(borrow(bs), prog_index, mem, xdps, envs, rets)
