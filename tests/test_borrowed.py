@@ -7,7 +7,7 @@ import numba
 import numpy as np
 import pytest
 
-from xdplab._borrowed import BorrowedArray, borrow, borrowed
+from xdplab._borrowed import BorrowedArray, borrow, borrowed, flat, one_row, window
 from xdplab._bytes import copy_bytes, hweight64
 from xdplab.board import Board, to_ref
 
@@ -197,3 +197,38 @@ def test_struct_fields_are_invariant_loads():
     sig = [s for s in _touch.signatures if s[0] == numba.typeof(ref)][0]
     llvm = _touch.inspect_llvm(sig)
     assert "!invariant.load" in llvm
+
+
+@numba.njit
+def _views(a, b, c):
+    r = one_row(a)
+    w = window(b, 2, 3)
+    f = flat(c)
+    r[0, 1] += 10
+    w[0] = 7
+    f[4] = 9
+    return r.shape[0], r.shape[1], w.shape[0], r[0, 3], w[2], f.shape[0], f[5]
+
+
+def test_one_row_window_flat_share_memory_at_both_speeds():
+    for fn in (_views, _views.py_func):
+        a = np.arange(5, dtype=np.int64)
+        b = np.arange(8, dtype=np.int64)
+        c = np.arange(12, dtype=np.int64).reshape(3, 4)
+        assert fn(a, b, c) == (1, 5, 3, 3, 4, 12, 5)
+        assert a[1] == 11 and b[2] == 7 and c[1, 0] == 9      # written through to the bases
+
+
+@pytest.mark.parametrize("start,n", [(-1, 2), (7, 2), (0, 9), (3, -1)])
+def test_window_outside_is_an_index_error(start, n):
+    b = np.arange(8, dtype=np.int64)
+    for fn in (window, numba.njit(lambda a, s, k: window(a, s, k)[0])):
+        with pytest.raises(IndexError, match="window outside"):
+            fn(b, start, n)
+
+
+def test_flat_wants_c_contiguous_2d():
+    with pytest.raises(ValueError, match="C-contiguous 2-D"):
+        flat(np.zeros((4, 4))[:, ::2])
+    with pytest.raises((TypeError, numba.core.errors.TypingError), match="C-contiguous 2-D"):
+        numba.njit(lambda a: flat(a)[0])(np.zeros((4, 4))[:, ::2])

@@ -22,7 +22,7 @@ from numba.core import cgutils, types
 from numba.core.datamodel import models
 from numba.extending import intrinsic, lower_cast, overload, register_model
 
-__all__ = ["BorrowedArray", "borrowed", "borrow", "define_borrowed_proxy"]
+__all__ = ["BorrowedArray", "borrowed", "borrow", "one_row", "window", "flat", "define_borrowed_proxy"]
 
 
 class BorrowedArray(types.Array):
@@ -181,3 +181,113 @@ def define_borrowed_proxy(py_class, struct_type, fields):
         st = cgutils.create_struct_proxy(typ)(c.context, c.builder)
         st.meminfo = mi
         return NativeValue(st._getvalue())
+
+
+# ---- views that count nothing ------------------------------------------------------------------
+# A view (``a[None, :]``, ``a[i:j]``, ``a.reshape(n)``) is an ordinary numba array: numba emits
+# an NRT_incref/NRT_decref *call* for it even where its meminfo is NULL (a view of a borrowed
+# array), and prunes such pairs only in straight-line code.  In the eBPF VM, inlined into the
+# board's per-packet path, those calls (and the spills around them) cost more than a short
+# program.  These views are typed as borrowed: no call is emitted.  The caller keeps the base
+# array alive for as long as the view is used (the board and the VM's entry points do, for the
+# whole call).
+
+def one_row(a):
+    """``a[None, :]``: a 1-D array as a 2-D array of one row, sharing its memory."""
+    return a[None, :]
+
+
+def window(a, start, n):
+    """``a[start:start + n]`` of a 1-D array, sharing its memory; IndexError outside ``a``."""
+    if start < 0 or n < 0 or start + n > a.shape[0]:
+        raise IndexError("window outside the array")
+    return a[start:start + n]
+
+
+def flat(a):
+    """A C-contiguous 2-D array as the 1-D array of its elements, sharing its memory."""
+    if a.ndim != 2 or not a.flags.c_contiguous:
+        raise ValueError("flat() takes a C-contiguous 2-D array")
+    return a.reshape(a.size)
+
+
+def _view_type(a, ndim):
+    return BorrowedArray(a.dtype, ndim, "C" if a.layout == "C" else "A", readonly=not a.mutable,
+                         aligned=a.aligned)
+
+
+def _populate(context, builder, rtype, data, shape, strides, itemsize):
+    from numba.np.arrayobj import populate_array
+    dst = context.make_array(rtype)(context, builder)
+    populate_array(dst, data=data, shape=shape, strides=strides, itemsize=itemsize, meminfo=None)
+    return dst._getvalue()
+
+
+@intrinsic
+def _one_row(typingctx, a):
+    if not (isinstance(a, types.Array) and a.ndim == 1):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = context.make_array(sig.args[0])(context, builder, args[0])
+        (n,) = cgutils.unpack_tuple(builder, src.shape, 1)
+        (st,) = cgutils.unpack_tuple(builder, src.strides, 1)
+        return _populate(context, builder, sig.return_type, src.data, [n.type(1), n], [builder.mul(n, st), st],
+                         src.itemsize)
+
+    return _view_type(a, 2)(a), codegen
+
+
+@intrinsic
+def _window(typingctx, a, start, n):
+    if not (isinstance(a, types.Array) and a.ndim == 1):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = context.make_array(sig.args[0])(context, builder, args[0])
+        (size,) = cgutils.unpack_tuple(builder, src.shape, 1)
+        (st,) = cgutils.unpack_tuple(builder, src.strides, 1)
+        i = context.cast(builder, args[1], sig.args[1], types.intp)
+        k = context.cast(builder, args[2], sig.args[2], types.intp)
+        zero = i.type(0)
+        bad = builder.or_(builder.or_(builder.icmp_signed("<", i, zero), builder.icmp_signed("<", k, zero)),
+                          builder.icmp_signed(">", builder.add(i, k), size))
+        with cgutils.if_unlikely(builder, bad):
+            # raised the way numba's own bounds checks raise: a branch, no reference counting
+            context.call_conv.return_user_exc(builder, IndexError, ("window outside the array",))
+        data = builder.inttoptr(builder.add(builder.ptrtoint(src.data, st.type), builder.mul(i, st)),
+                                src.data.type)
+        return _populate(context, builder, sig.return_type, data, [k], [st], src.itemsize)
+
+    return _view_type(a, 1)(a, start, n), codegen
+
+
+@intrinsic
+def _flat(typingctx, a):
+    if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = context.make_array(sig.args[0])(context, builder, args[0])
+        r, c = cgutils.unpack_tuple(builder, src.shape, 2)
+        return _populate(context, builder, sig.return_type, src.data, [builder.mul(r, c)], [src.itemsize],
+                         src.itemsize)
+
+    return _view_type(a, 1)(a), codegen
+
+
+@overload(one_row, jit_options={"forceinline": True})
+def _one_row_jit(a):
+    return lambda a: _one_row(a)
+
+
+@overload(window, jit_options={"forceinline": True})
+def _window_jit(a, start, n):
+    return lambda a, start, n: _window(a, start, n)
+
+
+@overload(flat, jit_options={"forceinline": True})
+def _flat_jit(a):
+    if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"):
+        raise TypeError("flat() takes a C-contiguous 2-D array")
+    return lambda a: _flat(a)

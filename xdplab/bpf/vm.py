@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._borrowed import borrow
+from .._borrowed import borrow, flat, one_row, window
 from .._bytes import prefetch
 from .._twospeed import kernel
 from ..filter import (bpf_xdp_adjust_head, bpf_xdp_adjust_meta, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len,
@@ -623,7 +623,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
     code = bs.code
     # row pc of code is cf[4 pc : 4 pc + 4]; indexed with unsigned numbers (r4) so that numba
     # emits no negative-index wrap and the address is a shift, not a multiply by the row stride
-    cf = code.reshape(code.size)
+    cf = flat(code)                          # (a view typed as borrowed: no NRT calls)
     regs = bs.ctl
     um = bs.umem
     um64 = bs.umem64
@@ -1368,8 +1368,8 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
     reads its state through that one pointer.  A call into an out-of-line VM passes every
     array of the VM state, the packet memory and the buffers one by one (~100 arguments,
     ~30 ns per packet, measured with benchmarks/profile_jit.py)."""
-    rr = bs.ctl[CTL_RET:CTL_RET + 1]
-    _bpf_vm_loop(bs, prog_index, mem, xdp[None, :], env[None, :], rr)
+    rr = window(bs.ctl, CTL_RET, 1)          # views typed as borrowed: no NRT calls for them
+    _bpf_vm_loop(bs, prog_index, mem, one_row(xdp), one_row(env), rr)
     return rr[0]
 
 
