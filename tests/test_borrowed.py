@@ -172,8 +172,11 @@ def test_board_bpf_state_is_borrowed():
     from xdplab.board import BoardStateType  # noqa: F401  (the struct type the kernels see)
     b = Board("drop")
     ty = numba.typeof(b.sj)
-    bpf_t = dict(ty.field_dict)["bpf"]
-    assert all(isinstance(x, BorrowedArray) for x in bpf_t.types)
+    bpf_t = dict(ty.field_dict)["bpf"]                   # a borrowed struct of borrowed arrays
+    from xdplab.bpf.state import BpfState, BpfStateType
+    assert isinstance(bpf_t, BpfStateType)
+    assert list(bpf_t.field_dict) == list(BpfState._fields)
+    assert all(isinstance(t, BorrowedArray) for t in bpf_t.field_dict.values())
 
 
 @numba.njit

@@ -33,7 +33,7 @@ from .nic.mvneta_hw import RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, TXCAP_LEN, crea
 from .nic.mvneta_stats import ETHTOOL_STATS, NETDEV_STATS, STAT_NAMES
 from .page_pool import (PP_ALIVE, PP_DESTROYING, PP_ETHTOOL_NAMES, PP_STAT_NAMES, PPF_ALLOC_COUNT, PPF_HOLD_CNT,
                         PPF_RELEASE_CNT, PPF_RING_COUNT, PPF_STATE, PPF_STATS, create_page_pools)
-from .bpf.state import BpfState
+from .bpf.state import BpfState, to_bpf_ref
 from .printk import KLOG_ROWS, format_log
 from .progs import BUILTIN_PROGS, PROG_BPF, PROG_BUILTIN, PROG_NONE, builtin_prog_id
 from .trace import Trace, create_trace
@@ -114,8 +114,9 @@ assert _new_board_ref.py_func.__code__.co_varnames[:len(BoardState._fields)] == 
 
 def to_ref(s: BoardState) -> BoardStateRef:
     """The StructRef over the same arrays as ``s`` (which it keeps alive: the struct only borrows them)."""
-    ref = _new_board_ref(*s)
-    ref._owner = s
+    bpf = to_bpf_ref(s.bpf)                  # the VM state as one more borrowed struct
+    ref = _new_board_ref(*s._replace(bpf=bpf))
+    ref._owner = (s, bpf)
     return ref
 
 

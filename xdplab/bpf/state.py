@@ -20,7 +20,7 @@ import numpy as np
 
 from .insn import MAX_BPF_STACK, MAX_CALL_FRAMES
 
-__all__ = ["BpfState", "create_bpf_state", "NR_CPUS", "K_CTX", "K_PKT", "K_STACK", "K_MAPVAL", "K_MAP",
+__all__ = ["BpfState", "BpfStateRef", "to_bpf_ref", "create_bpf_state", "NR_CPUS", "K_CTX", "K_PKT", "K_STACK", "K_MAPVAL", "K_MAP",
            "PTR_SHIFT", "PTR_MASK"]
 
 NR_CPUS = 2                    # ESPRESSObin: 2 x Cortex-A53 (num_possible_cpus() for per-CPU maps)
@@ -139,3 +139,49 @@ def create_bpf_state(code: np.ndarray, prog_start, prog_len, prog_frags, maps: l
     return BpfState(code=np.ascontiguousarray(code, dtype=np.int64).reshape(-1, 4), progs=pr, maps=mt,
                     elems=elems, buckets=np.full(max(bpos, 1), -1, dtype=np.int64),
                     ctl=np.zeros(CTL_SIZE, dtype=np.int64), umem=umem, umem64=umem.view(np.int64))
+
+
+# ---- the state as the board's jitted kernels take it ----------------------------------------------
+from numba.core import types as _nbtypes  # noqa: E402
+from numba.experimental import structref as _structref  # noqa: E402
+
+from .._borrowed import borrowed as _borrowed, define_borrowed_proxy as _define_borrowed_proxy  # noqa: E402
+
+
+@_structref.register
+class BpfStateType(_nbtypes.StructRef):
+    """numba's view of a BpfState: one pointer to the same (borrowed) arrays."""
+
+    def preprocess_fields(self, fields):
+        return tuple((name, _borrowed(_nbtypes.unliteral(t))) for name, t in fields)
+
+
+class BpfStateRef(_structref.StructRefProxy):
+    """A BpfState as the board's inlined interpreter takes it.
+
+    As a NamedTuple inside the board's struct, the whole state (8 arrays, ~60 words) is
+    loaded at once where the VM starts, and what only the VM's rare paths use is kept
+    (spilled) across the run: ~100 stores per packet.  Through this struct each array
+    is loaded where it is used (the loads are invariant, see xdplab._borrowed), so a
+    short program pays only for what it touches.  Same arrays, same attribute names.
+    """
+
+
+_define_borrowed_proxy(BpfStateRef, BpfStateType, list(BpfState._fields))
+
+
+def _new_bpf_ref_py(code, progs, maps, elems, buckets, ctl, umem, umem64):
+    return BpfStateRef(code, progs, maps, elems, buckets, ctl, umem, umem64)
+
+
+import numba as _numba  # noqa: E402
+
+# cached with the kernels (StructRefProxy's own constructor compiles afresh in every process)
+_new_bpf_ref = _numba.njit(cache=True)(_new_bpf_ref_py)
+
+
+def to_bpf_ref(s: BpfState) -> BpfStateRef:
+    """The StructRef over the same arrays as ``s`` (which it keeps alive: the struct only borrows them)."""
+    ref = _new_bpf_ref(*s)
+    ref._owner = s
+    return ref
