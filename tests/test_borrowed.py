@@ -235,3 +235,20 @@ def test_flat_wants_c_contiguous_2d():
         flat(np.zeros((4, 4))[:, ::2])
     with pytest.raises((TypeError, numba.core.errors.TypingError), match="C-contiguous 2-D"):
         numba.njit(lambda a: flat(a)[0])(np.zeros((4, 4))[:, ::2])
+
+
+def test_no_kernel_assigns_a_struct_field():
+    # The struct loads are !invariant.load (xdplab._borrowed.define_borrowed_proxy): LLVM may keep
+    # a field from before an assignment.  So kernels never rebind a field (b.data = ...); Python
+    # builds a new ref to change one (Board._replace).  Element stores (b.r[X] = ...) are fine.
+    import inspect
+    import re
+    import xdplab.bpf  # noqa: F401  (registers the VM's kernels)
+    from xdplab._twospeed import _REGISTRY
+    bad = re.compile(r"^\s*(b|bs)\.\w+\s*(=|\+=|-=|\|=|&=)(?!=)", re.M)
+    offenders = []
+    for name, (fn, _jf) in _REGISTRY.items():
+        src = inspect.getsource(fn)
+        offenders += [f"{name}: {m.group(0).strip()}" for m in bad.finditer(src)]
+    assert not offenders, offenders
+    assert bad.search("    b.data = x\n") and not bad.search("    b.r[3] = 1\n")   # the scan can fail
