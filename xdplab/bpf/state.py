@@ -16,12 +16,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba as _numba
 import numpy as np
+from numba.core import types as _nbtypes
+from numba.experimental import structref as _structref
 
+from .._borrowed import borrowed as _borrowed, define_borrowed_proxy as _define_borrowed_proxy
 from .insn import MAX_BPF_STACK, MAX_CALL_FRAMES
 
-__all__ = ["BpfState", "BpfStateRef", "to_bpf_ref", "create_bpf_state", "NR_CPUS", "K_CTX", "K_PKT", "K_STACK", "K_MAPVAL", "K_MAP",
-           "PTR_SHIFT", "PTR_MASK"]
+__all__ = ["BpfState", "BpfStateRef", "to_bpf_ref", "create_bpf_state", "NR_CPUS", "K_CTX", "K_PKT", "K_STACK",
+           "K_MAPVAL", "K_MAP", "PTR_SHIFT", "PTR_MASK"]
 
 NR_CPUS = 2                    # ESPRESSObin: 2 x Cortex-A53 (num_possible_cpus() for per-CPU maps)
 
@@ -142,10 +146,6 @@ def create_bpf_state(code: np.ndarray, prog_start, prog_len, prog_frags, maps: l
 
 
 # ---- the state as the board's jitted kernels take it ----------------------------------------------
-from numba.core import types as _nbtypes  # noqa: E402
-from numba.experimental import structref as _structref  # noqa: E402
-
-from .._borrowed import borrowed as _borrowed, define_borrowed_proxy as _define_borrowed_proxy  # noqa: E402
 
 
 @_structref.register
@@ -173,8 +173,6 @@ _define_borrowed_proxy(BpfStateRef, BpfStateType, list(BpfState._fields))
 def _new_bpf_ref_py(code, progs, maps, elems, buckets, ctl, umem, umem64):
     return BpfStateRef(code, progs, maps, elems, buckets, ctl, umem, umem64)
 
-
-import numba as _numba  # noqa: E402
 
 # cached with the kernels (StructRefProxy's own constructor compiles afresh in every process)
 _new_bpf_ref = _numba.njit(cache=True)(_new_bpf_ref_py)
