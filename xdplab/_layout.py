@@ -108,7 +108,7 @@ R_TXCAP_LEN = _R(TXCAP_MAX)
 NR = _r
 
 F_NOW = _F(2)              # each CPU's clock, ns
-F_BUSY = _F(2)             # time each CPU spent on modelled work, ns
+F_IDLE = _F(2)             # time each CPU sat idle (jumped to the next interrupt), ns: busy = now - idle
 F_HZ = _F()
 F_NS_PER_CYCLE = _F()       # 1e9 / F_HZ, kept so that charging a cost is a multiply
 F_FIRST_PENDING = _F()     # arrival of the first frame not yet signalled by an interrupt

@@ -332,7 +332,7 @@ class Board:
         s = self.s
         return {"stats": s.r[L.R_STATS:L.R_STATS + len(STAT_NAMES)].copy(),
                 "verdicts": s.r[L.R_VERDICTS:L.R_VERDICTS + 6].copy(), "t": float(s.f[L.F_NOW]),
-                "pp": self._pp_stats_array().copy(), "busy": float(s.f[L.F_BUSY])}
+                "pp": self._pp_stats_array().copy(), "busy": float(s.f[L.F_NOW] - s.f[L.F_IDLE])}
 
     def _result(self, before, after, packets, arr, wall, polls):
         d = {k: after["stats"][i] - before["stats"][i] for i, k in enumerate(STAT_NAMES)}

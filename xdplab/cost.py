@@ -11,6 +11,8 @@ cycles went, per operation.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._twospeed import kernel
 
 __all__ = ["charge", "charge_n", "cpu_now", "OPS", "NOPS"]
@@ -67,7 +69,7 @@ for _i, (_n, _d) in enumerate(OPS):
     globals()["C_" + _n.upper()] = _i
     __all__.append("C_" + _n.upper())
 
-from ._layout import F_BUSY, F_COST, F_NOW, F_NS_PER_CYCLE, F_OP_COUNT, MAX_OPS, R_CPU_CUR  # noqa: E402
+from ._layout import F_COST, F_NOW, F_NS_PER_CYCLE, F_OP_COUNT, MAX_OPS, R_CPU_CUR  # noqa: E402
 
 assert NOPS <= MAX_OPS
 
@@ -78,9 +80,9 @@ def charge_n(b, op, n):
     f = b.f
     c = f[F_COST + op] * n
     ns = c * f[F_NS_PER_CYCLE]
-    i = b.r[R_CPU_CUR]
-    f[F_NOW + i] += ns
-    f[F_BUSY + i] += ns
+    # the clock is the one serial chain every charge extends: only it is kept per charge (busy time
+    # is the clock minus the idle jumps, F_IDLE); an unsigned index spares numba's negative-index wrap
+    f[np.uint64(F_NOW + b.r[R_CPU_CUR])] += ns
     f[F_OP_COUNT + op] += n
 
 

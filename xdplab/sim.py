@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._layout import F_NOW, R_CPU_CUR, R_NAPI_SCHED, R_RUNNING
+from ._layout import F_IDLE, F_NOW, R_CPU_CUR, R_NAPI_SCHED, R_RUNNING
 from ._twospeed import kernel
 from .nic.mvneta import NAPI_POLL_WEIGHT, mvneta_isr, mvneta_poll
 from .nic.mvneta_hw import mvneta_hw_next_irq, mvneta_hw_rx
@@ -33,6 +33,7 @@ def sim_run(b, max_polls):
             if t == np.inf:
                 break
             if t > now:
+                b.f[F_IDLE] += t - now
                 b.f[F_NOW] = t                   # idle until the interrupt
             mvneta_hw_rx(b, b.f[F_NOW])
             mvneta_isr(b)
