@@ -22,19 +22,26 @@ from numba.core import cgutils, types
 from numba.core.datamodel import models
 from numba.extending import intrinsic, lower_cast, overload, register_model
 
-__all__ = ["BorrowedArray", "borrowed", "borrow", "one_row", "window", "flat", "define_borrowed_proxy"]
+__all__ = ["BorrowedArray", "borrowed", "alias_domain", "borrow", "one_row", "window", "flat", "define_borrowed_proxy"]
 
 
 class BorrowedArray(types.Array):
-    """A ``types.Array`` that numba does not reference-count (see the module docstring)."""
+    """A ``types.Array`` that numba does not reference-count (see the module docstring).
 
-    def __init__(self, dtype, ndim, layout, readonly=False, aligned=True):
+    ``scope`` (a struct's alias domain and the field's name, see ``alias_domain``) marks the
+    array as that field of a struct: its element loads and stores tell LLVM that they touch
+    no other field's array.
+    """
+
+    def __init__(self, dtype, ndim, layout, readonly=False, aligned=True, scope=None):
+        self.scope = scope
+        tag = f", {scope[0]}.{scope[1]}" if scope else ""
         super().__init__(dtype, ndim, layout, readonly=readonly, aligned=aligned,
-                         name=f"borrowed({dtype}, {ndim}d, {layout})")
+                         name=f"borrowed({dtype}, {ndim}d, {layout}{tag})")
 
     @property
     def key(self):
-        return ("borrowed",) + super().key
+        return ("borrowed", self.scope) + super().key
 
 
 @register_model(BorrowedArray)
@@ -61,10 +68,15 @@ def _cast_from_borrowed(context, builder, fromty, toty, val):
     return val                         # meminfo is NULL: an ordinary array that counts nothing
 
 
-def borrowed(t):
-    """The borrowed twin of a numba array type, or of a NamedTuple of them (other types unchanged)."""
+def borrowed(t, scope=None):
+    """The borrowed twin of a numba array type, or of a NamedTuple of them (other types unchanged).
+
+    ``scope=(domain, field)``: the array is that field of a struct whose array fields are
+    registered with ``alias_domain`` (its element accesses carry alias metadata)."""
     if isinstance(t, types.Array) and not isinstance(t, BorrowedArray):
-        return BorrowedArray(t.dtype, t.ndim, t.layout, readonly=not t.mutable, aligned=t.aligned)
+        if scope is not None and scope[0] not in _DOMAINS:
+            raise ValueError(f"alias domain {scope[0]!r} is not registered (alias_domain)")
+        return BorrowedArray(t.dtype, t.ndim, t.layout, readonly=not t.mutable, aligned=t.aligned, scope=scope)
     if isinstance(t, types.BaseNamedTuple):
         items = [borrowed(x) for x in t.types]
         if all(x == items[0] for x in items):
@@ -181,6 +193,112 @@ def define_borrowed_proxy(py_class, struct_type, fields):
         st = cgutils.create_struct_proxy(typ)(c.context, c.builder)
         st.meminfo = mi
         return NativeValue(st._getvalue())
+
+
+# ---- alias scopes: the struct's arrays are distinct memory ----------------------------------------
+# numba tells LLVM nothing about which arrays may overlap, so after a store into any array LLVM
+# must reload every element it had read from any other array, and cannot keep a value such as
+# the CPU clock (``b.f[F_NOW]``, extended by every cycle charge) in a register across the
+# driver's stores into descriptors, pages and counters.  The arrays of one borrowed struct are
+# distinct numpy arrays (the struct is built from them and never changes), so each array field
+# gets an LLVM alias scope, and its scalar element loads and stores say that they touch none of
+# the other fields' scopes (``!alias.scope`` / ``!noalias``).  Views and arrays that are not
+# struct fields carry no metadata: LLVM keeps assuming they may overlap anything.
+
+_DOMAINS: dict[str, tuple[str, ...]] = {}
+
+
+def alias_domain(domain: str, fields) -> None:
+    """Declare the array fields of one struct as memory that never overlaps (one scope each)."""
+    fields = tuple(fields)
+    if len(set(fields)) != len(fields):
+        raise ValueError(f"alias domain {domain!r}: duplicate field names")
+    if _DOMAINS.get(domain, fields) != fields:
+        raise ValueError(f"alias domain {domain!r} is already registered with other fields")
+    _DOMAINS[domain] = fields
+
+
+def _alias_md(module, scope):
+    from llvmlite import ir
+    domain, field = scope
+    dom = module.add_metadata([ir.MetaDataString(module, f"xdplab.{domain}")])
+
+    def node(f):
+        return module.add_metadata([ir.MetaDataString(module, f"xdplab.{domain}.{f}"), dom])
+
+    own = module.add_metadata([node(field)])
+    others = module.add_metadata([node(f) for f in _DOMAINS[domain] if f != field])
+    return own, others
+
+
+def _scalar_access(context, builder, aryty, idxty, idx):
+    """The element pointer of ``ary[idx]`` when it names one scalar of a scoped array, else None."""
+    from numba.np.arrayobj import basic_indexing, normalize_indices
+    if not isinstance(aryty.dtype, (types.Integer, types.Float)):
+        return None
+    if isinstance(idxty, types.BaseTuple):
+        if not all(isinstance(t, types.Integer) for t in idxty.types) or len(idxty) != aryty.ndim:
+            return None
+        index_types = idxty.types
+        indices = cgutils.unpack_tuple(builder, idx, count=len(idxty))
+    elif isinstance(idxty, types.Integer) and aryty.ndim == 1:
+        index_types, indices = (idxty,), (idx,)
+    else:
+        return None
+    return index_types, indices
+
+
+def _element_ptr(context, builder, aryty, ary, index_types, indices):
+    from numba.np.arrayobj import basic_indexing, make_array, normalize_indices
+    a = make_array(aryty)(context, builder, ary)
+    index_types, indices = normalize_indices(context, builder, index_types, indices)
+    ptr, shapes, _ = basic_indexing(context, builder, aryty, a, index_types, indices,
+                                    boundscheck=context.enable_boundscheck)
+    assert not shapes
+    return ptr
+
+
+def _tag(module, inst, scope):
+    own, others = _alias_md(module, scope)
+    inst.set_metadata("alias.scope", own)
+    inst.set_metadata("noalias", others)
+    return inst
+
+
+def _install_alias_lowering():
+    import operator
+
+    from numba.core.imputils import lower_builtin
+    from numba.np import arrayobj
+
+    def _getitem(context, builder, sig, args):
+        aryty, idxty = sig.args
+        acc = _scalar_access(context, builder, aryty, idxty, args[1]) if aryty.scope else None
+        if acc is None:
+            if isinstance(idxty, types.BaseTuple):
+                return arrayobj.getitem_array_tuple(context, builder, sig, args)
+            return arrayobj.getitem_arraynd_intp(context, builder, sig, args)
+        ptr = _element_ptr(context, builder, aryty, args[0], *acc)
+        return _tag(builder.module, builder.load(ptr, align=None if aryty.aligned else 1), aryty.scope)
+
+    def _setitem(context, builder, sig, args):
+        aryty, idxty, valty = sig.args
+        acc = None
+        if aryty.scope and isinstance(valty, (types.Integer, types.Float, types.Boolean)):
+            acc = _scalar_access(context, builder, aryty, idxty, args[1])
+        if acc is None:
+            return arrayobj.setitem_array(context, builder, sig, args)
+        ptr = _element_ptr(context, builder, aryty, args[0], *acc)
+        val = context.cast(builder, args[2], valty, aryty.dtype)
+        _tag(builder.module, builder.store(val, ptr, align=None if aryty.aligned else 1), aryty.scope)
+        return context.get_dummy_value()
+
+    lower_builtin(operator.getitem, BorrowedArray, types.Integer)(_getitem)
+    lower_builtin(operator.getitem, BorrowedArray, types.BaseTuple)(_getitem)
+    lower_builtin(operator.setitem, BorrowedArray, types.Any, types.Any)(_setitem)
+
+
+_install_alias_lowering()
 
 
 # ---- views that count nothing ------------------------------------------------------------------

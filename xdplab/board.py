@@ -18,7 +18,7 @@ from numba.core import types
 from numba.experimental import structref
 
 from . import _layout as L
-from ._borrowed import borrowed, define_borrowed_proxy
+from ._borrowed import alias_domain, borrowed, define_borrowed_proxy
 from . import sanitizer as _san
 from . import sim as _sim  # noqa: F401  (registers sim_run)
 from ._twospeed import JIT, PythonKernel
@@ -79,13 +79,19 @@ class BoardState(NamedTuple):
     bpf: BpfState         # the attached eBPF object's VM state (an empty one without eBPF)
 
 
+_ARRAY_FIELDS = tuple(f for f in BoardState._fields if f != "bpf")
+alias_domain("board", _ARRAY_FIELDS)
+
+
 @structref.register
 class BoardStateType(types.StructRef):
     """numba's view of the board: one pointer to the same arrays (see BoardStateRef)."""
 
     def preprocess_fields(self, fields):
-        # the arrays are borrowed from the Python Board: no reference counting in the kernels
-        return tuple((name, borrowed(types.unliteral(t))) for name, t in fields)
+        # the arrays are borrowed from the Python Board: no reference counting in the kernels;
+        # each is its own alias scope (distinct numpy arrays: see xdplab._borrowed)
+        return tuple((name, borrowed(types.unliteral(t), scope=("board", name) if name in _ARRAY_FIELDS else None))
+                     for name, t in fields)
 
 
 class BoardStateRef(structref.StructRefProxy):
