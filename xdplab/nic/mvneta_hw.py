@@ -151,12 +151,33 @@ def _rx_one(b, t_ns, k):
     b.r[R_RXQ_PENDING_IRQ] += ndesc
 
 
+@kernel(hot=True)
+def _rx_discards(b, t_ns, k):
+    """The ring is full: no descriptor at the MAC's next slot, so every frame from ``k`` up to
+    ``t_ns`` is counted and discarded (what ``_rx_one`` does for each, in a loop with no DMA in
+    it: at line rate most offered frames take this path).  Returns the next frame."""
+    n = b.wire.shape[0]
+    i = b.r[R_RXQ_HW_NEXT]
+    while k < n and b.wire[k, 0] <= t_ns:
+        flen = b.r[R_WIRE_FLEN + np.int64(b.wire[k, 1])]
+        b.r[R_STATS + S_GOOD_FRAMES_RECEIVED] += 1
+        b.r[R_STATS + S_GOOD_OCTETS_RECEIVED] += flen
+        _mib_size_bucket(b, flen)
+        b.r[R_STATS + S_RX_DISCARD] += 1
+        board_trace(b, b.wire[k, 0], -1, 1, i, 0, flen, 0, 0, b.r[R_RXQ_BUSY], 0, 0, 0)
+        k += 1
+    return k
+
+
 @kernel
 def mvneta_hw_rx(b, t_ns):
     """Deliver every frame that has arrived by ``t_ns``."""
     k = b.r[R_WIRE_NEXT]
     n = b.wire.shape[0]
     while k < n and b.wire[k, 0] <= t_ns:
+        if b.rxd[b.r[R_RXQ_HW_NEXT], RXD_HW_OWN] == 0:
+            k = _rx_discards(b, t_ns, k)      # nothing the MAC does frees a descriptor
+            break
         _rx_one(b, b.wire[k, 0], k)
         k += 1
     b.r[R_WIRE_NEXT] = k
