@@ -253,3 +253,35 @@ def test_no_kernel_assigns_a_struct_field():
         offenders += [f"{name}: {m.group(0).strip()}" for m in bad.finditer(src)]
     assert not offenders, offenders
     assert bad.search("    b.data = x\n") and not bad.search("    b.r[3] = 1\n")   # the scan can fail
+
+
+@numba.njit
+def _plain(a):
+    a[0] = a[1]
+
+
+def test_board_arrays_carry_alias_scopes():
+    # each board array is its own LLVM alias scope (xdplab._borrowed.alias_domain): its element
+    # loads and stores say that they touch no other board array, so LLVM may keep b.f[F_NOW]
+    # in a register across the driver's stores into b.r, b.rxd, b.pg ...
+    import re
+    board = Board("drop")
+    ref = to_ref(board.s)
+    _touch(ref, 2)
+    sig = [s for s in _touch.signatures if s[0] == numba.typeof(ref)][0]
+    llvm = _touch.inspect_llvm(sig)
+    assert re.search(r"store i64 [^\n]*!alias\.scope ![0-9]+, !noalias ![0-9]+", llvm)   # b.r[0] += 1
+    assert '!"xdplab.board.r"' in llvm and '!"xdplab.board.f"' in llvm
+    # a view of a board array (b.data[page]) and a plain array claim nothing
+    assert not re.search(r"store i8 7[^\n]*alias", llvm)
+    _plain(np.arange(3))
+    assert "alias.scope" not in next(iter(_plain.inspect_llvm().values()))
+
+
+def test_alias_scope_must_be_registered():
+    from numba.core import types
+    with pytest.raises(ValueError, match="not registered"):
+        borrowed(types.int64[:], scope=("nowhere", "r"))
+    t_r = BorrowedArray(types.int64, 1, "C", scope=("board", "r"))
+    t_xdp = BorrowedArray(types.int64, 1, "C", scope=("board", "xdp"))
+    assert t_r != t_xdp and t_r != borrowed(types.int64[::1])       # one type per field

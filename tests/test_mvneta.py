@@ -235,3 +235,16 @@ def test_bad_arguments_are_clear():
         b.run(packets=10, size=20)
     with pytest.raises(ValueError, match="mode must be"):
         Board("drop", mode="fast")
+
+
+def test_busy_time_is_the_sum_of_the_charges():
+    # busy = clock - idle jumps (F_IDLE); it must equal the cycles charged, op by op
+    from xdplab import _layout as L
+    b = Board("drop")
+    low = b.run(20000, rate=100000)
+    assert 0.05 < low["cpu0_busy"] < 0.6                 # 100 kpps: mostly idle
+    high = b.run(20000)
+    assert high["cpu0_busy"] > 0.99                       # line rate: the CPU never idles
+    f = b.state.f
+    charged = sum(c for _, c, _ in b.cost_breakdown(per_packet=False)) * f[L.F_NS_PER_CYCLE]
+    assert abs((f[L.F_NOW] - f[L.F_IDLE]) - charged) <= 1e-9 * f[L.F_NOW]
