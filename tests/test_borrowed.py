@@ -192,15 +192,18 @@ def test_hweight64_both_speeds(x):
     assert _hw(np.uint64(x)) == want
 
 
+def _touch_llvm():
+    """The LLVM IR of ``_touch`` compiled for a board's struct."""
+    ref = to_ref(Board("drop").s)
+    _touch(ref, 2)
+    sig = [s for s in _touch.signatures if s[0] == numba.typeof(ref)][0]
+    return _touch.inspect_llvm(sig)
+
+
 def test_struct_fields_are_invariant_loads():
     # the board's array pointers never change while a kernel runs: marked so, LLVM keeps them in
     # registers across the driver's stores instead of reloading meminfo -> payload -> field
-    board = Board("drop")
-    ref = to_ref(board.s)
-    _touch(ref, 2)
-    sig = [s for s in _touch.signatures if s[0] == numba.typeof(ref)][0]
-    llvm = _touch.inspect_llvm(sig)
-    assert "!invariant.load" in llvm
+    assert "!invariant.load" in _touch_llvm()
 
 
 @numba.njit
@@ -265,11 +268,7 @@ def test_board_arrays_carry_alias_scopes():
     # loads and stores say that they touch no other board array, so LLVM may keep b.f[F_NOW]
     # in a register across the driver's stores into b.r, b.rxd, b.pg ...
     import re
-    board = Board("drop")
-    ref = to_ref(board.s)
-    _touch(ref, 2)
-    sig = [s for s in _touch.signatures if s[0] == numba.typeof(ref)][0]
-    llvm = _touch.inspect_llvm(sig)
+    llvm = _touch_llvm()
     assert re.search(r"store i64 [^\n]*!alias\.scope ![0-9]+, !noalias ![0-9]+", llvm)   # b.r[0] += 1
     assert '!"xdplab.board.r"' in llvm and '!"xdplab.board.f"' in llvm
     # a view of a board array (b.data[page]) and a plain array claim nothing
