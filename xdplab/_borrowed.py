@@ -33,6 +33,8 @@ class BorrowedArray(types.Array):
     no other field's array.
     """
 
+    scope = None                       # also what a type pickled before scopes existed reads
+
     def __init__(self, dtype, ndim, layout, readonly=False, aligned=True, scope=None):
         self.scope = scope
         tag = f", {scope[0]}.{scope[1]}" if scope else ""
@@ -231,9 +233,8 @@ def _alias_md(module, scope):
     return own, others
 
 
-def _scalar_access(context, builder, aryty, idxty, idx):
-    """The element pointer of ``ary[idx]`` when it names one scalar of a scoped array, else None."""
-    from numba.np.arrayobj import basic_indexing, normalize_indices
+def _scalar_access(builder, aryty, idxty, idx):
+    """(index types, index values) when ``ary[idx]`` names one integer or float element, else None."""
     if not isinstance(aryty.dtype, (types.Integer, types.Float)):
         return None
     if isinstance(idxty, types.BaseTuple):
@@ -273,7 +274,7 @@ def _install_alias_lowering():
 
     def _getitem(context, builder, sig, args):
         aryty, idxty = sig.args
-        acc = _scalar_access(context, builder, aryty, idxty, args[1]) if aryty.scope else None
+        acc = _scalar_access(builder, aryty, idxty, args[1]) if aryty.scope else None
         if acc is None:
             if isinstance(idxty, types.BaseTuple):
                 return arrayobj.getitem_array_tuple(context, builder, sig, args)
@@ -285,7 +286,7 @@ def _install_alias_lowering():
         aryty, idxty, valty = sig.args
         acc = None
         if aryty.scope and isinstance(valty, (types.Integer, types.Float, types.Boolean)):
-            acc = _scalar_access(context, builder, aryty, idxty, args[1])
+            acc = _scalar_access(builder, aryty, idxty, args[1])
         if acc is None:
             return arrayobj.setitem_array(context, builder, sig, args)
         ptr = _element_ptr(context, builder, aryty, args[0], *acc)
