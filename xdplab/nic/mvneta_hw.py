@@ -73,8 +73,11 @@ def create_wire(arrival_ns, tmpl):
 
 
 @kernel(hot=True)
-def _mib_size_bucket(b, n):
-    # frames_64_octets .. frames_1024_to_max_octets
+def _mib_rx_good(b, n):
+    """The MIB counters of a received frame of ``n`` bytes (kept or discarded): good frames and
+    octets, and its size bucket, frames_64_octets .. frames_1024_to_max_octets."""
+    b.r[R_STATS + S_GOOD_FRAMES_RECEIVED] += 1
+    b.r[R_STATS + S_GOOD_OCTETS_RECEIVED] += n
     if n <= 64:
         b.r[R_STATS + S_FRAMES_64_OCTETS] += 1
     elif n <= 127:
@@ -96,9 +99,7 @@ def _rx_one(b, t_ns, k):
     flen = b.r[R_WIRE_FLEN + tid]
     size = flen + MVNETA_MH_SIZE             # data_size: MH + frame + FCS
     ndesc = (size + MVNETA_MAX_RX_BUF_SIZE - 1) // MVNETA_MAX_RX_BUF_SIZE
-    b.r[R_STATS + S_GOOD_FRAMES_RECEIVED] += 1
-    b.r[R_STATS + S_GOOD_OCTETS_RECEIVED] += flen
-    _mib_size_bucket(b, flen)
+    _mib_rx_good(b, flen)
     n = b.r[R_RXQ_SIZE]
     i = b.r[R_RXQ_HW_NEXT]
     ok = True
@@ -160,9 +161,7 @@ def _rx_discards(b, t_ns, k):
     i = b.r[R_RXQ_HW_NEXT]
     while k < n and b.wire[k, 0] <= t_ns:
         flen = b.r[R_WIRE_FLEN + np.int64(b.wire[k, 1])]
-        b.r[R_STATS + S_GOOD_FRAMES_RECEIVED] += 1
-        b.r[R_STATS + S_GOOD_OCTETS_RECEIVED] += flen
-        _mib_size_bucket(b, flen)
+        _mib_rx_good(b, flen)
         b.r[R_STATS + S_RX_DISCARD] += 1
         board_trace(b, b.wire[k, 0], -1, 1, i, 0, flen, 0, 0, b.r[R_RXQ_BUSY], 0, 0, 0)
         k += 1
