@@ -2,21 +2,22 @@
 
     python benchmarks/ab.py main HEAD               # two commits (or branches, tags)
     python benchmarks/ab.py main .                  # '.' is the working tree, uncommitted edits included
-    python benchmarks/ab.py main . --suite board --rounds 30
+    python benchmarks/ab.py main . --suite board --procs 2
 
 Two things move this machine's numbers besides the code.  Time: its speed comes in
 phases lasting seconds to minutes (the same command gives 250 or 400 M eBPF
-instructions/s, 21 or 34 M frames/s).  And the process: where the JIT code and the
-arrays land differs from one process to the next, and one process of the same code
-can run 10-20 % faster than another for its whole life.  Best-of-N of A, then of B,
+instructions/s, 21 or 34 M frames/s).  And the CPU: the two virtual CPUs are not
+equally fast, and a process tends to stay on one, so one process of the same code
+ran 10-20 % faster than another for its whole life.  Best-of-N of A, then of B,
 measures both of those, not the code.
 
-Here each revision runs in ``--procs`` fresh processes (its own numba cache, compiled
-once), a process of A next to one of B, and the two take turns: one short
-measurement of A, one of B, then B, A, and so on.  Neighbouring measurements share a
-phase; the median of their ratios B/A over all pairs is the answer.  A against A
-gives medians within 0.95-1.05 with the defaults (10th-90th percentile of single
-ratios about 0.65-1.5): smaller differences than 5 % are not resolved.
+Here both revisions run pinned to one CPU (``--cpu``), each in ``--procs`` fresh
+processes (its own numba cache, compiled once), a process of A next to one of B,
+and the two take turns: one short measurement of A, one of B, then B, A, and so on.
+Neighbouring measurements share a phase; the median of their ratios B/A over all
+pairs is the answer.  Pinned, A against A gave 0.985-1.03 (one pair, 20 turns);
+unpinned, 0.95-1.05 took 6 pairs and single pairs went up to 1.22.  Differences
+under ~3 % are not resolved.
 
 Suites: ``vm`` (benchmarks/bench_vm.py's programs: M instructions/s of
 bpf_prog_run_xdp_batch) and ``board`` (``xdplab bench``'s simulator: wall-clock M
@@ -97,7 +98,9 @@ def _child_board():
     return measure
 
 
-def child(suite: str) -> None:
+def child(suite: str, cpu: int) -> None:
+    if cpu >= 0:
+        os.sched_setaffinity(0, {cpu})
     measure = _child_vm() if suite == "vm" else _child_board()
     print("ready", flush=True)
     for _ in sys.stdin:
@@ -118,9 +121,10 @@ def _checkout(rev: str, tmp: Path) -> Path:
     return dest
 
 
-def _start(tree: Path, suite: str, cache: Path):
+def _start(tree: Path, suite: str, cache: Path, cpu: int):
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(cache))
-    p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", suite], cwd=tree, env=env,
+    p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", suite, "--cpu", str(cpu)],
+                         cwd=tree, env=env,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = p.stdout.readline().strip()
     if line != "ready":
@@ -130,7 +134,7 @@ def _start(tree: Path, suite: str, cache: Path):
     return p
 
 
-def compare(rev_a: str, rev_b: str, suite: str, rounds: int, procs: int):
+def compare(rev_a: str, rev_b: str, suite: str, rounds: int, procs: int, cpu: int = -1):
     """Per case: (name, median of A, median of B, median of the B/A ratios, their 10th and 90th
     percentiles); ``procs`` fresh process pairs, ``rounds`` turns each."""
     tmp = Path(tempfile.mkdtemp(prefix="xdplab-ab-"))
@@ -144,7 +148,7 @@ def compare(rev_a: str, rev_b: str, suite: str, rounds: int, procs: int):
             for i, t in enumerate(trees):
                 if k == 0:
                     print(f"compiling {[rev_a, rev_b][i]} in {t} ...", file=sys.stderr, flush=True)
-                pair.append(_start(t, suite, tmp / f"cache{i}"))
+                pair.append(_start(t, suite, tmp / f"cache{i}", cpu))
                 live.append(pair[-1])
             for r in range(rounds):
                 row = [None, None]
@@ -178,12 +182,14 @@ def main(argv=None) -> int:
     ap.add_argument("rev_a", nargs="?")
     ap.add_argument("rev_b", nargs="?")
     ap.add_argument("--suite", choices=sorted(SUITES), default="vm")
-    ap.add_argument("--procs", type=int, default=6, help="fresh process pairs (default 6)")
-    ap.add_argument("--rounds", type=int, default=8, help="turns of each in each process (default 8)")
+    ap.add_argument("--procs", type=int, default=3, help="fresh process pairs (default 3)")
+    ap.add_argument("--rounds", type=int, default=12, help="turns of each in each process (default 12)")
+    ap.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)),
+                    help="the CPU both run on (default: the last one; -1: wherever the scheduler puts them)")
     ap.add_argument("--child", choices=sorted(SUITES), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
-        child(a.child)
+        child(a.child, a.cpu)
         return 0
     if not a.rev_a or not a.rev_b:
         ap.error("give two revisions, e.g. 'main .'")
@@ -192,7 +198,9 @@ def main(argv=None) -> int:
     unit = "M insns/s" if a.suite == "vm" else "M frames/s"
     print(f"{'case':18s} {'A median':>10s} {'B median':>10s} {'B/A':>7s} {'10%-90%':>13s}   ({unit}; "
           f"A = {a.rev_a}, B = {a.rev_b}; {a.procs} process pairs x {a.rounds} turns)")
-    for name, ma, mb, ratio, lo, hi in compare(a.rev_a, a.rev_b, a.suite, a.rounds, a.procs):
+    if a.cpu >= 0 and a.cpu not in os.sched_getaffinity(0):
+        ap.error(f"--cpu {a.cpu}: this process may run on CPUs {sorted(os.sched_getaffinity(0))} only")
+    for name, ma, mb, ratio, lo, hi in compare(a.rev_a, a.rev_b, a.suite, a.rounds, a.procs, a.cpu):
         print(f"{name:18s} {ma:10.1f} {mb:10.1f} {ratio:7.3f} {lo:6.2f}-{hi:5.2f}")
     return 0
 
