@@ -112,9 +112,9 @@ def child(suite: str, cpu: int) -> None:
 def _checkout(rev: str, tmp: Path) -> Path:
     if rev == ".":
         return ROOT
-    dest = tmp / rev.replace("/", "_")
+    dest = tmp / ("rev-" + rev.replace("/", "_"))
     r = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(dest), rev],
-                       capture_output=True, text=True)
+                       check=False, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"ab.py: cannot check out {rev!r}: {r.stderr.strip()}\n"
                          f"fix: give a commit, branch or tag of this repository, or '.' for the working tree")
@@ -172,8 +172,9 @@ def compare(rev_a: str, rev_b: str, suite: str, rounds: int, procs: int, cpu: in
         for p in live:
             p.kill()
         for d in tmp.iterdir():
-            if d.is_dir() and not d.name.startswith("cache"):
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(d)], capture_output=True)
+            if d.name.startswith("rev-"):
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(d)], check=False,
+                               capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
