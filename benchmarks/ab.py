@@ -40,9 +40,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# the board suite's runs: (xdplab bench mode, compiled program or None for the mode's built-in)
+BOARD_CASES = [("drop", None), ("drop", "xdplab/progs/xdp_drop.o"), ("tx", "xdplab/progs/xdp2.o")]
 SUITES = {
-    "vm": ["xdp_drop", "ssh_mirror", "xdp2", "loop_csum"],
-    "board": ["drop", "drop xdp_drop.o", "tx xdp2.o"],
+    "vm": ["xdp_drop", "ssh_mirror", "xdp2", "loop_csum"],         # benchmarks/bench_vm.py's CASES, in order
+    "board": [f"{mode} {Path(obj).name}" if obj else mode for mode, obj in BOARD_CASES],
 }
 
 
@@ -85,7 +87,7 @@ def _child_board():
     from xdplab.bpf import load_object
 
     boards = []
-    for mode, obj in [("drop", None), ("drop", "xdplab/progs/xdp_drop.o"), ("tx", "xdplab/progs/xdp2.o")]:
+    for mode, obj in BOARD_CASES:
         builtin, opts, kind, _ = MODES[mode]
         prog = next(iter(load_object(obj).programs.values())) if obj else builtin
         b = Board(prog, **opts)
