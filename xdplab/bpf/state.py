@@ -46,6 +46,7 @@ CTL_TAILCNT = 65        # tail calls in the current run
 CTL_TRACE_POS = 66      # trace ring: write position (relative to TRACE_OFF)
 CTL_TRACE_N = 67        # records written
 CTL_TRACE_LOST = 68     # records dropped (ring full)
+CTL_RESUME = 69         # pc + 1 where translated code handed a run back to the interpreter, 0 = none
 CTL_RET = 70            # r0 of the last single-packet run
 CTL_FRAG_FREE = 72      # count of frag pages bpf_xdp_adjust_tail released; pages follow (17 slots)
 CTL_SIZE = 96
@@ -58,6 +59,8 @@ MAP_NCOLS = 16
 EL_USED, EL_NEXT, EL_LRU = 0, 1, 2
 # ---- progs[p, col]
 PR_START, PR_LEN, PR_FRAGS = 0, 1, 2
+PR_JIT = 3              # entry address of the program translated to native code (xdplab.bpf.jit), 0 = none
+PR_NCOLS = 4
 
 # ---- tagged pointers -----------------------------------------------------------------------
 # A 64-bit register holding a pointer carries the region kind in bits 48..63 and an offset
@@ -75,7 +78,7 @@ K_MAP = 0x0B50        # CONST_PTR_TO_MAP: offset = map index
 
 class BpfState(NamedTuple):
     code: np.ndarray      # int64[N, 4]: decoded instructions (xdplab.bpf.vm)
-    progs: np.ndarray     # int64[P, 3]: first row, length, frags flag of each program
+    progs: np.ndarray     # int64[P, PR_NCOLS]: first row, length, frags flag, native code (PR_*)
     maps: np.ndarray      # int64[M, MAP_NCOLS]: map table (MAP_* columns)
     elems: np.ndarray     # int64[E, 3]: element slots (EL_USED, EL_NEXT hash chain/free list, EL_LRU)
     buckets: np.ndarray   # int64[B]: first element of each hash bucket, -1 = empty
@@ -137,9 +140,9 @@ def create_bpf_state(code: np.ndarray, prog_start, prog_len, prog_frags, maps: l
             b = np.frombuffer(bytes(d.initial), dtype=np.uint8)
             vb = int(mt[m, MAP_VBASE])
             umem[vb: vb + len(b)] = b
-    pr = np.zeros((max(len(prog_start), 1), 3), dtype=np.int64)
+    pr = np.zeros((max(len(prog_start), 1), PR_NCOLS), dtype=np.int64)
     for i in range(len(prog_start)):
-        pr[i] = (prog_start[i], prog_len[i], prog_frags[i])
+        pr[i, :PR_JIT] = (prog_start[i], prog_len[i], prog_frags[i])
     return BpfState(code=np.ascontiguousarray(code, dtype=np.int64).reshape(-1, 4), progs=pr, maps=mt,
                     elems=elems, buckets=np.full(max(bpos, 1), -1, dtype=np.int64),
                     ctl=np.zeros(CTL_SIZE, dtype=np.int64), umem=umem, umem64=umem.view(np.int64))

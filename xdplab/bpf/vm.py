@@ -34,7 +34,8 @@ from ..xdp_abi import (ENV_CPU, ENV_ERR, ENV_ERR_A, ENV_ERR_B, ENV_ERR_C, ENV_ER
 from .insn import OP_LDX, OP_STX
 from .maps import bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset
 from .printk import bpf_trace_printk
-from .state import (CTL_FRAG_FREE, CTL_RET, CTL_FRAMES, CTL_TAILCNT, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
+from ._jitabi import call_jit, data_addr, jit_prog_addr
+from .state import (CTL_FRAG_FREE, CTL_RESUME, CTL_RET, CTL_FRAMES, CTL_TAILCNT, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
                     MAP_EBASE, MAP_ID, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NCOPIES, MAP_RDONLY, MAP_TYPE,
                     MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PR_LEN, PR_START, PTR_MASK, PTR_SHIFT, SCRATCH_OFF)
 
@@ -646,7 +647,17 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
             o_k = cf[np.uint64(4 * k)] & 0xFF
             if o_k >= OP_LDX and o_k < OP_STX:
                 loads = True
+    jaddr = jit_prog_addr(bs, prog_index)      # translated to native code (xdplab.bpf.jit)?  0: no
     for pi in range(npk):
+        if jaddr != 0:
+            r = call_jit(jaddr, bs, data_addr(mem), mem.shape[0], mem.shape[1],
+                         data_addr(xdps) + pi * xdps.strides[0], data_addr(envs) + pi * envs.strides[0])
+            if regs[CTL_RESUME] == 0:
+                rets[pi] = r
+                total += envs[pi, ENV_INSNS]
+                continue
+            # the translated code stopped at a block whose instructions the budget does not
+            # cover: this loop finishes the run from there, one counted instruction at a time
         if pi + 1 < npk:
             if loads:
                 prefetch(mem, xdps[pi + 1, XB_PAGE], xdps[pi + 1, XB_DATA])
@@ -666,10 +677,18 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
         pkt_lo = xdps[pi, XB_DATA_META] if xdps[pi, XB_DATA_META] < data else data
         depth = 0
         stack_top = np.int64(FRAME)
-        regs[1] = np.int64(K_CTX) << PTR_SHIFT
-        regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
         left = budget          # instructions the budget still allows; executed so far: budget - left
         helpers = np.int64(0)
+        if regs[CTL_RESUME] != 0:
+            # a run handed over by translated code (main frame): its registers are in regs, the
+            # budget left and helper calls so far in env
+            pc = regs[CTL_RESUME] - 1
+            regs[CTL_RESUME] = 0
+            left = envs[pi, ENV_INSNS]
+            helpers = envs[pi, ENV_HELPER_CALLS]
+        else:
+            regs[1] = np.int64(K_CTX) << PTR_SHIFT
+            regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
         ret = np.int64(0)
         while True:
             left -= 1

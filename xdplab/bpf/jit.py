@@ -1,0 +1,582 @@
+"""A JIT for loaded programs: each program translated to one native function.
+
+The kernel runs XDP programs through its JIT (``bpf_int_jit_compile``; arm64 kernels
+like the ESPRESSObin's have ``CONFIG_BPF_JIT_ALWAYS_ON``), not the interpreter.  This
+is our counterpart.  The interpreter (:mod:`xdplab.bpf.vm`) pays, for every eBPF
+instruction, a load of the decoded row, an indirect jump and registers kept in memory:
+about 6 host cycles.  Translated, the program is Python source that numba compiles:
+
+* the eleven registers are local variables (LLVM keeps them in host registers);
+* each basic block is one ``if blk == PC:`` case of a loop whose ``blk`` is always set to
+  a constant, so LLVM turns the hand-offs into direct jumps;
+* operands, offsets and jump targets are constants in the code, and an access through
+  ``r10`` (the frame pointer, fixed in the main frame) has its region check folded away.
+
+The semantics are the interpreter's, on purpose to the letter: each instruction becomes
+the same expression as the interpreter's case for it, or a call of the same function
+(``_alu64``, ``_alu32``, ``_jmp_taken``, ``_call_helper``, ``_atomic``, ``_resolve``,
+``_fault``).  Every region check stays (stack, packet, context, map value), every fault
+is the same fault at the same pc with the same details, and ``ENV_INSNS`` /
+``ENV_HELPER_CALLS`` come out the same, so the board's cost model charges the same
+cycles.  ``tests/test_bpf_jit.py`` holds the two to that, on the lab's programs, on
+random packets and on the kernel's own ``BPF_PROG_TEST_RUN`` where it is available.
+
+The instruction budget is checked once per block: a block that needs more instructions
+than are left hands the run back to the interpreter (``CTL_RESUME``), which runs it out
+one counted instruction at a time, so the budget fault lands on the exact instruction.
+
+Not translated (the program then runs in the interpreter, as before): bpf-to-bpf calls
+and ``bpf_tail_call`` (frames and program switches).  :func:`bpf_prog_jit` says why.
+
+Each translation is a file under numba's cache directory, compiled with
+``cfunc(cache=True)``: a program compiles once per machine (about 1-3 s), later
+processes load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import threading
+
+import numba
+import numpy as np
+
+from ..xdp_abi import (ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, ENV_SIZE, XB_DATA, XB_DATA_END,
+                       XB_DATA_META, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX, XB_PAGE, XB_RX_QUEUE_INDEX, XB_SIZE,
+                       XDP_ABORTED)
+from . import vm as _vm
+from .state import CTL_RESUME, CTL_TAILCNT, K_CTX, K_MAPVAL, K_PKT, K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT
+
+__all__ = ["bpf_prog_jit", "jit_unsupported", "jit_source", "bpf_jit_enable", "JitUnsupported"]
+
+# net.core.bpf_jit_enable: what BpfObject.jit() and the CLI use when not told (XDPLAB_BPF_JIT=0 turns it off)
+bpf_jit_enable = os.environ.get("XDPLAB_BPF_JIT", "1") != "0"
+
+FRAME = _vm.FRAME
+M32 = 0xFFFFFFFF
+M48 = _vm.M48
+_SIGN = _vm._SIGN
+
+
+class JitUnsupported(Exception):
+    """The program uses something the JIT does not translate; it runs in the interpreter."""
+
+
+# ---- what the translated code calls: the interpreter's own functions, and two slow paths --------
+
+
+@numba.njit(cache=True)
+def _jit_load(bs, mem, xdp, env, addr, sz, info, pc):
+    """LDX of ``sz`` bytes at ``addr`` where the inline stack/packet case did not apply: the
+    interpreter's generic LDX (context, map values, misaligned stack, every fault).  A fault
+    sets env[ENV_ERR] (the caller checks it) and returns 0."""
+    kind = addr >> PTR_SHIFT
+    o = addr & M48
+    if kind == K_CTX:
+        if sz != 4 or o > 20 or (o & 3) != 0:
+            _vm._fault(env, np.int64(_vm.FAULT_CTX), pc, addr, info, np.int64(0))
+            return np.int64(0)
+        f = o >> 2
+        if f == 0:
+            return (np.int64(K_PKT) << PTR_SHIFT) | xdp[XB_DATA]
+        if f == 1:
+            return (np.int64(K_PKT) << PTR_SHIFT) | xdp[XB_DATA_END]
+        if f == 2:
+            return (np.int64(K_PKT) << PTR_SHIFT) | xdp[XB_DATA_META]
+        if f == 3:
+            return xdp[XB_INGRESS_IFINDEX] & M32
+        if f == 4:
+            return xdp[XB_RX_QUEUE_INDEX] & M32
+        return xdp[XB_EGRESS_IFINDEX] & M32
+    o = _vm._resolve(bs.maps, xdp, env, addr, sz, np.int64(0), pc, info, np.int64(FRAME))
+    if o < 0:
+        return np.int64(0)
+    return _vm._rd_bytes(bs.umem, bs.umem64, mem, xdp[XB_PAGE], kind, o, sz, np.int64(0))
+
+
+@numba.njit(cache=True)
+def _jit_store(bs, mem, xdp, env, addr, sz, v, info, pc):
+    """STX/ST where the inline case did not apply: the interpreter's generic store."""
+    kind = addr >> PTR_SHIFT
+    if kind == K_CTX:
+        _vm._fault(env, np.int64(_vm.FAULT_CTX), pc, addr, info, np.int64(1))
+        return
+    o = _vm._resolve(bs.maps, xdp, env, addr, sz, np.int64(1), pc, info, np.int64(FRAME))
+    if o < 0:
+        return
+    _vm._wr_bytes(bs.umem, bs.umem64, mem, xdp[XB_PAGE], kind, o, sz, v)
+
+
+@numba.njit(cache=True, forceinline=True)
+def _jit_lookup_array(bs, env, r1, r2, pc):
+    """bpf_map_lookup_elem, as the interpreter runs it: a (PERCPU_)ARRAY with the key on the
+    stack without a call (returns r0 and 1), anything else through _call_helper (returns 0, 0:
+    the caller makes that call with its registers stored)."""
+    maps = bs.maps
+    um = bs.umem
+    m = r1 & M48
+    if (r1 >> PTR_SHIFT) == _vm.K_MAP and m < maps.shape[0] and (r2 >> PTR_SHIFT) == K_STACK \
+            and (maps[m, _vm.MAP_TYPE] == 2 or maps[m, _vm.MAP_TYPE] == 6) and (r2 & M48) + 4 <= FRAME:
+        ko = r2 & M48
+        idx = np.int64(um[ko]) | (np.int64(um[ko + 1]) << 8) | (np.int64(um[ko + 2]) << 16) | \
+            (np.int64(um[ko + 3]) << 24)
+        if idx >= maps[m, _vm.MAP_MAX_ENTRIES]:
+            return np.int64(0), True
+        cpu = env[_vm.ENV_CPU] if maps[m, _vm.MAP_NCOPIES] > 1 else 0
+        return (np.int64(K_MAPVAL) << PTR_SHIFT) | (m << 32) | \
+            ((idx * maps[m, _vm.MAP_NCOPIES] + cpu) << maps[m, _vm.MAP_VSHIFT]), True
+    return np.int64(0), False
+
+
+@numba.njit(cache=True, forceinline=True)
+def _jit_mapval(maps, addr, sz, write):
+    """Offset in umem of an in-bounds access of ``sz`` bytes to a map value (writable if
+    ``write``), else -1: the interpreter's inline map value case."""
+    if (addr >> PTR_SHIFT) != K_MAPVAL:
+        return np.int64(-1)
+    m = (addr >> 32) & 0xFFFF
+    vo = addr & M32
+    if m < maps.shape[0]:
+        sh = maps[m, _vm.MAP_VSHIFT]
+        if (vo & ((1 << sh) - 1)) + sz <= maps[m, _vm.MAP_VALUE_SIZE] and \
+                vo < (maps[m, _vm.MAP_MAX_ENTRIES] * maps[m, _vm.MAP_NCOPIES]) << sh and \
+                (write == 0 or maps[m, _vm.MAP_RDONLY] == 0):
+            return maps[m, _vm.MAP_VBASE] + vo
+    return np.int64(-1)
+
+
+@numba.njit(cache=True, forceinline=True)
+def _jit_ctx(xdp, o):
+    """A 4-byte load of struct xdp_md field at offset ``o`` (0..20, aligned; checked by the caller)."""
+    f = o >> 2
+    if f == 0:
+        return (np.int64(K_PKT) << PTR_SHIFT) | xdp[XB_DATA]
+    if f == 1:
+        return (np.int64(K_PKT) << PTR_SHIFT) | xdp[XB_DATA_END]
+    if f == 2:
+        return (np.int64(K_PKT) << PTR_SHIFT) | xdp[XB_DATA_META]
+    if f == 3:
+        return xdp[XB_INGRESS_IFINDEX] & M32
+    if f == 4:
+        return xdp[XB_RX_QUEUE_INDEX] & M32
+    return xdp[XB_EGRESS_IFINDEX] & M32
+
+
+# ---- translation ---------------------------------------------------------------------------------
+
+
+
+def _spill(regs):
+    return "; ".join(f"ctl[{i}] = r{i}" for i in regs)
+
+
+def _reload(regs):
+    return "; ".join(f"r{i} = ctl[{i}]" for i in regs)
+
+
+def _touched(code, start, length):
+    """Registers the program names anywhere (a superset of those it reads or writes), with r1 and
+    r10, which the run sets: the ones a local holds and that go back to ``ctl`` where the
+    interpreter's register file would be looked at (helpers, the end of the run)."""
+    regs = {1, 10}
+    for pc in range(start, start + length):
+        w = int(code[pc, 0])
+        regs.update(((w >> 8) & 0xF, (w >> 12) & 0xF))
+        if (w & 0xFF) == 127:
+            regs.add(0)
+    return sorted(r for r in regs if r <= 10)
+_LOCAL_BLOCKERS = {129: "a bpf-to-bpf call (call pc+N)"}
+
+
+def jit_unsupported(code: np.ndarray, start: int, length: int) -> str | None:
+    """Why program rows [start, start + length) of decoded ``code`` cannot be translated, or None."""
+    for pc in range(start, start + length):
+        w = int(code[pc, 0])
+        op = w & 0xFF
+        if op in _LOCAL_BLOCKERS:
+            return f"insn {pc - start}: {_LOCAL_BLOCKERS[op]}"
+        if op == 127 and int(code[pc, 2]) == 12:
+            return f"insn {pc - start}: bpf_tail_call"
+    return None
+
+
+def _blocks(code, start, length):
+    """Basic blocks reachable from ``start``: {leader pc: [pcs]} in pc order."""
+    end = start + length
+
+    def succ(pc):
+        op = int(code[pc, 0]) & 0xFF
+        x = int(code[pc, 1])
+        if 70 <= op < 126:
+            return [x, pc + 1]
+        if op in (126, 147):
+            return [x]
+        if op == 128:
+            return []
+        return [pc + 1]
+
+    leaders = {start}
+    for pc in range(start, end):
+        op = int(code[pc, 0]) & 0xFF
+        if 70 <= op < 126:
+            leaders.update((int(code[pc, 1]), pc + 1))
+        elif op == 126:
+            leaders.add(int(code[pc, 1]))
+    blocks = {}
+    todo = [start]
+    while todo:
+        b = todo.pop()
+        if b in blocks:
+            continue
+        if not start <= b < end:
+            raise JitUnsupported(f"a jump leaves the program (to insn {b - start})")
+        pcs = [b]
+        while True:
+            pc = pcs[-1]
+            s = succ(pc)
+            op = int(code[pc, 0]) & 0xFF
+            if (70 <= op <= 126) or op == 128 or len(s) != 1 or s[0] in leaders:
+                todo.extend(s)
+                break
+            if not start <= s[0] < end:
+                raise JitUnsupported(f"insn {pc - start} falls off the end of the program")
+            pcs.append(s[0])
+        blocks[b] = pcs
+    return dict(sorted(blocks.items()))
+
+
+def _rd(arr, o, n, idx=""):
+    """Expression for an n-byte little-endian read of uint8 ``arr[idx o + i]``."""
+    parts = [f"np.int64({arr}[{idx}{o}])"] + [f"(np.int64({arr}[{idx}{o} + {i}]) << {8 * i})" for i in range(1, n)]
+    return " | ".join(parts)
+
+
+def _wr(arr, o, n, v, idx=""):
+    return [f"{arr}[{idx}{o}] = {v} & 0xFF"] + [f"{arr}[{idx}{o} + {i}] = ({v} >> {8 * i}) & 0xFF"
+                                                for i in range(1, n)]
+
+
+class _Emitter:
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, depth, text):
+        for t in ([text] if isinstance(text, str) else text):
+            self.lines.append("    " * depth + t)
+
+
+def _fault_exit(e, d, n_after):
+    """Leave the run after a fault recorded in env: the interpreter would have counted the
+    faulting instruction, not the ``n_after`` after it in this block."""
+    if n_after:
+        e(d, f"left += {n_after}")
+    e(d, f"ret = {XDP_ABORTED}")
+    e(d, "break")
+
+
+def _insn(e, d, code, pc, k, n, regs):
+    """Emit instruction ``pc``, the k-th of its block's n; True if it ends the block."""
+    w, x, imm, aux = (int(v) for v in code[pc])
+    op = w & 0xFF
+    dst = f"r{(w >> 8) & 0xF}"
+    src = f"r{(w >> 12) & 0xF}"
+    after = n - k - 1
+    kflag = (w >> 16) & 1
+    if op < 64:
+        b = f"({imm})" if kflag else src
+        simple64 = {0: f"{dst} + {b}", 1: f"{dst} - {b}", 2: f"{dst} * {b}", 4: f"{dst} | {b}", 5: f"{dst} & {b}",
+                    10: f"{dst} ^ {b}", 11: b}
+        if op in (11, 27) or op in (0, 1, 2, 4, 5, 10, 16, 17, 18, 20, 21, 26):
+            e(d, f"{dst} = {simple64[op & 15]}")
+        elif op == 6:
+            e(d, f"{dst} = {dst} << {imm}")
+        elif op == 7:
+            e(d, f"{dst} = np.int64(np.uint64({dst}) >> np.uint64({imm}))")
+        elif op == 12:
+            e(d, f"{dst} = {dst} >> {imm}")
+        elif op == 22:
+            e(d, f"{dst} = {dst} << ({src} & 63)")
+        elif op == 23:
+            e(d, f"{dst} = np.int64(np.uint64({dst}) >> np.uint64({src} & 63))")
+        elif op in (32, 48):
+            e(d, f"{dst} = ({dst} + {b}) & {M32}")
+        elif op == 37:
+            e(d, f"{dst} = {dst} & ({imm}) & {M32}")
+        elif op in (43, 59):
+            e(d, f"{dst} = {b} & {M32}")
+        elif op < 32:
+            e(d, f"{dst} = _vm._alu64(np.int64({op & 15}), {dst}, np.int64({b}), np.int64({aux}))")
+        else:
+            e(d, f"{dst} = _vm._alu32(np.int64({op & 15}), {dst}, np.int64({b}), np.int64({aux}))")
+        return False
+    if op < 68:
+        if op == 64:
+            if aux == 16:
+                e(d, f"{dst} = (({dst} & 0xFF) << 8) | (({dst} >> 8) & 0xFF)")
+            elif aux == 32:
+                e(d, f"{dst} = (({dst} & 0xFF) << 24) | (({dst} & 0xFF00) << 8) | (({dst} >> 8) & 0xFF00) "
+                     f"| (({dst} >> 24) & 0xFF)")
+            else:
+                e(d, f"{dst} = _vm._bswap({dst}, np.int64({aux}))")
+        elif op == 65:
+            e(d, f"{dst} = {dst} & 0xFFFF" if aux == 16 else (f"{dst} = {dst} & {M32}" if aux == 32 else "pass"))
+        else:
+            sh = 64 - aux
+            e(d, f"{dst} = ({src} << {sh}) >> {sh}" + ("" if op == 66 else f" & {M32}"))
+        return False
+    if op < 126:
+        jt = op - 70
+        blk = jt // 14
+        jop = jt - blk * 14
+        b = src if blk & 1 else f"np.int64({imm})"
+        if blk >= 2:
+            if jop in (6, 7, 12, 13):
+                a_, b_ = f"(({dst} << 32) >> 32)", f"(({b} << 32) >> 32)"
+            else:
+                a_, b_ = f"({dst} & {M32})", f"({b} & {M32})"
+        else:
+            a_, b_ = dst, b
+        cond = {1: f"{a_} == {b_}", 2: f"np.uint64({a_}) > np.uint64({b_})",
+                3: f"np.uint64({a_}) >= np.uint64({b_})", 4: f"({a_} & {b_}) != 0", 5: f"{a_} != {b_}",
+                6: f"{a_} > {b_}", 7: f"{a_} >= {b_}", 10: f"np.uint64({a_}) < np.uint64({b_})",
+                11: f"np.uint64({a_}) <= np.uint64({b_})", 12: f"{a_} < {b_}", 13: f"{a_} <= {b_}"}.get(jop)
+        if cond is None:
+            cond = f"_vm._jmp_taken(np.int64({jop}), {a_}, {b_})"
+        e(d, f"blk = {x} if {cond} else {pc + 1}")
+        e(d, "continue")
+        return True
+    if op == 126:
+        e(d, f"blk = {x}")
+        e(d, "continue")
+        return True
+    if op == 147:
+        e(d, f"{dst} = np.int64({imm})")
+        return False
+    if op == 128:
+        e(d, "ret = r0")
+        e(d, "break")
+        return True
+    if op == 127:
+        e(d, "helpers += 1")
+        if imm == 1:
+            e(d, f"v, done = _jit_lookup_array(bs, env, r1, r2, {pc})")
+            e(d, "if done:")
+            e(d + 1, "r0 = v")
+            e(d, "else:")
+            d += 1
+        e(d, _spill(regs))
+        e(d, f"r0 = _vm._call_helper(bs, mem, xdp, env, np.int64({imm}), np.int64({pc}), np.int64({FRAME}))")
+        e(d, "if env[ENV_ERR] != 0:")
+        _fault_exit(e, d + 1, after)
+        e(d, _reload([r for r in regs if r != 0]))
+        e(d, "data = xdp[XB_DATA]; pkt_end = xdp[XB_DATA_END]; meta = xdp[XB_DATA_META]; "
+             "pkt_lo = meta if meta < data else data")
+        return False
+    if 130 <= op < 137:
+        sz = 1 << ((op - 130) if op < 134 else (op - 134))
+        info = sz | (((w >> 12) & 0xF) << 12) | ((x & 0xFFFF) << 16)
+        e(d, f"addr = {src} + {x}")
+        e(d, "o = addr & M48")
+        e(d, "kind = addr >> PTR_SHIFT")
+        if sz == 8:
+            e(d, f"if kind == K_STACK and o + 8 <= {FRAME} and (o & 7) == 0:")
+            e(d + 1, "v = um64[o >> 3]")
+        else:
+            e(d, f"if kind == K_STACK and o + {sz} <= {FRAME}:")
+            e(d + 1, f"v = {_rd('um', 'o', sz)}")
+        e(d, f"elif kind == K_PKT and o >= pkt_lo and o + {sz} <= pkt_end:")
+        e(d + 1, f"v = {_rd('mem', 'o', sz, 'page, ')}")
+        if sz == 4:
+            e(d, "elif kind == K_CTX and o <= 20 and (o & 3) == 0:")
+            e(d + 1, "v = _jit_ctx(xdp, o)")
+        e(d, f"elif kind == K_MAPVAL and _jit_mapval(maps, addr, {sz}, 0) >= 0:")
+        e(d + 1, f"o = _jit_mapval(maps, addr, {sz}, 0)")
+        e(d + 1, f"v = um64[o >> 3] if (o & 7) == 0 else {_rd('um', 'o', 8)}" if sz == 8 else f"v = {_rd('um', 'o', sz)}")
+        e(d, "else:")
+        e(d + 1, f"v = _jit_load(bs, mem, xdp, env, addr, np.int64({sz}), np.int64({info}), np.int64({pc}))")
+        e(d + 1, "if env[ENV_ERR] != 0:")
+        _fault_exit(e, d + 2, after)
+        if op >= 134 and sz < 8:
+            s = 64 - 8 * sz
+            e(d, f"v = (v << {s}) >> {s}")
+        e(d, f"{dst} = v")
+        return False
+    if 137 <= op < 145:
+        sz = 1 << ((op - 137) if op < 141 else (op - 141))
+        v = src if op < 141 else f"np.int64({imm})"
+        info = sz | (1 << 8) | (((w >> 8) & 0xF) << 12) | ((x & 0xFFFF) << 16)
+        e(d, f"addr = {dst} + {x}")
+        e(d, "o = addr & M48")
+        e(d, "kind = addr >> PTR_SHIFT")
+        e(d, f"v = {v}")
+        if sz == 8:
+            e(d, f"if kind == K_STACK and o + 8 <= {FRAME} and (o & 7) == 0:")
+            e(d + 1, "um64[o >> 3] = v")
+        else:
+            e(d, f"if kind == K_STACK and o + {sz} <= {FRAME}:")
+            e(d + 1, _wr("um", "o", sz, "v"))
+        e(d, f"elif kind == K_PKT and o >= pkt_lo and o + {sz} <= pkt_end:")
+        e(d + 1, _wr("mem", "o", sz, "v", "page, "))
+        e(d, f"elif kind == K_MAPVAL and _jit_mapval(maps, addr, {sz}, 1) >= 0:")
+        e(d + 1, f"o = _jit_mapval(maps, addr, {sz}, 1)")
+        if sz == 8:
+            e(d + 1, "if (o & 7) == 0:")
+            e(d + 2, "um64[o >> 3] = v")
+            e(d + 1, "else:")
+            e(d + 2, _wr("um", "o", 8, "v"))
+        else:
+            e(d + 1, _wr("um", "o", sz, "v"))
+        e(d, "else:")
+        e(d + 1, f"_jit_store(bs, mem, xdp, env, addr, np.int64({sz}), v, np.int64({info}), np.int64({pc}))")
+        e(d + 1, "if env[ENV_ERR] != 0:")
+        _fault_exit(e, d + 2, after)
+        return False
+    if op in (145, 146):
+        e(d, _spill(regs))
+        e(d, f"_vm._atomic(bs, mem, xdp, env, np.int64({pc}), np.int64({w}), np.int64({x}), np.int64({aux}), "
+             f"np.int64({FRAME}))")
+        e(d, "if env[ENV_ERR] != 0:")
+        _fault_exit(e, d + 1, after)
+        e(d, _reload(regs))
+        return False
+    raise JitUnsupported(f"insn {pc}: internal opcode {op}")
+
+
+def jit_source(code: np.ndarray, start: int, length: int, name: str = "prog") -> str:
+    """Python source of the translated program: a ``cfunc`` named ``name``."""
+    why = jit_unsupported(code, start, length)
+    if why:
+        raise JitUnsupported(why)
+    blocks = _blocks(code, start, length)
+    regs = _touched(code, start, length)
+    e = _Emitter()
+    e(0, [f"# program rows {start}..{start + length - 1}, translated by xdplab.bpf.jit (do not edit)",
+          "import numpy as np",
+          "from numba import cfunc",
+          "from xdplab.bpf import vm as _vm",
+          "from xdplab.bpf._jitabi import array_at",
+          "from xdplab.bpf.jit import _jit_ctx, _jit_load, _jit_lookup_array, _jit_mapval, _jit_store, jit_signature",
+          "from xdplab.bpf.state import CTL_RESUME, CTL_TAILCNT, K_CTX, K_MAPVAL, K_PKT, K_STACK, PTR_SHIFT",
+          f"from xdplab.xdp_abi import ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, XB_DATA, "
+          f"XB_DATA_END, XB_DATA_META, XB_PAGE",
+          f"M48 = {M48}",
+          "",
+          "",
+          "@cfunc(jit_signature(), cache=True)",
+          f"def {name}(bs, mem_a, rows, cols, xdp_a, env_a):",
+          f"    mem = array_at(mem_a, (rows, cols), np.uint8)",
+          f"    xdp = array_at(xdp_a, ({XB_SIZE},), np.int64)",
+          f"    env = array_at(env_a, ({ENV_SIZE},), np.int64)",
+          "    ctl = bs.ctl",
+          "    um = bs.umem",
+          "    um64 = bs.umem64",
+          "    maps = bs.maps",
+          "    budget = env[ENV_INSN_BUDGET]",
+          "    if budget <= 0:",
+          f"        budget = np.int64({_vm.DEFAULT_INSN_BUDGET})",
+          "    env[ENV_ERR] = 0",
+          "    ctl[CTL_TAILCNT] = 0",
+          "    page = xdp[XB_PAGE]",
+          "    data = xdp[XB_DATA]",
+          "    pkt_end = xdp[XB_DATA_END]",
+          "    meta = xdp[XB_DATA_META]",
+          "    pkt_lo = meta if meta < data else data",
+          f"    r1 = np.int64({K_CTX << PTR_SHIFT})",
+          f"    r10 = np.int64({(K_STACK << PTR_SHIFT) | FRAME})",
+          ] + [f"    r{i} = ctl[{i}]" for i in regs if i not in (1, 10)] + [
+          "    left = budget",
+          "    helpers = np.int64(0)",
+          "    ret = np.int64(0)",
+          "    resume = np.int64(0)",
+          "    v = np.int64(0)",
+          "    done = False",
+          f"    blk = np.int64({start})",
+          "    while True:"])
+    first = True
+    for b, pcs in blocks.items():
+        n = len(pcs)
+        e(2, f"{'if' if first else 'elif'} blk == {b}:")
+        first = False
+        e(3, f"if left < {n}:")
+        e(4, f"resume = np.int64({b + 1})")
+        e(4, "break")
+        e(3, f"left -= {n}")
+        ended = False
+        for k, pc in enumerate(pcs):
+            ended = _insn(e, 3, code, pc, k, n, regs)
+        if not ended:
+            nxt = pcs[-1] + 1 if (int(code[pcs[-1], 0]) & 0xFF) != 147 else int(code[pcs[-1], 1])
+            e(3, f"blk = {nxt}")
+            e(3, "continue")
+    e(2, "else:")
+    e(3, f"ret = np.int64({XDP_ABORTED})")
+    e(3, "break")
+    e(1, [_spill(regs),
+          "if resume != 0:",
+          "    ctl[CTL_RESUME] = resume",
+          "    env[ENV_INSNS] = left",
+          "    env[ENV_HELPER_CALLS] = helpers",
+          "    return np.int64(0)",
+          "env[ENV_INSNS] = budget - left",
+          "env[ENV_HELPER_CALLS] = helpers",
+          "return ret"])
+    return "\n".join(e.lines) + "\n"
+
+
+# ---- compiling and attaching ---------------------------------------------------------------------
+
+_SIG = None
+_LOCK = threading.Lock()
+_LOADED: dict[str, object] = {}
+
+
+def jit_signature():
+    """``int64(BpfStateRef, int64 x 5)``: see xdplab.bpf._jitabi."""
+    global _SIG
+    if _SIG is None:
+        from .state import create_bpf_state, to_bpf_ref
+        ref = to_bpf_ref(create_bpf_state(np.zeros((1, 4), np.int64), [0], [1], [0], []))
+        i64 = numba.types.int64
+        _SIG = i64(numba.typeof(ref), i64, i64, i64, i64, i64)
+    return _SIG
+
+
+def _jit_dir() -> str:
+    d = os.path.join(numba.config.CACHE_DIR, "bpf-jit")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def _compile(src: str):
+    key = hashlib.sha1(src.encode()).hexdigest()[:20]
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        path = os.path.join(_jit_dir(), f"bpfjit_{key}.py")
+        if not os.path.exists(path):
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as fh:
+                fh.write(src)
+            os.replace(tmp, path)
+        name = f"xdplab_bpfjit_{key}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        fn = mod.prog
+        _LOADED[key] = fn
+        return fn
+
+
+def bpf_prog_jit(state, prog_index: int):
+    """Translate program ``prog_index`` of a loaded object's ``state`` and switch its runs to
+    the native code (``state.progs[i, PR_JIT]``).  Returns the cfunc; raises JitUnsupported
+    (with the reason) for a program that stays interpreted."""
+    start = int(state.progs[prog_index, PR_START])
+    length = int(state.progs[prog_index, PR_LEN])
+    fn = _compile(jit_source(state.code, start, length))
+    state.progs[prog_index, PR_JIT] = fn.address
+    return fn
