@@ -24,12 +24,14 @@ MODES = {
 
 
 def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", seed: int = 0,
-              trace: int = 0, prog=None, dma_sync: str = "page_pool") -> dict:
+              trace: int = 0, prog=None, dma_sync: str = "page_pool", jit: bool | None = None) -> dict:
     """Run one experiment; returns the JSON-able result (keys as documented for ``--json``)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
     builtin, opts, kind, _ = MODES[mode]
-    b = Board(prog if prog is not None else builtin, trace=trace, seed=seed, dma_sync=dma_sync, **opts)
+    b = Board(trace=trace, seed=seed, dma_sync=dma_sync, **opts)
+    if prog is not None or builtin is not None:
+        b.attach(prog if prog is not None else builtin, jit=jit)
     # warm the jitted kernels on a tiny run so wall_seconds measures simulation, not compilation
     t0 = time.perf_counter()
     b.run(packets=64, size=size, rate=rate, kind=kind)
@@ -40,6 +42,7 @@ def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", 
     out.update(r)
     out["warmup_seconds"] = compile_s
     out["trace_events"] = int(b.trace.n[0]) if trace else 0
+    out["bpf_jit"] = bool(b.bpf_jited)         # --prog translated to native code (xdplab.bpf.jit)
     return out
 
 

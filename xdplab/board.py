@@ -214,6 +214,7 @@ class Board:
         self.s.r[L.R_TC_DROP] = int(bool(tc_drop))
         self.prog_name = None
         self.bpf_prog = None
+        self.bpf_jited = False
         self._call("mvneta_open", what="ip link set dev eth0 up")
         if prog is not None:
             self.attach(prog)
@@ -247,14 +248,24 @@ class Board:
         return Trace(ev=s.tr_ev, t_ns=s.tr_t, n=s.r[L.R_TR_N:L.R_TR_N + 1], lost=s.r[L.R_TR_LOST:L.R_TR_LOST + 1])
 
     # ------------------------------------------------------------ program attach
-    def attach(self, prog):
-        """ip link set dev eth0 xdp ...: attach a program (mvneta_xdp_setup)."""
+    def attach(self, prog, jit=None):
+        """ip link set dev eth0 xdp ...: attach a program (mvneta_xdp_setup).
+
+        An eBPF program is translated to native code first (``prog.jit()``, as the kernel's
+        JIT does at load) when ``jit`` is true, or, when it is None, when
+        ``xdplab.bpf.jit.bpf_jit_enable`` is (``XDPLAB_BPF_JIT=0`` turns it off).  The results
+        are the interpreter's; python mode always interprets."""
+        self.bpf_jited = False
         if isinstance(prog, str):
             kind, pid, frags, name = PROG_BUILTIN, builtin_prog_id(prog), 0, prog
             self.bpf_prog = None
         elif hasattr(prog, "state") and hasattr(prog, "index"):
             kind, pid, frags, name = PROG_BPF, int(prog.index), int(bool(getattr(prog, "frags", False))), prog.name
             self.bpf_prog = prog
+            if jit is None:
+                from .bpf.jit import bpf_jit_enable as jit          # noqa: PLC0415 (compiled when asked for)
+            if jit and self.mode == "jit" and hasattr(prog, "jit"):
+                self.bpf_jited = prog.jit()
             self._replace(bpf=prog.state)
         else:
             raise TypeError(f"prog must be a built-in name ({', '.join(sorted(BUILTIN_PROGS))}) or a program "
@@ -272,6 +283,7 @@ class Board:
         self._call("mvneta_xdp_setup", PROG_NONE, 0, 0, what="ip link set dev eth0 xdp off")
         self.prog_name = None
         self.bpf_prog = None
+        self.bpf_jited = False
 
     def set_mtu(self, mtu: int):
         ret = self._call("mvneta_change_mtu", int(mtu))

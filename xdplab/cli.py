@@ -48,7 +48,7 @@ def _bench(args) -> int:
             return 2
         prog = progs[0]
     res = run_bench(args.mode, packets=args.packets, size=args.size, rate=args.rate, seed=args.seed,
-                    trace=args.trace, prog=prog, dma_sync=args.dma_sync)
+                    trace=args.trace, prog=prog, dma_sync=args.dma_sync, jit=False if args.no_jit else None)
     if args.json:
         print(json.dumps(res, sort_keys=True))
     else:
@@ -72,6 +72,9 @@ def main(argv=None) -> int:
                    help="'full': sync the whole RX buffer at every refill (the pre-2019 driver)")
     b.add_argument("--prog", metavar="OBJ.o", help="run this compiled XDP program instead of the mode's built-in")
     b.add_argument("--section", help="program section in --prog (when it has several)")
+    b.add_argument("--no-jit", action="store_true",
+                   help="run --prog in the eBPF interpreter instead of translating it to native code "
+                        "(same results; XDPLAB_BPF_JIT=0 sets this default)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench)
     try:

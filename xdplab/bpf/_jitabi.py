@@ -28,7 +28,7 @@ from numba.np.arrayobj import make_array, populate_array
 from .._borrowed import BorrowedArray
 from .state import PR_JIT, BpfStateType
 
-__all__ = ["jit_prog_addr", "call_jit", "data_addr", "array_at"]
+__all__ = ["jit_prog_addr", "call_jit", "call_native", "data_addr", "array_at"]
 
 
 def jit_prog_addr(bs, prog_index):
@@ -58,6 +58,24 @@ def call_jit(typingctx, addr, bs, mem, rows, cols, xdp, env):
         return builder.call(fn, list(args[1:]))
 
     return types.int64(types.int64, bs, types.int64, types.int64, types.int64, types.int64, types.int64), codegen
+
+
+@intrinsic
+def call_native(typingctx, addr, bs, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9):
+    """``((int64 (*)(bs, int64 x 10)) addr)(bs, a0, ..., a9)``: how translated code calls the
+    slow paths of xdplab.bpf.jit.  Through a pointer, so that their code (the helpers, the
+    map code) is not linked into, and optimized again with, every translated program."""
+    if not isinstance(bs, BpfStateType):
+        return None
+    i64 = types.int64
+
+    def codegen(context, builder, sig, args):
+        li64 = ir.IntType(64)
+        fnty = ir.FunctionType(li64, [context.get_value_type(bs)] + [li64] * 10)
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(fn, [args[1]] + [context.cast(builder, v, t, i64) for v, t in zip(args[2:], sig.args[2:])])
+
+    return i64(i64, bs, *([i64] * 10)), codegen
 
 
 @intrinsic

@@ -44,11 +44,12 @@ import threading
 import numba
 import numpy as np
 
-from ..xdp_abi import (ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, ENV_SIZE, XB_DATA, XB_DATA_END,
+from ..xdp_abi import (ENV_ERR, ENV_SIZE, XB_DATA, XB_DATA_END,
                        XB_DATA_META, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX, XB_PAGE, XB_RX_QUEUE_INDEX, XB_SIZE,
                        XDP_ABORTED)
 from . import vm as _vm
-from .state import CTL_RESUME, CTL_TAILCNT, K_CTX, K_MAPVAL, K_PKT, K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT
+from ._jitabi import array_at, call_native
+from .state import CTL_JIT_CALLS, K_CTX, K_MAPVAL, K_PKT, K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT
 
 __all__ = ["bpf_prog_jit", "jit_unsupported", "jit_source", "bpf_jit_enable", "JitUnsupported"]
 
@@ -59,6 +60,22 @@ FRAME = _vm.FRAME
 M32 = 0xFFFFFFFF
 M48 = _vm.M48
 _SIGN = _vm._SIGN
+
+
+def _bs_type():
+    from .state import create_bpf_state, to_bpf_ref
+    return numba.typeof(to_bpf_ref(create_bpf_state(np.zeros((1, 4), np.int64), [0], [1], [0], [])))
+
+
+_I64 = numba.types.int64
+_BS = _bs_type()
+JIT_SIG = _I64(_BS, *([_I64] * 5))          # a translated program (xdplab.bpf._jitabi)
+_SLOW_SIG = _I64(_BS, *([_I64] * 10))       # a slow path it calls: state, the 5 run arguments, 5 more
+
+
+def jit_signature():
+    """``int64(BpfStateRef, int64 x 5)``: see xdplab.bpf._jitabi."""
+    return JIT_SIG
 
 
 class JitUnsupported(Exception):
@@ -108,6 +125,44 @@ def _jit_store(bs, mem, xdp, env, addr, sz, v, info, pc):
     if o < 0:
         return
     _vm._wr_bytes(bs.umem, bs.umem64, mem, xdp[XB_PAGE], kind, o, sz, v)
+
+
+# The slow paths as C functions that translated code calls through CTL_JIT_CALLS (see
+# _jitabi.call_native): linked in, their code (the helpers with the map code behind them) would
+# be optimized again inside every translated program, 5-25 s of compiling each.
+
+
+@numba.cfunc(_SLOW_SIG, cache=True)
+def _native_load(bs, mem_a, rows, cols, xdp_a, env_a, addr, sz, info, pc, _unused):
+    mem = array_at(mem_a, (rows, cols), np.uint8)
+    return _jit_load(bs, mem, array_at(xdp_a, (XB_SIZE,), np.int64), array_at(env_a, (ENV_SIZE,), np.int64),
+                     addr, sz, info, pc)
+
+
+@numba.cfunc(_SLOW_SIG, cache=True)
+def _native_store(bs, mem_a, rows, cols, xdp_a, env_a, addr, sz, v, info, pc):
+    mem = array_at(mem_a, (rows, cols), np.uint8)
+    _jit_store(bs, mem, array_at(xdp_a, (XB_SIZE,), np.int64), array_at(env_a, (ENV_SIZE,), np.int64),
+               addr, sz, v, info, pc)
+    return np.int64(0)
+
+
+@numba.cfunc(_SLOW_SIG, cache=True)
+def _native_helper(bs, mem_a, rows, cols, xdp_a, env_a, fid, pc, _u1, _u2, _u3):
+    mem = array_at(mem_a, (rows, cols), np.uint8)
+    return _vm._call_helper(bs, mem, array_at(xdp_a, (XB_SIZE,), np.int64), array_at(env_a, (ENV_SIZE,), np.int64),
+                            fid, pc, np.int64(FRAME))
+
+
+@numba.cfunc(_SLOW_SIG, cache=True)
+def _native_atomic(bs, mem_a, rows, cols, xdp_a, env_a, pc, w, x, aux, _u1):
+    mem = array_at(mem_a, (rows, cols), np.uint8)
+    _vm._atomic(bs, mem, array_at(xdp_a, (XB_SIZE,), np.int64), array_at(env_a, (ENV_SIZE,), np.int64),
+                pc, w, x, aux, np.int64(FRAME))
+    return np.int64(0)
+
+
+_NATIVE = (_native_helper, _native_load, _native_store, _native_atomic)   # CTL_JIT_CALLS + 0..3
 
 
 @numba.njit(cache=True, forceinline=True)
@@ -163,6 +218,107 @@ def _jit_ctx(xdp, o):
     if f == 4:
         return xdp[XB_RX_QUEUE_INDEX] & M32
     return xdp[XB_EGRESS_IFINDEX] & M32
+
+
+@numba.njit(cache=True, forceinline=True)
+def _um_rd(um, um64, o, sz):
+    if sz == 8 and (o & 7) == 0:
+        return um64[o >> 3]
+    v = np.int64(um[o])
+    if sz >= 2:
+        v |= np.int64(um[o + 1]) << 8
+        if sz >= 4:
+            v |= (np.int64(um[o + 2]) << 16) | (np.int64(um[o + 3]) << 24)
+            if sz == 8:
+                v |= ((np.int64(um[o + 4]) << 32) | (np.int64(um[o + 5]) << 40)
+                      | (np.int64(um[o + 6]) << 48) | (np.int64(um[o + 7]) << 56))
+    return v
+
+
+@numba.njit(cache=True, forceinline=True)
+def _um_wr(um, um64, o, sz, v):
+    if sz == 8 and (o & 7) == 0:
+        um64[o >> 3] = v
+        return
+    um[o] = v & 0xFF
+    if sz >= 2:
+        um[o + 1] = (v >> 8) & 0xFF
+        if sz >= 4:
+            um[o + 2] = (v >> 16) & 0xFF
+            um[o + 3] = (v >> 24) & 0xFF
+            if sz == 8:
+                um[o + 4] = (v >> 32) & 0xFF
+                um[o + 5] = (v >> 40) & 0xFF
+                um[o + 6] = (v >> 48) & 0xFF
+                um[o + 7] = (v >> 56) & 0xFF
+
+
+@numba.njit(cache=True, forceinline=True)
+def _pkt_rd(mem, page, o, sz):
+    v = np.int64(mem[page, o])
+    if sz >= 2:
+        v |= np.int64(mem[page, o + 1]) << 8
+        if sz >= 4:
+            v |= (np.int64(mem[page, o + 2]) << 16) | (np.int64(mem[page, o + 3]) << 24)
+            if sz == 8:
+                v |= ((np.int64(mem[page, o + 4]) << 32) | (np.int64(mem[page, o + 5]) << 40)
+                      | (np.int64(mem[page, o + 6]) << 48) | (np.int64(mem[page, o + 7]) << 56))
+    return v
+
+
+@numba.njit(cache=True, forceinline=True)
+def _pkt_wr(mem, page, o, sz, v):
+    mem[page, o] = v & 0xFF
+    if sz >= 2:
+        mem[page, o + 1] = (v >> 8) & 0xFF
+        if sz >= 4:
+            mem[page, o + 2] = (v >> 16) & 0xFF
+            mem[page, o + 3] = (v >> 24) & 0xFF
+            if sz == 8:
+                mem[page, o + 4] = (v >> 32) & 0xFF
+                mem[page, o + 5] = (v >> 40) & 0xFF
+                mem[page, o + 6] = (v >> 48) & 0xFF
+                mem[page, o + 7] = (v >> 56) & 0xFF
+
+
+@numba.njit(cache=True, forceinline=True)
+def _jit_ld(bs, mem, xdp, env, raw, addr, sz, page, pkt_lo, pkt_end, info, pc):
+    """LDX of ``sz`` (a constant at each call site) bytes at ``addr``: (value, ok).  The stack,
+    the packet, the context and map values inline, as the interpreter's cases; the rest and
+    every fault through ``_jit_load``.  Inlined: a site's size and, for ``r10 + off``, its
+    region check fold to constants."""
+    o = addr & M48
+    kind = addr >> PTR_SHIFT
+    if kind == K_STACK and o + sz <= FRAME and (sz != 8 or (o & 7) == 0):
+        return _um_rd(bs.umem, bs.umem64, o, sz), True
+    if kind == K_PKT and o >= pkt_lo and o + sz <= pkt_end:
+        return _pkt_rd(mem, page, o, sz), True
+    if kind == K_CTX and sz == 4 and o <= 20 and (o & 3) == 0:
+        return _jit_ctx(xdp, o), True
+    mo = _jit_mapval(bs.maps, addr, sz, 0)
+    if mo >= 0:
+        return _um_rd(bs.umem, bs.umem64, mo, sz), True
+    v = call_native(bs.ctl[CTL_JIT_CALLS + 1], bs, raw[0], raw[1], raw[2], raw[3], raw[4], addr, sz, info, pc, 0)
+    return v, env[ENV_ERR] == 0
+
+
+@numba.njit(cache=True, forceinline=True)
+def _jit_st(bs, mem, xdp, env, raw, addr, sz, v, page, pkt_lo, pkt_end, info, pc):
+    """STX/ST: as ``_jit_ld``; returns ok."""
+    o = addr & M48
+    kind = addr >> PTR_SHIFT
+    if kind == K_STACK and o + sz <= FRAME and (sz != 8 or (o & 7) == 0):
+        _um_wr(bs.umem, bs.umem64, o, sz, v)
+        return True
+    if kind == K_PKT and o >= pkt_lo and o + sz <= pkt_end:
+        _pkt_wr(mem, page, o, sz, v)
+        return True
+    mo = _jit_mapval(bs.maps, addr, sz, 1)
+    if mo >= 0:
+        _um_wr(bs.umem, bs.umem64, mo, sz, v)
+        return True
+    call_native(bs.ctl[CTL_JIT_CALLS + 2], bs, raw[0], raw[1], raw[2], raw[3], raw[4], addr, sz, v, info, pc)
+    return env[ENV_ERR] == 0
 
 
 # ---- translation ---------------------------------------------------------------------------------
@@ -246,17 +402,6 @@ def _blocks(code, start, length):
             pcs.append(s[0])
         blocks[b] = pcs
     return dict(sorted(blocks.items()))
-
-
-def _rd(arr, o, n, idx=""):
-    """Expression for an n-byte little-endian read of uint8 ``arr[idx o + i]``."""
-    parts = [f"np.int64({arr}[{idx}{o}])"] + [f"(np.int64({arr}[{idx}{o} + {i}]) << {8 * i})" for i in range(1, n)]
-    return " | ".join(parts)
-
-
-def _wr(arr, o, n, v, idx=""):
-    return [f"{arr}[{idx}{o}] = {v} & 0xFF"] + [f"{arr}[{idx}{o} + {i}] = ({v} >> {8 * i}) & 0xFF"
-                                                for i in range(1, n)]
 
 
 class _Emitter:
@@ -368,7 +513,7 @@ def _insn(e, d, code, pc, k, n, regs):
             e(d, "else:")
             d += 1
         e(d, _spill(regs))
-        e(d, f"r0 = _vm._call_helper(bs, mem, xdp, env, np.int64({imm}), np.int64({pc}), np.int64({FRAME}))")
+        e(d, f"r0 = call_native(ctl[CTL_JIT_CALLS], bs, mem_a, rows, cols, xdp_a, env_a, {imm}, {pc}, 0, 0, 0)")
         e(d, "if env[ENV_ERR] != 0:")
         _fault_exit(e, d + 1, after)
         e(d, _reload([r for r in regs if r != 0]))
@@ -378,66 +523,25 @@ def _insn(e, d, code, pc, k, n, regs):
     if 130 <= op < 137:
         sz = 1 << ((op - 130) if op < 134 else (op - 134))
         info = sz | (((w >> 12) & 0xF) << 12) | ((x & 0xFFFF) << 16)
-        e(d, f"addr = {src} + {x}")
-        e(d, "o = addr & M48")
-        e(d, "kind = addr >> PTR_SHIFT")
-        if sz == 8:
-            e(d, f"if kind == K_STACK and o + 8 <= {FRAME} and (o & 7) == 0:")
-            e(d + 1, "v = um64[o >> 3]")
-        else:
-            e(d, f"if kind == K_STACK and o + {sz} <= {FRAME}:")
-            e(d + 1, f"v = {_rd('um', 'o', sz)}")
-        e(d, f"elif kind == K_PKT and o >= pkt_lo and o + {sz} <= pkt_end:")
-        e(d + 1, f"v = {_rd('mem', 'o', sz, 'page, ')}")
-        if sz == 4:
-            e(d, "elif kind == K_CTX and o <= 20 and (o & 3) == 0:")
-            e(d + 1, "v = _jit_ctx(xdp, o)")
-        e(d, f"elif kind == K_MAPVAL and _jit_mapval(maps, addr, {sz}, 0) >= 0:")
-        e(d + 1, f"o = _jit_mapval(maps, addr, {sz}, 0)")
-        e(d + 1, f"v = um64[o >> 3] if (o & 7) == 0 else {_rd('um', 'o', 8)}" if sz == 8 else f"v = {_rd('um', 'o', sz)}")
-        e(d, "else:")
-        e(d + 1, f"v = _jit_load(bs, mem, xdp, env, addr, np.int64({sz}), np.int64({info}), np.int64({pc}))")
-        e(d + 1, "if env[ENV_ERR] != 0:")
-        _fault_exit(e, d + 2, after)
+        e(d, f"v, ok = _jit_ld(bs, mem, xdp, env, raw, {src} + {x}, {sz}, page, pkt_lo, pkt_end, {info}, {pc})")
+        e(d, "if not ok:")
+        _fault_exit(e, d + 1, after)
         if op >= 134 and sz < 8:
             s = 64 - 8 * sz
-            e(d, f"v = (v << {s}) >> {s}")
-        e(d, f"{dst} = v")
+            e(d, f"{dst} = (v << {s}) >> {s}")
+        else:
+            e(d, f"{dst} = v")
         return False
     if 137 <= op < 145:
         sz = 1 << ((op - 137) if op < 141 else (op - 141))
         v = src if op < 141 else f"np.int64({imm})"
         info = sz | (1 << 8) | (((w >> 8) & 0xF) << 12) | ((x & 0xFFFF) << 16)
-        e(d, f"addr = {dst} + {x}")
-        e(d, "o = addr & M48")
-        e(d, "kind = addr >> PTR_SHIFT")
-        e(d, f"v = {v}")
-        if sz == 8:
-            e(d, f"if kind == K_STACK and o + 8 <= {FRAME} and (o & 7) == 0:")
-            e(d + 1, "um64[o >> 3] = v")
-        else:
-            e(d, f"if kind == K_STACK and o + {sz} <= {FRAME}:")
-            e(d + 1, _wr("um", "o", sz, "v"))
-        e(d, f"elif kind == K_PKT and o >= pkt_lo and o + {sz} <= pkt_end:")
-        e(d + 1, _wr("mem", "o", sz, "v", "page, "))
-        e(d, f"elif kind == K_MAPVAL and _jit_mapval(maps, addr, {sz}, 1) >= 0:")
-        e(d + 1, f"o = _jit_mapval(maps, addr, {sz}, 1)")
-        if sz == 8:
-            e(d + 1, "if (o & 7) == 0:")
-            e(d + 2, "um64[o >> 3] = v")
-            e(d + 1, "else:")
-            e(d + 2, _wr("um", "o", 8, "v"))
-        else:
-            e(d + 1, _wr("um", "o", sz, "v"))
-        e(d, "else:")
-        e(d + 1, f"_jit_store(bs, mem, xdp, env, addr, np.int64({sz}), v, np.int64({info}), np.int64({pc}))")
-        e(d + 1, "if env[ENV_ERR] != 0:")
-        _fault_exit(e, d + 2, after)
+        e(d, f"if not _jit_st(bs, mem, xdp, env, raw, {dst} + {x}, {sz}, {v}, page, pkt_lo, pkt_end, {info}, {pc}):")
+        _fault_exit(e, d + 1, after)
         return False
     if op in (145, 146):
         e(d, _spill(regs))
-        e(d, f"_vm._atomic(bs, mem, xdp, env, np.int64({pc}), np.int64({w}), np.int64({x}), np.int64({aux}), "
-             f"np.int64({FRAME}))")
+        e(d, f"call_native(ctl[CTL_JIT_CALLS + 3], bs, mem_a, rows, cols, xdp_a, env_a, {pc}, {w}, {x}, {aux}, 0)")
         e(d, "if env[ENV_ERR] != 0:")
         _fault_exit(e, d + 1, after)
         e(d, _reload(regs))
@@ -457,23 +561,21 @@ def jit_source(code: np.ndarray, start: int, length: int, name: str = "prog") ->
           "import numpy as np",
           "from numba import cfunc",
           "from xdplab.bpf import vm as _vm",
-          "from xdplab.bpf._jitabi import array_at",
-          "from xdplab.bpf.jit import _jit_ctx, _jit_load, _jit_lookup_array, _jit_mapval, _jit_store, jit_signature",
-          "from xdplab.bpf.state import CTL_RESUME, CTL_TAILCNT, K_CTX, K_MAPVAL, K_PKT, K_STACK, PTR_SHIFT",
-          f"from xdplab.xdp_abi import ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, XB_DATA, "
-          f"XB_DATA_END, XB_DATA_META, XB_PAGE",
+          "from xdplab.bpf._jitabi import array_at, call_native",
+          "from xdplab.bpf.jit import _jit_ld, _jit_lookup_array, _jit_st, jit_signature",
+          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_RESUME, CTL_TAILCNT, K_CTX, K_MAPVAL, K_PKT, K_STACK, PTR_SHIFT",
+          "from xdplab.xdp_abi import ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, XB_DATA, "
+          "XB_DATA_END, XB_DATA_META, XB_PAGE",
           f"M48 = {M48}",
           "",
           "",
           "@cfunc(jit_signature(), cache=True)",
           f"def {name}(bs, mem_a, rows, cols, xdp_a, env_a):",
-          f"    mem = array_at(mem_a, (rows, cols), np.uint8)",
+          "    mem = array_at(mem_a, (rows, cols), np.uint8)",
           f"    xdp = array_at(xdp_a, ({XB_SIZE},), np.int64)",
           f"    env = array_at(env_a, ({ENV_SIZE},), np.int64)",
           "    ctl = bs.ctl",
-          "    um = bs.umem",
-          "    um64 = bs.umem64",
-          "    maps = bs.maps",
+          "    raw = (mem_a, rows, cols, xdp_a, env_a)",
           "    budget = env[ENV_INSN_BUDGET]",
           "    if budget <= 0:",
           f"        budget = np.int64({_vm.DEFAULT_INSN_BUDGET})",
@@ -492,6 +594,7 @@ def jit_source(code: np.ndarray, start: int, length: int, name: str = "prog") ->
           "    ret = np.int64(0)",
           "    resume = np.int64(0)",
           "    v = np.int64(0)",
+          "    ok = True",
           "    done = False",
           f"    blk = np.int64({start})",
           "    while True:"])
@@ -528,20 +631,8 @@ def jit_source(code: np.ndarray, start: int, length: int, name: str = "prog") ->
 
 # ---- compiling and attaching ---------------------------------------------------------------------
 
-_SIG = None
 _LOCK = threading.Lock()
 _LOADED: dict[str, object] = {}
-
-
-def jit_signature():
-    """``int64(BpfStateRef, int64 x 5)``: see xdplab.bpf._jitabi."""
-    global _SIG
-    if _SIG is None:
-        from .state import create_bpf_state, to_bpf_ref
-        ref = to_bpf_ref(create_bpf_state(np.zeros((1, 4), np.int64), [0], [1], [0], []))
-        i64 = numba.types.int64
-        _SIG = i64(numba.typeof(ref), i64, i64, i64, i64, i64)
-    return _SIG
 
 
 def _jit_dir() -> str:
@@ -578,5 +669,7 @@ def bpf_prog_jit(state, prog_index: int):
     start = int(state.progs[prog_index, PR_START])
     length = int(state.progs[prog_index, PR_LEN])
     fn = _compile(jit_source(state.code, start, length))
+    for i, f in enumerate(_NATIVE):
+        state.ctl[CTL_JIT_CALLS + i] = f.address
     state.progs[prog_index, PR_JIT] = fn.address
     return fn

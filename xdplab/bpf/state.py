@@ -49,6 +49,7 @@ CTL_TRACE_LOST = 68     # records dropped (ring full)
 CTL_RESUME = 69         # pc + 1 where translated code handed a run back to the interpreter, 0 = none
 CTL_RET = 70            # r0 of the last single-packet run
 CTL_FRAG_FREE = 72      # count of frag pages bpf_xdp_adjust_tail released; pages follow (17 slots)
+CTL_JIT_CALLS = 90      # 4 slots: addresses of the native slow paths translated programs call (xdplab.bpf.jit)
 CTL_SIZE = 96
 
 # ---- maps[m, col]
