@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,31 @@ def test_bench_errors(args, msg):
     assert p.returncode == 2
     assert msg in p.stderr
     assert "Traceback" not in p.stderr
+
+
+_WALL = {"wall_seconds", "wall_pps", "wall_rx_pps", "warmup_seconds", "bpf_jit"}
+
+
+@pytest.mark.parametrize("mode, obj, rate", [("drop", "xdp_drop.o", "line"), ("tx", "xdp2.o", "line"),
+                                             ("tx", "ssh_mirror.o", "line"), ("drop", "xdp2.o", 200_000)])
+def test_bench_prog_jit_is_the_interpreter_bit_for_bit(mode, obj, rate):
+    """The board with a translated program (the default) and with the interpreter (--no-jit):
+    every simulated number the same, cycles charged included; only wall-clock time differs."""
+    from xdplab.bench import run_bench
+    from xdplab.bpf import load_object
+    res = {}
+    for jit in (True, False):
+        prog = load_object(Path(ROOT) / "xdplab" / "progs" / obj).program()
+        res[jit] = run_bench(mode, packets=20000, rate=rate, prog=prog, jit=jit)
+    assert res[True]["bpf_jit"] is True and res[False]["bpf_jit"] is False
+    assert {k: v for k, v in res[True].items() if k not in _WALL} == \
+        {k: v for k, v in res[False].items() if k not in _WALL}
+    assert res[True]["rx_packets"] > 0
+
+
+def test_bench_no_jit_flag():
+    p = xdplab("bench", "drop", "--prog", "xdplab/progs/xdp_drop.o", "--packets", "2000", "--json", "--no-jit")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["bpf_jit"] is False
+    p = xdplab("bench", "drop", "--prog", "xdplab/progs/xdp_drop.o", "--packets", "2000", "--json")
+    assert json.loads(p.stdout)["bpf_jit"] is True

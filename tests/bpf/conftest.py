@@ -11,6 +11,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 PROGS = ROOT / "xdplab" / "progs"
 TPROGS = Path(__file__).resolve().parent / "progs"
 
+# (object, program) pairs the differential tests run: the lab's programs and the test programs
+LAB = [("xdp_drop.o", "xdp_drop"), ("xdp_pass.o", "xdp_pass"), ("xdp_abort.o", "xdp_abort"),
+       ("ssh_mirror.o", "ssh_mirror"), ("xdp2.o", "xdp_prog1"), ("redirect_map.o", "xdp_redirect_map"),
+       ("redirect_cpu.o", "xdp_redirect_cpu"), ("xsk_redirect.o", "xdp_sock_prog"),
+       ("xdp_frags.o", "xdp_frags_count")]
+TEST = [("loop_csum.o", "xdp_loop_csum"), ("globals.o", "xdp_globals"), ("globals.o", "xdp_second"),
+        ("adjust.o", "xdp_adjust"), ("hashmaps.o", "xdp_hashmaps"), ("atomics.o", "xdp_atomics"),
+        ("legacy_maps.o", "count_ifindex")]
+
 
 def eth(dst=b"\xaa\xbb\xcc\xdd\xee\xff", src=b"\x11\x22\x33\x44\x55\x66", proto=0x0800):
     return dst + src + struct.pack("!H", proto)

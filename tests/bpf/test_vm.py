@@ -24,7 +24,7 @@ def test_packet_oob_message():
     assert test_run(obj.programs["xdp_bad"], bytes(40)).fault == ""
 
 
-@pytest.mark.parametrize("insns, text", [
+FAULT_CASES = [
     (asm.ldx(8, 0, 10, -520) + asm.exit_(), "invalid read from stack R10 off=-520 size=8"),
     (asm.st(8, 10, 0, 1) + asm.mov64(0, 0) + asm.exit_(), "invalid write to stack R10 off=0 size=8"),
     (asm.ldx(2, 0, 1, 0) + asm.exit_(), "invalid bpf_context access off=0 size=2"),
@@ -32,7 +32,10 @@ def test_packet_oob_message():
     (asm.mov64(1, 0) + asm.ldx(4, 0, 1, 0) + asm.exit_(), "R1 invalid mem access 'map_value_or_null'"),
     (asm.mov64(1, 1234) + asm.ldx(4, 0, 1, 0) + asm.exit_(), "R1 invalid mem access 'scalar'"),
     (asm.ja(-1), "did not exit within"),
-])
+]
+
+
+@pytest.mark.parametrize("insns, text", FAULT_CASES)
 def test_faults(insns, text):
     _obj, r = run(insns)
     assert text in r.fault

@@ -1,0 +1,160 @@
+"""The JIT (xdplab.bpf.jit) against the interpreter: the same run, bit for bit.
+
+Each program runs twice, in two copies of its object: interpreted and translated.  Return
+value, output bytes, instructions and helper calls counted, the fault message, the whole
+run environment and every byte of VM state (maps, stack, trace ring, registers) must be
+equal.  (The interpreter itself is held to the kernel by test_kernel_oracle.py, which also
+runs the translated programs against the kernel.)
+"""
+
+import random
+
+import numpy as np
+import pytest
+from conftest import LAB, PROGS, TEST, TPROGS, sample_packets
+from randprog import random_program
+
+import asm
+import test_vm
+from xdplab.bpf import create_env, load_insns, load_object, test_run
+from xdplab.bpf.jit import JitUnsupported, jit_source
+from xdplab.bpf.state import CTL_JIT_CALLS, MAP_ID, PR_JIT
+from xdplab.xdp_abi import ENV_ERR, ENV_ERR_PC, ENV_INSNS, ENV_RI_MAP_ID
+
+
+def twins(make):
+    """(interpreted, translated) copies of the same object."""
+    a, b = make(), make()
+    for p in b.programs.values():
+        p.jit()
+    return a, b
+
+
+def same_state(a, b):
+    sa, sb = a.state, b.state
+    assert np.array_equal(sa.umem, sb.umem), "VM memory (maps, stack, trace ring) differs"
+    assert np.array_equal(sa.ctl[:CTL_JIT_CALLS], sb.ctl[:CTL_JIT_CALLS]), "registers / counters differ"
+    assert np.array_equal(sa.elems, sb.elems) and np.array_equal(sa.buckets, sb.buckets), "hash maps differ"
+    keep = [c for c in range(sa.maps.shape[1]) if c != MAP_ID]          # ids are global, one per map loaded
+    assert np.array_equal(sa.maps[:, keep], sb.maps[:, keep])
+    assert np.array_equal(sa.progs[:, :PR_JIT], sb.progs[:, :PR_JIT])
+
+
+def same_run(pa, pb, pkt, **kw):
+    env = kw.pop("env", None)
+    ra = test_run(pa, pkt, env=None if env is None else env.copy(), **kw)
+    rb = test_run(pb, pkt, env=None if env is None else env.copy(), **kw)
+    assert (ra.retval, ra.data_out, ra.insns, ra.helper_calls, ra.fault) == \
+        (rb.retval, rb.data_out, rb.insns, rb.helper_calls, rb.fault), f"{pkt[:40].hex()}"
+    ea, eb = ra.env.copy(), rb.env.copy()
+    if ea[ENV_RI_MAP_ID] != eb[ENV_RI_MAP_ID]:         # each copy's own map: ids are global
+        assert pa.object.state.maps[:, MAP_ID].tolist().index(ea[ENV_RI_MAP_ID]) == \
+            pb.object.state.maps[:, MAP_ID].tolist().index(eb[ENV_RI_MAP_ID])
+        ea[ENV_RI_MAP_ID] = eb[ENV_RI_MAP_ID]
+    assert np.array_equal(ea, eb) and np.array_equal(ra.xdp, rb.xdp)
+    return ra
+
+
+def _setup(obj):
+    if "tx_port" in obj.maps:
+        obj.maps["tx_port"].update(0, 1)
+    return obj
+
+
+@pytest.mark.parametrize("fname, prog", LAB + TEST)
+def test_programs_match_interpreter(fname, prog):
+    path = (PROGS if (PROGS / fname).exists() else TPROGS) / fname
+    a, b = twins(lambda: _setup(load_object(path)))
+    packets = sample_packets(seed=7)
+    if a.programs[prog].frags:
+        packets += [bytes(range(256)) * 20, b"\x01" * 3521, bytes(9000) + b"\xff" * 4]
+    if fname == "hashmaps.o":
+        rnd = random.Random(5)
+        packets = [bytes([rnd.randrange(8), rnd.randrange(40), rnd.randrange(3), 0, 0, rnd.randrange(8),
+                          rnd.randrange(256), rnd.randrange(256)]) + bytes(8) for _ in range(300)]
+    for cpu in (0, 1):
+        for pkt in packets:
+            same_run(a.programs[prog], b.programs[prog], pkt, cpu=cpu, now_ns=12345)
+    same_state(a, b)
+    assert a.trace_pipe() == b.trace_pipe()
+
+
+def test_lab_programs_are_translated():
+    for fname, prog in LAB:
+        p = load_object(PROGS / fname).programs[prog]
+        assert p.jit() and p.jited and p.jit_error == "", fname
+
+
+def test_untranslatable_programs_say_why_and_still_run():
+    obj = load_object(TPROGS / "globals.o")
+    p = obj.programs["xdp_globals"]
+    assert p.jit() is False and not p.jited
+    assert "bpf-to-bpf call" in p.jit_error and "interpreter" in p.jit_error
+    t = load_object(TPROGS / "tailcall.o")
+    assert t.programs["xdp_entry"].jit() is False and "bpf_tail_call" in t.programs["xdp_entry"].jit_error
+    with pytest.raises(JitUnsupported, match="tail_call"):
+        jit_source(t.state.code, int(t.state.progs[0, 0]), int(t.state.progs[0, 1]))
+    a, b = twins(lambda: load_object(TPROGS / "tailcall.o"))
+    for o in (a, b):
+        o.maps["jmp"].update(1, o.programs["xdp_drop_it"])
+        o.maps["jmp"].update(2, o.programs["xdp_tx_it"])
+    for k in range(8):
+        same_run(a.programs["xdp_entry"], b.programs["xdp_entry"], bytes([k]) + bytes(20))
+
+
+@pytest.mark.parametrize("case", range(len(test_vm.FAULT_CASES)))
+def test_faults_match_interpreter(case):
+    insns, text = test_vm.FAULT_CASES[case]
+    a, b = twins(lambda: load_insns(insns))
+    assert b.programs["prog"].jited
+    r = same_run(a.programs["prog"], b.programs["prog"], bytes(60))
+    assert text in r.fault
+
+
+def test_budget_hands_over_to_the_interpreter_at_the_exact_instruction():
+    """Every budget from 1 to past the run's length: the fault (or not), its pc and the
+    count are the interpreter's, wherever in a block the budget runs out."""
+    a, b = twins(lambda: load_object(TPROGS / "loop_csum.o"))
+    pa, pb = a.programs["xdp_loop_csum"], b.programs["xdp_loop_csum"]
+    pkt = bytes(range(200))
+    full = test_run(pa, pkt).insns
+    assert full > 100
+    for budget in list(range(1, 80)) + [full - 1, full, full + 1]:
+        ra = same_run(pa, pb, pkt, budget=budget)
+        if budget < full:
+            assert ra.env[ENV_ERR] != 0 and ra.env[ENV_INSNS] == budget, budget
+        else:
+            assert ra.env[ENV_ERR] == 0 and ra.insns == full
+    # an endless loop: the budget stops both at the same place
+    a, b = twins(lambda: load_insns(asm.mov64(0, 0) + asm.alu("add", 0, imm=1) + asm.ja(-2)))
+    r = same_run(a.programs["prog"], b.programs["prog"], bytes(20), env=None, budget=1001)
+    assert r.env[ENV_INSNS] == 1001 and r.env[ENV_ERR_PC] in (1, 2)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_programs_match_interpreter(seed):
+    rnd = random.Random(1000 + seed)
+    for _ in range(2):
+        insns = random_program(rnd)
+        a, b = twins(lambda: load_insns(insns, name="rnd"))
+        assert b.programs["rnd"].jited
+        for _ in range(4):
+            pkt = bytes(rnd.getrandbits(8) for _ in range(rnd.choice([60, 100, 30])))
+            same_run(a.programs["rnd"], b.programs["rnd"], pkt)
+        same_state(a, b)
+
+
+def test_checker_rejects_a_difference():
+    """same_run is not blind: a translated program whose code was changed is caught."""
+    a, b = twins(lambda: load_insns(asm.mov64(0, 2) + asm.exit_()))
+    c = load_insns(asm.mov64(0, 3) + asm.exit_())
+    c.programs["prog"].jit()
+    with pytest.raises(AssertionError):
+        same_run(a.programs["prog"], c.programs["prog"], bytes(20))
+    same_run(a.programs["prog"], b.programs["prog"], bytes(20))
+
+
+def test_env_default_budget():
+    a, b = twins(lambda: load_insns(asm.mov64(0, 0) + asm.alu("add", 0, imm=1) + asm.ja(-2)))
+    r = same_run(a.programs["prog"], b.programs["prog"], bytes(20), env=create_env())
+    assert r.env[ENV_INSNS] == 1_000_000 and "1000000 instructions" in r.fault
