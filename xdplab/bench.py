@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from .board import Board
+from .bpf._jitabi import jit_wanted
 
 __all__ = ["MODES", "run_bench", "format_human"]
 
@@ -29,6 +30,8 @@ def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
     builtin, opts, kind, _ = MODES[mode]
+    if jit is None:                       # a benchmark translates --prog unless XDPLAB_BPF_JIT=0
+        jit = jit_wanted(True)
     b = Board(trace=trace, seed=seed, dma_sync=dma_sync, **opts)
     if prog is not None or builtin is not None:
         b.attach(prog if prog is not None else builtin, jit=jit)

@@ -33,6 +33,7 @@ from .nic.mvneta_hw import RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, TXCAP_LEN, crea
 from .nic.mvneta_stats import ETHTOOL_STATS, NETDEV_STATS, STAT_NAMES
 from .page_pool import (PP_ALIVE, PP_DESTROYING, PP_ETHTOOL_NAMES, PP_STAT_NAMES, PPF_ALLOC_COUNT, PPF_HOLD_CNT,
                         PPF_RELEASE_CNT, PPF_RING_COUNT, PPF_STATE, PPF_STATS, create_page_pools)
+from .bpf._jitabi import jit_wanted
 from .bpf.state import BpfState, to_bpf_ref
 from .printk import KLOG_ROWS, format_log
 from .progs import BUILTIN_PROGS, PROG_BPF, PROG_BUILTIN, PROG_NONE, builtin_prog_id
@@ -251,10 +252,10 @@ class Board:
     def attach(self, prog, jit=None):
         """ip link set dev eth0 xdp ...: attach a program (mvneta_xdp_setup).
 
-        An eBPF program is translated to native code first (``prog.jit()``, as the kernel's
-        JIT does at load) when ``jit`` is true, or, when it is None, when
-        ``xdplab.bpf.jit.bpf_jit_enable`` is (``XDPLAB_BPF_JIT=0`` turns it off).  The results
-        are the interpreter's; python mode always interprets."""
+        ``jit=True`` translates an eBPF program to native code first (``prog.jit()``, as the
+        kernel's JIT does at load): the same results, several times faster, after 1-3 s of
+        compiling the first time.  ``None`` follows ``XDPLAB_BPF_JIT`` (unset: interpret).
+        Python mode always interprets."""
         self.bpf_jited = False
         if isinstance(prog, str):
             kind, pid, frags, name = PROG_BUILTIN, builtin_prog_id(prog), 0, prog
@@ -263,7 +264,7 @@ class Board:
             kind, pid, frags, name = PROG_BPF, int(prog.index), int(bool(getattr(prog, "frags", False))), prog.name
             self.bpf_prog = prog
             if jit is None:
-                from .bpf.jit import bpf_jit_enable as jit          # noqa: PLC0415 (compiled when asked for)
+                jit = jit_wanted(False)
             if jit and self.mode == "jit" and hasattr(prog, "jit"):
                 self.bpf_jited = prog.jit()
             self._replace(bpf=prog.state)

@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     b.add_argument("--section", help="program section in --prog (when it has several)")
     b.add_argument("--no-jit", action="store_true",
                    help="run --prog in the eBPF interpreter instead of translating it to native code "
-                        "(same results; XDPLAB_BPF_JIT=0 sets this default)")
+                        "(same results, slower; XDPLAB_BPF_JIT=0 makes it the default)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench)
     try:

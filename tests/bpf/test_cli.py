@@ -54,3 +54,19 @@ def test_module_entry_point():
                         "--packet-hex", "00" * 60], capture_output=True, text=True, env=env, cwd=str(ROOT))
     assert r.returncode == 0, r.stderr
     assert '"retval": 1' in r.stdout
+
+
+def test_run_jit_same_output(capsys):
+    """--jit translates the program first (xdplab.bpf.jit): the same output but for duration_ns;
+    a program the JIT does not take says so and runs interpreted."""
+    outs = []
+    for flag in ("--no-jit", "--jit"):
+        assert main(["bpf", "run", str(PROGS / "xdp2.o"), "--packet-hex", SSH.hex(), "--json", flag]) == 0
+        row = json.loads(capsys.readouterr().out)
+        row.pop("duration_ns")
+        outs.append(row)
+    assert outs[0] == outs[1] and outs[0]["retval"] == 3
+    assert main(["bpf", "run", str(ROOT / "tests/bpf/progs/globals.o"), "-s", "xdp_globals", "--packet-hex",
+                 SSH.hex(), "--jit"]) == 0
+    cap = capsys.readouterr()
+    assert "bpf-to-bpf call" in cap.err and '"retval"' in cap.out

@@ -10,7 +10,6 @@ Skips (with the reason) where bpf() is not available.
 import os
 import random
 
-import numpy as np
 import pytest
 from conftest import LAB, PROGS, TEST, TPROGS, sample_packets
 

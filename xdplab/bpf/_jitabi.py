@@ -20,6 +20,8 @@ the interpreter goes on from there.
 
 from __future__ import annotations
 
+import os
+
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic, overload
@@ -28,7 +30,17 @@ from numba.np.arrayobj import make_array, populate_array
 from .._borrowed import BorrowedArray
 from .state import PR_JIT, BpfStateType
 
-__all__ = ["jit_prog_addr", "call_jit", "call_native", "data_addr", "array_at"]
+__all__ = ["jit_wanted", "jit_prog_addr", "call_jit", "call_native", "data_addr", "array_at"]
+
+
+def jit_wanted(default: bool) -> bool:
+    """net.core.bpf_jit_enable, from ``XDPLAB_BPF_JIT``: "1" translates every program a board runs
+    or ``xdplab bpf run`` runs, "0" none (not even ``xdplab bench --prog``'s); unset, ``default``
+    decides: the benchmarks translate, the rest interprets (a program compiles in 1-3 s the first
+    time, and the first translation on a machine compiles the JIT's own runtime, ~30 s: more than
+    a notebook's short runs win back)."""
+    v = os.environ.get("XDPLAB_BPF_JIT", "")
+    return True if v == "1" else False if v == "0" else default
 
 
 def jit_prog_addr(bs, prog_index):

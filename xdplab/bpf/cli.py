@@ -32,6 +32,9 @@ def add_bpf_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--pcap", help="a pcap file: run every packet")
     r.add_argument("--repeat", type=int, default=1, help="runs per packet (default 1)")
     r.add_argument("--json", action="store_true", help="JSON output (one object per packet)")
+    r.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+                   help="translate the program to native code first (xdplab.bpf.jit; the same results, "
+                        "1-3 s of compiling the first time); default: XDPLAB_BPF_JIT=1 turns it on")
     r.set_defaults(func=cmd_bpf_run)
     return p
 
@@ -65,6 +68,7 @@ def _packets(args):
 
 def cmd_bpf_run(args) -> int:
     from . import load_object, test_run
+    from ._jitabi import jit_wanted
     from .loader import BpfLoadError
     try:
         if not os.path.exists(args.obj):
@@ -82,6 +86,9 @@ def cmd_bpf_run(args) -> int:
         packets = _packets(args)
         if not packets:
             raise CliError("no packets to run")
+        jit = args.jit if args.jit is not None else jit_wanted(False)
+        if jit and not prog.jit():
+            print(f"note: {prog.jit_error}", file=sys.stderr)
     except CliError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 2

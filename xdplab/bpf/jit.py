@@ -51,10 +51,7 @@ from . import vm as _vm
 from ._jitabi import array_at, call_native
 from .state import CTL_JIT_CALLS, K_CTX, K_MAPVAL, K_PKT, K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT
 
-__all__ = ["bpf_prog_jit", "jit_unsupported", "jit_source", "bpf_jit_enable", "JitUnsupported"]
-
-# net.core.bpf_jit_enable: what BpfObject.jit() and the CLI use when not told (XDPLAB_BPF_JIT=0 turns it off)
-bpf_jit_enable = os.environ.get("XDPLAB_BPF_JIT", "1") != "0"
+__all__ = ["bpf_prog_jit", "jit_unsupported", "jit_source", "JitUnsupported", "JIT_SIG"]
 
 FRAME = _vm.FRAME
 M32 = 0xFFFFFFFF
