@@ -56,7 +56,6 @@ __all__ = ["bpf_prog_jit", "jit_unsupported", "jit_source", "JitUnsupported", "J
 FRAME = _vm.FRAME
 M32 = 0xFFFFFFFF
 M48 = _vm.M48
-_SIGN = _vm._SIGN
 
 
 def _bs_type():
@@ -68,11 +67,6 @@ _I64 = numba.types.int64
 _BS = _bs_type()
 JIT_SIG = _I64(_BS, *([_I64] * 5))          # a translated program (xdplab.bpf._jitabi)
 _SLOW_SIG = _I64(_BS, *([_I64] * 10))       # a slow path it calls: state, the 5 run arguments, 5 more
-
-
-def jit_signature():
-    """``int64(BpfStateRef, int64 x 5)``: see xdplab.bpf._jitabi."""
-    return JIT_SIG
 
 
 class JitUnsupported(Exception):
@@ -169,7 +163,7 @@ _NATIVE = (_native_helper, _native_load, _native_store, _native_atomic)   # CTL_
 
 
 @numba.njit(cache=True, forceinline=True)
-def _jit_lookup_array(bs, env, r1, r2, pc):
+def _jit_lookup_array(bs, env, r1, r2):
     """bpf_map_lookup_elem, as the interpreter runs it: a (PERCPU_)ARRAY with the key on the
     stack without a call (returns r0 and 1), anything else through _call_helper (returns 0, 0:
     the caller makes that call with its registers stored)."""
@@ -315,7 +309,6 @@ def _jit_st(bs, mem, xdp, env, raw, addr, sz, v, page, pkt_lo, pkt_end, info, pc
 # ---- translation ---------------------------------------------------------------------------------
 
 
-
 def _spill(regs):
     return "; ".join(f"ctl[{i}] = r{i}" for i in regs)
 
@@ -335,6 +328,8 @@ def _touched(code, start, length):
         if (w & 0xFF) == 127:
             regs.add(0)
     return sorted(r for r in regs if r <= 10)
+
+
 _LOCAL_BLOCKERS = {129: "a bpf-to-bpf call (call pc+N)"}
 
 
@@ -498,7 +493,7 @@ def _insn(e, d, code, pc, k, n, regs):
     if op == 127:
         e(d, "helpers += 1")
         if imm == 1:
-            e(d, f"v, done = _jit_lookup_array(bs, env, r1, r2, {pc})")
+            e(d, "v, done = _jit_lookup_array(bs, env, r1, r2)")
             e(d, "if done:")
             e(d + 1, "r0 = v")
             e(d, "else:")
@@ -540,8 +535,8 @@ def _insn(e, d, code, pc, k, n, regs):
     raise JitUnsupported(f"insn {pc}: internal opcode {op}")
 
 
-def jit_source(code: np.ndarray, start: int, length: int, name: str = "prog") -> str:
-    """Python source of the translated program: a ``cfunc`` named ``name``."""
+def jit_source(code: np.ndarray, start: int, length: int) -> str:
+    """Python source of the translated program: a ``cfunc`` named ``prog``."""
     why = jit_unsupported(code, start, length)
     if why:
         raise JitUnsupported(why)
@@ -553,15 +548,14 @@ def jit_source(code: np.ndarray, start: int, length: int, name: str = "prog") ->
           "from numba import cfunc",
           "from xdplab.bpf import vm as _vm",
           "from xdplab.bpf._jitabi import array_at, call_native",
-          "from xdplab.bpf.jit import _jit_ld, _jit_lookup_array, _jit_st, jit_signature",
-          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_RESUME, CTL_TAILCNT, K_CTX, K_MAPVAL, K_PKT, K_STACK, PTR_SHIFT",
+          "from xdplab.bpf.jit import JIT_SIG, _jit_ld, _jit_lookup_array, _jit_st",
+          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_RESUME, CTL_TAILCNT",
           "from xdplab.xdp_abi import ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, XB_DATA, "
           "XB_DATA_END, XB_DATA_META, XB_PAGE",
-          f"M48 = {M48}",
           "",
           "",
-          "@cfunc(jit_signature(), cache=True)",
-          f"def {name}(bs, mem_a, rows, cols, xdp_a, env_a):",
+          "@cfunc(JIT_SIG, cache=True)",
+          "def prog(bs, mem_a, rows, cols, xdp_a, env_a):",
           "    mem = array_at(mem_a, (rows, cols), np.uint8)",
           f"    xdp = array_at(xdp_a, ({XB_SIZE},), np.int64)",
           f"    env = array_at(env_a, ({ENV_SIZE},), np.int64)",
