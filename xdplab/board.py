@@ -254,8 +254,9 @@ class Board:
 
         ``jit=True`` translates an eBPF program to native code first (``prog.jit()``, as the
         kernel's JIT does at load): the same results, several times faster, after 1-3 s of
-        compiling the first time.  ``None`` follows ``XDPLAB_BPF_JIT`` (unset: interpret).
-        Python mode always interprets."""
+        compiling the first time.  ``jit=False`` interprets it (``prog.interpret()``).  ``None``
+        follows ``XDPLAB_BPF_JIT``, and when that is unset leaves the program as it is
+        (interpreted unless ``prog.jit()`` was called).  Python mode always interprets."""
         self.bpf_jited = False
         if isinstance(prog, str):
             kind, pid, frags, name = PROG_BUILTIN, builtin_prog_id(prog), 0, prog
@@ -264,9 +265,13 @@ class Board:
             kind, pid, frags, name = PROG_BPF, int(prog.index), int(bool(getattr(prog, "frags", False))), prog.name
             self.bpf_prog = prog
             if jit is None:
-                jit = jit_wanted(False)
-            if jit and self.mode == "jit" and hasattr(prog, "jit"):
-                self.bpf_jited = prog.jit()
+                jit = jit_wanted(None)
+            if hasattr(prog, "jit"):
+                if jit and self.mode == "jit":
+                    prog.jit()
+                elif jit is False:
+                    prog.interpret()
+                self.bpf_jited = self.mode == "jit" and prog.jited
             self._replace(bpf=prog.state)
         else:
             raise TypeError(f"prog must be a built-in name ({', '.join(sorted(BUILTIN_PROGS))}) or a program "

@@ -7,6 +7,7 @@ equal.  (The interpreter itself is held to the kernel by test_kernel_oracle.py, 
 runs the translated programs against the kernel.)
 """
 
+import os
 import random
 
 import numpy as np
@@ -158,3 +159,37 @@ def test_env_default_budget():
     a, b = twins(lambda: load_insns(asm.mov64(0, 0) + asm.alu("add", 0, imm=1) + asm.ja(-2)))
     r = same_run(a.programs["prog"], b.programs["prog"], bytes(20), env=create_env())
     assert r.env[ENV_INSNS] == 1_000_000 and "1000000 instructions" in r.fault
+
+
+def test_non_contiguous_rows_are_interpreted():
+    """Translated code takes each xdp_buff / env row by address: a batch whose rows are not
+    C-order runs in the interpreter, with the same results."""
+    from xdplab.bpf import bpf_prog_run_xdp_batch
+    from xdplab.bpf.core import create_test_xdp
+    o = load_object(PROGS / "ssh_mirror.o")
+    p = o.programs["ssh_mirror"]
+    assert p.jit()
+    pkt = sample_packets(seed=3)[0]
+    mem, xdp = create_test_xdp(pkt)
+    wide = np.zeros((2, 2 * xdp.shape[0]), np.int64)
+    wide[:, ::2] = xdp                                   # rows of every other element
+    envs = np.stack([create_env(), create_env()])
+    rets = np.zeros(2, np.int64)
+    bpf_prog_run_xdp_batch(o.vm_state, p.index, mem, wide[:, ::2], envs, rets)
+    want = test_run(p, pkt)
+    assert rets[0] == want.retval and envs[0, ENV_INSNS] == want.insns
+    p.interpret()
+    assert not p.jited and p.jit() and p.jited          # back and forth, no recompiling
+
+
+def test_board_attach_follows_its_jit_argument():
+    from xdplab.board import Board
+    p = load_object(PROGS / "xdp_drop.o").programs["xdp_drop"]
+    assert p.jit()
+    b = Board()
+    b.attach(p, jit=False)                     # interpreted, though the program was translated before
+    assert not b.bpf_jited and not p.jited
+    b.attach(p, jit=True)
+    assert b.bpf_jited and p.jited
+    b.attach(p)                                # XDPLAB_BPF_JIT unset: as the program is
+    assert b.bpf_jited == (os.environ.get("XDPLAB_BPF_JIT", "") != "0")

@@ -33,7 +33,7 @@ from .state import PR_JIT, BpfStateType
 __all__ = ["jit_wanted", "jit_prog_addr", "call_jit", "call_native", "data_addr", "array_at"]
 
 
-def jit_wanted(default: bool) -> bool:
+def jit_wanted(default: bool | None) -> bool | None:
     """net.core.bpf_jit_enable, from ``XDPLAB_BPF_JIT``: "1" translates every program a board runs
     or ``xdplab bpf run`` runs, "0" none (not even ``xdplab bench --prog``'s); unset, ``default``
     decides: the benchmarks translate, the rest interprets (a program compiles in 1-3 s the first

@@ -64,6 +64,11 @@ class BpfProgram:
                 return False
         return True
 
+    def interpret(self):
+        """Run this program in the interpreter again (its translation stays cached: ``jit()``
+        switches back at no cost)."""
+        self.state.progs[self.index, PR_JIT] = 0
+
     def __repr__(self):
         return (f"<BpfProgram {self.name!r} section {self.section!r}{' frags' if self.frags else ''} "
                 f"{len(self.insns)} insns>")

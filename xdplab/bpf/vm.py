@@ -648,6 +648,9 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
             if o_k >= OP_LDX and o_k < OP_STX:
                 loads = True
     jaddr = jit_prog_addr(bs, prog_index)      # translated to native code (xdplab.bpf.jit)?  0: no
+    if jaddr != 0 and not (mem.strides[1] == 1 and mem.strides[0] == mem.shape[1] and xdps.strides[1] == 8
+                           and envs.strides[1] == 8):
+        jaddr = 0                                # it takes rows by address: C-order rows only
     for pi in range(npk):
         if jaddr != 0:
             r = call_jit(jaddr, bs, data_addr(mem), mem.shape[0], mem.shape[1],
