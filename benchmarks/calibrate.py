@@ -30,11 +30,11 @@ N = 400_000
 def op_counts(opts):
     b = Board(opts.pop("prog"), **opts)
     b.run(packets=20_000)                      # warm up: steady state
-    f0 = b.state.f.copy()
+    r0 = b.state.r.copy()
     rx0 = b.netdev_stats()["rx_packets"]
     r = b.run(packets=N)
     rx = b.netdev_stats()["rx_packets"] - rx0
-    counts = (b.state.f[L.F_OP_COUNT:L.F_OP_COUNT + len(OPS)] - f0[L.F_OP_COUNT:L.F_OP_COUNT + len(OPS)]) / rx
+    counts = (b.state.r[L.R_OP_COUNT:L.R_OP_COUNT + len(OPS)] - r0[L.R_OP_COUNT:L.R_OP_COUNT + len(OPS)]) / rx
     return counts, r["sim_pps"]
 
 

@@ -265,7 +265,7 @@ def _plain(a):
 
 def test_board_arrays_carry_alias_scopes():
     # each board array is its own LLVM alias scope (xdplab._borrowed.alias_domain): its element
-    # loads and stores say that they touch no other board array, so LLVM may keep b.f[F_NOW]
+    # loads and stores say that they touch no other board array, so LLVM may keep the clock
     # in a register across the driver's stores into b.r, b.rxd, b.pg ...
     import re
     llvm = _touch_llvm()

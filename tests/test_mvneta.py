@@ -6,6 +6,7 @@ from xdplab_testutil import npk
 from xdplab import Board, SanitizerError, XdplabError
 from xdplab import _layout as L
 from xdplab.trace import EV_NAMES, trace_records
+from xdplab.cost import OPS
 
 
 def test_xdp_drop_counts_and_recycles_in_cache(mode):
@@ -238,13 +239,18 @@ def test_bad_arguments_are_clear():
 
 
 def test_busy_time_is_the_sum_of_the_charges():
-    # busy = clock - idle jumps (F_IDLE); it must equal the cycles charged, op by op
+    # busy = clock - idle jumps (R_IDLE); it must equal the cycles charged, op by op: exactly, as
+    # both are integers in CLOCK_UNIT_NS (the clock is fixed point)
     from xdplab import _layout as L
     b = Board("drop")
     low = b.run(20000, rate=100000)
     assert 0.05 < low["cpu0_busy"] < 0.6                 # 100 kpps: mostly idle
     high = b.run(20000)
     assert high["cpu0_busy"] > 0.99                       # line rate: the CPU never idles
-    f = b.state.f
-    charged = sum(c for _, c, _ in b.cost_breakdown(per_packet=False)) * f[L.F_NS_PER_CYCLE]
-    assert abs((f[L.F_NOW] - f[L.F_IDLE]) - charged) <= 1e-9 * f[L.F_NOW]
+    r = b.state.r
+    n = len(OPS)
+    charged = int((r[L.R_OP_COUNT:L.R_OP_COUNT + n] * r[L.R_COST_FX:L.R_COST_FX + n]).sum())
+    assert r[L.R_CLOCK] - r[L.R_IDLE] == charged
+    # and the breakdown in cycles agrees with it (the clock rounds each cost to CLOCK_UNIT_NS)
+    cycles = sum(c for _, c, _ in b.cost_breakdown(per_packet=False))
+    assert abs(cycles * 1e9 / b.state.f[L.F_HZ] - charged * L.CLOCK_UNIT_NS) <= 1e-6 * charged * L.CLOCK_UNIT_NS

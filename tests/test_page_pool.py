@@ -130,19 +130,19 @@ def test_recycle_syncs_only_dma_sync_size_bounded_by_max_len(k, dma_sync_size, l
     b = create_board_state()
     pool = mk(k, b)
     p = k.page_pool_alloc_pages(b, pool, 0)
-    before = b.f[L.F_OP_COUNT + C_DCACHE_CLEAN_LINE]
+    before = b.r[L.R_OP_COUNT + C_DCACHE_CLEAN_LINE]
     k.page_pool_put_page(b, pool, p, dma_sync_size, True)
     # from offset 256: min(size, max_len=3520) bytes; 3520 bytes from 256 end at 3776 = 55 lines
-    assert b.f[L.F_OP_COUNT + C_DCACHE_CLEAN_LINE] - before == lines
+    assert b.r[L.R_OP_COUNT + C_DCACHE_CLEAN_LINE] - before == lines
 
 
 def test_no_sync_without_pp_flag_dma_sync_dev(k):
     b = create_board_state()
     pool = mk(k, b, flags=PP_FLAG_DMA_MAP, dma_dir=DMA_BIDIRECTIONAL)
     p = k.page_pool_alloc_pages(b, pool, 0)
-    before = b.f[L.F_OP_COUNT + C_DCACHE_CLEAN_LINE]
+    before = b.r[L.R_OP_COUNT + C_DCACHE_CLEAN_LINE]
     k.page_pool_put_page(b, pool, p, -1, True)
-    assert b.f[L.F_OP_COUNT + C_DCACHE_CLEAN_LINE] == before
+    assert b.r[L.R_OP_COUNT + C_DCACHE_CLEAN_LINE] == before
 
 
 def test_double_recycle_is_caught(mode, k):
@@ -176,10 +176,10 @@ def test_destroy_with_pages_in_flight_defers_then_frees(mode, k):
     # the scrub emptied the cache; only the held page is in flight
     assert k.page_pool_inflight(b, pool) == 1
     # a second later the retry still waits; the page comes back; the next retry frees the pool
-    k.page_pool_release_retry(b, pool, b.f[L.F_NOW] + 1.5e9)
+    k.page_pool_release_retry(b, pool, b.r[L.R_CLOCK] * L.CLOCK_UNIT_NS + 1.5e9)
     assert b.pp[pool, PPF_STATE] == PP_DESTROYING
     k.page_pool_put_full_page(b, pool, held, False)
-    k.page_pool_release_retry(b, pool, b.f[L.F_NOW] + 3e9)
+    k.page_pool_release_retry(b, pool, b.r[L.R_CLOCK] * L.CLOCK_UNIT_NS + 3e9)
     assert b.pp[pool, PPF_STATE] == PP_FREED
     assert b.r[L.R_NR_FREE] == b.data.shape[0]
 
@@ -193,7 +193,7 @@ def test_stalled_shutdown_warns_every_60s(k):
         k.page_pool_destroy(b, pool)
     except SanitizerError:
         pass
-    t0 = b.f[L.F_NOW]
+    t0 = b.r[L.R_CLOCK] * L.CLOCK_UNIT_NS
     for s in range(1, 130):
         k.page_pool_release_retry(b, pool, t0 + s * 1e9 + 1)
     from xdplab.printk import format_log

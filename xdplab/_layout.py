@@ -45,6 +45,16 @@ R_MM_ALLOC_FAILS = _R()
 R_MM_DMA_MAPS = _R()
 # --- cpu
 R_CPU_CUR = _R()
+# Each CPU's clock and idle time are integers in CLOCK_UNIT_NS units (fixed point), not float ns:
+# the clock is the one serial chain that every charge extends (~16 per frame), and an integer add
+# is 1 cycle of latency where a float add is 4.  2**-16 ns keeps a cost's rounding under 8 fs
+# and the clock exact as a float (cpu_now) for 2**37 ns, over two minutes of board time.
+CLOCK_SHIFT = 16
+CLOCK_UNIT_NS = 1.0 / (1 << CLOCK_SHIFT)
+R_CLOCK = _R(2)            # each CPU's clock (busy = clock - idle)
+R_IDLE = _R(2)             # time each CPU sat idle (jumped to the next interrupt)
+R_COST_FX = _R(MAX_OPS)    # the board profile's cost of each operation, in CLOCK_UNIT_NS
+R_OP_COUNT = _R(MAX_OPS)   # operations charged so far, per kind
 # --- mvneta RX queue 0
 R_RXQ_SIZE = _R()
 R_RXQ_NEXT_DESC_TO_PROC = _R()
@@ -107,14 +117,10 @@ R_WIRE_FLEN = _R(MAX_FLOWS)
 R_TXCAP_LEN = _R(TXCAP_MAX)
 NR = _r
 
-F_NOW = _F(2)              # each CPU's clock, ns
-F_IDLE = _F(2)             # time each CPU sat idle (jumped to the next interrupt), ns: busy = now - idle
 F_HZ = _F()
-F_NS_PER_CYCLE = _F()       # 1e9 / F_HZ, kept so that charging a cost is a multiply
 F_FIRST_PENDING = _F()     # arrival of the first frame not yet signalled by an interrupt
 F_GBPS = _F()
 F_TX_LAST = _F()           # when the TX MAC is free again
 F_PP_DEFER = _F(MAX_POOLS * 3)   # per pool: defer_start, next retry, defer_warn
-F_COST = _F(MAX_OPS)          # the board profile: cycles per operation
-F_OP_COUNT = _F(MAX_OPS)
+F_COST = _F(MAX_OPS)          # the board profile: cycles per operation (R_COST_FX is what is charged)
 NF = _f

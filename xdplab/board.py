@@ -23,7 +23,7 @@ from . import sanitizer as _san
 from . import sim as _sim  # noqa: F401  (registers sim_run)
 from ._twospeed import JIT, PythonKernel
 from .boards import ESPRESSOBIN
-from .cost import OPS
+from .cost import OPS, cost_to_clock_units
 from .errno import strerror
 from .mm import PG_FREE, PG_NAMES, PG_RX_RING, PGF_PP, PGF_REFCNT, PGF_WHERE, PGF_FREE, create_pages
 from .netstack import MAX_SKBS, STACK_STAT_NAMES, create_skbs
@@ -156,9 +156,9 @@ def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA
     r[L.R_SKB_NR_FREE] = MAX_SKBS
     r[L.R_MEM_ID_NEXT] = MEM_ID_MIN
     f[L.F_HZ] = profile["hz"]
-    f[L.F_NS_PER_CYCLE] = 1e9 / profile["hz"]
     f[L.F_GBPS] = 1.0
     f[L.F_COST:L.F_COST + len(OPS)] = cost
+    r[L.R_COST_FX:L.R_COST_FX + len(OPS)] = cost_to_clock_units(cost, profile["hz"])
     return BoardState(
         data=data, pg=pg, lines=lines, r=r, f=f, pp=pp, pps=pps, rxd=create_rx_descs(rx_ring),
         txd=create_tx_descs(tx_ring), txd_done=np.zeros(tx_ring), skb=create_skbs(), ids=create_mem_ids(),
@@ -327,7 +327,7 @@ class Board:
             raise XdplabError("eth0 is down: call Board.open() first")
         if kind is None:
             kind = "ssh" if self.prog_name in ("ssh-mirror", "ssh_mirror") else "udp"
-        start = float(self.s.f[L.F_NOW:L.F_NOW + 2].max())
+        start = float(self.s.r[L.R_CLOCK:L.R_CLOCK + 2].max()) * L.CLOCK_UNIT_NS
         arr, tmpl, frames, flen = make_traffic(packets, size=size, rate=rate, kind=kind, flows=flows,
                                                seed=self.seed, start_ns=start)
         if len(flen) > L.MAX_FLOWS:
@@ -355,8 +355,10 @@ class Board:
     def counters(self) -> dict:
         s = self.s
         return {"stats": s.r[L.R_STATS:L.R_STATS + len(STAT_NAMES)].copy(),
-                "verdicts": s.r[L.R_VERDICTS:L.R_VERDICTS + 6].copy(), "t": float(s.f[L.F_NOW]),
-                "pp": self._pp_stats_array().copy(), "busy": float(s.f[L.F_NOW] - s.f[L.F_IDLE])}
+                "verdicts": s.r[L.R_VERDICTS:L.R_VERDICTS + 6].copy(),
+                "t": float(s.r[L.R_CLOCK]) * L.CLOCK_UNIT_NS,
+                "pp": self._pp_stats_array().copy(),
+                "busy": float(s.r[L.R_CLOCK] - s.r[L.R_IDLE]) * L.CLOCK_UNIT_NS}
 
     def _result(self, before, after, packets, arr, wall, polls):
         d = {k: after["stats"][i] - before["stats"][i] for i, k in enumerate(STAT_NAMES)}
@@ -419,11 +421,11 @@ class Board:
 
     def cost_breakdown(self, per_packet: bool = True) -> list[tuple[str, float, int]]:
         """(operation, cycles [per received packet], count) sorted by cycles, for the work done so far."""
-        f = self.s.f
+        f, r = self.s.f, self.s.r
         rx = max(self._stat("rx_packets"), 1) if per_packet else 1
         # cycles = count x cost: a profile's costs are constant while the board runs
-        rows = [(OPS[i][0], float(f[L.F_OP_COUNT + i] * f[L.F_COST + i]) / rx, int(f[L.F_OP_COUNT + i]))
-                for i in range(len(OPS)) if f[L.F_OP_COUNT + i]]
+        rows = [(OPS[i][0], float(r[L.R_OP_COUNT + i] * f[L.F_COST + i]) / rx, int(r[L.R_OP_COUNT + i]))
+                for i in range(len(OPS)) if r[L.R_OP_COUNT + i]]
         return sorted(rows, key=lambda r: -r[1])
 
     def page_census(self) -> dict:

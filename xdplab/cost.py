@@ -11,9 +11,11 @@ cycles went, per operation.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._twospeed import kernel
 
-__all__ = ["charge", "charge_n", "cpu_now", "OPS", "NOPS"]
+__all__ = ["charge", "charge_n", "cpu_now", "cpu_idle_until", "cost_to_clock_units", "OPS", "NOPS"]
 
 # name: what one unit of the operation is
 OPS = (
@@ -67,23 +69,28 @@ for _i, (_n, _d) in enumerate(OPS):
     globals()["C_" + _n.upper()] = _i
     __all__.append("C_" + _n.upper())
 
-from ._layout import F_COST, F_NOW, F_NS_PER_CYCLE, F_OP_COUNT, MAX_OPS, R_CPU_CUR  # noqa: E402
+from ._layout import CLOCK_SHIFT, CLOCK_UNIT_NS, R_CLOCK, R_COST_FX, R_CPU_CUR, R_IDLE, R_OP_COUNT  # noqa: E402
+from ._layout import MAX_OPS  # noqa: E402
 
 assert NOPS <= MAX_OPS
+
+
+def cost_to_clock_units(cycles, hz):
+    """A profile's costs (cycles, float) as what a charge adds to the clock (int64 CLOCK_UNIT_NS)."""
+    return np.round(np.asarray(cycles, np.float64) * (1e9 / hz) * (1 << CLOCK_SHIFT)).astype(np.int64)
 
 
 @kernel(hot=True)
 def charge_n(b, op, n):
     """Charge ``n`` units of operation ``op`` to the current CPU."""
-    f = b.f
-    c = f[F_COST + op] * n
-    ns = c * f[F_NS_PER_CYCLE]
+    r = b.r
     # The clock is the one serial chain every charge extends, so it is the only time kept per
-    # charge (busy time is the clock minus the idle jumps, F_IDLE).  The A3720 has two cores:
-    # with the index masked to them LLVM sees that the clock is not an op counter, and can keep
-    # it in a register between charges (see the alias scopes in xdplab._borrowed).
-    f[F_NOW + (b.r[R_CPU_CUR] & 1)] += ns
-    f[F_OP_COUNT + op] += n
+    # charge (busy time is the clock minus the idle jumps, R_IDLE), and it is an integer: one
+    # cycle of latency per charge instead of a float add's four.  The A3720 has two cores: with
+    # the index masked to them LLVM sees that the clock is not an op counter, and can keep it in
+    # a register between charges (see the alias scopes in xdplab._borrowed).
+    r[R_CLOCK + (r[R_CPU_CUR] & 1)] += r[R_COST_FX + op] * n
+    r[R_OP_COUNT + op] += n
 
 
 @kernel(hot=True)
@@ -95,4 +102,15 @@ def charge(b, op):
 @kernel(hot=True)
 def cpu_now(b):
     """The current CPU's clock, in ns."""
-    return b.f[F_NOW + b.r[R_CPU_CUR]]
+    return b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] * CLOCK_UNIT_NS
+
+
+@kernel
+def cpu_idle_until(b, t_ns):
+    """The current CPU has nothing to do until ``t_ns``: its clock jumps there (never back), and
+    the jump counts as idle.  The clock rounds up, so that it is never before ``t_ns``."""
+    cpu = b.r[R_CPU_CUR] & 1
+    t = np.int64(np.ceil(t_ns * (1 << CLOCK_SHIFT)))
+    if t > b.r[R_CLOCK + cpu]:
+        b.r[R_IDLE + cpu] += t - b.r[R_CLOCK + cpu]
+        b.r[R_CLOCK + cpu] = t

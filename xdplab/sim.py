@@ -1,6 +1,6 @@
 """The board's event loop: the NIC delivers frames as they arrive, interrupts start NAPI, CPU 0 polls.
 
-Time is each CPU's own clock (``b.f[F_NOW + cpu]``); the NIC catches up with
+Time is each CPU's own clock (``cpu_now(b)``, kept in ``b.r[R_CLOCK + cpu]``); the NIC catches up with
 the CPU before every poll and the driver's work advances the CPU's clock by
 the cycles it costs.  An idle CPU jumps to the next interrupt.
 """
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._layout import F_IDLE, F_NOW, R_CPU_CUR, R_NAPI_SCHED, R_RUNNING
+from ._layout import R_CPU_CUR, R_NAPI_SCHED, R_RUNNING
 from ._twospeed import kernel
+from .cost import cpu_idle_until, cpu_now
 from .nic.mvneta import NAPI_POLL_WEIGHT, mvneta_isr, mvneta_poll
 from .nic.mvneta_hw import mvneta_hw_next_irq, mvneta_hw_rx
 from .page_pool import PP_DESTROYING, PPF_STATE, page_pool_release_retry
@@ -26,20 +27,18 @@ def sim_run(b, max_polls):
     while polls < max_polls:
         if b.r[R_RUNNING] == 0:
             break
-        now = b.f[F_NOW]
+        now = cpu_now(b)
         mvneta_hw_rx(b, now)
         if b.r[R_NAPI_SCHED] == 0:
             t = mvneta_hw_next_irq(b, now)
             if t == np.inf:
                 break
-            if t > now:
-                b.f[F_IDLE] += t - now
-                b.f[F_NOW] = t                   # idle until the interrupt
-            mvneta_hw_rx(b, b.f[F_NOW])
+            cpu_idle_until(b, t)                 # idle until the interrupt
+            mvneta_hw_rx(b, cpu_now(b))
             mvneta_isr(b)
         mvneta_poll(b, NAPI_POLL_WEIGHT)
         polls += 1
         for p in range(b.pp.shape[0]):           # the workqueue: deferred page_pool release
             if b.pp[p, PPF_STATE] == PP_DESTROYING:
-                page_pool_release_retry(b, p, b.f[F_NOW])
+                page_pool_release_retry(b, p, cpu_now(b))
     return polls

@@ -173,8 +173,7 @@ def _snapshot(s: Snap, b: Board):
     s.stack = b.stack_stats()
     s.dmesg = b.dmesg()
     s.census = b.page_census()
-    f = b.state.f
-    s.ops = {name: int(f[L.F_OP_COUNT + i]) for i, (name, _) in enumerate(OPS)}
+    s.ops = {name: int(b.state.r[L.R_OP_COUNT + i]) for i, (name, _) in enumerate(OPS)}
     n = min(int(b.state.r[L.R_WIRE_TX_N]), L.TXCAP_MAX)
     s.tx = bytes(b.state.txcap[:n, :64])
 
@@ -194,11 +193,11 @@ def _scenario(overrides, prog="drop", packets=300, rate=100_000, kind=None, stop
         if before_run:
             before_run(b)
         s.phase = "traffic"
-        f0 = b.state.f[L.F_OP_COUNT:L.F_OP_COUNT + len(OPS)].copy()
+        f0 = b.state.r[L.R_OP_COUNT:L.R_OP_COUNT + len(OPS)].copy()
         if packets:
             b.run(packets=packets, rate=rate, kind=kind)
         _snapshot(s, b)
-        s.run_ops = {name: int(b.state.f[L.F_OP_COUNT + i] - f0[i]) for i, (name, _) in enumerate(OPS)}
+        s.run_ops = {name: int(b.state.r[L.R_OP_COUNT + i] - f0[i]) for i, (name, _) in enumerate(OPS)}
         s.phase = "after traffic"
         try:
             b.check_pages()
@@ -466,8 +465,8 @@ def _check_rxq_desc_num_update(fn):
         r, g = states
         busy_r, busy_g = int(r.r[L.R_RXQ_BUSY]), int(g.r[L.R_RXQ_BUSY])
         own_r, own_g = int(r.rxd[:, RXD_HW_OWN].sum()), int(g.rxd[:, RXD_HW_OWN].sum())
-        w_r = int(r.f[L.F_OP_COUNT + mm] - base.state.f[L.F_OP_COUNT + mm])
-        w_g = int(g.f[L.F_OP_COUNT + mm] - base.state.f[L.F_OP_COUNT + mm])
+        w_r = int(r.r[L.R_OP_COUNT + mm] - base.state.r[L.R_OP_COUNT + mm])
+        w_g = int(g.r[L.R_OP_COUNT + mm] - base.state.r[L.R_OP_COUNT + mm])
         call = f"mvneta_rxq_desc_num_update(b, rx_done={done}, rx_filled={filled})"
         big = done > 255 or filled > 255
         if busy_r != busy_g:

@@ -20,12 +20,12 @@ def run_with_costs(board, **run_kw):
     largest first.  ``Board.cost_breakdown()`` covers everything since the board was created
     (including ``ip link set dev eth0 up``); this covers the run.
     """
-    f = board.state.f
+    f, reg = board.state.f, board.state.r
     n = len(OPS)
-    cnt0 = f[L.F_OP_COUNT:L.F_OP_COUNT + n].copy()
+    cnt0 = reg[L.R_OP_COUNT:L.R_OP_COUNT + n].copy()
     r = board.run(**run_kw)
     rx = max(int(r["rx_packets"]), 1)
-    cnt = f[L.F_OP_COUNT:L.F_OP_COUNT + n] - cnt0
+    cnt = reg[L.R_OP_COUNT:L.R_OP_COUNT + n] - cnt0
     cyc = cnt * f[L.F_COST:L.F_COST + n]
     rows = [(OPS[i][0], float(cyc[i]) / rx, float(cnt[i]) / rx) for i in range(n) if cnt[i]]
     return r, sorted(rows, key=lambda x: -x[1])
