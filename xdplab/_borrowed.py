@@ -250,13 +250,18 @@ def _scalar_access(builder, aryty, idxty, idx):
 
 
 def _element_ptr(context, builder, aryty, ary, index_types, indices):
-    from numba.np.arrayobj import basic_indexing, make_array, normalize_indices
+    # A board field's element, without numba's negative-index wraparound: the board's indices
+    # (a page, a pool, a descriptor) are never negative, and the wrap is a compare and an add
+    # at each of the ~100 variable-index accesses per frame.  A negative index is a bug here:
+    # numba's bounds check (NUMBA_BOUNDSCHECK=1, one CI run) reports it instead of wrapping it.
+    from numba.np.arrayobj import make_array
     a = make_array(aryty)(context, builder, ary)
-    index_types, indices = normalize_indices(context, builder, index_types, indices)
-    ptr, shapes, _ = basic_indexing(context, builder, aryty, a, index_types, indices,
-                                    boundscheck=context.enable_boundscheck)
-    assert not shapes
-    return ptr
+    shapes = cgutils.unpack_tuple(builder, a.shape, aryty.ndim)
+    inds = [context.cast(builder, v, t, types.intp) for t, v in zip(index_types, indices)]
+    if context.enable_boundscheck:
+        for axis, (ind, dimlen) in enumerate(zip(inds, shapes)):
+            cgutils.do_boundscheck(context, builder, ind, dimlen, axis)
+    return cgutils.get_item_pointer(context, builder, aryty, a, inds, wraparound=False, boundscheck=False)
 
 
 def _tag(module, inst, scope):
