@@ -193,3 +193,21 @@ def test_board_attach_follows_its_jit_argument():
     assert b.bpf_jited and p.jited
     b.attach(p)                                # XDPLAB_BPF_JIT unset: as the program is
     assert b.bpf_jited == (os.environ.get("XDPLAB_BPF_JIT", "") != "0")
+
+
+def test_board_budget_hand_over_matches_the_interpreter():
+    """On the board the translated program is called from the driver's path (not the VM's loop):
+    a run the budget stops hands over to the interpreter there too, once, at the same place."""
+    from xdplab import XdplabError
+    from xdplab.board import Board
+    out = []
+    for jit in (True, False):
+        o = load_insns(asm.mov64(0, 0) + asm.alu("add", 0, imm=1) + asm.ja(-2))
+        b = Board()
+        b.attach(o.programs["prog"], jit=jit)
+        assert b.bpf_jited == jit
+        with pytest.raises(XdplabError, match="faulted on 5 packet") as e:
+            b.run(5, rate=100_000)
+        out.append((str(e.value), b.verdicts(), b.ethtool()))
+    assert out[0] == out[1]
+    assert out[0][1]["XDP_ABORTED"] == 5

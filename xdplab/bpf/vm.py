@@ -652,7 +652,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                            and envs.strides[1] == 8):
         jaddr = 0                                # it takes rows by address: C-order rows only
     for pi in range(npk):
-        if jaddr != 0:
+        if jaddr != 0 and regs[CTL_RESUME] == 0:    # (set: the caller ran the translation, resume it)
             r = call_jit(jaddr, bs, data_addr(mem), mem.shape[0], mem.shape[1],
                          data_addr(xdps) + pi * xdps.strides[0], data_addr(envs) + pi * envs.strides[0])
             if regs[CTL_RESUME] == 0:
