@@ -254,3 +254,21 @@ def test_busy_time_is_the_sum_of_the_charges():
     # and the breakdown in cycles agrees with it (the clock rounds each cost to CLOCK_UNIT_NS)
     cycles = sum(c for _, c, _ in b.cost_breakdown(per_packet=False))
     assert abs(cycles * 1e9 / b.state.f[L.F_HZ] - charged * L.CLOCK_UNIT_NS) <= 1e-6 * charged * L.CLOCK_UNIT_NS
+
+
+@pytest.mark.parametrize("mode", ["jit", "python"])
+def test_mib_counts_every_offered_frame_in_its_size_bucket(mode):
+    # at line rate most frames are discarded by the MAC (ring full); kept or discarded, each is
+    # a good frame of its size bucket (_rx_one and _rx_discards count the same MIB counters)
+    b = Board("drop", mode=mode)
+    buckets = ["frames_64_octets", "frames_65_to_127_octets", "frames_128_to_255_octets",
+               "frames_256_to_511_octets", "frames_512_to_1023_octets", "frames_1024_to_max_octets"]
+    n = 3000                                    # more than the ring holds: at 64 B the MAC discards
+    for size, want in ((64, 0), (100, 1), (300, 3), (1500, 5)):
+        e0 = b.ethtool()
+        b.run(n, size=size)
+        d = {k: v - e0[k] for k, v in b.ethtool().items()}
+        assert (d["rx_discard"] > 0) == (size <= 100)      # the board keeps up with 300 B at line rate
+        assert d["good_frames_received"] == n
+        assert [d[k] for k in buckets] == [n if i == want else 0 for i in range(6)]
+        assert d["good_octets_received"] % n == 0 and d["good_octets_received"] // n in (size, size - 4)

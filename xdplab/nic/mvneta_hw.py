@@ -73,23 +73,28 @@ def create_wire(arrival_ns, tmpl):
 
 
 @kernel(hot=True)
+def _mib_size_bucket(n):
+    """The MIB counter of a frame of ``n`` bytes: frames_64_octets .. frames_1024_to_max_octets."""
+    if n <= 64:
+        return S_FRAMES_64_OCTETS
+    if n <= 127:
+        return S_FRAMES_65_TO_127_OCTETS
+    if n <= 255:
+        return S_FRAMES_128_TO_255_OCTETS
+    if n <= 511:
+        return S_FRAMES_256_TO_511_OCTETS
+    if n <= 1023:
+        return S_FRAMES_512_TO_1023_OCTETS
+    return S_FRAMES_1024_TO_MAX_OCTETS
+
+
+@kernel(hot=True)
 def _mib_rx_good(b, n):
     """The MIB counters of a received frame of ``n`` bytes (kept or discarded): good frames and
-    octets, and its size bucket, frames_64_octets .. frames_1024_to_max_octets."""
+    octets, and its size bucket."""
     b.r[R_STATS + S_GOOD_FRAMES_RECEIVED] += 1
     b.r[R_STATS + S_GOOD_OCTETS_RECEIVED] += n
-    if n <= 64:
-        b.r[R_STATS + S_FRAMES_64_OCTETS] += 1
-    elif n <= 127:
-        b.r[R_STATS + S_FRAMES_65_TO_127_OCTETS] += 1
-    elif n <= 255:
-        b.r[R_STATS + S_FRAMES_128_TO_255_OCTETS] += 1
-    elif n <= 511:
-        b.r[R_STATS + S_FRAMES_256_TO_511_OCTETS] += 1
-    elif n <= 1023:
-        b.r[R_STATS + S_FRAMES_512_TO_1023_OCTETS] += 1
-    else:
-        b.r[R_STATS + S_FRAMES_1024_TO_MAX_OCTETS] += 1
+    b.r[R_STATS + _mib_size_bucket(n)] += 1
 
 
 @kernel(hot=True)
@@ -160,45 +165,31 @@ def _rx_discards(b, t_ns, k):
     ``t_ns`` is counted and discarded (what ``_rx_one`` does for each, in a loop with no DMA in
     it: at line rate most offered frames take this path).  Returns the next frame.
 
-    The counters are summed in locals and stored once: in memory, each frame's increments
-    waited on the previous frame's (a store-to-load chain per counter)."""
+    The counters are summed in locals and stored once (a size bucket when the frames' bucket
+    changes): in memory, each frame's increments waited on the previous frame's (a
+    store-to-load chain per counter)."""
     n = b.wire.shape[0]
     i = b.r[R_RXQ_HW_NEXT]
     tracing = b.tr_ev.shape[0] != 0
     k0 = k
     octets = 0
-    s64 = 0
-    s127 = 0
-    s255 = 0
-    s511 = 0
-    s1023 = 0
-    smax = 0
+    bucket = S_FRAMES_64_OCTETS                # the size bucket of the current run of frames
+    run = 0                                    # frames in that run, not yet counted
     while k < n and b.wire[k, 0] <= t_ns:
         flen = b.r[R_WIRE_FLEN + np.int64(b.wire[k, 1])]
         octets += flen
-        if flen <= 64:
-            s64 += 1
-        elif flen <= 127:
-            s127 += 1
-        elif flen <= 255:
-            s255 += 1
-        elif flen <= 511:
-            s511 += 1
-        elif flen <= 1023:
-            s1023 += 1
-        else:
-            smax += 1
+        kb = _mib_size_bucket(flen)
+        if kb != bucket:
+            b.r[R_STATS + bucket] += run
+            bucket = kb
+            run = 0
+        run += 1
         if tracing:
             board_trace(b, b.wire[k, 0], -1, 1, i, 0, flen, 0, 0, b.r[R_RXQ_BUSY], 0, 0, 0)
         k += 1
-    b.r[R_STATS + S_GOOD_FRAMES_RECEIVED] += s64 + s127 + s255 + s511 + s1023 + smax
+    b.r[R_STATS + bucket] += run
+    b.r[R_STATS + S_GOOD_FRAMES_RECEIVED] += k - k0
     b.r[R_STATS + S_GOOD_OCTETS_RECEIVED] += octets
-    b.r[R_STATS + S_FRAMES_64_OCTETS] += s64
-    b.r[R_STATS + S_FRAMES_65_TO_127_OCTETS] += s127
-    b.r[R_STATS + S_FRAMES_128_TO_255_OCTETS] += s255
-    b.r[R_STATS + S_FRAMES_256_TO_511_OCTETS] += s511
-    b.r[R_STATS + S_FRAMES_512_TO_1023_OCTETS] += s1023
-    b.r[R_STATS + S_FRAMES_1024_TO_MAX_OCTETS] += smax
     b.r[R_STATS + S_RX_DISCARD] += k - k0
     return k
 
