@@ -27,12 +27,15 @@ test: $(STAMP)
 	  $(PY) -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg course; \
 	fi
 
-# The unit tests once more with numba's bounds checking on (a separate cache: other machine code).
+# The unit tests once more with numba's bounds checking on (a separate cache: other machine code;
+# kept with the user's caches, keyed like the other by a digest of xdplab's sources, so that a
+# second run of unchanged code does not compile it again).
+BOUNDSCHECK_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xdplab-numba-boundscheck
 test-boundscheck: $(STAMP)
-	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(CURDIR)/.numba-boundscheck $(PY) -m pytest -q -m "not browser" tests
+	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(BOUNDSCHECK_CACHE) $(PY) -m pytest -q -m "not browser" tests
 
 bench: $(STAMP)
 	$(VENV)/bin/xdplab bench drop --packets 5000000
 
 clean:
-	rm -rf $(VENV) .numba-boundscheck
+	rm -rf $(VENV) .numba-boundscheck $(BOUNDSCHECK_CACHE)
