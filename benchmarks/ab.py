@@ -85,12 +85,14 @@ def _child_board():
     from xdplab.bench import MODES
     from xdplab.board import Board
     from xdplab.bpf import load_object
+    from xdplab.bpf._jitabi import jit_wanted
 
     boards = []
     for mode, obj in BOARD_CASES:
         builtin, opts, kind, _ = MODES[mode]
         prog = next(iter(load_object(obj).programs.values())) if obj else builtin
-        b = Board(prog, **opts)
+        b = Board(**opts)
+        b.attach(prog, jit=jit_wanted(True))   # as `xdplab bench` does: a compiled program is translated
         b.run(packets=64, kind=kind)
         boards.append((b, kind))
     n = 1_000_000
