@@ -112,14 +112,9 @@ def _bpf_run_interp(b, xdp):
 
 @kernel
 def _bpf_run_done(b, xdp):
-    """After a run that did more than return a constant, or that faulted: its packet read,
-    frags a shrinking adjust_tail freed, and the first fault kept for the error message."""
+    """After a run that freed frags (a shrinking adjust_tail) or faulted: the frags go back, and
+    the first fault is kept for the error message."""
     env = b.env
-    if env[ENV_INSNS] > _INSNS_TRIVIAL + 2:
-        # a program that does more than return a constant parses the packet: its first line is
-        # read (the VM checks every access; the cost model counts the line once)
-        n = xdp[XB_DATA_END] - xdp[XB_DATA]
-        cpu_touch(b, xdp[XB_PAGE], xdp[XB_DATA], 64 if n > 64 else n, False)
     nfree = b.bpf.ctl[CTL_FRAG_FREE]
     if nfree > 0:
         # frags a shrinking bpf_xdp_adjust_tail dropped: __xdp_return them (not NAPI-direct, as 6.1)
@@ -139,7 +134,8 @@ def _bpf_run_vm(b, xdp):
 
     A translated program (xdplab.bpf.jit) is called straight from here, inlined into the NAPI
     loop: what is left of a run of xdp_drop.o is its two instructions, this call, and the
-    charges.  The interpreter and the rarer after-work are out of line."""
+    charges.  The interpreter and the after-work of rare runs (freed frags, a fault) are out of
+    line."""
     env = b.env
     env[ENV_CPU] = b.r[R_CPU_CUR]
     env[ENV_NOW_NS] = ktime_get_ns(b)
@@ -155,7 +151,12 @@ def _bpf_run_vm(b, xdp):
         act = _bpf_run_interp(b, xdp)
     charge_n(b, C_BPF_INSN, env[ENV_INSNS])
     charge_n(b, C_BPF_HELPER, env[ENV_HELPER_CALLS])
-    if env[ENV_INSNS] > _INSNS_TRIVIAL + 2 or bs.ctl[CTL_FRAG_FREE] != 0 or env[ENV_ERR] != 0:
+    if env[ENV_INSNS] > _INSNS_TRIVIAL + 2:
+        # a program that does more than return a constant parses the packet: its first line is
+        # read (the VM checks every access; the cost model counts the line once)
+        n = xdp[XB_DATA_END] - xdp[XB_DATA]
+        cpu_touch(b, xdp[XB_PAGE], xdp[XB_DATA], 64 if n > 64 else n, False)
+    if bs.ctl[CTL_FRAG_FREE] != 0 or env[ENV_ERR] != 0:
         _bpf_run_done(b, xdp)
     return act
 
