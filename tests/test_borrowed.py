@@ -64,12 +64,15 @@ def _copy_jit(d, s, drow, doff, srow, soff, n):
 def test_copy_bytes_both_speeds():
     rng = np.random.default_rng(1)
     src = rng.integers(0, 256, (4, 100), dtype=np.uint8)
-    for drow, doff, srow, soff, n in [(0, 0, 0, 0, 100), (1, 7, 3, 13, 64), (2, 99, 1, 0, 1), (3, 5, 2, 9, 0)]:
+    cases = [(0, 0, 0, 0, 100), (1, 7, 3, 13, 64), (2, 99, 1, 0, 1), (3, 5, 2, 9, 0)]
+    # every length around the inline copy of 32..64 bytes (two overlapping 32-byte moves)
+    cases += [(n % 4, 3, (n + 1) % 4, 30, n) for n in (15, 16, 31, 32, 33, 47, 63, 65, 70)]
+    for drow, doff, srow, soff, n in cases:
         d1 = np.zeros((4, 100), np.uint8)
         d2 = np.zeros((4, 100), np.uint8)
         copy_bytes(d1, drow, doff, src, srow, soff, n)
         _copy_jit(d2, src, drow, doff, srow, soff, n)
-        assert (d1 == d2).all()
+        assert (d1 == d2).all(), n
         assert (d1[drow, doff:doff + n] == src[srow, soff:soff + n]).all()
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._twospeed import kernel
 
-__all__ = ["charge", "charge_n", "cpu_now", "cpu_idle_until", "cost_to_clock_units", "OPS", "NOPS"]
+__all__ = ["charge", "charge_n", "cpu_now", "ktime_get_ns", "cpu_idle_until", "cost_to_clock_units", "OPS", "NOPS"]
 
 # name: what one unit of the operation is
 OPS = (
@@ -103,6 +103,13 @@ def charge(b, op):
 def cpu_now(b):
     """The current CPU's clock, in ns."""
     return b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] * CLOCK_UNIT_NS
+
+
+@kernel(hot=True)
+def ktime_get_ns(b):
+    """The current CPU's clock in whole ns (what ``bpf_ktime_get_ns`` returns): the fixed-point
+    clock shifted, no float conversion on the per-packet path."""
+    return b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] >> CLOCK_SHIFT
 
 
 @kernel

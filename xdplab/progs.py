@@ -19,7 +19,7 @@ from .bpf._jitabi import call_jit, data_addr, jit_prog_addr
 from .bpf.state import CTL_FRAG_FREE, CTL_RESUME
 from .bpf.vm import bpf_vm_run
 from .xdp import xdp_return_page
-from .cost import C_BPF_HELPER, C_BPF_INSN, C_BPF_PROG_CALL, charge, charge_n, cpu_now
+from .cost import C_BPF_HELPER, C_BPF_INSN, C_BPF_PROG_CALL, charge, charge_n, ktime_get_ns
 from .mm import cpu_touch, cpu_write
 from .xdp_abi import (ENV_CPU, ENV_ERR, ENV_HELPER_CALLS, ENV_INSNS, ENV_NOW_NS, ENV_SIZE, XB_DATA, XB_DATA_END, XB_MEM_ID, XB_MEM_TYPE, XB_PAGE,
                       XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX)
@@ -102,32 +102,19 @@ def xdp_prog_builtin(b, prog_id, xdp):
 
 
 @kernel
-def _bpf_run_vm(b, xdp):
-    """Run the attached eBPF program in the VM, charging what it executed."""
+def _bpf_run_interp(b, xdp):
+    """The interpreter, inlined here (out of the per-packet path of translated programs: its
+    set-up, ~40 loads and stores and a 700-byte stack frame, cost more than a short program).
+    It reads the VM state through ``b`` (borrowed: nothing counted); it also finishes a
+    translated run that the budget handed over (CTL_RESUME)."""
+    return bpf_vm_run(b.bpf, b.r[R_PROG_ID], b.data, xdp, b.env)
+
+
+@kernel
+def _bpf_run_done(b, xdp):
+    """After a run that freed frags (a shrinking adjust_tail) or faulted: the frags go back, and
+    the first fault is kept for the error message."""
     env = b.env
-    env[ENV_CPU] = b.r[R_CPU_CUR]
-    env[ENV_NOW_NS] = np.int64(cpu_now(b))
-    env[ENV_ERR] = 0
-    bs = b.bpf
-    # A translated program (xdplab.bpf.jit) is called straight from here: on that path the
-    # interpreter's set-up (its registers and every VM array it keeps at hand, ~40 loads and
-    # stores) is not paid.  It cost more than the whole of a short program (xdp_drop.o).
-    jaddr = jit_prog_addr(bs, b.r[R_PROG_ID])
-    act = np.int64(0)
-    if jaddr != 0:
-        act = call_jit(jaddr, bs, data_addr(b.data), b.data.shape[0], b.data.shape[1], data_addr(xdp),
-                       data_addr(env))
-    if jaddr == 0 or bs.ctl[CTL_RESUME] != 0:
-        # the interpreter, inlined here, reads the VM state through ``b`` (borrowed: nothing
-        # counted); it also finishes a translated run that the budget handed over (CTL_RESUME)
-        act = bpf_vm_run(bs, b.r[R_PROG_ID], b.data, xdp, env)
-    charge_n(b, C_BPF_INSN, env[ENV_INSNS])
-    charge_n(b, C_BPF_HELPER, env[ENV_HELPER_CALLS])
-    if env[ENV_INSNS] > _INSNS_TRIVIAL + 2:
-        # a program that does more than return a constant parses the packet: its first line is
-        # read (the VM checks every access; the cost model counts the line once)
-        n = xdp[XB_DATA_END] - xdp[XB_DATA]
-        cpu_touch(b, xdp[XB_PAGE], xdp[XB_DATA], 64 if n > 64 else n, False)
     nfree = b.bpf.ctl[CTL_FRAG_FREE]
     if nfree > 0:
         # frags a shrinking bpf_xdp_adjust_tail dropped: __xdp_return them (not NAPI-direct, as 6.1)
@@ -139,6 +126,38 @@ def _bpf_run_vm(b, xdp):
             for i in range(ENV_SIZE):
                 b.r[R_BPF_FAULT_ENV + i] = env[i]
         b.r[R_BPF_FAULTS] += 1
+
+
+@kernel(hot=True)
+def _bpf_run_vm(b, xdp):
+    """Run the attached eBPF program, charging what it executed.
+
+    A translated program (xdplab.bpf.jit) is called straight from here, inlined into the NAPI
+    loop: what is left of a run of xdp_drop.o is its two instructions, this call, and the
+    charges.  The interpreter and the after-work of rare runs (freed frags, a fault) are out of
+    line."""
+    env = b.env
+    env[ENV_CPU] = b.r[R_CPU_CUR]
+    env[ENV_NOW_NS] = ktime_get_ns(b)
+    env[ENV_ERR] = 0
+    bs = b.bpf
+    jaddr = jit_prog_addr(bs, b.r[R_PROG_ID])
+    if jaddr != 0:
+        act = call_jit(jaddr, bs, data_addr(b.data), b.data.shape[0], b.data.shape[1], data_addr(xdp),
+                       data_addr(env))
+        if bs.ctl[CTL_RESUME] != 0:
+            act = _bpf_run_interp(b, xdp)
+    else:
+        act = _bpf_run_interp(b, xdp)
+    charge_n(b, C_BPF_INSN, env[ENV_INSNS])
+    charge_n(b, C_BPF_HELPER, env[ENV_HELPER_CALLS])
+    if env[ENV_INSNS] > _INSNS_TRIVIAL + 2:
+        # a program that does more than return a constant parses the packet: its first line is
+        # read (the VM checks every access; the cost model counts the line once)
+        n = xdp[XB_DATA_END] - xdp[XB_DATA]
+        cpu_touch(b, xdp[XB_PAGE], xdp[XB_DATA], 64 if n > 64 else n, False)
+    if bs.ctl[CTL_FRAG_FREE] != 0 or env[ENV_ERR] != 0:
+        _bpf_run_done(b, xdp)
     return act
 
 
