@@ -12,7 +12,6 @@ board (``bpf_insn``), so a built-in and the compiled object cost the same.
 from __future__ import annotations
 
 from ._twospeed import kernel
-import numpy as np
 
 from ._layout import R_BPF_FAULT_ENV, R_BPF_FAULTS, R_CPU_CUR, R_PROG_ID, R_PROG_KIND
 from .bpf._jitabi import call_jit, data_addr, jit_prog_addr
