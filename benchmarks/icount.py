@@ -45,6 +45,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _demangle import short_name  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # haswell and the instruction set extensions valgrind 3.19 emulates on amd64 (no AVX-512)
@@ -138,25 +141,6 @@ def _line_rows(elf, base):
 
 
 # ----------------------------------------------------------------------------------------- parent
-def _short(mangled: str) -> str:
-    """numba's mangled name as dotted module.function (``xdplab.nic.mvneta.mvneta_rx_swbm``)."""
-    for wrapper in ("cfunc.", "cpython."):       # numba's wrappers: the prefix, then a mangled name
-        if mangled.startswith(wrapper):
-            return wrapper + _short(mangled[len(wrapper):])
-    s = mangled[2:] if mangled.startswith("_Z") else mangled
-    s = s[1:] if s.startswith("N") else s
-    parts = []
-    while s and s[0].isdigit():
-        k = 0
-        while s[k].isdigit():
-            k += 1
-        n = int(s[:k])
-        parts.append(s[k:k + n])
-        s = s[k + n:]
-    name = ".".join(parts) if parts else mangled
-    return name if len(name) <= 80 else name[:77] + "..."
-
-
 def _jit_costs(callgrind_out: Path):
     """Instruction counts per address in code that belongs to no file (JIT code): {addr: Ir}."""
     costs = collections.Counter()
@@ -186,7 +170,7 @@ def _attribute(costs, funcs, lines):
         i = bisect.bisect_right(starts, addr) - 1
         if i < 0 or addr >= funcs[i][0] + funcs[i][1]:
             continue                               # not jitted code (the interpreter's stubs)
-        per_func[_short(funcs[i][2])] += n
+        per_func[short_name(funcs[i][2])] += n
         if rows:
             j = bisect.bisect_right(row_at, addr) - 1
             per_line[rows[j][1] if j >= 0 else "?"] += n

@@ -20,20 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-
-def _short(name: str) -> str:
-    # _ZN6xdplab3nic6mvneta14mvneta_rx_swbmB...  ->  xdplab.nic.mvneta.mvneta_rx_swbm
-    s = name[3:] if name.startswith("_ZN") else name
-    parts = []
-    while s and s[0].isdigit():
-        k = 0
-        while s[k].isdigit():
-            k += 1
-        n = int(s[:k])
-        parts.append(s[k:k + n])
-        s = s[k + n:]
-    return ".".join(parts) if parts else name[:60]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _demangle import short_name  # noqa: E402
 
 
 def main() -> int:
@@ -79,7 +69,7 @@ def _profile(args, work, perf_map) -> int:
     with open(perf_map, "w") as f:
         for i, a in enumerate(addrs):
             size = min((addrs[i + 1] - a) if i + 1 < len(addrs) else 4096, 1 << 20)
-            f.write(f"{a:x} {size:x} {_short(syms[a])}\n")
+            f.write(f"{a:x} {size:x} {short_name(syms[a])}\n")
     board = Board(prog, **kw)
     rate = args.rate if args.rate == "line" else float(args.rate)
     data = os.path.join(work, "perf.data")

@@ -12,10 +12,10 @@ _spec.loader.exec_module(icount)
 
 
 def test_short_names_numba_symbols():
-    assert icount._short("_ZN6xdplab3nic6mvneta14mvneta_rx_swbmB4v212B54c8tJTC_2fWwGa") == \
+    assert icount.short_name("_ZN6xdplab3nic6mvneta14mvneta_rx_swbmB4v212B54c8tJTC_2fWwGa") == \
         "xdplab.nic.mvneta.mvneta_rx_swbm"
-    assert icount._short("NRT_incref") == "NRT_incref"
-    assert icount._short("cfunc._ZN34xdplab_bpfjit_d3098aaecc461c9fb63a4progB3v35B52c8t") == \
+    assert icount.short_name("NRT_incref") == "NRT_incref"
+    assert icount.short_name("cfunc._ZN34xdplab_bpfjit_d3098aaecc461c9fb63a4progB3v35B52c8t") == \
         "cfunc.xdplab_bpfjit_d3098aaecc461c9fb63a.prog"
 
 
