@@ -74,7 +74,11 @@ def _child(args) -> None:
 
     from elftools.elf.elffile import ELFFile
 
+    import xdplab
     from xdplab.board import Board
+    tree = Path(os.environ["XDPLAB_ICOUNT_TREE"])
+    if not Path(xdplab.__file__).resolve().is_relative_to(tree):
+        raise SystemExit(f"icount: imported xdplab from {xdplab.__file__}, not from --tree {tree}")
     if args.prog:
         from xdplab.bpf import load_object
         b = Board()
@@ -99,8 +103,6 @@ def _child(args) -> None:
                 bases[addr - sym["st_value"]] += 1
         if args.lines and bases and elf.has_dwarf_info():
             lines += _line_rows(elf, bases.most_common(1)[0][0])
-    with open(args.child_out, "w") as f:
-        json.dump({"funcs": funcs, "lines": lines}, f)
     res = b.run(packets=args.packets, size=args.size)
     with open(args.child_out, "w") as f:
         json.dump({"funcs": funcs, "lines": lines, "rx_packets": res["rx_packets"],
@@ -201,7 +203,7 @@ def main(argv=None) -> int:
         return 2
 
     tree = Path(args.tree).resolve()
-    env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CPU_NAME=CPU_NAME, NUMBA_CPU_FEATURES=CPU_FEATURES)
+    env = dict(os.environ, PYTHONPATH=str(tree), XDPLAB_ICOUNT_TREE=str(tree), NUMBA_CPU_NAME=CPU_NAME, NUMBA_CPU_FEATURES=CPU_FEATURES)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xdplab-icount"
     if args.lines:
         env.update(NUMBA_DEBUGINFO="1", NUMBA_BOUNDSCHECK="0")
