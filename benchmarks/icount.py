@@ -79,13 +79,17 @@ def _child(args) -> None:
     tree = Path(os.environ["XDPLAB_ICOUNT_TREE"])
     if not Path(xdplab.__file__).resolve().is_relative_to(tree):
         raise SystemExit(f"icount: imported xdplab from {xdplab.__file__}, not from --tree {tree}")
+    from xdplab.bench import MODES
+    if args.mode not in MODES:
+        raise SystemExit(f"icount: unknown mode {args.mode!r}; modes (as xdplab bench): {', '.join(MODES)}")
+    builtin, opts, kind, _ = MODES[args.mode]       # the board xdplab bench MODE builds
+    b = Board(**opts)
     if args.prog:
         from xdplab.bpf import load_object
-        b = Board()
         b.attach(next(iter(load_object(args.prog).programs.values())), jit=True)
-    else:
-        b = Board(args.mode)
-    b.run(packets=64, size=args.size)             # every kernel of the run loaded (or compiled)
+    elif builtin is not None:
+        b.attach(builtin)
+    b.run(packets=64, size=args.size, kind=kind)  # every kernel of the run loaded (or compiled)
 
     funcs, lines = [], []
     for lib, obj in objects:
@@ -103,7 +107,7 @@ def _child(args) -> None:
                 bases[addr - sym["st_value"]] += 1
         if args.lines and bases and elf.has_dwarf_info():
             lines += _line_rows(elf, bases.most_common(1)[0][0])
-    res = b.run(packets=args.packets, size=args.size)
+    res = b.run(packets=args.packets, size=args.size, kind=kind)
     with open(args.child_out, "w") as f:
         json.dump({"funcs": funcs, "lines": lines, "rx_packets": res["rx_packets"],
                    "packets_offered": res["packets_offered"]}, f)
@@ -182,7 +186,7 @@ def _attribute(costs, funcs, lines):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", default="drop", help="built-in program of the board (default drop)")
+    ap.add_argument("--mode", default="drop", help="the experiment, as xdplab bench MODE (default drop)")
     ap.add_argument("--prog", help="a compiled XDP object to attach (translated, as xdplab bench does)")
     ap.add_argument("--packets", type=int, default=200000, help="frames offered in the counted run")
     ap.add_argument("--size", type=int, default=64)
@@ -203,7 +207,8 @@ def main(argv=None) -> int:
         return 2
 
     tree = Path(args.tree).resolve()
-    env = dict(os.environ, PYTHONPATH=str(tree), XDPLAB_ICOUNT_TREE=str(tree), NUMBA_CPU_NAME=CPU_NAME, NUMBA_CPU_FEATURES=CPU_FEATURES)
+    env = dict(os.environ, PYTHONPATH=str(tree), XDPLAB_ICOUNT_TREE=str(tree), NUMBA_CPU_NAME=CPU_NAME,
+               NUMBA_CPU_FEATURES=CPU_FEATURES)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xdplab-icount"
     if args.lines:
         env.update(NUMBA_DEBUGINFO="1", NUMBA_BOUNDSCHECK="0")
