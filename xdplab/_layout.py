@@ -51,7 +51,8 @@ R_CPU_CUR = _R()
 # and the clock exact as a float (cpu_now) for 2**37 ns, over two minutes of board time.
 CLOCK_SHIFT = 16
 CLOCK_UNIT_NS = 1.0 / (1 << CLOCK_SHIFT)
-R_CLOCK = _R(2)            # each CPU's clock (busy = clock - idle)
+R_CLOCK = _R(2)            # each CPU's clock (busy = clock - idle), as of its last settle
+R_CLK_PEND = _R()          # cycles charged to the current CPU since its clock was last settled
 R_IDLE = _R(2)             # time each CPU sat idle (jumped to the next interrupt)
 R_COST_FX = _R(MAX_OPS)    # the board profile's cost of each operation, in CLOCK_UNIT_NS
 R_OP_COUNT = _R(MAX_OPS)   # operations charged so far, per kind

@@ -23,7 +23,7 @@ from . import sanitizer as _san
 from . import sim as _sim  # noqa: F401  (registers sim_run)
 from ._twospeed import JIT, PythonKernel
 from .boards import ESPRESSOBIN
-from .cost import OPS, cost_to_clock_units
+from .cost import OPS, cost_to_clock_units, cpu_clock
 from .errno import strerror
 from .mm import PG_FREE, PG_NAMES, PG_RX_RING, PGF_PP, PGF_REFCNT, PGF_WHERE, PGF_FREE, create_pages
 from .netstack import MAX_SKBS, STACK_STAT_NAMES, create_skbs
@@ -37,7 +37,7 @@ from .bpf._jitabi import jit_wanted
 from .bpf.state import BpfState, to_bpf_ref
 from .printk import KLOG_ROWS, format_log
 from .progs import BUILTIN_PROGS, PROG_BPF, PROG_BUILTIN, PROG_NONE, builtin_prog_id
-from .trace import Trace, create_trace
+from .trace import TR_COLS, TRACE_OFF_DTYPE, Trace, create_trace
 from .traffic import make_traffic
 from .xdp import MEM_ID_MIN, create_mem_ids, create_xdp_buff
 from .xdp_abi import ENV_SIZE, XDP_ACTION_NAMES
@@ -140,6 +140,8 @@ def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA
     data, pg, lines = create_pages(npages)
     pp, pps = create_page_pools(ring_max=max(2048, rx_ring))
     tr = create_trace(trace)
+    if trace == 0:                           # off: an event table whose type says so (TRACE_OFF_DTYPE)
+        tr = tr._replace(ev=np.zeros((0, TR_COLS), TRACE_OFF_DTYPE))
     r = np.zeros(L.NR, np.int64)
     f = np.zeros(L.NF)
     r[L.R_NR_FREE] = data.shape[0]
@@ -327,7 +329,7 @@ class Board:
             raise XdplabError("eth0 is down: call Board.open() first")
         if kind is None:
             kind = "ssh" if self.prog_name in ("ssh-mirror", "ssh_mirror") else "udp"
-        start = float(self.s.r[L.R_CLOCK:L.R_CLOCK + 2].max()) * L.CLOCK_UNIT_NS
+        start = max(self.clock_fx(0), self.clock_fx(1)) * L.CLOCK_UNIT_NS
         arr, tmpl, frames, flen = make_traffic(packets, size=size, rate=rate, kind=kind, flows=flows,
                                                seed=self.seed, start_ns=start)
         if len(flen) > L.MAX_FLOWS:
@@ -356,9 +358,14 @@ class Board:
         s = self.s
         return {"stats": s.r[L.R_STATS:L.R_STATS + len(STAT_NAMES)].copy(),
                 "verdicts": s.r[L.R_VERDICTS:L.R_VERDICTS + 6].copy(),
-                "t": float(s.r[L.R_CLOCK]) * L.CLOCK_UNIT_NS,
+                "t": float(self.clock_fx(0)) * L.CLOCK_UNIT_NS,
                 "pp": self._pp_stats_array().copy(),
-                "busy": float(s.r[L.R_CLOCK] - s.r[L.R_IDLE]) * L.CLOCK_UNIT_NS}
+                "busy": float(self.clock_fx(0) - s.r[L.R_IDLE]) * L.CLOCK_UNIT_NS}
+
+    def clock_fx(self, cpu: int = 0) -> int:
+        """CPU ``cpu``'s clock in CLOCK_UNIT_NS (xdplab.cost.cpu_clock: the charges not yet
+        settled into ``r[R_CLOCK + cpu]`` included)."""
+        return int(cpu_clock.py_func(self.s, cpu))
 
     def _result(self, before, after, packets, arr, wall, polls):
         d = {k: after["stats"][i] - before["stats"][i] for i, k in enumerate(STAT_NAMES)}

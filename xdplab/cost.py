@@ -15,7 +15,7 @@ import numpy as np
 
 from ._twospeed import kernel
 
-__all__ = ["charge", "charge_n", "cpu_now", "ktime_get_ns", "cpu_idle_until", "cost_to_clock_units", "OPS", "NOPS"]
+__all__ = ["charge", "charge_n", "cpu_clock", "cpu_clock_settle", "cpu_switch", "cpu_now", "ktime_get_ns", "cpu_idle_until", "cost_to_clock_units", "OPS", "NOPS"]
 
 # name: what one unit of the operation is
 OPS = (
@@ -69,7 +69,7 @@ for _i, (_n, _d) in enumerate(OPS):
     globals()["C_" + _n.upper()] = _i
     __all__.append("C_" + _n.upper())
 
-from ._layout import CLOCK_SHIFT, CLOCK_UNIT_NS, R_CLOCK, R_COST_FX, R_CPU_CUR, R_IDLE, R_OP_COUNT  # noqa: E402
+from ._layout import CLOCK_SHIFT, CLOCK_UNIT_NS, R_CLK_PEND, R_CLOCK, R_COST_FX, R_CPU_CUR, R_IDLE, R_OP_COUNT  # noqa: E402
 from ._layout import MAX_OPS  # noqa: E402
 
 assert NOPS <= MAX_OPS
@@ -84,12 +84,13 @@ def cost_to_clock_units(cycles, hz):
 def charge_n(b, op, n):
     """Charge ``n`` units of operation ``op`` to the current CPU."""
     r = b.r
-    # The clock is the one serial chain every charge extends, so it is the only time kept per
-    # charge (busy time is the clock minus the idle jumps, R_IDLE), and it is an integer: one
-    # cycle of latency per charge instead of a float add's four.  The A3720 has two cores: with
-    # the index masked to them LLVM sees that the clock is not an op counter, and can keep it in
-    # a register between charges (see the alias scopes in xdplab._borrowed).
-    r[R_CLOCK + (r[R_CPU_CUR] & 1)] += r[R_COST_FX + op] * n
+    # The clock is the one serial chain every charge extends, and an integer (one cycle of
+    # latency per charge instead of a float add's four).  A charge adds to one fixed slot, the
+    # cycles not yet settled into the current CPU's clock (R_CLK_PEND), not to the clock of the
+    # CPU that R_CPU_CUR names: that index would be one more load and an address computation
+    # at each of the ~16 charges of a frame.  Whoever reads the clock adds the slot in
+    # (cpu_clock); a CPU switch and the end of a run settle it (cpu_clock_settle).
+    r[R_CLK_PEND] += r[R_COST_FX + op] * n
     r[R_OP_COUNT + op] += n
 
 
@@ -100,22 +101,46 @@ def charge(b, op):
 
 
 @kernel(hot=True)
+def cpu_clock(b, cpu):
+    """CPU ``cpu``'s clock in CLOCK_UNIT_NS (fixed point), the unsettled charges included."""
+    t = b.r[R_CLOCK + (cpu & 1)]
+    if cpu == b.r[R_CPU_CUR]:
+        t += b.r[R_CLK_PEND]
+    return t
+
+
+@kernel(hot=True)
+def cpu_clock_settle(b):
+    """Add the charges not yet settled to the current CPU's clock (before it stops running)."""
+    b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] += b.r[R_CLK_PEND]
+    b.r[R_CLK_PEND] = 0
+
+
+@kernel
+def cpu_switch(b, cpu):
+    """The simulation goes on on CPU ``cpu``: settle the clock of the one that ran so far."""
+    cpu_clock_settle(b)
+    b.r[R_CPU_CUR] = cpu
+
+
+@kernel(hot=True)
 def cpu_now(b):
     """The current CPU's clock, in ns."""
-    return b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] * CLOCK_UNIT_NS
+    return (b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] + b.r[R_CLK_PEND]) * CLOCK_UNIT_NS
 
 
 @kernel(hot=True)
 def ktime_get_ns(b):
     """The current CPU's clock in whole ns (what ``bpf_ktime_get_ns`` returns): the fixed-point
     clock shifted, no float conversion on the per-packet path."""
-    return b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] >> CLOCK_SHIFT
+    return (b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] + b.r[R_CLK_PEND]) >> CLOCK_SHIFT
 
 
 @kernel
 def cpu_idle_until(b, t_ns):
     """The current CPU has nothing to do until ``t_ns``: its clock jumps there (never back), and
     the jump counts as idle.  The clock rounds up, so that it is never before ``t_ns``."""
+    cpu_clock_settle(b)
     cpu = b.r[R_CPU_CUR] & 1
     t = np.int64(np.ceil(t_ns * (1 << CLOCK_SHIFT)))
     if t > b.r[R_CLOCK + cpu]:

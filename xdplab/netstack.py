@@ -20,7 +20,7 @@ from .cost import (C_BUILD_SKB, C_ETH_TYPE_TRANS, C_GRO_RECEIVE, C_IP_RCV, C_KFR
                    C_TC_INGRESS, C_UDP_RCV, charge, cpu_now)
 from .mm import PG_SKB, PGF_PP, PGF_WHERE, cpu_touch, cpu_write, put_page
 from .page_pool import page_pool_put_full_page
-from .trace import board_trace
+from .trace import board_trace, board_tracing
 from ._layout import R_CPU_CUR, R_GRO_COUNT, R_RXQ_BUSY, R_RXQ_POOL, R_SKB_NR_FREE, R_STACK_STATS, R_TC_DROP
 from .page_pool import PPF_ALLOC_COUNT, PPF_HOLD_CNT, PPF_RELEASE_CNT, PPF_RING_COUNT
 from .xdp_abi import MAX_SKB_FRAGS, SKB_SHARED_INFO_SIZE
@@ -70,7 +70,7 @@ def skb_mark_for_recycle(b, skb):
 
 @kernel(hot=True)
 def _skb_trace(b, ev, skb, page, c, d):
-    if b.tr_ev.shape[0] == 0:               # tracing off: no snapshot to take
+    if not board_tracing(b):                # tracing off: no snapshot to take
         return
     pool = b.r[R_RXQ_POOL]
     board_trace(b, cpu_now(b), b.r[R_CPU_CUR], ev, skb, page, c, d, 0, b.r[R_RXQ_BUSY],

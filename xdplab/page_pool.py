@@ -35,7 +35,7 @@ from .mm import (PGF_DMA_ADDR, PGF_PFMEMALLOC, PGF_PP, PGF_REFCNT, PGF_WHERE, DM
                  dma_unmap_page, put_page)
 from .printk import printk
 from .sanitizer import san_report
-from .trace import board_trace
+from .trace import board_trace, board_tracing
 from ._layout import F_PP_DEFER, MAX_POOLS, R_CPU_CUR, R_RXQ_BUSY
 from .xdp_abi import PAGE_SIZE
 
@@ -186,7 +186,7 @@ def page_pool_inflight(b, pool):
 
 @kernel(hot=True)
 def _pp_trace(b, pool, page, how, d):
-    if b.tr_ev.shape[0] == 0:               # tracing off: no snapshot to take
+    if not board_tracing(b):                # tracing off: no snapshot to take
         return
     board_trace(b, cpu_now(b), b.r[R_CPU_CUR], 8 if how < 0 else 9, 0, page,
                 -how - 1 if how < 0 else how, d, 0,

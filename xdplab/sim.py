@@ -1,6 +1,7 @@
 """The board's event loop: the NIC delivers frames as they arrive, interrupts start NAPI, CPU 0 polls.
 
-Time is each CPU's own clock (``cpu_now(b)``, kept in ``b.r[R_CLOCK + cpu]``); the NIC catches up with
+Time is each CPU's own clock (``cpu_now(b)``: ``b.r[R_CLOCK + cpu]`` plus, for the CPU running,
+the charges not yet settled into it, ``b.r[R_CLK_PEND]``); the NIC catches up with
 the CPU before every poll and the driver's work advances the CPU's clock by
 the cycles it costs.  An idle CPU jumps to the next interrupt.
 """
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._layout import R_CPU_CUR, R_NAPI_SCHED, R_RUNNING
+from ._layout import R_NAPI_SCHED, R_RUNNING
 from ._twospeed import kernel
-from .cost import cpu_idle_until, cpu_now
+from .cost import cpu_clock_settle, cpu_idle_until, cpu_now, cpu_switch
 from .nic.mvneta import NAPI_POLL_WEIGHT, mvneta_isr, mvneta_poll
 from .nic.mvneta_hw import mvneta_hw_next_irq, mvneta_hw_rx
 from .page_pool import PP_DESTROYING, PPF_STATE, page_pool_release_retry
@@ -22,7 +23,7 @@ __all__ = ["sim_run"]
 @kernel
 def sim_run(b, max_polls):
     """Run until every frame on the wire is handled (or ``max_polls`` polls). Returns polls done."""
-    b.r[R_CPU_CUR] = 0
+    cpu_switch(b, 0)
     polls = 0
     while polls < max_polls:
         if b.r[R_RUNNING] == 0:
@@ -41,4 +42,5 @@ def sim_run(b, max_polls):
         for p in range(b.pp.shape[0]):           # the workqueue: deferred page_pool release
             if b.pp[p, PPF_STATE] == PP_DESTROYING:
                 page_pool_release_retry(b, p, cpu_now(b))
+    cpu_clock_settle(b)                      # R_CLOCK exact for whoever reads it next
     return polls

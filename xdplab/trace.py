@@ -2,7 +2,9 @@
 
 Recording is a kernel (:func:`trace_event`) that the simulator calls at each
 modelled step.  With ``capacity == 0`` the trace is off and every call returns
-after one predictable branch.  When the buffer is full further events are
+after one predictable branch; a board that does not trace says so in its type
+(``TRACE_OFF_DTYPE``), and its jitted code has no trace calls left at all.
+When the buffer is full further events are
 counted in ``lost`` and not stored (the head of a run is what a learner steps
 through; a bounded buffer keeps memory small on Binder).
 
@@ -21,11 +23,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from numba.core import types
+from numba.extending import overload
+
 from ._layout import R_TR_LOST, R_TR_N
 from ._twospeed import kernel
 
 __all__ = [
-    "Trace", "create_trace", "trace_event", "board_trace", "trace_records", "EVENTS", "EV_NAMES",
+    "Trace", "create_trace", "trace_event", "board_trace", "board_tracing", "TRACE_OFF_DTYPE", "trace_records", "EVENTS", "EV_NAMES",
     "TR_CPU", "TR_EV", "TR_A", "TR_B", "TR_C", "TR_D", "TR_E",
     "TR_RX_BUSY", "TR_PP_CACHE", "TR_PP_RING", "TR_PP_INFLIGHT", "TR_COLS",
 ]
@@ -72,6 +77,32 @@ EV_NAMES = tuple(e[0] for e in EVENTS)
 for _i, _e in enumerate(EVENTS):
     globals()["EV_" + _e[0].upper()] = _i
     __all__.append("EV_" + _e[0].upper())
+
+
+# A board that records no trace holds an empty event table of this dtype, not int64: jitted code
+# then knows from the board's type that it records nothing (board_tracing is a constant), and
+# LLVM drops every trace call and its check from the per-packet path, instead of testing the
+# capacity at the ~10 trace points a frame passes (~35 instructions a frame, counted with
+# benchmarks/icount.py).  A board that traces is another type: its kernels compile separately.
+TRACE_OFF_DTYPE = np.int8
+
+
+def board_tracing(b):
+    """Does board ``b`` record a trace?"""
+    return b.tr_ev.shape[0] != 0
+
+
+@overload(board_tracing, jit_options={"forceinline": True})
+def _board_tracing_jit(b):
+    if isinstance(b, types.BaseNamedTuple):              # the board's NamedTuple (BoardState)
+        ev = b.types[b.fields.index("tr_ev")] if "tr_ev" in b.fields else None
+    else:                                                # its StructRef (BoardStateRef)
+        ev = getattr(b, "field_dict", {}).get("tr_ev")
+    if ev is None:
+        return None
+    if isinstance(ev, types.Array) and ev.dtype == types.int8:     # TRACE_OFF_DTYPE: off, by type
+        return lambda b: False
+    return lambda b: b.tr_ev.shape[0] != 0
 
 
 class Trace(NamedTuple):
@@ -132,9 +163,9 @@ def board_trace(b, t_ns, cpu, ev, a, b_, c, d, e, rx_busy, pp_cache, pp_ring, pp
 
     The same steps as ``trace_event``, inlined: building a ``Trace`` of views and
     calling out per event cost more than the event."""
-    cap = b.tr_ev.shape[0]
-    if cap == 0:
+    if not board_tracing(b):
         return
+    cap = b.tr_ev.shape[0]
     i = b.r[R_TR_N]
     if i >= cap:
         b.r[R_TR_LOST] += 1

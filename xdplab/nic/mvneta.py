@@ -34,7 +34,7 @@ from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, pa
 from ..printk import printk
 from ..sanitizer import san_report
 from ..progs import bpf_prog_run_xdp
-from ..trace import board_trace
+from ..trace import board_trace, board_tracing
 from .._layout import (R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
 from ..xdp import (XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_frame_field, xdp_init_buff,
                    xdp_prepare_buff, xdp_return_frame, xdp_return_frame_rx_napi, xdp_rxq_info_is_reg,
@@ -104,7 +104,7 @@ def create_tx_descs(size: int = MVNETA_MAX_TXD):
 
 @kernel(hot=True)
 def _tr(b, ev, a, page, c, d, e):
-    if b.tr_ev.shape[0] == 0:               # tracing off: no snapshot to take
+    if not board_tracing(b):                # tracing off: no snapshot to take
         return
     pool = b.r[R_RXQ_POOL]
     cache = 0

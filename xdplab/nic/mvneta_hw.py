@@ -16,7 +16,7 @@ from .._bytes import copy_bytes
 from .._twospeed import kernel
 from .._layout import TXCAP_MAX  # transmitted frames whose bytes are kept (a "tcpdump")
 from ..mm import dev_dma_read, dev_dma_write, dma_to_page
-from ..trace import board_trace
+from ..trace import board_trace, board_tracing
 from .._layout import (F_FIRST_PENDING, F_GBPS, F_TX_LAST, R_COAL_PKTS, R_COAL_USEC, R_IRQ_ON, R_RXQ_BUSY, R_RXQ_HW_NEXT,
                        R_RXQ_PENDING_IRQ, R_RXQ_SIZE, R_STATS, R_TXCAP_LEN, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT,
                        R_TXQ_PENDING, R_TXQ_SIZE, R_WIRE_FLEN, R_WIRE_NEXT, R_WIRE_TX_N)
@@ -99,7 +99,8 @@ def _mib_rx_good(b, n):
 
 @kernel(hot=True)
 def _rx_one(b, t_ns, k):
-    """The MAC receives frame k: DMA it into descriptors, or discard it."""
+    """The MAC receives frame k: DMA it into descriptors, or discard it.  The descriptor at
+    R_RXQ_HW_NEXT is the NIC's (the caller knows: else the ring is full)."""
     tid = np.int64(b.wire[k, 1])
     flen = b.r[R_WIRE_FLEN + tid]
     size = flen + MVNETA_MH_SIZE             # data_size: MH + frame + FCS
@@ -111,11 +112,13 @@ def _rx_one(b, t_ns, k):
     i = b.r[R_RXQ_HW_NEXT]
     ok = True
     d = i
-    for j in range(ndesc):                   # (a ring index wraps by compare, not by an integer division)
+    # the first descriptor is the NIC's (mvneta_hw_rx checked it before the call): the others of a
+    # multi-buffer frame are checked here (a ring index wraps by compare, not by an integer division)
+    for j in range(1, ndesc):
+        d = d + 1 if d + 1 < n else 0
         if b.rxd[d, RXD_HW_OWN] == 0:
             ok = False
             break
-        d = d + 1 if d + 1 < n else 0
     if not ok:
         b.r[R_STATS + S_RX_DISCARD] += 1
         board_trace(b, t_ns, -1, 1, i, 0, flen, 0, 0, b.r[R_RXQ_BUSY], 0, 0, 0)
@@ -170,7 +173,7 @@ def _rx_discards(b, t_ns, k):
     store-to-load chain per counter)."""
     n = b.wire.shape[0]
     i = b.r[R_RXQ_HW_NEXT]
-    tracing = b.tr_ev.shape[0] != 0
+    tracing = board_tracing(b)
     k0 = k
     octets = 0
     bucket = S_FRAMES_64_OCTETS                # the size bucket of the current run of frames
