@@ -37,7 +37,7 @@ from .bpf._jitabi import jit_wanted
 from .bpf.state import BpfState, to_bpf_ref
 from .printk import KLOG_ROWS, format_log
 from .progs import BUILTIN_PROGS, PROG_BPF, PROG_BUILTIN, PROG_NONE, builtin_prog_id
-from .trace import TR_COLS, TRACE_OFF_DTYPE, Trace, create_trace
+from .trace import Trace, create_trace
 from .traffic import make_traffic
 from .xdp import MEM_ID_MIN, create_mem_ids, create_xdp_buff
 from .xdp_abi import ENV_SIZE, XDP_ACTION_NAMES
@@ -140,8 +140,6 @@ def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA
     data, pg, lines = create_pages(npages)
     pp, pps = create_page_pools(ring_max=max(2048, rx_ring))
     tr = create_trace(trace)
-    if trace == 0:                           # off: an event table whose type says so (TRACE_OFF_DTYPE)
-        tr = tr._replace(ev=np.zeros((0, TR_COLS), TRACE_OFF_DTYPE))
     r = np.zeros(L.NR, np.int64)
     f = np.zeros(L.NF)
     r[L.R_NR_FREE] = data.shape[0]

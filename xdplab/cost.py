@@ -124,16 +124,22 @@ def cpu_switch(b, cpu):
 
 
 @kernel(hot=True)
+def _cur_clock(b):
+    # the running CPU's clock in CLOCK_UNIT_NS: cpu_clock for R_CPU_CUR, without its compare
+    return b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] + b.r[R_CLK_PEND]
+
+
+@kernel(hot=True)
 def cpu_now(b):
     """The current CPU's clock, in ns."""
-    return (b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] + b.r[R_CLK_PEND]) * CLOCK_UNIT_NS
+    return _cur_clock(b) * CLOCK_UNIT_NS
 
 
 @kernel(hot=True)
 def ktime_get_ns(b):
     """The current CPU's clock in whole ns (what ``bpf_ktime_get_ns`` returns): the fixed-point
     clock shifted, no float conversion on the per-packet path."""
-    return (b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] + b.r[R_CLK_PEND]) >> CLOCK_SHIFT
+    return _cur_clock(b) >> CLOCK_SHIFT
 
 
 @kernel

@@ -25,6 +25,7 @@ import numpy as np
 
 from numba.core import types
 from numba.extending import overload
+from numba.np import numpy_support
 
 from ._layout import R_TR_LOST, R_TR_N
 from ._twospeed import kernel
@@ -85,6 +86,7 @@ for _i, _e in enumerate(EVENTS):
 # capacity at the ~10 trace points a frame passes (~35 instructions a frame, counted with
 # benchmarks/icount.py).  A board that traces is another type: its kernels compile separately.
 TRACE_OFF_DTYPE = np.int8
+_TRACE_OFF_NB = numpy_support.from_dtype(np.dtype(TRACE_OFF_DTYPE))
 
 
 def board_tracing(b):
@@ -100,13 +102,13 @@ def _board_tracing_jit(b):
         ev = getattr(b, "field_dict", {}).get("tr_ev")
     if ev is None:
         return None
-    if isinstance(ev, types.Array) and ev.dtype == types.int8:     # TRACE_OFF_DTYPE: off, by type
+    if isinstance(ev, types.Array) and ev.dtype == _TRACE_OFF_NB:      # off, by type
         return lambda b: False
     return lambda b: b.tr_ev.shape[0] != 0
 
 
 class Trace(NamedTuple):
-    ev: np.ndarray      # int64[capacity, TR_COLS]
+    ev: np.ndarray      # int64[capacity, TR_COLS] (TRACE_OFF_DTYPE when capacity is 0)
     t_ns: np.ndarray    # float64[capacity]
     n: np.ndarray       # int64[1]: rows written
     lost: np.ndarray    # int64[1]: events not stored because the buffer was full
@@ -120,7 +122,8 @@ def create_trace(capacity: int = 0) -> Trace:
     # np.empty + fill, not np.zeros: zeros maps pages lazily, and the first write to each
     # page during the run then costs a page fault (8x the recording itself, measured);
     # filling here pays for the memory once, when the board is built
-    ev = np.empty((capacity, TR_COLS), np.int64)
+    # off: an empty table whose dtype says so (TRACE_OFF_DTYPE, see board_tracing)
+    ev = np.empty((capacity, TR_COLS), np.int64 if capacity else TRACE_OFF_DTYPE)
     ev.fill(0)
     t_ns = np.empty(capacity)
     t_ns.fill(0.0)
