@@ -176,11 +176,7 @@ def test_page_conservation_at_every_poll(mode, prog):
     kind = "ssh" if prog == "ssh-mirror" else "udp"
     b.run(packets=0)
     from xdplab.traffic import make_traffic
-    from xdplab.nic.mvneta_hw import create_wire
-    arr, tmpl, frames, flen = make_traffic(npk(mode, 1500, 300), kind=kind)
-    b._replace(wire=create_wire(arr, tmpl), frames=frames)
-    b.s.r[L.R_WIRE_FLEN] = flen[0]
-    b.s.r[L.R_WIRE_NEXT] = 0
+    b._set_wire(*make_traffic(npk(mode, 1500, 300), kind=kind))
     polls = 0
     while b._call("sim_run", 1):
         polls += 1
@@ -254,6 +250,17 @@ def test_busy_time_is_the_sum_of_the_charges():
     # and the breakdown in cycles agrees with it (the clock rounds each cost to CLOCK_UNIT_NS)
     cycles = sum(c for _, c, _ in b.cost_breakdown(per_packet=False))
     assert abs(cycles * 1e9 / b.state.f[L.F_HZ] - charged * L.CLOCK_UNIT_NS) <= 1e-6 * charged * L.CLOCK_UNIT_NS
+
+
+@pytest.mark.parametrize("mode", ["jit", "python"])
+def test_tracing_and_plain_boards_keep_the_same_clock(mode):
+    # a plain board derives the unsettled cycles from the op counts, a tracing board sums them as
+    # it charges (xdplab.cost.cpu_clock): the two must agree exactly, settled or not
+    plain, tracing = Board("drop", mode=mode), Board("drop", mode=mode, trace=50000)
+    assert plain.clock_fx(0) == tracing.clock_fx(0) > 0     # open()'s work, not settled yet
+    rp, rt = plain.run(npk(mode, 3000, 500)), tracing.run(npk(mode, 3000, 500))
+    assert plain.clock_fx(0) == tracing.clock_fx(0)
+    assert (rp["sim_pps"], rp["rx_packets"]) == (rt["sim_pps"], rt["rx_packets"])
 
 
 @pytest.mark.parametrize("mode", ["jit", "python"])

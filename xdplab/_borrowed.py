@@ -200,7 +200,7 @@ def define_borrowed_proxy(py_class, struct_type, fields):
 # ---- alias scopes: the struct's arrays are distinct memory ----------------------------------------
 # numba tells LLVM nothing about which arrays may overlap, so after a store into any array LLVM
 # must reload every element it had read from any other array, and cannot keep a value such as
-# the CPU clock (``b.r[R_CLK_PEND]``, extended by every cycle charge) in a register across the
+# an operation count (``b.r[R_OP_COUNT + op]``, extended by every cycle charge) in a register across the
 # driver's stores into descriptors, pages and counters.  The arrays of one borrowed struct are
 # distinct numpy arrays (the struct is built from them and never changes), so each array field
 # gets an LLVM alias scope, and its scalar element loads and stores say that they touch none of

@@ -52,10 +52,11 @@ R_CPU_CUR = _R()
 CLOCK_SHIFT = 16
 CLOCK_UNIT_NS = 1.0 / (1 << CLOCK_SHIFT)
 R_CLOCK = _R(2)            # each CPU's clock (busy = clock - idle), as of its last settle
-R_CLK_PEND = _R()          # cycles charged to the current CPU since its clock was last settled
+R_CLK_PEND = _R()          # a tracing board: cycles charged to the current CPU since its clock was last settled
 R_IDLE = _R(2)             # time each CPU sat idle (jumped to the next interrupt)
 R_COST_FX = _R(MAX_OPS)    # the board profile's cost of each operation, in CLOCK_UNIT_NS
 R_OP_COUNT = _R(MAX_OPS)   # operations charged so far, per kind
+R_OP_SNAP = _R(MAX_OPS)    # R_OP_COUNT when the current CPU's clock was last settled (xdplab.cost.cpu_clock)
 # --- mvneta RX queue 0
 R_RXQ_SIZE = _R()
 R_RXQ_NEXT_DESC_TO_PROC = _R()
@@ -115,6 +116,7 @@ R_BPF_FAULT_ENV = _R(16)   # ENV_SIZE slots
 R_WIRE_NEXT = _R()
 R_WIRE_TX_N = _R()
 R_WIRE_FLEN = _R(MAX_FLOWS)
+R_WIRE_RXST = _R(MAX_FLOWS)  # the RX descriptor status bits the MAC's parser gives each template (mvneta_hw_parse)
 R_TXCAP_LEN = _R(TXCAP_MAX)
 NR = _r
 

@@ -29,7 +29,7 @@ from .mm import PG_FREE, PG_NAMES, PG_RX_RING, PGF_PP, PGF_REFCNT, PGF_WHERE, PG
 from .netstack import MAX_SKBS, STACK_STAT_NAMES, create_skbs
 from .nic.mvneta import (DMA_SYNC_FULL_AT_REFILL, DMA_SYNC_PAGE_POOL, MVNETA_MAX_RXD, MVNETA_MAX_TXD,
                          MVNETA_SKB_HEADROOM, VERDICT_INVALID, create_rx_descs, create_tx_descs)
-from .nic.mvneta_hw import RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, TXCAP_LEN, create_wire
+from .nic.mvneta_hw import RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, TXCAP_LEN, create_wire, mvneta_hw_parse
 from .nic.mvneta_stats import ETHTOOL_STATS, NETDEV_STATS, STAT_NAMES
 from .page_pool import (PP_ALIVE, PP_DESTROYING, PP_ETHTOOL_NAMES, PP_STAT_NAMES, PPF_ALLOC_COUNT, PPF_HOLD_CNT,
                         PPF_RELEASE_CNT, PPF_RING_COUNT, PPF_STATE, PPF_STATS, create_page_pools)
@@ -320,6 +320,16 @@ class Board:
         self._call("mvneta_open", what="ip link set dev eth0 up")
 
     # ------------------------------------------------------------ traffic
+    def _set_wire(self, arr, tmpl, frames, flen):
+        """Put traffic on the link (xdplab.traffic.make_traffic's arrays): frame k arrives at
+        ``arr[k]`` and is template ``tmpl[k]``, whose bytes are ``frames[tmpl[k]]``."""
+        if len(flen) > L.MAX_FLOWS:
+            raise ValueError(f"at most {L.MAX_FLOWS} flows")
+        self._replace(wire=create_wire(arr, tmpl), frames=frames)
+        self.s.r[L.R_WIRE_FLEN:L.R_WIRE_FLEN + len(flen)] = flen
+        self.s.r[L.R_WIRE_RXST:L.R_WIRE_RXST + len(flen)] = mvneta_hw_parse(frames)
+        self.s.r[L.R_WIRE_NEXT] = 0
+
     def run(self, packets: int = 10000, size: int = 64, rate="line", kind: str | None = None,
             flows: int = 1, max_polls: int | None = None) -> RunResult:
         """Send ``packets`` frames of ``size`` bytes at ``rate`` (pps or "line") and run until handled."""
@@ -330,11 +340,7 @@ class Board:
         start = max(self.clock_fx(0), self.clock_fx(1)) * L.CLOCK_UNIT_NS
         arr, tmpl, frames, flen = make_traffic(packets, size=size, rate=rate, kind=kind, flows=flows,
                                                seed=self.seed, start_ns=start)
-        if len(flen) > L.MAX_FLOWS:
-            raise ValueError(f"at most {L.MAX_FLOWS} flows")
-        self._replace(wire=create_wire(arr, tmpl), frames=frames)
-        self.s.r[L.R_WIRE_FLEN:L.R_WIRE_FLEN + len(flen)] = flen
-        self.s.r[L.R_WIRE_NEXT] = 0
+        self._set_wire(arr, tmpl, frames, flen)
         before = self.counters()
         t0 = time.perf_counter()
         polls = self._call("sim_run", int(max_polls) if max_polls is not None else 1 << 62)

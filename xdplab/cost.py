@@ -69,7 +69,9 @@ for _i, (_n, _d) in enumerate(OPS):
     globals()["C_" + _n.upper()] = _i
     __all__.append("C_" + _n.upper())
 
-from ._layout import CLOCK_SHIFT, CLOCK_UNIT_NS, R_CLK_PEND, R_CLOCK, R_COST_FX, R_CPU_CUR, R_IDLE, R_OP_COUNT  # noqa: E402
+from ._layout import (CLOCK_SHIFT, CLOCK_UNIT_NS, R_CLK_PEND, R_CLOCK, R_COST_FX, R_CPU_CUR, R_IDLE,  # noqa: E402
+                      R_OP_COUNT, R_OP_SNAP)
+from .trace import board_tracing  # noqa: E402
 from ._layout import MAX_OPS  # noqa: E402
 
 assert NOPS <= MAX_OPS
@@ -84,13 +86,19 @@ def cost_to_clock_units(cycles, hz):
 def charge_n(b, op, n):
     """Charge ``n`` units of operation ``op`` to the current CPU."""
     r = b.r
-    # The clock is the one serial chain every charge extends, and an integer (one cycle of
-    # latency per charge instead of a float add's four).  A charge adds to one fixed slot, the
-    # cycles not yet settled into the current CPU's clock (R_CLK_PEND), not to the clock of the
-    # CPU that R_CPU_CUR names: that index would be one more load and an address computation
-    # at each of the ~16 charges of a frame.  Whoever reads the clock adds the slot in
-    # (cpu_clock); a CPU switch and the end of a run settle it (cpu_clock_settle).
-    r[R_CLK_PEND] += r[R_COST_FX + op] * n
+    # A charge only counts the operation: one add to a fixed slot, ``r[R_OP_COUNT + op]``.  The
+    # clock is derived from the counts when somebody reads it (cpu_clock): the cycles not yet
+    # settled into the running CPU's clock are sum((count - count at the last settle) * cost)
+    # over the operations.  A frame makes ~16 charges and the clock is read about once per NAPI
+    # poll of 64 frames, so one dot product per read is cheaper than extending the clock at
+    # every charge (a load of the cost and a read-modify-write of the clock each time).
+    # The arithmetic is integer: the clock is exactly the sum of the charges either way.
+    # A board that traces reads the clock at every event (~10 per frame): it also extends a
+    # pending sum at each charge (R_CLK_PEND) and reads that (board_tracing is a compile-time
+    # constant: the other kind of board has none of this code).
+    if board_tracing(b):
+        r[R_CLK_PEND] += r[R_COST_FX + op] * n
+        r[R_OP_SNAP + op] += n
     r[R_OP_COUNT + op] += n
 
 
@@ -101,19 +109,34 @@ def charge(b, op):
 
 
 @kernel(hot=True)
+def _unsettled(b):
+    # the cycles charged to the running CPU since its clock was last settled, in CLOCK_UNIT_NS
+    r = b.r
+    if board_tracing(b):
+        return r[R_CLK_PEND]
+    t = 0
+    for op in range(NOPS):
+        t += (r[R_OP_COUNT + op] - r[R_OP_SNAP + op]) * r[R_COST_FX + op]
+    return t
+
+
+@kernel(hot=True)
 def cpu_clock(b, cpu):
     """CPU ``cpu``'s clock in CLOCK_UNIT_NS (fixed point), the unsettled charges included."""
     t = b.r[R_CLOCK + (cpu & 1)]
     if cpu == b.r[R_CPU_CUR]:
-        t += b.r[R_CLK_PEND]
+        t += _unsettled(b)
     return t
 
 
 @kernel(hot=True)
 def cpu_clock_settle(b):
     """Add the charges not yet settled to the current CPU's clock (before it stops running)."""
-    b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] += b.r[R_CLK_PEND]
-    b.r[R_CLK_PEND] = 0
+    r = b.r
+    r[R_CLOCK + (r[R_CPU_CUR] & 1)] += _unsettled(b)
+    r[R_CLK_PEND] = 0
+    for op in range(NOPS):
+        r[R_OP_SNAP + op] = r[R_OP_COUNT + op]
 
 
 @kernel
@@ -126,7 +149,7 @@ def cpu_switch(b, cpu):
 @kernel(hot=True)
 def _cur_clock(b):
     # the running CPU's clock in CLOCK_UNIT_NS: cpu_clock for R_CPU_CUR, without its compare
-    return b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] + b.r[R_CLK_PEND]
+    return b.r[R_CLOCK + (b.r[R_CPU_CUR] & 1)] + _unsettled(b)
 
 
 @kernel(hot=True)

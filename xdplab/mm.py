@@ -104,18 +104,12 @@ def line_mask(off, length):
     """Bitmask of the 64-byte cache lines of a page that bytes [off, off+length) touch."""
     if length <= 0:
         return np.uint64(0)
-    first = off >> 6
-    last = (off + length - 1) >> 6
-    if first < 0:
-        first = 0
-    if last > 63:
-        last = 63
-    n = last - first + 1
-    if n <= 0:
+    first = max(off >> 6, 0)                    # (clamped to the page: a bad range is the
+    last = min((off + length - 1) >> 6, 63)     # sanitizer's to report, not this mask's)
+    if last < first:
         return np.uint64(0)
-    if n >= 64:
-        return _ALL_LINES
-    return ((np.uint64(1) << np.uint64(n)) - np.uint64(1)) << np.uint64(first)
+    # the lines from ``first`` up, and the lines up to ``last``: two shifts, no branch on the width
+    return (_ALL_LINES << np.uint64(first)) & (_ALL_LINES >> np.uint64(63 - last))
 
 
 @kernel(hot=True)

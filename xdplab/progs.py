@@ -15,7 +15,7 @@ from ._twospeed import kernel
 
 from ._layout import R_BPF_FAULT_ENV, R_BPF_FAULTS, R_CPU_CUR, R_PROG_ID, R_PROG_KIND
 from .bpf._jitabi import call_jit, data_addr, jit_prog_addr
-from .bpf.state import CTL_FRAG_FREE, CTL_RESUME
+from .bpf.state import CTL_FRAG_FREE, CTL_NEEDS_NOW, CTL_RESUME
 from .bpf.vm import bpf_vm_run
 from .xdp import xdp_return_page
 from .cost import C_BPF_HELPER, C_BPF_INSN, C_BPF_PROG_CALL, charge, charge_n, ktime_get_ns
@@ -136,10 +136,11 @@ def _bpf_run_vm(b, xdp):
     charges.  The interpreter and the after-work of rare runs (freed frags, a fault) are out of
     line."""
     env = b.env
-    env[ENV_CPU] = b.r[R_CPU_CUR]
-    env[ENV_NOW_NS] = ktime_get_ns(b)
-    env[ENV_ERR] = 0
     bs = b.bpf
+    env[ENV_CPU] = b.r[R_CPU_CUR]
+    if bs.ctl[CTL_NEEDS_NOW] != 0:             # a clock read sums the operation counts: only if used
+        env[ENV_NOW_NS] = ktime_get_ns(b)
+    env[ENV_ERR] = 0
     jaddr = jit_prog_addr(bs, b.r[R_PROG_ID])
     if jaddr != 0:
         act = call_jit(jaddr, bs, data_addr(b.data), b.data.shape[0], b.data.shape[1], data_addr(xdp),

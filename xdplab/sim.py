@@ -1,7 +1,7 @@
 """The board's event loop: the NIC delivers frames as they arrive, interrupts start NAPI, CPU 0 polls.
 
 Time is each CPU's own clock (``cpu_now(b)``: ``b.r[R_CLOCK + cpu]`` plus, for the CPU running,
-the charges not yet settled into it, ``b.r[R_CLK_PEND]``); the NIC catches up with
+the charges not yet settled into it, see ``xdplab.cost.cpu_clock``); the NIC catches up with
 the CPU before every poll and the driver's work advances the CPU's clock by
 the cycles it costs.  An idle CPU jumps to the next interrupt.
 """

@@ -66,3 +66,7 @@ SUPPORTED_HELPERS = frozenset({
     189,  # xdp_load_bytes
     190,  # xdp_store_bytes
 })
+
+# the helpers that read the board's clock (env[ENV_NOW_NS]): the ktime family, and trace_printk,
+# which stamps its record
+CLOCK_HELPERS = (5, 6, 125, 160)

@@ -22,7 +22,8 @@ from numba.core import types as _nbtypes
 from numba.experimental import structref as _structref
 
 from .._borrowed import borrowed as _borrowed, define_borrowed_proxy as _define_borrowed_proxy
-from .insn import MAX_BPF_STACK, MAX_CALL_FRAMES
+from .helpers import CLOCK_HELPERS
+from .insn import MAX_BPF_STACK, MAX_CALL_FRAMES, OP_CALL
 
 __all__ = ["BpfState", "BpfStateRef", "to_bpf_ref", "create_bpf_state", "NR_CPUS", "K_CTX", "K_PKT", "K_STACK",
            "K_MAPVAL", "K_MAP", "PTR_SHIFT", "PTR_MASK"]
@@ -48,6 +49,7 @@ CTL_TRACE_N = 67        # records written
 CTL_TRACE_LOST = 68     # records dropped (ring full)
 CTL_RESUME = 69         # pc + 1 where translated code handed a run back to the interpreter, 0 = none
 CTL_RET = 70            # r0 of the last single-packet run
+CTL_NEEDS_NOW = 71      # 1 if a program of the object reads the clock (ktime helpers, trace_printk)
 CTL_FRAG_FREE = 72      # count of frag pages bpf_xdp_adjust_tail released; pages follow (17 slots)
 CTL_JIT_CALLS = 90      # 4 slots: addresses of the native slow paths translated programs call (xdplab.bpf.jit)
 CTL_SIZE = 96
@@ -144,9 +146,13 @@ def create_bpf_state(code: np.ndarray, prog_start, prog_len, prog_frags, maps: l
     pr = np.zeros((max(len(prog_start), 1), PR_NCOLS), dtype=np.int64)
     for i in range(len(prog_start)):
         pr[i, :PR_JIT] = (prog_start[i], prog_len[i], prog_frags[i])
-    return BpfState(code=np.ascontiguousarray(code, dtype=np.int64).reshape(-1, 4), progs=pr, maps=mt,
-                    elems=elems, buckets=np.full(max(bpos, 1), -1, dtype=np.int64),
-                    ctl=np.zeros(CTL_SIZE, dtype=np.int64), umem=umem, umem64=umem.view(np.int64))
+    code = np.ascontiguousarray(code, dtype=np.int64).reshape(-1, 4)
+    ctl = np.zeros(CTL_SIZE, dtype=np.int64)
+    # the board sets env[ENV_NOW_NS] before a run only for an object that reads it (a clock read
+    # is a sum over the cost model's operation counts, xdplab.cost.cpu_clock)
+    ctl[CTL_NEEDS_NOW] = int(bool(np.isin(code[:, 2][code[:, 0] == OP_CALL], CLOCK_HELPERS).any()))
+    return BpfState(code=code, progs=pr, maps=mt, elems=elems, buckets=np.full(max(bpos, 1), -1, dtype=np.int64),
+                    ctl=ctl, umem=umem, umem64=umem.view(np.int64))
 
 
 # ---- the state as the board's jitted kernels take it ----------------------------------------------
