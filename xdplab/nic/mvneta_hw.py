@@ -182,16 +182,21 @@ def _rx_discards(b, t_ns, k):
     tracing = board_tracing(b)
     k0 = k
     octets = 0
+    tid = np.int64(-1)                         # the template of the current run of frames
+    flen = 0
     bucket = S_FRAMES_64_OCTETS                # the size bucket of the current run of frames
     run = 0                                    # frames in that run, not yet counted
     while k < n and b.wire[k, 0] <= t_ns:
-        flen = b.r[R_WIRE_FLEN + np.int64(b.wire[k, 1])]
+        t = np.int64(b.wire[k, 1])
+        if t != tid:                           # a new template: its size, and maybe its bucket
+            tid = t
+            flen = b.r[R_WIRE_FLEN + t]
+            kb = _mib_size_bucket(flen)
+            if kb != bucket:
+                b.r[R_STATS + bucket] += run
+                bucket = kb
+                run = 0
         octets += flen
-        kb = _mib_size_bucket(flen)
-        if kb != bucket:
-            b.r[R_STATS + bucket] += run
-            bucket = kb
-            run = 0
         run += 1
         if tracing:
             board_trace(b, b.wire[k, 0], -1, 1, i, 0, flen, 0, 0, b.r[R_RXQ_BUSY], 0, 0, 0)
