@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xdplab._borrowed import BorrowedArray, borrow, borrowed, flat, one_row, window
-from xdplab._bytes import copy_bytes, hweight64
+from xdplab._bytes import copy_bytes, get_le, hweight64, put_le
 from xdplab.board import Board, to_ref
 
 
@@ -59,6 +59,29 @@ def test_many_boards_run_and_die():
 @numba.njit
 def _copy_jit(d, s, drow, doff, srow, soff, n):
     copy_bytes(d, drow, doff, s, srow, soff, n)
+
+
+@numba.njit
+def _le_jit(a, row, off, v, n):
+    put_le(a, row, off, v, n)
+    return get_le(a, row, off, n)
+
+
+def test_put_le_get_le_both_speeds():
+    # the jitted versions are one unaligned machine access for 1, 2, 4 and 8 bytes (a byte loop
+    # otherwise): the same bytes and values as the plain Python loops, at any offset
+    rng = np.random.default_rng(2)
+    a1 = np.zeros((3, 40), np.uint8)
+    a2 = a1.copy()
+    for _ in range(200):
+        n = int(rng.choice([1, 2, 3, 4, 8]))
+        row, off = int(rng.integers(0, 3)), int(rng.integers(0, 40 - n + 1))
+        v = np.int64(rng.integers(-2**63, 2**63 - 1))
+        put_le(a1, row, off, v, n)
+        got = _le_jit(a2, row, off, v, n)
+        assert (a1 == a2).all() and got == get_le(a1, row, off, n), (n, off)
+        assert got == (int(v) & ((1 << 8 * n) - 1) if n < 8 else v)
+    assert get_le(np.array([[1, 2, 3, 4]], np.uint8), 0, 0, 4) == 0x04030201     # little-endian
 
 
 def test_copy_bytes_both_speeds():

@@ -11,11 +11,15 @@ its buffer); the overload still checks them when ``NUMBA_BOUNDSCHECK=1``.
 
 from __future__ import annotations
 
+import sys
+
+import numpy as np
+
 from llvmlite import ir
 from numba.core import cgutils, config, types
 from numba.extending import intrinsic, overload
 
-__all__ = ["copy_bytes", "hweight64", "prefetch"]
+__all__ = ["copy_bytes", "put_le", "get_le", "hweight64", "prefetch"]
 
 
 def copy_bytes(dst, drow, doff, src, srow, soff, n):
@@ -68,6 +72,120 @@ def _copy_bytes_jit(dst, drow, doff, src, srow, soff, n):
 
     def impl(dst, drow, doff, src, srow, soff, n):
         _memcpy_rows(dst, drow, doff, src, srow, soff, n)
+    return impl
+
+
+def put_le(a, row, off, v, n):
+    """``a[row, off:off+n]`` = the ``n`` low bytes of ``v``, little-endian (how the kernel's
+    structs in a page, such as the xdp_frame in the headroom, hold their fields)."""
+    for i in range(n):
+        a[row, off + i] = (v >> (8 * i)) & 0xFF
+
+
+def get_le(a, row, off, n):
+    """The ``n``-byte little-endian unsigned value at ``a[row, off]`` (8 bytes: the int64)."""
+    v = np.int64(0)
+    for i in range(n):
+        v |= np.int64(a[row, off + i]) << (8 * i)
+    return v
+
+
+def _field_ptr(context, builder, aryty, ary, row, off):
+    a = context.make_array(aryty)(context, builder, ary)
+    return cgutils.get_item_pointer2(context, builder, a.data, cgutils.unpack_tuple(builder, a.shape),
+                                     cgutils.unpack_tuple(builder, a.strides), aryty.layout, [row, off],
+                                     wraparound=False)
+
+
+@intrinsic
+def _store_le(typingctx, a, row, off, v, n):
+    # one unaligned store of 1, 2, 4 or 8 bytes (n is a constant where it is inlined: the
+    # compares fold); a byte loop stored each byte with its shift and mask
+    sig = types.void(a, row, off, v, n)
+
+    def codegen(context, builder, sig, args):
+        ptr = _field_ptr(context, builder, sig.args[0], args[0], args[1], args[2])
+        val = context.cast(builder, args[3], sig.args[3], types.int64)
+        n = context.cast(builder, args[4], sig.args[4], types.int64)
+        i64 = ir.IntType(64)
+        for k in (1, 2, 4, 8):
+            with builder.if_then(builder.icmp_signed("==", n, ir.Constant(i64, k))):
+                ik = ir.IntType(8 * k)
+                builder.store(builder.trunc(val, ik) if k < 8 else val, builder.bitcast(ptr, ik.as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _load_le(typingctx, a, row, off, n):
+    sig = types.int64(a, row, off, n)
+
+    def codegen(context, builder, sig, args):
+        ptr = _field_ptr(context, builder, sig.args[0], args[0], args[1], args[2])
+        n = context.cast(builder, args[3], sig.args[3], types.int64)
+        i64 = ir.IntType(64)
+        out = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
+        for k in (1, 2, 4, 8):
+            with builder.if_then(builder.icmp_signed("==", n, ir.Constant(i64, k))):
+                ik = ir.IntType(8 * k)
+                v = builder.load(builder.bitcast(ptr, ik.as_pointer()), align=1)
+                builder.store(builder.zext(v, i64) if k < 8 else v, out)
+        return builder.load(out)
+
+    return sig, codegen
+
+
+def _le_ok(a, n):
+    # one machine access stands for the byte loop only on a little-endian host, for uint8 rows
+    return (sys.byteorder == "little" and isinstance(a, types.Array) and a.ndim == 2
+            and a.dtype == types.uint8 and isinstance(n, types.Integer))
+
+
+def _le_check(name):
+    # NUMBA_BOUNDSCHECK=1: the range is checked, as numba checks an index (the callers bound it)
+    def check(a, row, off, n):
+        if row < 0 or row >= a.shape[0] or off < 0 or off + n > a.shape[1]:
+            raise IndexError(name + ": index out of bounds")
+
+    def nocheck(a, row, off, n):
+        pass
+    from numba import njit
+    return njit(inline="always")(check if config.BOUNDSCHECK else nocheck)
+
+
+_put_le_check = _le_check("put_le")
+_get_le_check = _le_check("get_le")
+
+
+@overload(put_le, jit_options={"forceinline": True})
+def _put_le_jit(a, row, off, v, n):
+    if not _le_ok(a, n):
+        return None
+
+    def impl(a, row, off, v, n):
+        _put_le_check(a, row, off, n)
+        if n == 1 or n == 2 or n == 4 or n == 8:
+            _store_le(a, row, off, v, n)
+        else:
+            for i in range(n):
+                a[row, off + i] = (v >> (8 * i)) & 0xFF
+    return impl
+
+
+@overload(get_le, jit_options={"forceinline": True})
+def _get_le_jit(a, row, off, n):
+    if not _le_ok(a, n):
+        return None
+
+    def impl(a, row, off, n):
+        _get_le_check(a, row, off, n)
+        if n == 1 or n == 2 or n == 4 or n == 8:
+            return _load_le(a, row, off, n)
+        v = np.int64(0)
+        for i in range(n):
+            v |= np.int64(a[row, off + i]) << (8 * i)
+        return v
     return impl
 
 

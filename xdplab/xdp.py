@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._bytes import get_le, put_le
 from ._twospeed import kernel
 from .cost import C_XDP_FRAME_CONV, C_XDP_RETURN_FRAME, charge, cpu_now
 from .errno import EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP
@@ -205,20 +206,6 @@ def xdp_data_hard_end(xdp):
     return xdp[XB_HARD_START] + xdp[XB_FRAME_SZ] - SKB_SHARED_INFO_SIZE
 
 
-@kernel(hot=True)
-def _put_le(buf, off, v, n):
-    for i in range(n):
-        buf[off + i] = (v >> (8 * i)) & 0xFF
-
-
-@kernel(hot=True)
-def _get_le(buf, off, n):
-    v = 0
-    for i in range(n):
-        v |= np.int64(buf[off + i]) << (8 * i)
-    return v
-
-
 @kernel
 def xdp_convert_buff_to_frame(b, xdp):
     """xdp_convert_buff_to_frame: write the xdp_frame into the headroom; its handle, or -1 (NULL)."""
@@ -234,16 +221,16 @@ def xdp_convert_buff_to_frame(b, xdp):
     if xdp[XB_DATA_END] > xdp_data_hard_end(xdp):
         printk(b, cpu_now(b), 6, 0, 0, 0)      # "Driver BUG: missing reserved tailroom"
         return -1
-    buf = b.data[page]
-    _put_le(buf, hs + XDPF_DATA, xdp[XB_DATA], 8)
-    _put_le(buf, hs + XDPF_LEN, xdp[XB_DATA_END] - xdp[XB_DATA], 2)
-    _put_le(buf, hs + XDPF_HEADROOM, headroom - XDP_FRAME_SIZE, 2)
-    _put_le(buf, hs + XDPF_METASIZE, metasize, 4)
-    _put_le(buf, hs + XDPF_MEM_TYPE, xdp[XB_MEM_TYPE], 4)
-    _put_le(buf, hs + XDPF_MEM_ID, xdp[XB_MEM_ID], 4)
-    _put_le(buf, hs + XDPF_DEV_RX, xdp[XB_INGRESS_IFINDEX], 8)
-    _put_le(buf, hs + XDPF_FRAME_SZ, xdp[XB_FRAME_SZ], 4)
-    _put_le(buf, hs + XDPF_FLAGS, xdp[XB_FLAGS], 4)
+    d = b.data
+    put_le(d, page, hs + XDPF_DATA, xdp[XB_DATA], 8)
+    put_le(d, page, hs + XDPF_LEN, xdp[XB_DATA_END] - xdp[XB_DATA], 2)
+    put_le(d, page, hs + XDPF_HEADROOM, headroom - XDP_FRAME_SIZE, 2)
+    put_le(d, page, hs + XDPF_METASIZE, metasize, 4)
+    put_le(d, page, hs + XDPF_MEM_TYPE, xdp[XB_MEM_TYPE], 4)
+    put_le(d, page, hs + XDPF_MEM_ID, xdp[XB_MEM_ID], 4)
+    put_le(d, page, hs + XDPF_DEV_RX, xdp[XB_INGRESS_IFINDEX], 8)
+    put_le(d, page, hs + XDPF_FRAME_SZ, xdp[XB_FRAME_SZ], 4)
+    put_le(d, page, hs + XDPF_FLAGS, xdp[XB_FLAGS], 4)
     cpu_write(b, page, hs, XDP_FRAME_SIZE)
     return page * PAGE_SIZE + hs
 
@@ -254,7 +241,7 @@ def xdp_frame_field(b, frame, field):
     page = frame // PAGE_SIZE
     off = frame % PAGE_SIZE
     n = 8 if field == XDPF_DATA or field == XDPF_DEV_RX else (2 if field == XDPF_LEN or field == XDPF_HEADROOM else 4)
-    return _get_le(b.data[page], off + field, n)
+    return get_le(b.data, page, off + field, n)
 
 
 @kernel
