@@ -264,6 +264,24 @@ def test_tracing_and_plain_boards_keep_the_same_clock(mode):
 
 
 @pytest.mark.parametrize("mode", ["jit", "python"])
+def test_clock_read_is_exact_for_any_count(mode):
+    # a plain board's clock read is R_CLOCK + sum((count - snapshot) * cost), exact for any
+    # count (a read whose products or deltas pass 32 bits included)
+    from xdplab import _layout as L
+    b = Board("drop", mode=mode)
+    r = b.state.r
+    n = len(OPS)
+
+    def expected():
+        d = r[L.R_OP_COUNT:L.R_OP_COUNT + n].astype(object) - r[L.R_OP_SNAP:L.R_OP_SNAP + n].astype(object)
+        return int(r[L.R_CLOCK]) + int((d * r[L.R_COST_FX:L.R_COST_FX + n].astype(object)).sum())
+    for extra in (0, 12345, (1 << 32) - 1, 1 << 32, 3 << 33):
+        r[L.R_OP_COUNT + 2] += extra                       # as if that many MMIO reads were charged
+        assert b._call("cpu_clock", 0) == expected(), extra
+        r[L.R_OP_COUNT + 2] -= extra
+
+
+@pytest.mark.parametrize("mode", ["jit", "python"])
 def test_mib_counts_every_offered_frame_in_its_size_bucket(mode):
     # at line rate most frames are discarded by the MAC (ring full); kept or discarded, each is
     # a good frame of its size bucket (_rx_one and _rx_discards count the same MIB counters)

@@ -98,7 +98,6 @@ def charge_n(b, op, n):
     # constant: the other kind of board has none of this code).
     if board_tracing(b):
         r[R_CLK_PEND] += r[R_COST_FX + op] * n
-        r[R_OP_SNAP + op] += n
     r[R_OP_COUNT + op] += n
 
 
