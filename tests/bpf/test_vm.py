@@ -137,3 +137,19 @@ def test_format_fault_empty_without_fault():
     r = test_run(obj.programs["xdp_pass"], bytes(20))
     assert format_fault(obj.programs["xdp_pass"], r.env) == "" and r.env[ENV_ERR_PC] == 0
     assert np.all(r.env[:3] >= 0)
+
+
+@pytest.mark.parametrize("mode", ["jit", "python"])
+def test_board_gives_the_clock_only_to_objects_that_read_it(mode):
+    # the board sets env[ENV_NOW_NS] before a run only when the object calls a clock helper
+    # (CTL_NEEDS_NOW, set at load); such a program must see the board's time, never a stale 0
+    from xdplab import Board
+    from xdplab.bpf.state import CTL_NEEDS_NOW
+    assert load_insns(asm.mov64(0, 2) + asm.exit_()).state.ctl[CTL_NEEDS_NOW] == 0
+    # XDP_DROP if bpf_ktime_get_ns() > 0, else XDP_ABORTED
+    obj = load_insns(asm.call(5) + asm.jmp("jgt", 0, 2, imm=0) + asm.mov64(0, 0) + asm.exit_()
+                     + asm.mov64(0, 1) + asm.exit_())
+    assert obj.state.ctl[CTL_NEEDS_NOW] == 1
+    b = Board(obj.programs["prog"], mode=mode)
+    r = b.run(packets=200)
+    assert r["verdicts"]["XDP_DROP"] == r["rx_packets"] > 0
