@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from llvmlite import ir
+from numba import njit
 from numba.core import cgutils, config, types
 from numba.extending import intrinsic, overload
 
@@ -150,7 +151,6 @@ def _le_check(name):
 
     def nocheck(a, row, off, n):
         pass
-    from numba import njit
     return njit(inline="always")(check if config.BOUNDSCHECK else nocheck)
 
 
