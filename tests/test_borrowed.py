@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xdplab._borrowed import BorrowedArray, borrow, borrowed, flat, one_row, window
-from xdplab._bytes import copy_bytes, get_le, hweight64, put_le
+from xdplab._bytes import copy_bytes, get_le, get_le1, hweight64, put_le, put_le1
 from xdplab.board import Board, to_ref
 
 
@@ -65,6 +65,28 @@ def _copy_jit(d, s, drow, doff, srow, soff, n):
 def _le_jit(a, row, off, v, n):
     put_le(a, row, off, v, n)
     return get_le(a, row, off, n)
+
+
+@numba.njit
+def _le1_jit(a, off, v, n):
+    put_le1(a, off, v, n)
+    return get_le1(a, off, n)
+
+
+def test_put_le1_get_le1_both_speeds():
+    # the 1-D twins (the eBPF VM's stack and map values): the same bytes and values
+    rng = np.random.default_rng(3)
+    a1 = np.zeros(40, np.uint8)
+    a2 = a1.copy()
+    for _ in range(200):
+        n = int(rng.choice([1, 2, 3, 4, 8]))
+        off = int(rng.integers(0, 40 - n + 1))
+        v = np.int64(rng.integers(-2**63, 2**63 - 1))
+        put_le1(a1, off, v, n)
+        got = _le1_jit(a2, off, v, n)
+        assert (a1 == a2).all() and got == get_le1(a1, off, n), (n, off)
+        assert got == (int(v) & ((1 << 8 * n) - 1) if n < 8 else v)
+    assert get_le1(np.array([1, 2, 3, 4], np.uint8), 0, 4) == 0x04030201
 
 
 def test_put_le_get_le_both_speeds():

@@ -20,7 +20,7 @@ from numba import njit
 from numba.core import cgutils, config, types
 from numba.extending import intrinsic, overload
 
-__all__ = ["copy_bytes", "put_le", "get_le", "hweight64", "prefetch"]
+__all__ = ["copy_bytes", "put_le", "get_le", "put_le1", "get_le1", "hweight64", "prefetch"]
 
 
 def copy_bytes(dst, drow, doff, src, srow, soff, n):
@@ -91,11 +91,26 @@ def get_le(a, row, off, n):
     return v
 
 
+def put_le1(a, off, v, n):
+    """``put_le`` for a 1-D byte array: ``a[off:off+n]`` = the ``n`` low bytes of ``v``."""
+    for i in range(n):
+        a[off + i] = (v >> (8 * i)) & 0xFF
+
+
+def get_le1(a, off, n):
+    """``get_le`` for a 1-D byte array: the ``n``-byte little-endian value at ``a[off]``."""
+    v = np.int64(0)
+    for i in range(n):
+        v |= np.int64(a[off + i]) << (8 * i)
+    return v
+
+
 def _field_ptr(context, builder, aryty, ary, row, off):
+    # a 1-D array ignores ``row`` (the 1-D entry points pass 0)
     a = context.make_array(aryty)(context, builder, ary)
     return cgutils.get_item_pointer2(context, builder, a.data, cgutils.unpack_tuple(builder, a.shape),
-                                     cgutils.unpack_tuple(builder, a.strides), aryty.layout, [row, off],
-                                     wraparound=False)
+                                     cgutils.unpack_tuple(builder, a.strides), aryty.layout,
+                                     [row, off] if aryty.ndim == 2 else [off], wraparound=False)
 
 
 @intrinsic
@@ -137,9 +152,9 @@ def _load_le(typingctx, a, row, off, n):
     return sig, codegen
 
 
-def _le_ok(a, n):
+def _le_ok(a, n, ndim=2):
     # one machine access stands for the byte loop only on a little-endian host, for uint8 rows
-    return (sys.byteorder == "little" and isinstance(a, types.Array) and a.ndim == 2
+    return (sys.byteorder == "little" and isinstance(a, types.Array) and a.ndim == ndim
             and a.dtype == types.uint8 and isinstance(n, types.Integer))
 
 
@@ -156,6 +171,20 @@ def _le_check(name):
 
 _put_le_check = _le_check("put_le")
 _get_le_check = _le_check("get_le")
+
+
+def _le1_check(name):
+    def check(a, off, n):
+        if off < 0 or off + n > a.shape[0]:
+            raise IndexError(name + ": index out of bounds")
+
+    def nocheck(a, off, n):
+        pass
+    return njit(inline="always")(check if config.BOUNDSCHECK else nocheck)
+
+
+_put_le1_check = _le1_check("put_le1")
+_get_le1_check = _le1_check("get_le1")
 
 
 @overload(put_le, jit_options={"forceinline": True})
@@ -185,6 +214,37 @@ def _get_le_jit(a, row, off, n):
         v = np.int64(0)
         for i in range(n):
             v |= np.int64(a[row, off + i]) << (8 * i)
+        return v
+    return impl
+
+
+@overload(put_le1, jit_options={"forceinline": True})
+def _put_le1_jit(a, off, v, n):
+    if not _le_ok(a, n, 1):
+        return None
+
+    def impl(a, off, v, n):
+        _put_le1_check(a, off, n)
+        if n == 1 or n == 2 or n == 4 or n == 8:
+            _store_le(a, 0, off, v, n)
+        else:
+            for i in range(n):
+                a[off + i] = (v >> (8 * i)) & 0xFF
+    return impl
+
+
+@overload(get_le1, jit_options={"forceinline": True})
+def _get_le1_jit(a, off, n):
+    if not _le_ok(a, n, 1):
+        return None
+
+    def impl(a, off, n):
+        _get_le1_check(a, off, n)
+        if n == 1 or n == 2 or n == 4 or n == 8:
+            return _load_le(a, 0, off, n)
+        v = np.int64(0)
+        for i in range(n):
+            v |= np.int64(a[off + i]) << (8 * i)
         return v
     return impl
 

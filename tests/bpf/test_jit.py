@@ -132,6 +132,32 @@ def test_budget_hands_over_to_the_interpreter_at_the_exact_instruction():
     assert r.env[ENV_INSNS] == 1001 and r.env[ENV_ERR_PC] in (1, 2)
 
 
+def _source(prog):
+    st = prog.state
+    return jit_source(st.code, int(st.progs[prog.index, 0]), int(st.progs[prog.index, 1]))
+
+
+def test_loop_free_program_hands_over_at_its_start_for_any_budget():
+    """A program with no backward jump (xdp2) is translated without a dispatch loop and without
+    a budget check per block: with less budget than its length, the interpreter runs it from
+    the start.  Every budget still gives the interpreter's fault, pc and count."""
+    a, b = twins(lambda: load_object(PROGS / "xdp2.o"))
+    pa, pb = a.programs["xdp_prog1"], b.programs["xdp_prog1"]
+    assert pb.jited
+    assert "elif blk ==" not in _source(pb) and "if left < " in _source(pb)
+    assert "elif blk ==" in _source(load_object(TPROGS / "loop_csum.o").programs["xdp_loop_csum"])
+    pkt = bytes.fromhex("aabbccddeeff112233445566" "0800" "450000280000000040110000" "0a0000010a000002") + bytes(26)
+    full = same_run(pa, pb, pkt).insns
+    assert full > 20
+    for budget in range(1, full + 2):
+        ra = same_run(pa, pb, pkt, budget=budget)
+        if budget < full:
+            assert ra.env[ENV_ERR] != 0 and ra.env[ENV_INSNS] == budget, budget
+        else:
+            assert ra.env[ENV_ERR] == 0 and ra.insns == full and ra.retval == 3
+        same_state(a, b)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_random_programs_match_interpreter(seed):
     rnd = random.Random(1000 + seed)

@@ -73,21 +73,24 @@ def call_jit(typingctx, addr, bs, mem, rows, cols, xdp, env):
 
 
 @intrinsic
-def call_native(typingctx, addr, bs, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9):
-    """``((int64 (*)(bs, int64 x 10)) addr)(bs, a0, ..., a9)``: how translated code calls the
+def call_native(typingctx, addr, bs, a0, a1, a2, a3, a4):
+    """``((int64 (*)(bs, int64 x 5)) addr)(bs, a0, ..., a4)``: how translated code calls the
     slow paths of xdplab.bpf.jit.  Through a pointer, so that their code (the helpers, the
-    map code) is not linked into, and optimized again with, every translated program."""
+    map code) is not linked into, and optimized again with, every translated program.  Six
+    arguments, all in registers: the run's arrays wait in ``ctl[CTL_JIT_RUN:]`` (with them as
+    arguments too, a call site's constants went to the stack, and LLVM built them there once
+    per run, for every site, in the program's prologue)."""
     if not isinstance(bs, BpfStateType):
         return None
     i64 = types.int64
 
     def codegen(context, builder, sig, args):
         li64 = ir.IntType(64)
-        fnty = ir.FunctionType(li64, [context.get_value_type(bs)] + [li64] * 10)
+        fnty = ir.FunctionType(li64, [context.get_value_type(bs)] + [li64] * 5)
         fn = builder.inttoptr(args[0], fnty.as_pointer())
         return builder.call(fn, [args[1]] + [context.cast(builder, v, t, i64) for v, t in zip(args[2:], sig.args[2:])])
 
-    return i64(i64, bs, *([i64] * 10)), codegen
+    return i64(i64, bs, *([i64] * 5)), codegen
 
 
 @intrinsic

@@ -7,8 +7,11 @@ instruction, a load of the decoded row, an indirect jump and registers kept in m
 about 6 host cycles.  Translated, the program is Python source that numba compiles:
 
 * the eleven registers are local variables (LLVM keeps them in host registers);
-* each basic block is one ``if blk == PC:`` case of a loop whose ``blk`` is always set to
-  a constant, so LLVM turns the hand-offs into direct jumps;
+* each basic block is one ``if blk == PC:`` case, and each hand-off sets ``blk`` to a
+  constant.  A program with no backward jump (most XDP programs) is its blocks in pc order,
+  with no loop around them, and LLVM threads every hand-off into a direct jump.  A program
+  with a loop keeps a dispatch loop: LLVM does not thread through a loop's head, so there a
+  hand-off goes through the head's jump table;
 * operands, offsets and jump targets are constants in the code, and an access through
   ``r10`` (the frame pointer, fixed in the main frame) has its region check folded away.
 
@@ -18,12 +21,14 @@ the same expression as the interpreter's case for it, or a call of the same func
 ``_fault``).  Every region check stays (stack, packet, context, map value), every fault
 is the same fault at the same pc with the same details, and ``ENV_INSNS`` /
 ``ENV_HELPER_CALLS`` come out the same, so the board's cost model charges the same
-cycles.  ``tests/test_bpf_jit.py`` holds the two to that, on the lab's programs, on
+cycles.  ``tests/bpf/test_jit.py`` holds the two to that, on the lab's programs, on
 random packets and on the kernel's own ``BPF_PROG_TEST_RUN`` where it is available.
 
 The instruction budget is checked once per block: a block that needs more instructions
 than are left hands the run back to the interpreter (``CTL_RESUME``), which runs it out
-one counted instruction at a time, so the budget fault lands on the exact instruction.
+one counted instruction at a time, so the budget fault lands on the exact instruction.  A
+program with no backward jump runs each block at most once, so it is checked once, at the
+start, against the program's length (less budget than that: the interpreter runs it all).
 
 Not translated (the program then runs in the interpreter, as before): bpf-to-bpf calls
 and ``bpf_tail_call`` (frames and program switches).  :func:`bpf_prog_jit` says why.
@@ -47,9 +52,10 @@ import numpy as np
 from ..xdp_abi import (ENV_ERR, ENV_SIZE, XB_DATA, XB_DATA_END,
                        XB_DATA_META, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX, XB_PAGE, XB_RX_QUEUE_INDEX, XB_SIZE,
                        XDP_ABORTED)
+from .._bytes import get_le, get_le1, put_le, put_le1
 from . import vm as _vm
 from ._jitabi import array_at, call_native
-from .state import CTL_JIT_CALLS, K_CTX, K_MAPVAL, K_PKT, K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT
+from .state import CTL_JIT_CALLS, CTL_JIT_RUN, K_CTX, K_MAPVAL, K_PKT, K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT
 
 __all__ = ["bpf_prog_jit", "jit_unsupported", "jit_source", "JitUnsupported", "JIT_SIG"]
 
@@ -66,7 +72,7 @@ def _bs_type():
 _I64 = numba.types.int64
 _BS = _bs_type()
 JIT_SIG = _I64(_BS, *([_I64] * 5))          # a translated program (xdplab.bpf._jitabi)
-_SLOW_SIG = _I64(_BS, *([_I64] * 10))       # a slow path it calls: state, the 5 run arguments, 5 more
+_SLOW_SIG = _I64(_BS, *([_I64] * 5))        # a slow path it calls: state and 5 more (the run's arrays: ctl[CTL_JIT_RUN:])
 
 
 class JitUnsupported(Exception):
@@ -129,33 +135,37 @@ def _jit_store(bs, mem, xdp, env, addr, sz, v, info, pc):
 # be optimized again inside every translated program, 5-25 s of compiling each.
 
 
-@numba.cfunc(_SLOW_SIG, cache=True)
-def _native_load(bs, mem_a, rows, cols, xdp_a, env_a, addr, sz, info, pc, _unused):
-    mem = array_at(mem_a, (rows, cols), np.uint8)
-    return _jit_load(bs, mem, array_at(xdp_a, (XB_SIZE,), np.int64), array_at(env_a, (ENV_SIZE,), np.int64),
-                     addr, sz, info, pc)
+@numba.njit(cache=True, forceinline=True)
+def _run_arrays(ctl):
+    """The running program's packet memory, xdp_buff and env, as its prologue left them in ctl."""
+    mem = array_at(ctl[CTL_JIT_RUN], (ctl[CTL_JIT_RUN + 1], ctl[CTL_JIT_RUN + 2]), np.uint8)
+    return (mem, array_at(ctl[CTL_JIT_RUN + 3], (XB_SIZE,), np.int64),
+            array_at(ctl[CTL_JIT_RUN + 4], (ENV_SIZE,), np.int64))
 
 
 @numba.cfunc(_SLOW_SIG, cache=True)
-def _native_store(bs, mem_a, rows, cols, xdp_a, env_a, addr, sz, v, info, pc):
-    mem = array_at(mem_a, (rows, cols), np.uint8)
-    _jit_store(bs, mem, array_at(xdp_a, (XB_SIZE,), np.int64), array_at(env_a, (ENV_SIZE,), np.int64),
-               addr, sz, v, info, pc)
+def _native_load(bs, addr, sz, info, pc, _unused):
+    mem, xdp, env = _run_arrays(bs.ctl)
+    return _jit_load(bs, mem, xdp, env, addr, sz, info, pc)
+
+
+@numba.cfunc(_SLOW_SIG, cache=True)
+def _native_store(bs, addr, sz, v, info, pc):
+    mem, xdp, env = _run_arrays(bs.ctl)
+    _jit_store(bs, mem, xdp, env, addr, sz, v, info, pc)
     return np.int64(0)
 
 
 @numba.cfunc(_SLOW_SIG, cache=True)
-def _native_helper(bs, mem_a, rows, cols, xdp_a, env_a, fid, pc, _u1, _u2, _u3):
-    mem = array_at(mem_a, (rows, cols), np.uint8)
-    return _vm._call_helper(bs, mem, array_at(xdp_a, (XB_SIZE,), np.int64), array_at(env_a, (ENV_SIZE,), np.int64),
-                            fid, pc, np.int64(FRAME))
+def _native_helper(bs, fid, pc, _u1, _u2, _u3):
+    mem, xdp, env = _run_arrays(bs.ctl)
+    return _vm._call_helper(bs, mem, xdp, env, fid, pc, np.int64(FRAME))
 
 
 @numba.cfunc(_SLOW_SIG, cache=True)
-def _native_atomic(bs, mem_a, rows, cols, xdp_a, env_a, pc, w, x, aux, _u1):
-    mem = array_at(mem_a, (rows, cols), np.uint8)
-    _vm._atomic(bs, mem, array_at(xdp_a, (XB_SIZE,), np.int64), array_at(env_a, (ENV_SIZE,), np.int64),
-                pc, w, x, aux, np.int64(FRAME))
+def _native_atomic(bs, pc, w, x, aux, _u1):
+    mem, xdp, env = _run_arrays(bs.ctl)
+    _vm._atomic(bs, mem, xdp, env, pc, w, x, aux, np.int64(FRAME))
     return np.int64(0)
 
 
@@ -173,8 +183,7 @@ def _jit_lookup_array(bs, env, r1, r2):
     if (r1 >> PTR_SHIFT) == _vm.K_MAP and m < maps.shape[0] and (r2 >> PTR_SHIFT) == K_STACK \
             and (maps[m, _vm.MAP_TYPE] == 2 or maps[m, _vm.MAP_TYPE] == 6) and (r2 & M48) + 4 <= FRAME:
         ko = r2 & M48
-        idx = np.int64(um[ko]) | (np.int64(um[ko + 1]) << 8) | (np.int64(um[ko + 2]) << 16) | \
-            (np.int64(um[ko + 3]) << 24)
+        idx = get_le1(um, ko, 4)
         if idx >= maps[m, _vm.MAP_MAX_ENTRIES]:
             return np.int64(0), True
         cpu = env[_vm.ENV_CPU] if maps[m, _vm.MAP_NCOPIES] > 1 else 0
@@ -200,74 +209,34 @@ def _jit_mapval(maps, addr, sz, write):
     return np.int64(-1)
 
 
-# Byte-wise reads and writes for the inlined accesses, written out per size.  (vm.py's _rd_bytes and
-# _wr_bytes do the same with loops; the JIT through them measured 0.87x on loop_csum, 0.96-1.07x on the
-# others, pinned and interleaved in one process: these stay apart on purpose.)
+# The inlined accesses are one unaligned machine load or store each (xdplab._bytes.get_le / put_le
+# and their 1-D twins: eBPF memory is little-endian, as this host), not a byte per access with
+# its own index arithmetic.  (vm.py's _rd_bytes / _wr_bytes loops, tried here before, measured
+# 0.87x on loop_csum.)
 
 
 @numba.njit(cache=True, forceinline=True)
-def _um_rd(um, um64, o, sz):
-    if sz == 8 and (o & 7) == 0:
-        return um64[o >> 3]
-    v = np.int64(um[o])
-    if sz >= 2:
-        v |= np.int64(um[o + 1]) << 8
-        if sz >= 4:
-            v |= (np.int64(um[o + 2]) << 16) | (np.int64(um[o + 3]) << 24)
-            if sz == 8:
-                v |= ((np.int64(um[o + 4]) << 32) | (np.int64(um[o + 5]) << 40)
-                      | (np.int64(um[o + 6]) << 48) | (np.int64(um[o + 7]) << 56))
-    return v
+def _um_rd(um, o, sz):
+    return get_le1(um, o, sz)
 
 
 @numba.njit(cache=True, forceinline=True)
-def _um_wr(um, um64, o, sz, v):
-    if sz == 8 and (o & 7) == 0:
-        um64[o >> 3] = v
-        return
-    um[o] = v & 0xFF
-    if sz >= 2:
-        um[o + 1] = (v >> 8) & 0xFF
-        if sz >= 4:
-            um[o + 2] = (v >> 16) & 0xFF
-            um[o + 3] = (v >> 24) & 0xFF
-            if sz == 8:
-                um[o + 4] = (v >> 32) & 0xFF
-                um[o + 5] = (v >> 40) & 0xFF
-                um[o + 6] = (v >> 48) & 0xFF
-                um[o + 7] = (v >> 56) & 0xFF
+def _um_wr(um, o, sz, v):
+    put_le1(um, o, v, sz)
 
 
 @numba.njit(cache=True, forceinline=True)
 def _pkt_rd(mem, page, o, sz):
-    v = np.int64(mem[page, o])
-    if sz >= 2:
-        v |= np.int64(mem[page, o + 1]) << 8
-        if sz >= 4:
-            v |= (np.int64(mem[page, o + 2]) << 16) | (np.int64(mem[page, o + 3]) << 24)
-            if sz == 8:
-                v |= ((np.int64(mem[page, o + 4]) << 32) | (np.int64(mem[page, o + 5]) << 40)
-                      | (np.int64(mem[page, o + 6]) << 48) | (np.int64(mem[page, o + 7]) << 56))
-    return v
+    return get_le(mem, page, o, sz)
 
 
 @numba.njit(cache=True, forceinline=True)
 def _pkt_wr(mem, page, o, sz, v):
-    mem[page, o] = v & 0xFF
-    if sz >= 2:
-        mem[page, o + 1] = (v >> 8) & 0xFF
-        if sz >= 4:
-            mem[page, o + 2] = (v >> 16) & 0xFF
-            mem[page, o + 3] = (v >> 24) & 0xFF
-            if sz == 8:
-                mem[page, o + 4] = (v >> 32) & 0xFF
-                mem[page, o + 5] = (v >> 40) & 0xFF
-                mem[page, o + 6] = (v >> 48) & 0xFF
-                mem[page, o + 7] = (v >> 56) & 0xFF
+    put_le(mem, page, o, v, sz)
 
 
 @numba.njit(cache=True, forceinline=True)
-def _jit_ld(bs, mem, xdp, env, raw, addr, sz, page, pkt_lo, pkt_end, info, pc):
+def _jit_ld(bs, mem, xdp, env, addr, sz, page, pkt_lo, pkt_end, info, pc):
     """LDX of ``sz`` (a constant at each call site) bytes at ``addr``: (value, ok).  The stack,
     the packet, the context and map values inline, as the interpreter's cases; the rest and
     every fault through ``_jit_load``.  Inlined: a site's size and, for ``r10 + off``, its
@@ -275,34 +244,34 @@ def _jit_ld(bs, mem, xdp, env, raw, addr, sz, page, pkt_lo, pkt_end, info, pc):
     o = addr & M48
     kind = addr >> PTR_SHIFT
     if kind == K_STACK and o + sz <= FRAME and (sz != 8 or (o & 7) == 0):
-        return _um_rd(bs.umem, bs.umem64, o, sz), True
+        return _um_rd(bs.umem, o, sz), True
     if kind == K_PKT and o >= pkt_lo and o + sz <= pkt_end:
         return _pkt_rd(mem, page, o, sz), True
     if kind == K_CTX and sz == 4 and o <= 20 and (o & 3) == 0:
         return _jit_ctx(xdp, o), True
     mo = _jit_mapval(bs.maps, addr, sz, 0)
     if mo >= 0:
-        return _um_rd(bs.umem, bs.umem64, mo, sz), True
-    v = call_native(bs.ctl[CTL_JIT_CALLS + 1], bs, raw[0], raw[1], raw[2], raw[3], raw[4], addr, sz, info, pc, 0)
+        return _um_rd(bs.umem, mo, sz), True
+    v = call_native(bs.ctl[CTL_JIT_CALLS + 1], bs, addr, sz, info, pc, 0)
     return v, env[ENV_ERR] == 0
 
 
 @numba.njit(cache=True, forceinline=True)
-def _jit_st(bs, mem, xdp, env, raw, addr, sz, v, page, pkt_lo, pkt_end, info, pc):
+def _jit_st(bs, mem, xdp, env, addr, sz, v, page, pkt_lo, pkt_end, info, pc):
     """STX/ST: as ``_jit_ld``; returns ok."""
     o = addr & M48
     kind = addr >> PTR_SHIFT
     if kind == K_STACK and o + sz <= FRAME and (sz != 8 or (o & 7) == 0):
-        _um_wr(bs.umem, bs.umem64, o, sz, v)
+        _um_wr(bs.umem, o, sz, v)
         return True
     if kind == K_PKT and o >= pkt_lo and o + sz <= pkt_end:
         _pkt_wr(mem, page, o, sz, v)
         return True
     mo = _jit_mapval(bs.maps, addr, sz, 1)
     if mo >= 0:
-        _um_wr(bs.umem, bs.umem64, mo, sz, v)
+        _um_wr(bs.umem, mo, sz, v)
         return True
-    call_native(bs.ctl[CTL_JIT_CALLS + 2], bs, raw[0], raw[1], raw[2], raw[3], raw[4], addr, sz, v, info, pc)
+    call_native(bs.ctl[CTL_JIT_CALLS + 2], bs, addr, sz, v, info, pc)
     return env[ENV_ERR] == 0
 
 
@@ -399,16 +368,29 @@ class _Emitter:
             self.lines.append("    " * depth + t)
 
 
-def _fault_exit(e, d, n_after):
+def _fault_exit(e, d, n_after, dag):
     """Leave the run after a fault recorded in env: the interpreter would have counted the
     faulting instruction, not the ``n_after`` after it in this block."""
     if n_after:
         e(d, f"left += {n_after}")
     e(d, f"ret = {XDP_ABORTED}")
+    _leave(e, d, dag)
+
+
+def _leave(e, d, dag):
+    """End the run here.  (A loop-free program's block is a one-pass loop: ``blk = -1`` skips
+    the blocks after it.)"""
+    if dag:
+        e(d, "blk = np.int64(-1)")
     e(d, "break")
 
 
-def _insn(e, d, code, pc, k, n, regs):
+def _goto(e, d, target, dag):
+    e(d, f"blk = {target}")
+    e(d, "break" if dag else "continue")
+
+
+def _insn(e, d, code, pc, k, n, regs, dag):
     """Emit instruction ``pc``, the k-th of its block's n; True if it ends the block."""
     w, x, imm, aux = (int(v) for v in code[pc])
     op = w & 0xFF
@@ -476,19 +458,23 @@ def _insn(e, d, code, pc, k, n, regs):
                 11: f"np.uint64({a_}) <= np.uint64({b_})", 12: f"{a_} < {b_}", 13: f"{a_} <= {b_}"}.get(jop)
         if cond is None:
             cond = f"_vm._jmp_taken(np.int64({jop}), {a_}, {b_})"
-        e(d, f"blk = {x} if {cond} else {pc + 1}")
-        e(d, "continue")
+        if dag:                    # a constant on each path: see jit_source
+            e(d, f"if {cond}:")
+            _goto(e, d + 1, x, dag)
+            _goto(e, d, pc + 1, dag)
+        else:
+            e(d, f"blk = {x} if {cond} else {pc + 1}")
+            e(d, "continue")
         return True
     if op == 126:
-        e(d, f"blk = {x}")
-        e(d, "continue")
+        _goto(e, d, x, dag)
         return True
     if op == 147:
         e(d, f"{dst} = np.int64({imm})")
         return False
     if op == 128:
         e(d, "ret = r0")
-        e(d, "break")
+        _leave(e, d, dag)
         return True
     if op == 127:
         e(d, "helpers += 1")
@@ -499,9 +485,9 @@ def _insn(e, d, code, pc, k, n, regs):
             e(d, "else:")
             d += 1
         e(d, _spill(regs))
-        e(d, f"r0 = call_native(ctl[CTL_JIT_CALLS], bs, mem_a, rows, cols, xdp_a, env_a, {imm}, {pc}, 0, 0, 0)")
+        e(d, f"r0 = call_native(ctl[CTL_JIT_CALLS], bs, {imm}, {pc}, 0, 0, 0)")
         e(d, "if env[ENV_ERR] != 0:")
-        _fault_exit(e, d + 1, after)
+        _fault_exit(e, d + 1, after, dag)
         e(d, _reload([r for r in regs if r != 0]))
         e(d, "data = xdp[XB_DATA]; pkt_end = xdp[XB_DATA_END]; meta = xdp[XB_DATA_META]; "
              "pkt_lo = meta if meta < data else data")
@@ -509,9 +495,9 @@ def _insn(e, d, code, pc, k, n, regs):
     if 130 <= op < 137:
         sz = 1 << ((op - 130) if op < 134 else (op - 134))
         info = sz | (((w >> 12) & 0xF) << 12) | ((x & 0xFFFF) << 16)
-        e(d, f"v, ok = _jit_ld(bs, mem, xdp, env, raw, {src} + {x}, {sz}, page, pkt_lo, pkt_end, {info}, {pc})")
+        e(d, f"v, ok = _jit_ld(bs, mem, xdp, env, {src} + {x}, {sz}, page, pkt_lo, pkt_end, {info}, {pc})")
         e(d, "if not ok:")
-        _fault_exit(e, d + 1, after)
+        _fault_exit(e, d + 1, after, dag)
         if op >= 134 and sz < 8:
             s = 64 - 8 * sz
             e(d, f"{dst} = (v << {s}) >> {s}")
@@ -522,17 +508,38 @@ def _insn(e, d, code, pc, k, n, regs):
         sz = 1 << ((op - 137) if op < 141 else (op - 141))
         v = src if op < 141 else f"np.int64({imm})"
         info = sz | (1 << 8) | (((w >> 8) & 0xF) << 12) | ((x & 0xFFFF) << 16)
-        e(d, f"if not _jit_st(bs, mem, xdp, env, raw, {dst} + {x}, {sz}, {v}, page, pkt_lo, pkt_end, {info}, {pc}):")
-        _fault_exit(e, d + 1, after)
+        e(d, f"if not _jit_st(bs, mem, xdp, env, {dst} + {x}, {sz}, {v}, page, pkt_lo, pkt_end, {info}, {pc}):")
+        _fault_exit(e, d + 1, after, dag)
         return False
     if op in (145, 146):
         e(d, _spill(regs))
-        e(d, f"call_native(ctl[CTL_JIT_CALLS + 3], bs, mem_a, rows, cols, xdp_a, env_a, {pc}, {w}, {x}, {aux}, 0)")
+        e(d, f"call_native(ctl[CTL_JIT_CALLS + 3], bs, {pc}, {w}, {x}, {aux}, 0)")
         e(d, "if env[ENV_ERR] != 0:")
-        _fault_exit(e, d + 1, after)
+        _fault_exit(e, d + 1, after, dag)
         e(d, _reload(regs))
         return False
     raise JitUnsupported(f"insn {pc}: internal opcode {op}")
+
+
+def _loop_free(code, blocks) -> bool:
+    """True if no jump of the program goes back (to its own block or an earlier one)."""
+    for b, pcs in blocks.items():
+        last = pcs[-1]
+        op = int(code[last, 0]) & 0xFF
+        if 70 <= op <= 126 and int(code[last, 1]) <= b:
+            return False
+    return True
+
+
+def _emit_block(e, d, code, pcs, regs, dag):
+    """The instructions of one block, then the hand-off to the next if it has no jump of its own."""
+    n = len(pcs)
+    ended = False
+    for k, pc in enumerate(pcs):
+        ended = _insn(e, d, code, pc, k, n, regs, dag)
+    if not ended:
+        nxt = pcs[-1] + 1 if (int(code[pcs[-1], 0]) & 0xFF) != 147 else int(code[pcs[-1], 1])
+        _goto(e, d, nxt, dag)
 
 
 def jit_source(code: np.ndarray, start: int, length: int) -> str:
@@ -549,7 +556,7 @@ def jit_source(code: np.ndarray, start: int, length: int) -> str:
           "from xdplab.bpf import vm as _vm",
           "from xdplab.bpf._jitabi import array_at, call_native",
           "from xdplab.bpf.jit import JIT_SIG, _jit_ld, _jit_lookup_array, _jit_st",
-          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_RESUME, CTL_TAILCNT",
+          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_JIT_RUN, CTL_RESUME, CTL_TAILCNT",
           "from xdplab.xdp_abi import ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, XB_DATA, "
           "XB_DATA_END, XB_DATA_META, XB_PAGE",
           "",
@@ -560,7 +567,8 @@ def jit_source(code: np.ndarray, start: int, length: int) -> str:
           f"    xdp = array_at(xdp_a, ({XB_SIZE},), np.int64)",
           f"    env = array_at(env_a, ({ENV_SIZE},), np.int64)",
           "    ctl = bs.ctl",
-          "    raw = (mem_a, rows, cols, xdp_a, env_a)",
+          "    ctl[CTL_JIT_RUN] = mem_a; ctl[CTL_JIT_RUN + 1] = rows; ctl[CTL_JIT_RUN + 2] = cols",
+          "    ctl[CTL_JIT_RUN + 3] = xdp_a; ctl[CTL_JIT_RUN + 4] = env_a",
           "    budget = env[ENV_INSN_BUDGET]",
           "    if budget <= 0:",
           f"        budget = np.int64({_vm.DEFAULT_INSN_BUDGET})",
@@ -581,27 +589,38 @@ def jit_source(code: np.ndarray, start: int, length: int) -> str:
           "    v = np.int64(0)",
           "    ok = True",
           "    done = False",
-          f"    blk = np.int64({start})",
-          "    while True:"])
-    first = True
-    for b, pcs in blocks.items():
-        n = len(pcs)
-        e(2, f"{'if' if first else 'elif'} blk == {b}:")
-        first = False
-        e(3, f"if left < {n}:")
-        e(4, f"resume = np.int64({b + 1})")
-        e(4, "break")
-        e(3, f"left -= {n}")
-        ended = False
-        for k, pc in enumerate(pcs):
-            ended = _insn(e, 3, code, pc, k, n, regs)
-        if not ended:
-            nxt = pcs[-1] + 1 if (int(code[pcs[-1], 0]) & 0xFF) != 147 else int(code[pcs[-1], 1])
-            e(3, f"blk = {nxt}")
-            e(3, "continue")
-    e(2, "else:")
-    e(3, f"ret = np.int64({XDP_ABORTED})")
-    e(3, "break")
+          f"    blk = np.int64({start})"])
+    if _loop_free(code, blocks):
+        # No jump goes back, so each block runs at most once: a run executes at most ``total``
+        # instructions, and with that much budget no block needs a check of its own.  With less,
+        # the interpreter runs it from the start (counting each instruction, as it would anyway).
+        # The blocks follow in pc order, each ``if blk == b:`` a one-pass loop that sets the next
+        # ``blk`` (a constant on every path) and breaks: LLVM threads each hand-off into a direct
+        # jump.  Through a dispatch loop (below) it does not (it does not thread through a loop
+        # head), and every hand-off went through the loop head's jump table.
+        total = sum(len(p) for p in blocks.values())
+        e(1, [f"if left < {total}:",
+              f"    resume = np.int64({start + 1})",
+              "    blk = np.int64(-1)"])
+        for b, pcs in blocks.items():
+            e(1, [f"if blk == {b}:", "    while True:"])
+            e(3, f"left -= {len(pcs)}")
+            _emit_block(e, 3, code, pcs, regs, True)
+    else:
+        e(1, "while True:")
+        first = True
+        for b, pcs in blocks.items():
+            n = len(pcs)
+            e(2, f"{'if' if first else 'elif'} blk == {b}:")
+            first = False
+            e(3, f"if left < {n}:")
+            e(4, f"resume = np.int64({b + 1})")
+            e(4, "break")
+            e(3, f"left -= {n}")
+            _emit_block(e, 3, code, pcs, regs, False)
+        e(2, "else:")
+        e(3, f"ret = np.int64({XDP_ABORTED})")
+        e(3, "break")
     e(1, [_spill(regs),
           "if resume != 0:",
           "    ctl[CTL_RESUME] = resume",

@@ -52,7 +52,8 @@ CTL_RET = 70            # r0 of the last single-packet run
 CTL_NEEDS_NOW = 71      # 1 if a program of the object reads the clock (ktime helpers, trace_printk)
 CTL_FRAG_FREE = 72      # count of frag pages bpf_xdp_adjust_tail released; pages follow (17 slots)
 CTL_JIT_CALLS = 90      # 4 slots: addresses of the native slow paths translated programs call (xdplab.bpf.jit)
-CTL_SIZE = 96
+CTL_JIT_RUN = 96        # 5 slots: the running translated program's mem, rows, cols, xdp, env (for its slow paths)
+CTL_SIZE = 104
 
 # ---- maps[m, col]
 MAP_TYPE, MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_MAX_ENTRIES, MAP_FLAGS, MAP_ID, MAP_NCOPIES, MAP_VSHIFT = range(8)
