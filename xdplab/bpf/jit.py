@@ -54,7 +54,7 @@ from ..xdp_abi import (ENV_ERR, ENV_SIZE, XB_DATA, XB_DATA_END,
                        XDP_ABORTED)
 from .._bytes import get_le, get_le1, put_le, put_le1
 from . import vm as _vm
-from ._jitabi import array_at, call_native
+from ._jitabi import array_at, call_native, data_addr
 from .state import CTL_JIT_CALLS, CTL_JIT_RUN, K_CTX, K_MAPVAL, K_PKT, K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT
 
 __all__ = ["bpf_prog_jit", "jit_unsupported", "jit_source", "JitUnsupported", "JIT_SIG"]
@@ -133,6 +133,17 @@ def _jit_store(bs, mem, xdp, env, addr, sz, v, info, pc):
 # The slow paths as C functions that translated code calls through CTL_JIT_CALLS (see
 # _jitabi.call_native): linked in, their code (the helpers with the map code behind them) would
 # be optimized again inside every translated program, 5-25 s of compiling each.
+
+
+@numba.njit(cache=True, forceinline=True)
+def _jit_stash(ctl, mem, xdp, env):
+    """Before a slow-path call: where the run's arrays are, for ``_run_arrays`` (in the cold
+    path itself, so a run that calls none pays nothing)."""
+    ctl[CTL_JIT_RUN] = data_addr(mem)
+    ctl[CTL_JIT_RUN + 1] = mem.shape[0]
+    ctl[CTL_JIT_RUN + 2] = mem.shape[1]
+    ctl[CTL_JIT_RUN + 3] = data_addr(xdp)
+    ctl[CTL_JIT_RUN + 4] = data_addr(env)
 
 
 @numba.njit(cache=True, forceinline=True)
@@ -252,6 +263,7 @@ def _jit_ld(bs, mem, xdp, env, addr, sz, page, pkt_lo, pkt_end, info, pc):
     mo = _jit_mapval(bs.maps, addr, sz, 0)
     if mo >= 0:
         return _um_rd(bs.umem, mo, sz), True
+    _jit_stash(bs.ctl, mem, xdp, env)
     v = call_native(bs.ctl[CTL_JIT_CALLS + 1], bs, addr, sz, info, pc, 0)
     return v, env[ENV_ERR] == 0
 
@@ -271,6 +283,7 @@ def _jit_st(bs, mem, xdp, env, addr, sz, v, page, pkt_lo, pkt_end, info, pc):
     if mo >= 0:
         _um_wr(bs.umem, mo, sz, v)
         return True
+    _jit_stash(bs.ctl, mem, xdp, env)
     call_native(bs.ctl[CTL_JIT_CALLS + 2], bs, addr, sz, v, info, pc)
     return env[ENV_ERR] == 0
 
@@ -485,6 +498,7 @@ def _insn(e, d, code, pc, k, n, regs, dag):
             e(d, "else:")
             d += 1
         e(d, _spill(regs))
+        e(d, "_jit_stash(ctl, mem, xdp, env)")
         e(d, f"r0 = call_native(ctl[CTL_JIT_CALLS], bs, {imm}, {pc}, 0, 0, 0)")
         e(d, "if env[ENV_ERR] != 0:")
         _fault_exit(e, d + 1, after, dag)
@@ -513,6 +527,7 @@ def _insn(e, d, code, pc, k, n, regs, dag):
         return False
     if op in (145, 146):
         e(d, _spill(regs))
+        e(d, "_jit_stash(ctl, mem, xdp, env)")
         e(d, f"call_native(ctl[CTL_JIT_CALLS + 3], bs, {pc}, {w}, {x}, {aux}, 0)")
         e(d, "if env[ENV_ERR] != 0:")
         _fault_exit(e, d + 1, after, dag)
@@ -555,8 +570,8 @@ def jit_source(code: np.ndarray, start: int, length: int) -> str:
           "from numba import cfunc",
           "from xdplab.bpf import vm as _vm",
           "from xdplab.bpf._jitabi import array_at, call_native",
-          "from xdplab.bpf.jit import JIT_SIG, _jit_ld, _jit_lookup_array, _jit_st",
-          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_JIT_RUN, CTL_RESUME, CTL_TAILCNT",
+          "from xdplab.bpf.jit import JIT_SIG, _jit_ld, _jit_lookup_array, _jit_st, _jit_stash",
+          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_RESUME, CTL_TAILCNT",
           "from xdplab.xdp_abi import ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, XB_DATA, "
           "XB_DATA_END, XB_DATA_META, XB_PAGE",
           "",
@@ -567,8 +582,6 @@ def jit_source(code: np.ndarray, start: int, length: int) -> str:
           f"    xdp = array_at(xdp_a, ({XB_SIZE},), np.int64)",
           f"    env = array_at(env_a, ({ENV_SIZE},), np.int64)",
           "    ctl = bs.ctl",
-          "    ctl[CTL_JIT_RUN] = mem_a; ctl[CTL_JIT_RUN + 1] = rows; ctl[CTL_JIT_RUN + 2] = cols",
-          "    ctl[CTL_JIT_RUN + 3] = xdp_a; ctl[CTL_JIT_RUN + 4] = env_a",
           "    budget = env[ENV_INSN_BUDGET]",
           "    if budget <= 0:",
           f"        budget = np.int64({_vm.DEFAULT_INSN_BUDGET})",
