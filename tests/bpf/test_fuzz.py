@@ -84,6 +84,17 @@ def test_mutated_objects(which, muts):
         assert r.retval >= 0
 
 
+# (base object, mutations) that once crashed test_mutated_objects: replayed on every run
+_MUTATED_ONCE_FAILED = [
+    (3, [(7676, 4)]),      # globals.o with a 16 GiB .data: the loader allocated it (MemoryError)
+]
+
+
+def test_mutated_objects_that_once_failed():
+    for which, muts in _MUTATED_ONCE_FAILED:
+        test_mutated_objects.hypothesis.inner_test(which, muts)
+
+
 _OBJS = [load_object(PROGS / f) for f in ("ssh_mirror.o", "xdp2.o", "xdp_frags.o")] + \
     [load_object(TPROGS / f) for f in ("adjust.o", "hashmaps.o", "loop_csum.o", "atomics.o")]
 

@@ -127,6 +127,22 @@ def test_unsupported_map_type_named():
                                                               max_entries=4096)])
 
 
+def test_oversized_global_data_and_maps_are_load_errors():
+    # a .data section claiming 16 GiB (a mutated globals.o, found by test_fuzz): the kernel's
+    # array map refuses a value over KMALLOC_MAX_SIZE; the loader used to allocate it
+    raw = bytearray((TPROGS / "globals.o").read_bytes())
+    raw[7676] = 4
+    with pytest.raises(BpfLoadError, match=r"section \.data: 17179869192 bytes of global data.*KMALLOC_MAX_SIZE"):
+        load_object(bytes(raw))
+    # maps that are each allowed but too big together: the biggest is named, with the fix
+    maps = [dict(name="small", type=BPF_MAP_TYPE_ARRAY, key_size=4, value_size=8, max_entries=16),
+            dict(name="huge", type=BPF_MAP_TYPE_PERCPU_ARRAY, key_size=4, value_size=65536, max_entries=1 << 20)]
+    with pytest.raises(BpfLoadError, match="map 'huge' alone takes 131072 MiB.*lower its max_entries"):
+        load_insns(asm.mov64(0, 2) + asm.exit_(), maps=maps)
+    maps[1]["max_entries"] = 1024           # 128 MiB with its two per-CPU copies: loads
+    assert load_insns(asm.mov64(0, 2) + asm.exit_(), maps=maps).maps
+
+
 def test_mutated_objects_never_crash():
     rnd = np.random.default_rng(7)
     base = (PROGS / "xdp2.o").read_bytes()

@@ -202,7 +202,7 @@ def load_insns(insns, name: str = "prog", maps=(), section: str = "xdp", license
     """An object from raw instructions (uint64 each, or 8-byte records as bytes), like
     BPF_PROG_LOAD of a hand-written program.  ``maps`` are MapDef-like dicts
     (type, key_size, value_size, max_entries); LD_IMM64 with src=1 refers to them by index."""
-    from .loader import ElfObject, MapDef, ProgDef, _make_map, section_frags
+    from .loader import ElfObject, MapDef, ProgDef, _check_map_memory, _make_map, section_frags
     if isinstance(insns, (bytes, bytearray)):
         if len(insns) % 8:
             raise BpfLoadError(f"program '{name}': {len(insns)} bytes is not a whole number of instructions")
@@ -214,6 +214,7 @@ def load_insns(insns, name: str = "prog", maps=(), section: str = "xdp", license
         m = dict(m)
         mds.append(_make_map("<insns>", m.get("name", f"map{i}"), m["type"], m["key_size"], m["value_size"],
                              m["max_entries"], m.get("map_flags", 0), ".maps"))
+    _check_map_memory("<insns>", mds)
     frags, attach = section_frags(section)
     pd = ProgDef(name=name, section=section, insns=raw, frags=frags, attach=attach)
     return BpfObject(ElfObject(path=f"<{name}>", license=license, maps=mds, progs=[pd]))

@@ -31,7 +31,14 @@ from .insn import (BPF_ALU, BPF_ALU64, BPF_ATOMIC, BPF_CALL, BPF_CMPXCHG, BPF_DW
 from .maps import (BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
                    BPF_MAP_TYPE_NAMES, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_XSKMAP, SUPPORTED_MAP_TYPES,
                    is_hash_type, is_percpu_type)
-from .state import K_MAP, K_MAPVAL, NR_CPUS, PTR_SHIFT
+from .state import K_MAP, K_MAPVAL, NR_CPUS, PTR_SHIFT, _pow2_at_least
+
+# the largest value of an array map: KMALLOC_MAX_SIZE, 1 << (MAX_ORDER + PAGE_SHIFT - 1) with 6.1's
+# MAX_ORDER 11 and 4 KiB pages (array_map_alloc_check refuses more with -E2BIG)
+KMALLOC_MAX_SIZE = 4 << 20
+# all the maps of one object: the VM keeps them in one numpy array; 256 MiB is far above what the
+# lab's programs use (a few KiB) and well inside this machine's and Binder's memory
+MAP_MEMORY_LIMIT = 256 << 20
 
 __all__ = ["BpfLoadError", "ElfObject", "MapDef", "ProgDef", "read_object", "decode_programs",
            "section_frags", "XDP_SECTION_PREFIXES"]
@@ -219,6 +226,11 @@ def _read(elf, path, RelocationSection, SymbolTableSection):
                 continue
             if s["sh_flags"] & SHF_EXECINSTR:
                 continue
+            if s["sh_size"] > KMALLOC_MAX_SIZE:
+                raise _err(path, f"section {n}: {s['sh_size']} bytes of global data; its map's one value "
+                                 f"may hold at most {KMALLOC_MAX_SIZE} (KMALLOC_MAX_SIZE: the kernel's array "
+                                 f"map says -E2BIG). Make the global variables smaller, or keep big data in a "
+                                 f"map with max_entries")
             ro = n.startswith(".rodata")
             init = None if s["sh_type"] == "SHT_NOBITS" else s.data()
             md = MapDef(name=n, type=BPF_MAP_TYPE_ARRAY, key_size=4, value_size=int(s["sh_size"]), max_entries=1,
@@ -297,7 +309,28 @@ def _read(elf, path, RelocationSection, SymbolTableSection):
     if not progs:
         raise _err(path, "no programs found: put the function in a section, e.g. SEC(\"xdp\") int prog(struct "
                          "xdp_md *ctx) {...}")
+    _check_map_memory(path, maps)
     return ElfObject(path=str(path), license=license_, maps=maps, progs=progs)
+
+
+def _map_bytes(d) -> int:
+    """What a map takes in the VM's memory (xdplab.bpf.state lays values out at a power-of-two
+    stride, one copy per CPU for the per-CPU types, and keys apart for the hash types)."""
+    stride = _pow2_at_least(max(8, d.value_size))
+    return stride * d.max_entries * d.ncopies + (d.key_size * d.max_entries if is_hash_type(d.type) else 0)
+
+
+def _check_map_memory(path, maps) -> None:
+    """Every map of an object lives in one array: refuse, with the culprit named, an object
+    whose maps would not fit in MAP_MEMORY_LIMIT (the kernel would charge it to the memcg and
+    fail the map create with -ENOMEM long before)."""
+    total = sum(_map_bytes(d) for d in maps)
+    if total > MAP_MEMORY_LIMIT:
+        big = max(maps, key=_map_bytes)
+        raise _err(path, f"the maps need {total / 2**20:.0f} MiB in all, more than xdplab holds "
+                         f"({MAP_MEMORY_LIMIT >> 20} MiB); map '{big.name}' alone takes "
+                         f"{_map_bytes(big) / 2**20:.0f} MiB ({big.max_entries} entries of {big.value_size} "
+                         f"bytes): lower its max_entries")
 
 
 def _make_map(path, name, mt, ks, vs, me, fl, section) -> MapDef:
