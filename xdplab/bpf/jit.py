@@ -72,7 +72,7 @@ def _bs_type():
 _I64 = numba.types.int64
 _BS = _bs_type()
 JIT_SIG = _I64(_BS, *([_I64] * 5))          # a translated program (xdplab.bpf._jitabi)
-_SLOW_SIG = _I64(_BS, *([_I64] * 5))        # a slow path it calls: state and 5 more (the run's arrays: ctl[CTL_JIT_RUN:])
+_SLOW_SIG = _I64(_BS, *([_I64] * 5))        # a slow path it calls: state and 5 more (see _jit_stash)
 
 
 class JitUnsupported(Exception):
@@ -148,7 +148,7 @@ def _jit_stash(ctl, mem, xdp, env):
 
 @numba.njit(cache=True, forceinline=True)
 def _run_arrays(ctl):
-    """The running program's packet memory, xdp_buff and env, as its prologue left them in ctl."""
+    """The running program's packet memory, xdp_buff and env, as _jit_stash left them in ctl."""
     mem = array_at(ctl[CTL_JIT_RUN], (ctl[CTL_JIT_RUN + 1], ctl[CTL_JIT_RUN + 2]), np.uint8)
     return (mem, array_at(ctl[CTL_JIT_RUN + 3], (XB_SIZE,), np.int64),
             array_at(ctl[CTL_JIT_RUN + 4], (ENV_SIZE,), np.int64))
