@@ -77,8 +77,8 @@ def call_native(typingctx, addr, bs, a0, a1, a2, a3, a4):
     """``((int64 (*)(bs, int64 x 5)) addr)(bs, a0, ..., a4)``: how translated code calls the
     slow paths of xdplab.bpf.jit.  Through a pointer, so that their code (the helpers, the
     map code) is not linked into, and optimized again with, every translated program.  Six
-    arguments, all in registers: the run's arrays wait in ``ctl[CTL_JIT_RUN:]``, stored on
-    the slow path just before the call.  (Passed as arguments too, they pushed a call site's
+    arguments, all in registers: the run's arrays wait in ``ctl[CTL_JIT_RUN:]``, stored by
+    the program's prologue.  (Passed as arguments too, they pushed a call site's
     constants to the stack, and LLVM built those there once per run, for every site, in the
     program's prologue.)"""
     if not isinstance(bs, BpfStateType):

@@ -54,7 +54,7 @@ from ..xdp_abi import (ENV_ERR, ENV_SIZE, XB_DATA, XB_DATA_END,
                        XDP_ABORTED)
 from .._bytes import get_le, get_le1, put_le, put_le1
 from . import vm as _vm
-from ._jitabi import array_at, call_native, data_addr
+from ._jitabi import array_at, call_native
 from .state import CTL_JIT_CALLS, CTL_JIT_RUN, K_CTX, K_MAPVAL, K_PKT, K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT
 
 __all__ = ["bpf_prog_jit", "jit_unsupported", "jit_source", "JitUnsupported", "JIT_SIG"]
@@ -72,7 +72,7 @@ def _bs_type():
 _I64 = numba.types.int64
 _BS = _bs_type()
 JIT_SIG = _I64(_BS, *([_I64] * 5))          # a translated program (xdplab.bpf._jitabi)
-_SLOW_SIG = _I64(_BS, *([_I64] * 5))        # a slow path it calls: state and 5 more (see _jit_stash)
+_SLOW_SIG = _I64(_BS, *([_I64] * 5))        # a slow path it calls: state and 5 more (see _run_arrays)
 
 
 class JitUnsupported(Exception):
@@ -136,19 +136,8 @@ def _jit_store(bs, mem, xdp, env, addr, sz, v, info, pc):
 
 
 @numba.njit(cache=True, forceinline=True)
-def _jit_stash(ctl, mem, xdp, env):
-    """Before a slow-path call: where the run's arrays are, for ``_run_arrays`` (in the cold
-    path itself, so a run that calls none pays nothing)."""
-    ctl[CTL_JIT_RUN] = data_addr(mem)
-    ctl[CTL_JIT_RUN + 1] = mem.shape[0]
-    ctl[CTL_JIT_RUN + 2] = mem.shape[1]
-    ctl[CTL_JIT_RUN + 3] = data_addr(xdp)
-    ctl[CTL_JIT_RUN + 4] = data_addr(env)
-
-
-@numba.njit(cache=True, forceinline=True)
 def _run_arrays(ctl):
-    """The running program's packet memory, xdp_buff and env, as _jit_stash left them in ctl."""
+    """The running program's packet memory, xdp_buff and env, as its prologue left them in ctl."""
     mem = array_at(ctl[CTL_JIT_RUN], (ctl[CTL_JIT_RUN + 1], ctl[CTL_JIT_RUN + 2]), np.uint8)
     return (mem, array_at(ctl[CTL_JIT_RUN + 3], (XB_SIZE,), np.int64),
             array_at(ctl[CTL_JIT_RUN + 4], (ENV_SIZE,), np.int64))
@@ -263,7 +252,6 @@ def _jit_ld(bs, mem, xdp, env, addr, sz, page, pkt_lo, pkt_end, info, pc):
     mo = _jit_mapval(bs.maps, addr, sz, 0)
     if mo >= 0:
         return _um_rd(bs.umem, mo, sz), True
-    _jit_stash(bs.ctl, mem, xdp, env)
     v = call_native(bs.ctl[CTL_JIT_CALLS + 1], bs, addr, sz, info, pc, 0)
     return v, env[ENV_ERR] == 0
 
@@ -283,7 +271,6 @@ def _jit_st(bs, mem, xdp, env, addr, sz, v, page, pkt_lo, pkt_end, info, pc):
     if mo >= 0:
         _um_wr(bs.umem, mo, sz, v)
         return True
-    _jit_stash(bs.ctl, mem, xdp, env)
     call_native(bs.ctl[CTL_JIT_CALLS + 2], bs, addr, sz, v, info, pc)
     return env[ENV_ERR] == 0
 
@@ -498,7 +485,6 @@ def _insn(e, d, code, pc, k, n, regs, dag):
             e(d, "else:")
             d += 1
         e(d, _spill(regs))
-        e(d, "_jit_stash(ctl, mem, xdp, env)")
         e(d, f"r0 = call_native(ctl[CTL_JIT_CALLS], bs, {imm}, {pc}, 0, 0, 0)")
         e(d, "if env[ENV_ERR] != 0:")
         _fault_exit(e, d + 1, after, dag)
@@ -527,13 +513,22 @@ def _insn(e, d, code, pc, k, n, regs, dag):
         return False
     if op in (145, 146):
         e(d, _spill(regs))
-        e(d, "_jit_stash(ctl, mem, xdp, env)")
         e(d, f"call_native(ctl[CTL_JIT_CALLS + 3], bs, {pc}, {w}, {x}, {aux}, 0)")
         e(d, "if env[ENV_ERR] != 0:")
         _fault_exit(e, d + 1, after, dag)
         e(d, _reload(regs))
         return False
     raise JitUnsupported(f"insn {pc}: internal opcode {op}")
+
+
+def _calls_slow_paths(code, start, length) -> bool:
+    """True if the program has a memory access, a helper call or an atomic: an instruction
+    whose translation can call a slow path (a fault, a region not inlined, a helper)."""
+    for pc in range(start, start + length):
+        op = int(code[pc, 0]) & 0xFF
+        if op == 127 or 130 <= op <= 146:
+            return True
+    return False
 
 
 def _loop_free(code, blocks) -> bool:
@@ -570,8 +565,8 @@ def jit_source(code: np.ndarray, start: int, length: int) -> str:
           "from numba import cfunc",
           "from xdplab.bpf import vm as _vm",
           "from xdplab.bpf._jitabi import array_at, call_native",
-          "from xdplab.bpf.jit import JIT_SIG, _jit_ld, _jit_lookup_array, _jit_st, _jit_stash",
-          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_RESUME, CTL_TAILCNT",
+          "from xdplab.bpf.jit import JIT_SIG, _jit_ld, _jit_lookup_array, _jit_st",
+          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_JIT_RUN, CTL_RESUME, CTL_TAILCNT",
           "from xdplab.xdp_abi import ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, XB_DATA, "
           "XB_DATA_END, XB_DATA_META, XB_PAGE",
           "",
@@ -582,6 +577,13 @@ def jit_source(code: np.ndarray, start: int, length: int) -> str:
           f"    xdp = array_at(xdp_a, ({XB_SIZE},), np.int64)",
           f"    env = array_at(env_a, ({ENV_SIZE},), np.int64)",
           "    ctl = bs.ctl",
+          ] + ([
+          # where a slow path finds the run's arrays (_run_arrays).  Only in a program that can call
+          # one: stored on the slow path instead, they cost a translated xdp2.o 30 instructions per
+          # run (the values stayed live in registers and spills for every cold branch)
+          "    ctl[CTL_JIT_RUN] = mem_a; ctl[CTL_JIT_RUN + 1] = rows; ctl[CTL_JIT_RUN + 2] = cols",
+          "    ctl[CTL_JIT_RUN + 3] = xdp_a; ctl[CTL_JIT_RUN + 4] = env_a",
+          ] if _calls_slow_paths(code, start, length) else []) + [
           "    budget = env[ENV_INSN_BUDGET]",
           "    if budget <= 0:",
           f"        budget = np.int64({_vm.DEFAULT_INSN_BUDGET})",
