@@ -159,9 +159,12 @@ def _le_ok(a, n, ndim=2):
 
 
 def _le_check(name):
-    # NUMBA_BOUNDSCHECK=1: the range is checked, as numba checks an index (the callers bound it)
+    # NUMBA_BOUNDSCHECK=1: the range is checked, as numba checks an index (the callers bound it).
+    # ``row`` is ignored for a 1-D array (its entry points pass 0).
     def check(a, row, off, n):
-        if row < 0 or row >= a.shape[0] or off < 0 or off + n > a.shape[1]:
+        if a.ndim == 2 and (row < 0 or row >= a.shape[0]):
+            raise IndexError(name + ": index out of bounds")
+        if off < 0 or off + n > a.shape[a.ndim - 1]:
             raise IndexError(name + ": index out of bounds")
 
     def nocheck(a, row, off, n):
@@ -171,20 +174,6 @@ def _le_check(name):
 
 _put_le_check = _le_check("put_le")
 _get_le_check = _le_check("get_le")
-
-
-def _le1_check(name):
-    def check(a, off, n):
-        if off < 0 or off + n > a.shape[0]:
-            raise IndexError(name + ": index out of bounds")
-
-    def nocheck(a, off, n):
-        pass
-    return njit(inline="always")(check if config.BOUNDSCHECK else nocheck)
-
-
-_put_le1_check = _le1_check("put_le1")
-_get_le1_check = _le1_check("get_le1")
 
 
 @overload(put_le, jit_options={"forceinline": True})
@@ -224,7 +213,7 @@ def _put_le1_jit(a, off, v, n):
         return None
 
     def impl(a, off, v, n):
-        _put_le1_check(a, off, n)
+        _put_le_check(a, 0, off, n)
         if n == 1 or n == 2 or n == 4 or n == 8:
             _store_le(a, 0, off, v, n)
         else:
@@ -239,7 +228,7 @@ def _get_le1_jit(a, off, n):
         return None
 
     def impl(a, off, n):
-        _get_le1_check(a, off, n)
+        _get_le_check(a, 0, off, n)
         if n == 1 or n == 2 or n == 4 or n == 8:
             return _load_le(a, 0, off, n)
         v = np.int64(0)
