@@ -55,6 +55,7 @@ from ..xdp_abi import (ENV_ERR, ENV_SIZE, XB_DATA, XB_DATA_END,
 from .._bytes import get_le, get_le1, put_le, put_le1
 from . import vm as _vm
 from ._jitabi import array_at, call_native
+from ._pkt_range import proven_pkt_accesses
 from .state import CTL_JIT_CALLS, CTL_JIT_RUN, K_CTX, K_MAPVAL, K_PKT, K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT
 
 __all__ = ["bpf_prog_jit", "jit_unsupported", "jit_source", "JitUnsupported", "JIT_SIG"]
@@ -390,8 +391,15 @@ def _goto(e, d, target, dag):
     e(d, "break" if dag else "continue")
 
 
-def _insn(e, d, code, pc, k, n, regs, dag):
-    """Emit instruction ``pc``, the k-th of its block's n; True if it ends the block."""
+def _proven_at(a):
+    """Where a proven packet access is (see _pkt_range): a constant offset from data, or its
+    base register's offset (the register holds K_PKT << 48 | offset) and the insn's offset."""
+    return f"data + {a.off}" if a.exact else f"(r{a.reg} & {M48}) + {a.off}"
+
+
+def _insn(e, d, code, pc, k, n, regs, dag, proven):
+    """Emit instruction ``pc``, the k-th of its block's n; True if it ends the block.  A load or
+    store in ``proven`` (see _pkt_range) is a plain packet access."""
     w, x, imm, aux = (int(v) for v in code[pc])
     op = w & 0xFF
     dst = f"r{(w >> 8) & 0xF}"
@@ -495,9 +503,12 @@ def _insn(e, d, code, pc, k, n, regs, dag):
     if 130 <= op < 137:
         sz = 1 << ((op - 130) if op < 134 else (op - 134))
         info = sz | (((w >> 12) & 0xF) << 12) | ((x & 0xFFFF) << 16)
-        e(d, f"v, ok = _jit_ld(bs, mem, xdp, env, {src} + {x}, {sz}, page, pkt_lo, pkt_end, {info}, {pc})")
-        e(d, "if not ok:")
-        _fault_exit(e, d + 1, after, dag)
+        if pc in proven:
+            e(d, f"v = _pkt_rd(mem, page, {_proven_at(proven[pc])}, {sz})")
+        else:
+            e(d, f"v, ok = _jit_ld(bs, mem, xdp, env, {src} + {x}, {sz}, page, pkt_lo, pkt_end, {info}, {pc})")
+            e(d, "if not ok:")
+            _fault_exit(e, d + 1, after, dag)
         if op >= 134 and sz < 8:
             s = 64 - 8 * sz
             e(d, f"{dst} = (v << {s}) >> {s}")
@@ -508,6 +519,9 @@ def _insn(e, d, code, pc, k, n, regs, dag):
         sz = 1 << ((op - 137) if op < 141 else (op - 141))
         v = src if op < 141 else f"np.int64({imm})"
         info = sz | (1 << 8) | (((w >> 8) & 0xF) << 12) | ((x & 0xFFFF) << 16)
+        if pc in proven:
+            e(d, f"_pkt_wr(mem, page, {_proven_at(proven[pc])}, {sz}, {v})")
+            return False
         e(d, f"if not _jit_st(bs, mem, xdp, env, {dst} + {x}, {sz}, {v}, page, pkt_lo, pkt_end, {info}, {pc}):")
         _fault_exit(e, d + 1, after, dag)
         return False
@@ -541,12 +555,12 @@ def _loop_free(code, blocks) -> bool:
     return True
 
 
-def _emit_block(e, d, code, pcs, regs, dag):
+def _emit_block(e, d, code, pcs, regs, dag, proven):
     """The instructions of one block, then the hand-off to the next if it has no jump of its own."""
     n = len(pcs)
     ended = False
     for k, pc in enumerate(pcs):
-        ended = _insn(e, d, code, pc, k, n, regs, dag)
+        ended = _insn(e, d, code, pc, k, n, regs, dag, proven)
     if not ended:
         nxt = pcs[-1] + 1 if (int(code[pcs[-1], 0]) & 0xFF) != 147 else int(code[pcs[-1], 1])
         _goto(e, d, nxt, dag)
@@ -559,13 +573,14 @@ def jit_source(code: np.ndarray, start: int, length: int) -> str:
         raise JitUnsupported(why)
     blocks = _blocks(code, start, length)
     regs = _touched(code, start, length)
+    proven = proven_pkt_accesses(code, blocks)
     e = _Emitter()
     e(0, [f"# program rows {start}..{start + length - 1}, translated by xdplab.bpf.jit (do not edit)",
           "import numpy as np",
           "from numba import cfunc",
           "from xdplab.bpf import vm as _vm",
           "from xdplab.bpf._jitabi import array_at, call_native",
-          "from xdplab.bpf.jit import JIT_SIG, _jit_ld, _jit_lookup_array, _jit_st",
+          "from xdplab.bpf.jit import JIT_SIG, _jit_ld, _jit_lookup_array, _jit_st, _pkt_rd, _pkt_wr",
           "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_JIT_RUN, CTL_RESUME, CTL_TAILCNT",
           "from xdplab.xdp_abi import ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, XB_DATA, "
           "XB_DATA_END, XB_DATA_META, XB_PAGE",
@@ -620,7 +635,7 @@ def jit_source(code: np.ndarray, start: int, length: int) -> str:
         for b, pcs in blocks.items():
             e(1, [f"if blk == {b}:", "    while True:"])
             e(3, f"left -= {len(pcs)}")
-            _emit_block(e, 3, code, pcs, regs, True)
+            _emit_block(e, 3, code, pcs, regs, True, proven)
     else:
         e(1, "while True:")
         first = True
@@ -632,7 +647,7 @@ def jit_source(code: np.ndarray, start: int, length: int) -> str:
             e(4, f"resume = np.int64({b + 1})")
             e(4, "break")
             e(3, f"left -= {n}")
-            _emit_block(e, 3, code, pcs, regs, False)
+            _emit_block(e, 3, code, pcs, regs, False, proven)
         e(2, "else:")
         e(3, f"ret = np.int64({XDP_ABORTED})")
         e(3, "break")
