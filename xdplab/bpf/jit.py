@@ -18,7 +18,10 @@ about 6 host cycles.  Translated, the program is Python source that numba compil
 The semantics are the interpreter's, on purpose to the letter: each instruction becomes
 the same expression as the interpreter's case for it, or a call of the same function
 (``_alu64``, ``_alu32``, ``_jmp_taken``, ``_call_helper``, ``_atomic``, ``_resolve``,
-``_fault``).  Every region check stays (stack, packet, context, map value), every fault
+``_fault``).  Every region check stays (stack, packet, context, map value), except for a
+packet access proven in bounds before the run, as the kernel's verifier proves it
+(:mod:`xdplab.bpf._pkt_range`): that one is a plain load or store, as in the kernel's JIT, and
+the interpreter's check could not fail there.  Every fault
 is the same fault at the same pc with the same details, and ``ENV_INSNS`` /
 ``ENV_HELPER_CALLS`` come out the same, so the board's cost model charges the same
 cycles.  ``tests/bpf/test_jit.py`` holds the two to that, on the lab's programs, on
