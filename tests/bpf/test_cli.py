@@ -64,9 +64,25 @@ def test_run_jit_same_output(capsys):
         assert main(["bpf", "run", str(PROGS / "xdp2.o"), "--packet-hex", SSH.hex(), "--json", flag]) == 0
         row = json.loads(capsys.readouterr().out)
         row.pop("duration_ns")
-        outs.append(row)
-    assert outs[0] == outs[1] and outs[0]["retval"] == 3
+        outs.append((row.pop("jited"), row))
+    assert [j for j, _ in outs] == [False, True]
+    assert outs[0][1] == outs[1][1] and outs[0][1]["retval"] == 3
     assert main(["bpf", "run", str(ROOT / "tests/bpf/progs/globals.o"), "-s", "xdp_globals", "--packet-hex",
                  SSH.hex(), "--jit"]) == 0
     cap = capsys.readouterr()
     assert "bpf-to-bpf call" in cap.err and '"retval"' in cap.out
+
+
+def test_a_timing_run_translates_by_default(capsys, monkeypatch):
+    """As bpftool prog run times the kernel's JIT-compiled code, --repeat >= JIT_REPEAT runs the
+    translation unless told not to; a single run interprets (no compile wait)."""
+    from xdplab.bpf.cli import JIT_REPEAT
+    monkeypatch.delenv("XDPLAB_BPF_JIT", raising=False)
+    jited = {}
+    for repeat, extra in ((1, []), (JIT_REPEAT, []), (JIT_REPEAT, ["--no-jit"])):
+        assert main(["bpf", "run", str(PROGS / "ssh_mirror.o"), "--packet-hex", SSH.hex(), "--json",
+                     "--repeat", str(repeat)] + extra) == 0
+        row = json.loads(capsys.readouterr().out)
+        assert row["retval"] == 3 and row["insns"] == 66
+        jited[(repeat, bool(extra))] = row["jited"]
+    assert jited == {(1, False): False, (JIT_REPEAT, False): True, (JIT_REPEAT, True): False}

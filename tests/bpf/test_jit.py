@@ -237,3 +237,21 @@ def test_board_budget_hand_over_matches_the_interpreter():
         out.append((str(e.value), b.verdicts(), b.ethtool()))
     assert out[0] == out[1]
     assert out[0][1]["XDP_ABORTED"] == 5
+
+
+def test_repeated_test_runs_match_interpreter():
+    """bpf_test_run_xdp calls a translated program straight from its repeat loop: repeats
+    accumulate on the same buffer (adjust.o moves data every run), the instructions add up, and a
+    budget that ends inside a block hands each run to the interpreter, as with one run."""
+    a, b = twins(lambda: load_object(TPROGS / "adjust.o"))
+    for k in range(4):
+        r = same_run(a.programs["xdp_adjust"], b.programs["xdp_adjust"], bytes([(256 - 4 * k) & 0xFF, 0, 0xFF, 0]) + bytes(60),
+                     repeat=5)
+        assert r.insns > 0
+    same_state(a, b)
+    a, b = twins(lambda: load_object(TPROGS / "loop_csum.o"))
+    pa, pb = a.programs["xdp_loop_csum"], b.programs["xdp_loop_csum"]
+    full = test_run(load_object(TPROGS / "loop_csum.o").programs["xdp_loop_csum"], bytes(range(100))).insns
+    for budget in (full - 1, full, 7):
+        same_run(pa, pb, bytes(range(100)), budget=budget, repeat=3)
+    same_state(a, b)

@@ -3,7 +3,8 @@
     xdplab bpf run OBJ.o [--section S] (--packet-hex HEX | --pcap FILE) [--repeat N] [--json]
 
 Prints retval, data_out (hex), data_size_out and duration_ns (wall-clock ns per run
-on this machine) for the packet, or for each packet of the pcap.
+on this machine) for the packet, or for each packet of the pcap; --json adds insns (per run),
+fault and jited (whether the program ran translated, as `bpftool prog show` says of a program).
 """
 
 from __future__ import annotations
@@ -34,9 +35,17 @@ def add_bpf_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="JSON output (one object per packet)")
     r.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
                    help="translate the program to native code first (xdplab.bpf.jit; the same results, "
-                        "1-3 s of compiling the first time); default: XDPLAB_BPF_JIT=1 turns it on")
+                        "1-3 s of compiling the first time). Default: on for a timing run (--repeat >= "
+                        f"{JIT_REPEAT}: the kernel's bpf_test_run times its JIT's code), off for fewer "
+                        "runs; XDPLAB_BPF_JIT=1 / 0 turns it on / off for every run")
     r.set_defaults(func=cmd_bpf_run)
     return p
+
+
+# from this many runs per packet, `xdplab bpf run` translates the program (unless told): a timing
+# run then reports what the kernel would, the JIT's time (Debian's kernels run every program
+# JIT-compiled), and 1-3 s of compiling once is small against it
+JIT_REPEAT = 1000
 
 
 class CliError(Exception):
@@ -86,7 +95,7 @@ def cmd_bpf_run(args) -> int:
         packets = _packets(args)
         if not packets:
             raise CliError("no packets to run")
-        jit = args.jit if args.jit is not None else jit_wanted(False)
+        jit = args.jit if args.jit is not None else jit_wanted(args.repeat >= JIT_REPEAT)
         if jit and not prog.jit():
             print(f"note: {prog.jit_error}", file=sys.stderr)
     except CliError as e:
@@ -103,7 +112,7 @@ def cmd_bpf_run(args) -> int:
         if args.json:
             print(json.dumps({"packet": i, "retval": r.retval, "data_out": r.data_out.hex(),
                               "data_size_out": r.data_size_out, "duration_ns": r.duration_ns,
-                              "insns": r.insns, "fault": r.fault or None}))
+                              "insns": r.insns, "fault": r.fault or None, "jited": prog.jited}))
         else:
             if len(packets) > 1:
                 print(f"packet {i}:")
