@@ -3,8 +3,9 @@
     PYTHONPATH=. .venv/bin/python benchmarks/bench_vm.py [--packets 4096] [--rounds 20]
 
 Runs bpf_prog_run_xdp_batch (one call, N packets, no Python per packet) with the
-interpreter and with the program translated to native code (xdplab.bpf.jit), timed in
-alternation; and the interpreter's per-packet entry bpf_prog_run_xdp from a jitted loop
+interpreter, with the program translated to native code (xdplab.bpf.jit) and translated
+without its packet proofs ("checked": every access checked as it runs, see
+xdplab/bpf/_pkt_range.py), timed in alternation; and the interpreter's per-packet entry bpf_prog_run_xdp from a jitted loop
 (to show its per-call cost).
 """
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from xdplab.bpf import bpf_prog_run_xdp_batch, create_env, load_object  # noqa: E402
 from xdplab.bpf.core import create_test_xdp  # noqa: E402
+from xdplab.bpf.jit import bpf_prog_jit  # noqa: E402
 from xdplab.xdp_abi import ENV_INSNS, ENV_SIZE, XB_PAGE, XB_SIZE  # noqa: E402
 
 
@@ -66,7 +68,12 @@ def bench(path, prog, packet, n, rounds):
     jp = jit_obj.programs[prog]
     jited = jp.jit()
     runs = [("interp", p.state, p.index)] + ([("jit", jit_obj.vm_state, jp.index)] if jited else [])
-    bpf_prog_run_xdp_batch(runs[-1][1], runs[-1][2], mem, xdps, envs, rets)
+    if jited:                     # translated without the packet proofs: every access checked as it runs
+        chk_obj = load_object(path)
+        bpf_prog_jit(chk_obj.state, chk_obj.programs[prog].index, prove=False)
+        runs.append(("checked", chk_obj.vm_state, jp.index))
+    for _key, bs, idx in runs[1:]:
+        bpf_prog_run_xdp_batch(bs, idx, mem, xdps, envs, rets)
     best = {}
     out = {}
     for _ in range(rounds):
@@ -117,7 +124,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=20)
     a = ap.parse_args(argv)
     print(f"{'program':24s} {'insns/pkt':>9s} {'ret':>3s} {'ns/pkt':>8s} {'M insns/s':>10s} "
-          f"{'jit ns/pkt':>10s} {'jit M/s':>8s} {'jit/interp':>10s}")
+          f"{'jit ns/pkt':>10s} {'jit M/s':>8s} {'jit/interp':>10s} {'checked M/s':>11s}")
     for label, path, prog, pkt in CASES:
         best, out, why = bench(path, prog, pkt, a.packets, a.rounds)
         total, per, ret = out["interp"]
@@ -128,6 +135,9 @@ def main(argv=None):
             jtotal, jper, jret = out["jit"]
             assert (jper, jret) == (per, ret), f"{label}: the JIT ran {jper} insns -> {jret}, the VM {per} -> {ret}"
             line += f" {jt / a.packets * 1e9:10.1f} {jtotal / jt / 1e6:8.1f} {dt / jt:10.2f}"
+            ctotal, cper, cret = out["checked"]
+            assert (cper, cret) == (per, ret), f"{label}: the JIT without proofs ran {cper} insns -> {cret}"
+            line += f" {ctotal / best['checked'] / 1e6:11.1f}"
         else:
             line += f"  ({why})"
         print(line)

@@ -17,7 +17,8 @@ from test_jit import same_run, same_state, twins
 import asm
 from xdplab.bpf import _pkt_range, load_insns, load_object
 from xdplab.bpf._pkt_range import proven_pkt_accesses
-from xdplab.bpf.jit import _blocks
+from xdplab.bpf.insn import pack
+from xdplab.bpf.jit import _blocks, jit_source
 from xdplab.bpf.state import PR_LEN, PR_START
 
 CTX_DATA = asm.ldx(4, 2, 1, 0)          # r2 = ctx->data
@@ -216,3 +217,26 @@ def test_check_catches_a_proof_one_byte_too_long(monkeypatch):
     a, b = twins(lambda: load_insns(prog))
     with pytest.raises(AssertionError):
         same_run(a.programs["prog"], b.programs["prog"], bytes(14))
+
+
+def test_without_proofs_every_access_keeps_its_check():
+    """jit_source(prove=False): the translation benchmarks/bench_vm.py compares against."""
+    p = load_object(PROGS / "ssh_mirror.o").programs["ssh_mirror"]
+    st = p.state
+    s, n = int(st.progs[p.index, PR_START]), int(st.progs[p.index, PR_LEN])
+    body = jit_source(st.code, s, n).split("def prog")[1]
+    assert body.count("_pkt_rd(mem, page, data + ") + body.count("_pkt_wr(mem, page, data + ") == 34
+    # the rest: ctx->data, ctx->data_end, the mac[] bytes on the stack (2 stores, 2 loads)
+    assert (body.count("_jit_ld("), body.count("_jit_st(")) == (4, 2)
+    body = jit_source(st.code, s, n, prove=False).split("def prog")[1]
+    assert "_pkt_rd(" not in body and "_pkt_wr(" not in body
+    assert body.count("_jit_ld(") + body.count("_jit_st(") == 40
+
+
+def test_a_bpf_to_bpf_call_forgets_packet_pointers():
+    prog = checked(14, skip=3) + asm.alu("mov", 6, 2)              # 0-5: r6 = data, 14 bytes proven
+    prog += [pack(0x85, 0, 1, 0, 3)] + asm.ldx(1, 5, 6, 0) + RET   # 6: call pc+3 (insn 10), 7: load
+    prog += asm.mov64(0, 1) + asm.exit_()                          # 10, 11: the callee
+    assert proven_insns(prog) == {}
+    assert proven_insns(checked(14, skip=3) + asm.alu("mov", 6, 2) + asm.ja(0) + asm.ldx(1, 5, 6, 0) + RET) \
+        == {7: (True, 6, 0)}

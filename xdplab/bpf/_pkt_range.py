@@ -128,6 +128,9 @@ def _step(code, pc, regs, rng):
             r[dst] = ("pkt", 0, True, rng) if x == 0 else END if x == 4 else None
     elif 137 <= op < 145:                        # STX, ST
         acc = (dst, regs[dst], x, 1 << ((op - 137) if op < 141 else (op - 141)))
+    elif op == 129:                              # a bpf-to-bpf call: the callee may do anything
+        r = [None] * 6 + [v if v == CTX else None for v in regs[6:]]
+        rng = 0
     elif op in (145, 146):                       # atomics: a fetch writes src, cmpxchg r0
         r[src] = None
         r[0] = None

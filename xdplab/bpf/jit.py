@@ -569,14 +569,16 @@ def _emit_block(e, d, code, pcs, regs, dag, proven):
         _goto(e, d, nxt, dag)
 
 
-def jit_source(code: np.ndarray, start: int, length: int) -> str:
-    """Python source of the translated program: a ``cfunc`` named ``prog``."""
+def jit_source(code: np.ndarray, start: int, length: int, prove: bool = True) -> str:
+    """Python source of the translated program: a ``cfunc`` named ``prog``.  ``prove=False``
+    keeps the run-time check of every packet access, proven or not (benchmarks/bench_vm.py
+    measures what the proofs are worth)."""
     why = jit_unsupported(code, start, length)
     if why:
         raise JitUnsupported(why)
     blocks = _blocks(code, start, length)
     regs = _touched(code, start, length)
-    proven = proven_pkt_accesses(code, blocks)
+    proven = proven_pkt_accesses(code, blocks) if prove else {}
     e = _Emitter()
     e(0, [f"# program rows {start}..{start + length - 1}, translated by xdplab.bpf.jit (do not edit)",
           "import numpy as np",
@@ -699,13 +701,13 @@ def _compile(src: str):
         return fn
 
 
-def bpf_prog_jit(state, prog_index: int):
+def bpf_prog_jit(state, prog_index: int, prove: bool = True):
     """Translate program ``prog_index`` of a loaded object's ``state`` and switch its runs to
     the native code (``state.progs[i, PR_JIT]``).  Returns the cfunc; raises JitUnsupported
-    (with the reason) for a program that stays interpreted."""
+    (with the reason) for a program that stays interpreted.  (``prove``: see jit_source.)"""
     start = int(state.progs[prog_index, PR_START])
     length = int(state.progs[prog_index, PR_LEN])
-    fn = _compile(jit_source(state.code, start, length))
+    fn = _compile(jit_source(state.code, start, length, prove))
     for i, f in enumerate(_NATIVE):
         state.ctl[CTL_JIT_CALLS + i] = f.address
     state.progs[prog_index, PR_JIT] = fn.address
