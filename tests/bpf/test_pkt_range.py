@@ -194,9 +194,10 @@ def _fuzz(seeds, lengths=(14, 15, 16, 17, 20, 21, 33, 34, 35, 40, 60, 61, 90, 14
         same_state(a, b)
 
 
-@pytest.mark.parametrize("chunk", range(3))
+# 8 programs: each compiles in ~12 s on a cold cache (twice in CI: with NUMBA_BOUNDSCHECK too)
+@pytest.mark.parametrize("chunk", range(2))
 def test_random_pointer_programs_match_interpreter(chunk):
-    _fuzz(range(7000 + 5 * chunk, 7005 + 5 * chunk))
+    _fuzz(range(7000 + 4 * chunk, 7004 + 4 * chunk))
 
 
 def test_random_programs_prove_accesses():
