@@ -5,8 +5,8 @@
 Runs bpf_prog_run_xdp_batch (one call, N packets, no Python per packet) with the
 interpreter, with the program translated to native code (xdplab.bpf.jit) and translated
 without its packet proofs ("checked": every access checked as it runs, see
-xdplab/bpf/_pkt_range.py), timed in alternation; and the interpreter's per-packet entry bpf_prog_run_xdp from a jitted loop
-(to show its per-call cost).
+xdplab/bpf/_pkt_range.py), timed in alternation; and the interpreter's per-packet entry
+bpf_prog_run_xdp from a jitted loop (to show its per-call cost).
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ def bench(path, prog, packet, n, rounds):
     jited = jp.jit()
     runs = [("interp", p.state, p.index)] + ([("jit", jit_obj.vm_state, jp.index)] if jited else [])
     if jited:                     # translated without the packet proofs: every access checked as it runs
-        chk_obj = load_object(path)
-        bpf_prog_jit(chk_obj.state, chk_obj.programs[prog].index, prove=False)
-        runs.append(("checked", chk_obj.vm_state, jp.index))
+        cp = load_object(path).programs[prog]
+        bpf_prog_jit(cp.state, cp.index, prove=False)
+        runs.append(("checked", cp.object.vm_state, cp.index))
     for _key, bs, idx in runs[1:]:
         bpf_prog_run_xdp_batch(bs, idx, mem, xdps, envs, rets)
     best = {}

@@ -10,10 +10,11 @@ from start to exit ("a first xdplab bench in a new process with a warm numba cac
 in all").  With ``--vm`` each round also runs
 ``benchmarks/bench_vm.py``'s lab programs (4096 packets per jitted call, best of 3) in the
 interpreter, translated (xdplab.bpf.jit) and translated without the packet proofs (every
-access checked as it runs), for the VM's "500 M eBPF instructions per second
-with all checks on" (issue 3; the interpreter checks every access as it runs, the JIT proves
-the packet accesses the kernel verifier would prove before the run and checks the rest).  The table gives, per case, the target and
-the minimum, median and maximum over the rounds, and how many rounds missed the target.
+access checked as it runs), for the VM's "500 M eBPF instructions per second with all checks
+on" (issue 3; the interpreter checks every access as it runs, the JIT proves the packet
+accesses the kernel verifier would prove before the run and checks the rest).  The table
+gives, per case, the target and the minimum, median and maximum over the rounds, and how many
+rounds missed the target.
 
 Why rounds and not one number: this machine's speed comes in phases (seconds to minutes, up to
 2x) and its two virtual CPUs differ (benchmarks/ab.py).  One run says which phase it fell in;

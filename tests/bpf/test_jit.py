@@ -245,8 +245,8 @@ def test_repeated_test_runs_match_interpreter():
     budget that ends inside a block hands each run to the interpreter, as with one run."""
     a, b = twins(lambda: load_object(TPROGS / "adjust.o"))
     for k in range(4):
-        r = same_run(a.programs["xdp_adjust"], b.programs["xdp_adjust"], bytes([(256 - 4 * k) & 0xFF, 0, 0xFF, 0]) + bytes(60),
-                     repeat=5)
+        pkt = bytes([(256 - 4 * k) & 0xFF, 0, 0xFF, 0]) + bytes(60)
+        r = same_run(a.programs["xdp_adjust"], b.programs["xdp_adjust"], pkt, repeat=5)
         assert r.insns > 0
     same_state(a, b)
     a, b = twins(lambda: load_object(TPROGS / "loop_csum.o"))

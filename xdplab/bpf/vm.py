@@ -608,6 +608,17 @@ _U3 = np.uint64(3)
 
 
 @kernel(hot=True)
+def _jit_addr(bs, prog_index, mem, xdps, envs):
+    """The translated program's address, or 0 to interpret: also 0 unless the packet memory and
+    the xdp and env rows are C-order (translated code takes rows by address)."""
+    jaddr = jit_prog_addr(bs, prog_index)
+    if jaddr != 0 and not (mem.strides[1] == 1 and mem.strides[0] == mem.shape[1] and xdps.strides[1] == 8
+                           and envs.strides[1] == 8):
+        return np.int64(0)
+    return jaddr
+
+
+@kernel(hot=True)
 def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
     """___bpf_prog_run(ctx = xdp, insn = program ``prog_index`` of ``bs``), once per row of
     ``xdps`` (int64[N, XB_SIZE]) with ``envs[i]`` (int64[N, ENV_SIZE]); r0 of each run in
@@ -647,10 +658,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
             o_k = cf[np.uint64(4 * k)] & 0xFF
             if o_k >= OP_LDX and o_k < OP_STX:
                 loads = True
-    jaddr = jit_prog_addr(bs, prog_index)      # translated to native code (xdplab.bpf.jit)?  0: no
-    if jaddr != 0 and not (mem.strides[1] == 1 and mem.strides[0] == mem.shape[1] and xdps.strides[1] == 8
-                           and envs.strides[1] == 8):
-        jaddr = 0                                # it takes rows by address: C-order rows only
+    jaddr = _jit_addr(bs, prog_index, mem, xdps, envs)   # translated (xdplab.bpf.jit)?  0: no
     for pi in range(npk):
         if jaddr != 0 and regs[CTL_RESUME] == 0:    # (set: the caller ran the translation, resume it)
             r = call_jit(jaddr, bs, data_addr(mem), mem.shape[0], mem.shape[1],
@@ -1431,23 +1439,15 @@ def bpf_test_run_xdp(bs, prog_index, mem, xdp, env, repeat):
     envs = env[None, :]
     # A translated program is called straight from this loop, as the kernel's bpf_test_run
     # calls the JIT's code: through bpf_vm_run_many, each run also paid that call's ~100
-    # arguments (duration_ns of ssh_mirror.o 93 -> 40).  A run it hands back (CTL_RESUME: the
+    # arguments (duration_ns of ssh_mirror.o 93 -> 12-18).  A run it hands back (CTL_RESUME: the
     # budget ends inside a block) is finished by the interpreter, which resumes it.
-    jaddr = jit_prog_addr(bsb, prog_index)
-    if not (mem.strides[1] == 1 and mem.strides[0] == mem.shape[1] and xdp.strides[0] == 8
-            and env.strides[0] == 8):
-        jaddr = 0                                # it takes rows by address: C-order rows only
+    jaddr = _jit_addr(bsb, prog_index, mem, xdps, envs)
     for _ in range(repeat):
         if jaddr != 0:
-            r = call_jit(jaddr, bsb, data_addr(mem), mem.shape[0], mem.shape[1], data_addr(xdp), data_addr(env))
-            if bs.ctl[CTL_RESUME] == 0:
-                ret = r
-                rr[0] = r
-                total += env[ENV_INSNS]
-                if env[ENV_ERR] != 0:
-                    break
-                continue
-        bpf_vm_run_many(bsb, prog_index, mem, xdps, envs, rr)
+            rr[0] = call_jit(jaddr, bsb, data_addr(mem), mem.shape[0], mem.shape[1], data_addr(xdp),
+                             data_addr(env))
+        if jaddr == 0 or bs.ctl[CTL_RESUME] != 0:
+            bpf_vm_run_many(bsb, prog_index, mem, xdps, envs, rr)
         ret = rr[0]
         total += env[ENV_INSNS]
         if env[ENV_ERR] != 0:
