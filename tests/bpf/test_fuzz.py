@@ -3,6 +3,7 @@ packets.  Nothing may crash or hang; every rejection is a BpfLoadError with a me
 Cases that once failed live in tests/bpf/corpus/ and are replayed first."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,10 @@ from xdplab.bpf import BpfLoadError, create_env, load_insns, load_object, test_r
 from xdplab.xdp_abi import ENV_ERR
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
-SET = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 150 examples per property in CI (seconds); a fuzz campaign asks for more:
+#   XDPLAB_FUZZ_EXAMPLES=40000 pytest tests/bpf/test_fuzz.py --hypothesis-seed=N
+SET = settings(max_examples=int(os.environ.get("XDPLAB_FUZZ_EXAMPLES", "150")), deadline=None,
+               suppress_health_check=[HealthCheck.too_slow])
 
 # opcodes clang emits, so random programs get past the loader often enough
 OPCODES = [0x07, 0x0f, 0x17, 0x1f, 0x27, 0x2f, 0x37, 0x3f, 0x47, 0x4f, 0x57, 0x5f, 0x67, 0x6f, 0x77, 0x7f,
