@@ -4,7 +4,9 @@ Every program is loaded into the kernel with our own bpf() syscall code (the
 loader's relocated instructions), both run the same seeded packets, and retval,
 output bytes and length, and all map contents must be identical.  Random
 straight-line programs check ALU/JMP/memory semantics (cpu v4 included) bit for bit.
-Skips (with the reason) where bpf() is not available.
+Skips (with the reason) where bpf() is not available, and skips one comparison (with the
+kernel's own message) where the host kernel refuses a program for reasons of its configuration
+(``KernelRefused``: a helper that build does not offer); every other rejection fails the test.
 """
 
 import os
@@ -16,12 +18,21 @@ from conftest import LAB, PROGS, TEST, TPROGS, sample_packets
 import asm
 from randprog import random_program
 from xdplab.bpf import load_insns, load_object, test_run
-from xdplab.bpf.oracle import KernelObject, bpf_available, possible_cpus
+from xdplab.bpf.oracle import KernelError, KernelObject, KernelRefused, bpf_available, config_refusal, possible_cpus
 
 pytestmark = pytest.mark.kernel
 _OK, _WHY = bpf_available()
 if not _OK:
     pytest.skip(f"kernel oracle unavailable: {_WHY}", allow_module_level=True)
+
+
+def kernel_object(obj) -> KernelObject:
+    """The object loaded into the host kernel, or this test skipped with the kernel's reason
+    when its build refuses the program for its own configuration (not the program's fault)."""
+    try:
+        return KernelObject(obj)
+    except KernelRefused as e:
+        pytest.skip(f"host kernel refuses this comparison for its configuration: {e.reason}")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -73,7 +84,7 @@ def test_program_matches_kernel(fname, prog, jit):
         rnd = random.Random(3)
         packets = [bytes([rnd.randrange(8), rnd.randrange(40), rnd.randrange(3), 0, 0, rnd.randrange(8),
                           rnd.randrange(256), rnd.randrange(256)]) + bytes(8) for _ in range(400)]
-    with KernelObject(obj) as k:
+    with kernel_object(obj) as k:
         run_both(obj, prog, packets, k)
         compare_maps(obj, k)
 
@@ -82,7 +93,7 @@ def test_tail_calls_match_kernel():
     obj = load_object(TPROGS / "tailcall.o")
     obj.maps["jmp"].update(1, obj.programs["xdp_drop_it"])
     obj.maps["jmp"].update(2, obj.programs["xdp_tx_it"])
-    with KernelObject(obj) as k:
+    with kernel_object(obj) as k:
         run_both(obj, "xdp_entry", [bytes([b]) + bytes(20) for b in range(8)], k)
 
 
@@ -93,7 +104,7 @@ def test_metalen_limit_is_6_1s():
     pkt = bytes([0, (-40) & 0xFF, 0]) + bytes(57)
     test_run(obj.programs["xdp_adjust"], pkt)
     assert obj.maps["rets"].lookup(0, as_int=True) == (-13) & 0xFFFFFFFFFFFFFFFF      # -EACCES
-    with KernelObject(obj) as k:
+    with kernel_object(obj) as k:
         k.test_run("xdp_adjust", pkt)
         kret = int.from_bytes(k.lookup("rets", (0).to_bytes(4, "little")), "little", signed=True)
     assert kret in (0, -13), "kernel returned something neither 6.1 nor later kernels return"
@@ -108,7 +119,7 @@ def test_adjust_edges_match_kernel():
             for dt in (-128, -4, -3, -1, 0, 1, 8, 127):
                 for n in (17, 60, 1500, 3520):
                     pk.append(bytes([dh & 0xFF, dm & 0xFF, dt & 0xFF]) + bytes(n - 3))
-    with KernelObject(obj) as k:
+    with kernel_object(obj) as k:
         for pkt in pk:
             kr = k.test_run("xdp_adjust", pkt)
             vr = test_run(obj.programs["xdp_adjust"], pkt)
@@ -125,8 +136,8 @@ def test_random_programs_match_kernel(seed):
         insns = random_program(rnd)
         obj = load_insns(insns, name="rnd")
         try:
-            k = KernelObject(obj)
-        except OSError as e:
+            k = kernel_object(obj)
+        except KernelError as e:
             pytest.fail(f"kernel rejected a generated program (generator bug): {e}")
         with k:
             for _ in range(3):
@@ -141,5 +152,38 @@ def test_gotol_and_ja():
     insns = (asm.mov64(0, 1) + asm.ldx(4, 2, 1, 0) + asm.jmp("jeq", 2, 1, imm=0) + asm.gotol(1) + asm.mov64(0, 7)
              + asm.ja(0) + asm.exit_())
     obj = load_insns(insns, name="g")
-    with KernelObject(obj) as k:
+    with kernel_object(obj) as k:
         assert k.test_run("g", bytes(20))[0] == test_run(obj.programs["g"], bytes(20)).retval == 1
+
+
+# ---------------------------------------------------------------------------------- the skip rule
+
+def test_only_configuration_refusals_skip():
+    """The skip is limited to the kernel saying its build does not offer a helper: a program the
+    verifier rejects for itself (here an off-by-one packet read) stays a failure."""
+    assert config_refusal("18: (85) call bpf_xdp_adjust_meta#54\n"
+                          "program of this type cannot use helper bpf_xdp_adjust_meta#54\nprocessed 19 insns") \
+        == "program of this type cannot use helper bpf_xdp_adjust_meta#54"
+    assert config_refusal("unknown func bpf_loop#181") == "unknown func bpf_loop#181"
+    for own_fault in ("invalid access to packet, off=0 size=1, R1(id=0,off=0,r=0)",
+                      "R2 pointer arithmetic on pkt_end prohibited", "R0 !read_ok",
+                      "invalid mem access 'scalar'", "back-edge from insn 3 to 1",
+                      "the program of this type cannot use helper, said nobody"):
+        assert config_refusal(f"5: (71) r0 = *(u8 *)(r1 +0)\n{own_fault}\nprocessed 6 insns") == ""
+    obj = load_object(TPROGS / "bad_oob.o")
+    with pytest.raises(KernelError) as ei:
+        KernelObject(obj).close()
+    assert not isinstance(ei.value, KernelRefused), ei.value
+    assert "invalid access to packet" in str(ei.value)
+
+
+def test_a_refused_helper_is_reported_with_the_kernels_line():
+    """Where this kernel refuses a helper (adjust.o calls bpf_xdp_adjust_meta, which some builds do
+    not offer to XDP), the error is a KernelRefused carrying the verifier's own line; where it
+    accepts, the object loads."""
+    obj = load_object(TPROGS / "adjust.o")
+    try:
+        KernelObject(obj).close()
+    except KernelRefused as e:
+        assert e.reason.startswith(("program of this type cannot use helper", "unknown func"))
+        assert e.reason.split()[-1].startswith("bpf_xdp_adjust_")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import re
 
 import numpy as np
 
 from .maps import BPF_MAP_TYPE_PROG_ARRAY, is_percpu_type
 from .insn import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE
 
-__all__ = ["bpf_available", "KernelObject", "KernelError", "possible_cpus"]
+__all__ = ["bpf_available", "KernelObject", "KernelError", "KernelRefused", "config_refusal", "possible_cpus"]
 
 _NR_BPF = {"x86_64": 321, "aarch64": 280, "arm64": 280, "armv7l": 386, "riscv64": 280}
 BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM = 0, 1, 2, 3
@@ -29,6 +30,36 @@ ATTR_SIZE = 128
 
 class KernelError(OSError):
     pass
+
+
+class KernelRefused(KernelError):
+    """The host kernel refused a program for reasons of its own configuration, not of the
+    program: a helper that this build does not offer to XDP programs (seen on a 6.18 build:
+    "program of this type cannot use helper bpf_xdp_adjust_meta#54"), or one it does not know.
+    A comparison with such a kernel is not possible; it says nothing about the VM.
+    ``reason`` is the kernel's own line."""
+
+    def __init__(self, errno_, strerror, reason):
+        super().__init__(errno_, strerror)
+        self.reason = reason
+
+
+# Verifier lines that mean "this kernel's build or configuration", never "this program is wrong".
+# Kept narrow on purpose: every other rejection stays a KernelError, so an oracle test fails on it.
+# (kernel/bpf/verifier.c, check_helper_call: both lines end in the helper's name#id.)
+_CONFIG_REFUSALS = (
+    re.compile(r"^program of this type cannot use helper \S+#\d+$"),
+    re.compile(r"^unknown func \S+#\d+$"),
+)
+
+
+def config_refusal(log: str) -> str:
+    """The verifier log's line that says the kernel refused for its configuration, or ''."""
+    for line in log.splitlines():
+        line = line.strip()
+        if any(rx.match(line) for rx in _CONFIG_REFUSALS):
+            return line
+    return ""
 
 
 _libc = None
@@ -146,8 +177,12 @@ class KernelObject:
         try:
             return _sys_bpf(BPF_PROG_LOAD, a)
         except KernelError as e:
-            raise KernelError(e.errno, f"kernel verifier rejected {p.name}: {e.strerror}\n"
-                                       f"{log.value.decode(errors='replace')[-4000:]}") from None
+            text = log.value.decode(errors="replace")
+            msg = f"kernel verifier rejected {p.name}: {e.strerror}\n{text[-4000:]}"
+            why = config_refusal(text)
+            if why:
+                raise KernelRefused(e.errno, msg, why) from None
+            raise KernelError(e.errno, msg) from None
 
     def test_run(self, prog_name: str, packet: bytes, repeat: int = 1):
         """BPF_PROG_TEST_RUN: returns (retval, data_out bytes, duration ns)."""
