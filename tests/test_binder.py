@@ -40,7 +40,8 @@ def test_binder_files_are_the_ones_repo2docker_reads():
     assert apt == ["clang", "libbpf-dev"]
     post = (BINDER / "postBuild").read_text()
     assert post.startswith("#!/bin/bash") and re.search(r"^set -e", post, re.M)
-    assert re.search(r"^python -m xdplab bench drop --packets 1000$", post, re.M)
+    assert re.search(r"^python -m xdplab warmup$", post, re.M)
+    assert (BINDER / "start").read_text().rstrip().endswith('exec "$@"')
 
 
 def test_postbuild_is_executable_in_git():
@@ -59,3 +60,9 @@ def test_repo2docker_dockerfile(dockerfile):
     assert d.index("COPY --chown=0:0 src/ ${REPO_DIR}/") < d.index('-r "binder/requirements.txt"\n')
     assert "RUN ./binder/postBuild" in d
     assert d.index('-r "binder/requirements.txt"\n') < d.index("RUN ./binder/postBuild")
+
+
+def test_the_session_runs_binder_start(dockerfile):
+    """repo2docker makes binder/start the entry point of every session: that is where the session gets the
+    generic-CPU setting that lets it use postBuild's numba cache."""
+    assert 'ENV R2D_ENTRYPOINT="${REPO_DIR}/binder/start"' in dockerfile

@@ -1,4 +1,4 @@
-"""The ``xdplab`` command line: ``xdplab bench MODE``, ``xdplab bpf run``."""
+"""The ``xdplab`` command line: ``xdplab bench MODE``, ``xdplab bpf run``, ``xdplab warmup``, ``xdplab lab``."""
 
 from __future__ import annotations
 
@@ -56,6 +56,35 @@ def _bench(args) -> int:
     return 0
 
 
+def _warmup(args) -> int:
+    from .warmup import warmup
+    t = warmup(progress=not args.quiet)
+    if not args.quiet:
+        total = sum(s for _, s in t)
+        print(f"xdplab: the simulator is compiled and cached ({total:.0f} s); every chapter's jit cell starts warm",
+              file=sys.stderr)
+    return 0
+
+
+def _lab(args) -> int:
+    from pathlib import Path
+
+    from .course.jupyter import lab_command
+    course = Path(args.course)
+    if not (course / "index.ipynb").exists():
+        print(f"xdplab lab: no course at {course.resolve()} (index.ipynb missing): run it from the repository "
+              "root or pass --course DIR", file=sys.stderr)
+        return 2
+    if not args.no_warmup:
+        _warmup(argparse.Namespace(quiet=False))
+    extra = args.jupyter_args[1:] if args.jupyter_args[:1] == ["--"] else args.jupyter_args
+    cmd = lab_command(course, port=args.port, browser=False if args.no_browser else None, extra=extra)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)
+    return 0   # not reached
+
+
 def main(argv=None) -> int:
     from .bench import MODES
     p = argparse.ArgumentParser(prog="xdplab", description="XDP driver lab on a simulated ESPRESSObin")
@@ -77,6 +106,21 @@ def main(argv=None) -> int:
                         "(same results, slower; XDPLAB_BPF_JIT=0 makes it the default)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench)
+    w = sub.add_parser("warmup", help="compile every jitted path the course uses (numba caches it)",
+                       description="Compile, with a progress bar, every jitted path the chapters use, so that "
+                                   "no cell waits for the compiler. make lab runs it; a second run takes seconds.")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.set_defaults(func=_warmup)
+    la = sub.add_parser("lab", help="compile the simulator, then open JupyterLab on the course index",
+                        description="What `make lab` runs: xdplab warmup, then jupyter-lab rooted at the course, "
+                                    "opening index.ipynb (--allow-root for root, --no-browser without a display). "
+                                    "Arguments after -- go to jupyter-lab.")
+    la.add_argument("--course", default="course", help="the course folder (default: course)")
+    la.add_argument("--port", type=_positive, help="port (default: jupyter's, 8888 or the next free one)")
+    la.add_argument("--no-browser", action="store_true", help="do not open a browser (the default without a display)")
+    la.add_argument("--no-warmup", action="store_true", help="skip the compile step")
+    la.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="-- then options for jupyter-lab")
+    la.set_defaults(func=_lab)
     try:
         from .bpf.cli import add_bpf_parser
     except ImportError:

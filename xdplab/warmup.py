@@ -1,0 +1,73 @@
+"""``xdplab warmup``: compile, before the lab opens, every jitted path the course's chapters use.
+
+numba compiles a kernel the first time it is called and keeps the machine code in its on-disk cache
+(``cache=True``, in ``__pycache__`` beside the sources, or ``NUMBA_CACHE_DIR``).  Without this step the
+first ``mode="jit"`` cell of a chapter pays the compile in the middle of the chapter.  ``make lab`` and
+Binder's ``postBuild`` run it; a second run finds everything cached and takes seconds.
+
+Each step is a tiny run of what a chapter runs; ``STEPS`` is the list, and
+``tests/test_warmup.py`` checks that every ``Board(...)`` a chapter builds with the JIT is covered,
+and that a new process after a warm-up compiles nothing (numba's own compile events).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+__all__ = ["STEPS", "warmup"]
+
+
+# The boards the chapters build with the JIT (mode="jit", no trace), as (program, Board options,
+# traffic kind), plus the bench modes' programs. tests/test_warmup.py parses every chapter's
+# Board(...) calls and checks that each is here.
+BOARDS = (
+    ("drop", {}, "udp"),                      # ch00, ch02: Board("drop")
+    (None, {"tc_drop": True}, "udp"),         # ch02: Board(None, tc_drop=True)
+    ("drop", {"dma_sync": "full"}, "udp"),    # ch02: Board("drop", dma_sync="full")
+    ("pass", {}, "udp"),                      # xdplab bench pass
+    ("ssh-mirror", {}, "ssh"),                # xdplab bench tx
+    ("abort", {}, "udp"),                     # xdplab bench abort
+)
+
+
+def _board(prog, opts, kind):
+    def step():
+        from .board import Board
+        b = Board(prog, **opts)
+        b.run(packets=200, rate=100_000, kind=kind)
+        b.run(packets=200, rate="line", kind=kind)
+    return step
+
+
+def _bpf_test_run():
+    from .bpf import load_object, test_run
+    from .bpf.progs import PROGS_DIR
+    from .traffic import make_frame
+    obj = load_object(PROGS_DIR / "xdp_drop.o")
+    test_run(obj.programs[next(iter(obj.programs))], make_frame()[:-4])
+
+
+def _label(prog, opts):
+    args = [repr(prog)] + [f"{k}={v!r}" for k, v in opts.items()]
+    return f"Board({', '.join(args)})"
+
+
+STEPS = tuple((_label(p, o), _board(p, o, k)) for p, o, k in BOARDS) + (
+    ("eBPF VM: BPF_PROG_TEST_RUN (xdplab bpf run, %%bpf_c)", _bpf_test_run),
+)
+
+
+def warmup(progress: bool = True, file=None) -> list[tuple[str, float]]:
+    """Run every step; returns (step, seconds).  With ``progress``, a tqdm bar on ``file`` (stderr)."""
+    from tqdm.auto import tqdm
+    file = file or sys.stderr
+    times = []
+    with tqdm(STEPS, desc="compiling the simulator", unit="step", file=file, disable=not progress,
+              bar_format="{desc}: {n_fmt}/{total_fmt} {bar} {elapsed} {postfix}") as bar:
+        for what, step in bar:
+            bar.set_postfix_str(what)
+            t0 = time.perf_counter()
+            step()
+            times.append((what, time.perf_counter() - t0))
+    return times
