@@ -53,7 +53,7 @@ def test_rxq_desc_num_update_single_write_truncates():
     def mvneta_rxq_desc_num_update(b, rx_done, rx_filled):
         # one write, whatever the counts: fine for a NAPI poll (<= 64), wrong at teardown
         mvreg_write(b, MVNETA_RXQ_STATUS_UPDATE_REG(0), rx_done | (rx_filled << MVNETA_RXQ_ADD_NON_OCCUPIED_SHIFT))
-    _rejects("lab_ex2", mvneta_rxq_desc_num_update, "rx_done=300", "8 bits", "255")
+    _rejects("lab_ex2", mvneta_rxq_desc_num_update, "rx_done=256", "8 bits", "255")
 
 
 def test_rxq_desc_num_update_two_writes_per_poll():
@@ -226,6 +226,8 @@ def _run_xdp(count_rx=True, put_drop=True, abort_falls=True, direct=True, sync_f
         else:
             if act not in (XDP_ABORTED, XDP_DROP) and warn:
                 bpf_warn_invalid_xdp_action(b, act)
+            if act != XDP_DROP:
+                trace_xdp_exception(b, xdp, act)
             if put_drop:
                 if direct:
                     mvneta_xdp_put_buff(b, xdp, sync)
