@@ -330,7 +330,7 @@ def _make_injector(spec, ov, st):
         def _rxq_reset(b):
             if b.r[L.R_RUNNING]:        # called by mvneta_stop right after mvneta_rxq_drop_pkts: where 6.1
                 st["teardowns"].append({  # frees the descriptor ring (mvneta_rxq_deinit)
-                    "busy": int(b.r[L.R_RXQ_BUSY]), "give": int(b.r[L.R_RXQ_HW_GIVE]),
+                    "busy": int(b.r[L.R_RXQ_BUSY]), "give": int(b.r[L.R_RXQ_HW_GIVE]), "pool": int(b.r[L.R_RXQ_POOL]),
                     "own": b.rxd[:, RXD_HW_OWN].copy(), "phys": b.rxd[:, RXD_BUF_PHYS_ADDR].copy(),
                     "virt": b.rxd[:, RXD_BUF_VIRT_ADDR].copy()})
             return orig_reset(b)
@@ -963,6 +963,12 @@ def _check_teardown_state(fn):
                     f"6.1 leaves it {int(r['own'].sum())}",
                     "    mvneta_rxq_desc_num_update(b, rx_done, rx_done): the descriptors acked as processed are "
                     "also handed back as free (non-occupied), so the NIC's two counters stay consistent")
+    if t["pool"] != r["pool"]:
+        raise _Fail(f"✗ {what}: after your teardown rxq->page_pool (b.r[R_RXQ_POOL]) is {t['pool']}, 6.1 sets it "
+                    f"to NULL ({r['pool']})",
+                    "    the pool is destroyed: whatever looks at the queue while the port is down (ethtool -S "
+                    "sums the queues' page_pool stats) must find NULL, not a freed pool — and pool 0 is a "
+                    "valid index in the lab")
     held = [i for i in range(len(t["phys"])) if t["phys"][i] != r["phys"][i] or t["virt"][i] != r["virt"][i]]
     if held:
         i = held[0]
