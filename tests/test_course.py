@@ -349,3 +349,10 @@ def test_run_xdp_leaks_the_page_when_the_tx_ring_is_full():
 def test_run_xdp_counts_failed_redirects():
     _rejects("napi_ex2", _run_xdp_verdicts(redirect_counts_failures=True), "rx_xdp_redirect",
              "only when xdp_do_redirect() returned 0")
+
+
+def test_rxq_desc_num_update_that_never_ends_is_reported():
+    def mvneta_rxq_desc_num_update(b, rx_done, rx_filled):
+        while rx_done > 0 or rx_filled > 0:          # forgets to take its share off the counts
+            mvreg_write(b, MVNETA_RXQ_STATUS_UPDATE_REG(0), min(rx_done, 255))
+    _rejects("lab_ex2", mvneta_rxq_desc_num_update, "LoopNeverEnds", "a loop that never ends")

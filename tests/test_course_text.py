@@ -102,6 +102,7 @@ FALSE = [
     ("02-napi-and-verdicts.ipynb", "The TX completion, inside the same NAPI poll"),   # TX is reaped before RX
     ("02-napi-and-verdicts.ipynb", "xdp_do_flush();   /* was xdp_do_flush_map */"),   # 6.1 calls the alias
     ("02-napi-and-verdicts.ipynb", "furthest byte the CPU may have dirtied"),
+    ("02-napi-and-verdicts.ipynb", "to sync only what the CPU touched"),
 ]
 
 
