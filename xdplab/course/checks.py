@@ -946,8 +946,9 @@ def _check_teardown_state(fn):
                     "    allow_direct=true promises that the caller is the pool's own NAPI poll, the only context "
                     "allowed to touch the pool's alloc cache without a lock. ip link set down (and the port restart "
                     "of a program attach) runs in process context: page_pool_put_full_page(pool, page, false). "
-                    "(6.1 checks in_serving_softirq() and quietly takes the ptr_ring instead; earlier kernels "
-                    "corrupted the cache, later ones check the NAPI owner.)")
+                    "(6.1's __page_pool_put_page also tests in_serving_softirq() and takes the ptr_ring from "
+                    "process context, so this call does no harm in 6.1 itself; the flag is still the caller's "
+                    "promise, which the lab checks: a put from another CPU's softirq would pass 6.1's test.)")
     if not st["teardowns"]:
         raise _Fail(f"✗ {what}: mvneta_stop did not finish")
     t, r = st["teardowns"][-1], ref_st["teardowns"][-1]       # [0] is the restart of the program attach
