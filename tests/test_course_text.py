@@ -119,7 +119,8 @@ def test_checker_messages_do_not_tie_the_sync_to_writes():
 
 
 @pytest.mark.parametrize("chapter,needles", [
-    ("01-driver-memory.ipynb", ["MEM_TYPE_PAGE_SHARED", "PP_FLAG_PAGE_FRAG", "does not depend on what the program did"]),
+    ("01-driver-memory.ipynb", ["MEM_TYPE_PAGE_SHARED", "PP_FLAG_PAGE_FRAG",
+                                "does not depend on what the program did"]),
     ("02-napi-and-verdicts.ipynb", ["mvneta's own", "a later poll", "xdp_do_flush_map()` (an alias",
                                     "whether the program wrote the frame or only\nread it"]),
 ])

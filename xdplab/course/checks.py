@@ -335,7 +335,8 @@ def _make_injector(spec, ov, st):
                     "virt": b.rxd[:, RXD_BUF_VIRT_ADDR].copy()})
             return orig_reset(b)
         ov["_rxq_reset"] = _rxq_reset
-        for name, pos in (("page_pool_put_page", 4), ("page_pool_put_full_page", 3), ("page_pool_recycle_direct", None)):
+        for name, pos in (("page_pool_put_page", 4), ("page_pool_put_full_page", 3),
+                          ("page_pool_recycle_direct", None)):
             ov[name] = _direct_watch(name, pos, base._funcs[name], st)
     elif spec == "pp_alloc_fail":
         orig = base._funcs["page_pool_alloc_pages"]
@@ -477,7 +478,8 @@ def _compare(s: Snap, ref: Snap, fn, explain=None, dmesg=True, ops_too=True):
             lines += ["    at ip link set dev eth0 down: " + str(s.leak).split("\n")[0]] + \
                      ["      " + x.strip() for x in str(s.leak).split("\n")[1:]]
         if exc:
-            lines.append(f"    xdp:xdp_exception tracepoint: {s.exceptions} event(s) (6.1 driver: {ref.exceptions}) — "
+            lines.append(f"    xdp:xdp_exception tracepoint: {s.exceptions} event(s) (6.1 driver: {ref.exceptions}) "
+                         "— "
                          "what perf record -e xdp:xdp_exception and xdpdump show an admin: one per aborted frame "
                          "and per invalid action, none for XDP_DROP")
         if ops:
