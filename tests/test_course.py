@@ -53,7 +53,7 @@ def test_rxq_desc_num_update_single_write_truncates():
     def mvneta_rxq_desc_num_update(b, rx_done, rx_filled):
         # one write, whatever the counts: fine for a NAPI poll (<= 64), wrong at teardown
         mvreg_write(b, MVNETA_RXQ_STATUS_UPDATE_REG(0), rx_done | (rx_filled << MVNETA_RXQ_ADD_NON_OCCUPIED_SHIFT))
-    _rejects("lab_ex2", mvneta_rxq_desc_num_update, "rx_done=300", "8 bits", "255")
+    _rejects("lab_ex2", mvneta_rxq_desc_num_update, "rx_done=256", "8 bits", "255")
 
 
 def test_rxq_desc_num_update_two_writes_per_poll():
@@ -226,6 +226,8 @@ def _run_xdp(count_rx=True, put_drop=True, abort_falls=True, direct=True, sync_f
         else:
             if act not in (XDP_ABORTED, XDP_DROP) and warn:
                 bpf_warn_invalid_xdp_action(b, act)
+            if act != XDP_DROP:
+                trace_xdp_exception(b, xdp, act)
             if put_drop:
                 if direct:
                     mvneta_xdp_put_buff(b, xdp, sync)
@@ -262,3 +264,95 @@ def test_run_xdp_syncs_the_whole_buffer():
 
 def test_run_xdp_invalid_action_not_warned():
     _rejects("napi_ex2", _run_xdp(warn=False), "Illegal XDP return value", "pr_warn_once")
+
+
+# ------------------------------------------------------------------ issue 21: wrong answers the checkers used to accept
+
+def _drop_pkts(ack=True, direct=False, clear=True):
+    def mvneta_rxq_drop_pkts(b):
+        rx_done = b.r[R_RXQ_BUSY]
+        if rx_done and ack:
+            mvneta_rxq_desc_num_update(b, rx_done, rx_done)
+        pool = b.r[R_RXQ_POOL]
+        for i in range(b.r[R_RXQ_SIZE]):
+            page = b.rxd[i, RXD_BUF_VIRT_ADDR]
+            if page < 0 or b.rxd[i, RXD_BUF_PHYS_ADDR] == 0:
+                continue
+            if clear:
+                b.rxd[i, RXD_BUF_PHYS_ADDR] = 0
+                b.rxd[i, RXD_BUF_VIRT_ADDR] = -1
+            page_pool_put_full_page(b, pool, page, direct)
+        if xdp_rxq_info_is_reg(b, 0):
+            xdp_rxq_info_unreg(b, 0)
+        page_pool_destroy(b, pool)
+        b.r[R_RXQ_POOL] = -1
+    return mvneta_rxq_drop_pkts
+
+
+def test_rxq_drop_pkts_without_the_ack_of_busy_descriptors():
+    _rejects("mem_ex3", _drop_pkts(ack=False), "occupied", "mvneta_rxq_desc_num_update(b, rx_done, rx_done)")
+
+
+def test_rxq_drop_pkts_recycles_direct_outside_napi():
+    _rejects("mem_ex3", _drop_pkts(direct=True), "allow_direct=true) outside NAPI", "process context")
+
+
+def test_rxq_drop_pkts_leaves_descriptors_pointing_at_freed_pages():
+    _rejects("mem_ex3", _drop_pkts(clear=False), "still says buf_phys_addr", "RXD_BUF_VIRT_ADDR] = -1")
+
+
+def _run_xdp_verdicts(put_on_tx_error=True, redirect_counts_failures=False):
+    def mvneta_run_xdp(b, xdp, frame_sz):
+        off = b.r[R_RX_OFFSET]
+        len_ = xdp[XB_DATA_END] - xdp[XB_HARD_START] - off
+        data_len = xdp[XB_DATA_END] - xdp[XB_DATA]
+        act = bpf_prog_run_xdp(b, xdp)
+        sync = max(xdp[XB_DATA_END] - xdp[XB_HARD_START] - off, len_)
+        lab_count_verdict(b, act)
+        if act == XDP_PASS:
+            b.r[R_STATS + S_RX_XDP_PASS] += 1
+            return MVNETA_XDP_PASS
+        if act == XDP_REDIRECT:
+            err = xdp_do_redirect(b, xdp)
+            if redirect_counts_failures:
+                b.r[R_STATS + S_RX_XDP_REDIRECT] += 1
+            if err:
+                mvneta_xdp_put_buff(b, xdp, sync)
+                ret = MVNETA_XDP_DROPPED
+            else:
+                ret = MVNETA_XDP_REDIR
+                if not redirect_counts_failures:
+                    b.r[R_STATS + S_RX_XDP_REDIRECT] += 1
+        elif act == XDP_TX:
+            ret = mvneta_xdp_xmit_back(b, xdp)
+            if ret != MVNETA_XDP_TX and put_on_tx_error:
+                mvneta_xdp_put_buff(b, xdp, sync)
+        else:
+            if act != XDP_ABORTED and act != XDP_DROP:
+                bpf_warn_invalid_xdp_action(b, act)
+            if act != XDP_DROP:
+                trace_xdp_exception(b, xdp, act)
+            mvneta_xdp_put_buff(b, xdp, sync)
+            ret = MVNETA_XDP_DROPPED
+            b.r[R_STATS + S_RX_XDP_DROP] += 1
+        b.r[R_STATS + S_RX_BYTES] += frame_sz + xdp[XB_DATA_END] - xdp[XB_DATA] - data_len
+        b.r[R_STATS + S_RX_PACKETS] += 1
+        return ret
+    return mvneta_run_xdp
+
+
+def test_run_xdp_leaks_the_page_when_the_tx_ring_is_full():
+    _rejects("napi_ex2", _run_xdp_verdicts(put_on_tx_error=False), "TX ring was full", "rx_xdp_tx_errors",
+             "mvneta_xdp_put_buff(b, xdp, sync)")
+
+
+def test_run_xdp_counts_failed_redirects():
+    _rejects("napi_ex2", _run_xdp_verdicts(redirect_counts_failures=True), "rx_xdp_redirect",
+             "only when xdp_do_redirect() returned 0")
+
+
+def test_rxq_desc_num_update_that_never_ends_is_reported():
+    def mvneta_rxq_desc_num_update(b, rx_done, rx_filled):
+        while rx_done > 0 or rx_filled > 0:          # forgets to take its share off the counts
+            mvreg_write(b, MVNETA_RXQ_STATUS_UPDATE_REG(0), min(rx_done, 255))
+    _rejects("lab_ex2", mvneta_rxq_desc_num_update, "LoopNeverEnds", "a loop that never ends")

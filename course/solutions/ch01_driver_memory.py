@@ -7,29 +7,29 @@ from xdplab.course.kit import *  # noqa: F401,F403
 def mvneta_create_page_pool(b, size):
     """mvneta_create_page_pool(pp, rxq, size): the queue's page_pool, registered as its XDP memory model."""
     xdp_prog = b.r[R_PROG_KIND] != 0                      # READ_ONCE(pp->xdp_prog)
-    pool = page_pool_create(b,
-                            0,                                      # .order
-                            PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV,  # .flags
-                            size,                                   # .pool_size
-                            NUMA_NO_NODE,                           # .nid
-                            DMA_BIDIRECTIONAL if xdp_prog else DMA_FROM_DEVICE,  # .dma_dir
-                            b.r[R_RX_OFFSET],                       # .offset = pp->rx_offset_correction
-                            MVNETA_MAX_RX_BUF_SIZE)                 # .max_len
-    if pool < 0:                                          # IS_ERR(rxq->page_pool)
-        b.r[R_RXQ_POOL] = -1
-        return pool
-    b.r[R_RXQ_POOL] = pool                                # rxq->page_pool
+    b.r[R_RXQ_POOL] = page_pool_create(b,                 # rxq->page_pool = page_pool_create(&pp_params)
+                                       0,                                      # .order
+                                       PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV,  # .flags
+                                       size,                                   # .pool_size
+                                       NUMA_NO_NODE,                           # .nid
+                                       DMA_BIDIRECTIONAL if xdp_prog else DMA_FROM_DEVICE,  # .dma_dir
+                                       b.r[R_RX_OFFSET],                       # .offset = pp->rx_offset_correction
+                                       MVNETA_MAX_RX_BUF_SIZE)                 # .max_len
+    if b.r[R_RXQ_POOL] < 0:                               # IS_ERR(rxq->page_pool)
+        err = b.r[R_RXQ_POOL]                             # PTR_ERR(rxq->page_pool)
+        b.r[R_RXQ_POOL] = -1                              # rxq->page_pool = NULL
+        return err
 
     err = xdp_rxq_info_reg(b, 0, b.r[R_IFINDEX], 0, 0, PAGE_SIZE)   # __xdp_rxq_info_reg(.., rxq->id, 0, PAGE_SIZE)
     if err < 0:
-        page_pool_destroy(b, pool)                        # goto err_free_pp
+        page_pool_destroy(b, b.r[R_RXQ_POOL])             # goto err_free_pp
         b.r[R_RXQ_POOL] = -1
         return err
-    err = xdp_rxq_info_reg_mem_model(b, 0, MEM_TYPE_PAGE_POOL, pool)
+    err = xdp_rxq_info_reg_mem_model(b, 0, MEM_TYPE_PAGE_POOL, b.r[R_RXQ_POOL])
     if err:
         xdp_rxq_info_unreg(b, 0)                          # err_unregister_rxq:
-        page_pool_destroy(b, pool)                        # err_free_pp:
-        b.r[R_RXQ_POOL] = -1
+        page_pool_destroy(b, b.r[R_RXQ_POOL])             # err_free_pp:
+        b.r[R_RXQ_POOL] = -1                              # rxq->page_pool = NULL
         return err
     return 0
 

@@ -28,7 +28,6 @@ def mvneta_swbm_rx_frame(b, i, xdp, size, page):
 # napi_ex2
 def mvneta_run_xdp(b, xdp, frame_sz):
     """mvneta_run_xdp(pp, rxq, prog, xdp, frame_sz, stats): run the program, act on its verdict."""
-    pool = b.r[R_RXQ_POOL]
     off = b.r[R_RX_OFFSET]
     len_ = xdp[XB_DATA_END] - xdp[XB_HARD_START] - off
     data_len = xdp[XB_DATA_END] - xdp[XB_DATA]

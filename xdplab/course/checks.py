@@ -30,14 +30,16 @@ from .. import _layout as L
 from ..board import Board, XdplabError
 from ..cost import OPS
 from ..errno import strerror
-from ..mm import DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, PGF_DMA_ADDR, PGF_WHERE, PG_RX_RING, PHYS_OFFSET
+from ..mm import DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, PG_CPU, PGF_DMA_ADDR, PGF_WHERE, PG_RX_RING, PHYS_OFFSET
 from ..nic.mvneta_hw import RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, RXD_HW_OWN
 from ..page_pool import (NUMA_NO_NODE, PP_ALIVE, PP_DESTROYING, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, PPF_DMA_DIR,
                          PPF_FLAGS, PPF_MAX_LEN, PPF_NID, PPF_OFFSET, PPF_ORDER, PPF_POOL_SIZE, PPF_STATE,
                          PPF_USER_CNT, PPF_XDP_MEM_ID)
 from ..sanitizer import SanitizerError, _san_report_raise
-from ..xdp import (REG_STATE_REGISTERED, RXQ_FRAG_SIZE, RXQ_MEM_ID, RXQ_MEM_TYPE, RXQ_QUEUE_INDEX, RXQ_REG_STATE)
-from ..xdp_abi import MEM_TYPE_NAMES, MEM_TYPE_PAGE_POOL, PAGE_SIZE
+from ..trace import EV_XDP_EXCEPTION, TR_EV
+from ..xdp import (REG_STATE_REGISTERED, RXQ_FRAG_SIZE, RXQ_MEM_ID, RXQ_MEM_TYPE, RXQ_NAPI_ID, RXQ_QUEUE_INDEX,
+                   RXQ_REG_STATE)
+from ..xdp_abi import MEM_TYPE_NAMES, MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_PAGE
 from .._twospeed import PythonKernel
 
 __all__ = ["EXERCISES", "CheckResult", "check", "run_check", "show_solution", "solution", "Exercise"]
@@ -155,15 +157,40 @@ class Snap:
     ops: dict = field(default_factory=dict)
     run_ops: dict = field(default_factory=dict)   # operations during the traffic only
     tx: bytes = b""
+    exceptions: int = -1                         # xdp:xdp_exception events (-1: the board did not trace)
     extra: dict = field(default_factory=dict)
 
 
-def _label(prog, packets, rate, kind):
+def _label(prog, packets, rate, kind, size=64, size2=None):
     k = kind or ("ssh" if prog == "ssh-mirror" else "udp")
-    what = {"udp": "64-byte UDP", "ssh": "TCP port-22", "tcp": "TCP"}[k]
+    what = {"udp": "UDP", "ssh": "TCP port-22", "tcp": "TCP"}[k]
+    sz = f"{size}-byte" + (f" then {packets} {size2}-byte" if size2 else "")
     r = "line rate" if rate == "line" else f"{rate / 1000:.0f} kpps"
     p = f"xdp {prog}" if prog else "no XDP program"
-    return f"{p}, {packets} {what} frames at {r}"
+    return f"{p}, {packets} {sz} {what} frames at {r}"
+
+
+# ================================================================ the checkers' own XDP programs
+
+def _lab_prog(name):
+    """A small eBPF program the checkers attach (hand-assembled; the C is in the comment)."""
+    from ..bpf import load_insns
+    from ..bpf.insn import pack
+    mov, movx, call, exit_, jne = 0xB7, 0xBF, 0x85, 0x95, 0x55
+    ctx = [pack(movx, 6, 1), pack(movx, 1, 6)]                  # keep ctx in r6; r1 = ctx
+    insns = {
+        # return bpf_redirect(999, 0);  -- ifindex 999 does not exist: xdp_do_redirect() fails (-EINVAL)
+        "redirect": [pack(mov, 1, imm=999), pack(mov, 2, imm=0), pack(call, imm=23), pack(exit_)],
+        # bpf_xdp_adjust_tail(ctx, -1000); return XDP_DROP;  -- the frame is shorter after the program
+        "shrink-drop": ctx + [pack(mov, 2, imm=-1000), pack(call, imm=65), pack(mov, 0, imm=1), pack(exit_)],
+        # return bpf_xdp_adjust_meta(ctx, -8) ? XDP_DROP : XDP_PASS;  -- mvneta gives no metadata room
+        "meta-test": ctx + [pack(mov, 2, imm=-8), pack(call, imm=54), pack(jne, 0, off=2, imm=0),
+                            pack(mov, 0, imm=2), pack(exit_), pack(mov, 0, imm=1), pack(exit_)],
+    }[name]
+    return load_insns(insns, name=name.replace("-", "_")).programs[name.replace("-", "_")]
+
+
+LAB_PROGS = ("redirect", "shrink-drop", "meta-test")
 
 
 def _snapshot(s: Snap, b: Board):
@@ -176,26 +203,39 @@ def _snapshot(s: Snap, b: Board):
     s.ops = {name: int(b.state.r[L.R_OP_COUNT + i]) for i, (name, _) in enumerate(OPS)}
     n = min(int(b.state.r[L.R_WIRE_TX_N]), L.TXCAP_MAX)
     s.tx = bytes(b.state.txcap[:n, :64])
+    if b.state.tr_ev.shape[0] != 0:            # the board records a trace
+        if b.state.r[L.R_TR_LOST]:
+            raise RuntimeError("xdplab bug: a checker's trace overflowed; give its board a larger trace=")
+        n = int(b.state.r[L.R_TR_N])
+        s.exceptions = int(np.count_nonzero(b.state.tr_ev[:n, TR_EV] == EV_XDP_EXCEPTION))
 
 
 def _scenario(overrides, prog="drop", packets=300, rate=100_000, kind=None, stop=True, injectors=None,
-              before_run=None, fn=None, **board_kw):
-    """Run one board: open (with overrides), traffic, check_pages, stop. Never raises (except unfinished)."""
-    s = Snap(_label(prog, packets, rate, kind))
+              before_run=None, fn=None, size=64, size2=None, max_polls=None, tx_gbps=None, **board_kw):
+    """Run one board: open (with overrides), traffic, check_pages, stop. Never raises (except unfinished).
+
+    ``size2``: then as many frames of that size; ``max_polls``: stop the traffic after that many NAPI
+    polls (frames stay on the ring for the teardown); ``tx_gbps``: the MAC's TX rate (the link partner
+    pauses us with 802.3x PAUSE frames), so that XDP_TX fills the TX ring."""
+    s = Snap(_label(prog, packets, rate, kind, size, size2))
     ov = dict(overrides)
     if injectors:
         ov.update(injectors)
     s.phase = "ip link set dev eth0 up" + (f"; ip link set dev eth0 xdp {prog}: the attach restarts the port, "
                                            "mvneta_stop + mvneta_open" if prog else "")
     try:
-        b = Board(prog, mode="python", overrides=ov, **board_kw)
+        b = Board(_lab_prog(prog) if prog in LAB_PROGS else prog, mode="python", overrides=ov, **board_kw)
         s.board = b
+        if tx_gbps is not None:
+            b.state.f[L.F_GBPS] = tx_gbps
         if before_run:
             before_run(b)
         s.phase = "traffic"
         f0 = b.state.r[L.R_OP_COUNT:L.R_OP_COUNT + len(OPS)].copy()
         if packets:
-            b.run(packets=packets, rate=rate, kind=kind)
+            b.run(packets=packets, size=size, rate=rate, kind=kind, max_polls=max_polls)
+            if size2:
+                b.run(packets=packets, size=size2, rate=rate, kind=kind, max_polls=max_polls)
         _snapshot(s, b)
         s.run_ops = {name: int(b.state.r[L.R_OP_COUNT + i] - f0[i]) for i, (name, _) in enumerate(OPS)}
         s.phase = "after traffic"
@@ -235,12 +275,70 @@ def _reference(prog="drop", packets=300, rate=100_000, kind=None, inject=None, *
     return s
 
 
+def _in_napi():
+    """Is the caller running inside mvneta_poll (the pool's NAPI context)?  (python-mode boards only)"""
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_name == "mvneta_poll":
+            return True
+        f = f.f_back
+    return False
+
+
 def _make_injectors(spec):
-    """Fault injectors by name; returns (overrides, state dict)."""
-    st = {"on": False, "calls": 0, "failed": 0, "dirs": []}
-    base = _base()
+    """Fault injectors and watchers by name ("a+b" combines them); returns (overrides, state dict)."""
+    st = {"on": False, "calls": 0, "failed": 0, "dirs": [], "direct_outside_napi": [], "teardowns": [],
+          "census": [], "redirects": 0}
     ov = {}
-    if spec == "pp_alloc_fail":
+    for one in (spec or "").split("+"):
+        _make_injector(one, ov, st)
+    return ov, st
+
+
+def _make_injector(spec, ov, st):
+    base = _base()
+    if spec == "redirect_half":
+        orig = base._funcs["xdp_do_redirect"]
+        conv = base._funcs["xdp_convert_buff_to_frame"]
+        give_back = base._funcs["xdp_return_frame_rx_napi"]
+
+        def xdp_do_redirect(b, xdp):
+            # every second redirect finds a target (the lab models none yet): the frame is queued, and the
+            # target drops it at xdp_do_flush (a devmap whose device is busy frees it NAPI-direct)
+            err = orig(b, xdp)
+            st["redirects"] += 1
+            if st["redirects"] % 2:
+                return err
+            frame = conv(b, xdp)
+            if frame < 0:
+                return -75                          # -EOVERFLOW: no room for the xdp_frame
+            give_back(b, frame)
+            return 0
+        ov["xdp_do_redirect"] = xdp_do_redirect
+    elif spec == "census":
+        orig = base._funcs["bpf_prog_run_xdp"]
+
+        def bpf_prog_run_xdp(b, xdp):
+            where = int(b.pg[xdp[XB_PAGE], PGF_WHERE])
+            if where != PG_CPU and len(st["census"]) < 3:
+                st["census"].append((int(xdp[XB_PAGE]), where))
+            return orig(b, xdp)
+        ov["bpf_prog_run_xdp"] = bpf_prog_run_xdp
+    elif spec == "teardown":
+        orig_reset = base._funcs["_rxq_reset"]
+
+        def _rxq_reset(b):
+            if b.r[L.R_RUNNING]:        # called by mvneta_stop right after mvneta_rxq_drop_pkts: where 6.1
+                st["teardowns"].append({  # frees the descriptor ring (mvneta_rxq_deinit)
+                    "busy": int(b.r[L.R_RXQ_BUSY]), "give": int(b.r[L.R_RXQ_HW_GIVE]), "pool": int(b.r[L.R_RXQ_POOL]),
+                    "own": b.rxd[:, RXD_HW_OWN].copy(), "phys": b.rxd[:, RXD_BUF_PHYS_ADDR].copy(),
+                    "virt": b.rxd[:, RXD_BUF_VIRT_ADDR].copy()})
+            return orig_reset(b)
+        ov["_rxq_reset"] = _rxq_reset
+        for name, pos in (("page_pool_put_page", 4), ("page_pool_put_full_page", 3),
+                          ("page_pool_recycle_direct", None)):
+            ov[name] = _direct_watch(name, pos, base._funcs[name], st)
+    elif spec == "pp_alloc_fail":
         orig = base._funcs["page_pool_alloc_pages"]
 
         def page_pool_alloc_pages(b, pool, gfp):
@@ -275,7 +373,17 @@ def _make_injectors(spec):
         st["target"] = target
     elif spec:
         raise ValueError(spec)
-    return ov, st
+
+
+def _direct_watch(name, pos, orig, st):
+    """A wrapper of a page_pool put that records allow_direct=true outside the pool's NAPI context."""
+    def watch(b, *args):
+        direct = True if pos is None else bool(args[pos - 1])
+        if direct and not _in_napi() and len(st["direct_outside_napi"]) < 3:
+            st["direct_outside_napi"].append(name)
+        return orig(b, *args)
+    watch.__name__ = name
+    return watch
 
 
 # ================================================================ comparing
@@ -324,8 +432,20 @@ def _census_text(c):
     return ", ".join(f"{k} {v}" for k, v in c.items() if v)
 
 
-def _compare(s: Snap, ref: Snap, fn, explain=None, dmesg=True):
-    """Raise _Fail with an explanation if the learner's scenario differs from the reference."""
+# what a difference in one of the cycle model's operation counts usually means
+_OP_HINTS = {
+    "dcache_inval_line": "cache lines invalidated for the CPU: dma_sync_single_for_cpu() of what the NIC wrote",
+    "dma_sync_call": "DMA syncs: one for the CPU per RX buffer, one for the device per recycled page",
+    "dcache_clean_line": "cache lines cleaned for the device: the dma_sync_size of each recycle",
+    "mmio_write": "NETA register writes (one posted write per poll while both counts fit in 8 bits)",
+}
+
+
+def _compare(s: Snap, ref: Snap, fn, explain=None, dmesg=True, ops_too=True):
+    """Raise _Fail with an explanation if the learner's scenario differs from the reference.
+
+    ``ops_too=False`` leaves out the cycle model's operation counts (``_traffic`` compares those last, so
+    that a counter, a page or a sanitizer report explains a mistake first when there is one)."""
     if s.exc is not None:
         lines = _describe_exc(s.exc, fn, f"{s.label} ({s.phase})")
         if explain:
@@ -338,7 +458,9 @@ def _compare(s: Snap, ref: Snap, fn, explain=None, dmesg=True):
         want = [m.split("] ", 1)[-1] for m in ref.dmesg]
         if got != want:
             extra.append(("dmesg", got, want))
-    if diffs or extra or s.pages_problem or s.leak or s.census != ref.census:
+    ops = [(k, s.ops.get(k, 0), r) for k, r in ref.ops.items() if s.ops.get(k, 0) != r] if ops_too else []
+    exc = s.exceptions >= 0 and ref.exceptions >= 0 and s.exceptions != ref.exceptions
+    if diffs or extra or s.pages_problem or s.leak or s.census != ref.census or ops or exc:
         lines = [f"✗ {s.label}: the board does not end the way the 6.1 driver leaves it"]
         if diffs:
             lines += _diff_lines(diffs)
@@ -355,6 +477,18 @@ def _compare(s: Snap, ref: Snap, fn, explain=None, dmesg=True):
         if s.leak is not None:
             lines += ["    at ip link set dev eth0 down: " + str(s.leak).split("\n")[0]] + \
                      ["      " + x.strip() for x in str(s.leak).split("\n")[1:]]
+        if exc:
+            lines.append(f"    xdp:xdp_exception tracepoint: {s.exceptions} event(s) (6.1 driver: {ref.exceptions}) "
+                         "— "
+                         "what perf record -e xdp:xdp_exception and xdpdump show an admin: one per aborted frame "
+                         "and per invalid action, none for XDP_DROP")
+        if ops:
+            lines.append("    the work the board's cycle model counted (operations since ip link set up):")
+            lines += [f"      {k:<20} {a:>8}   (6.1 driver: {r})" + (f"  — {_OP_HINTS[k]}" if k in _OP_HINTS else "")
+                      for k, a, r in ops[:4]]
+            lines.append("    each is a kernel operation with a cycle cost (xdplab.cost.OPS): keep the stub's "
+                         "charge(...) lines, and do what the 6.1 function does — no cache line synced more or "
+                         "less, no register written twice")
         if explain:
             lines += explain(s, ref, diffs, None) or []
         raise _Fail(*lines)
@@ -366,15 +500,18 @@ def _per_pkt(s: Snap, op):
 
 def _traffic(fn, name, scenarios, explain=None, overrides=None):
     """Run each scenario (kwargs of _scenario) with the learner's fn and with the 6.1 driver; compare."""
-    ok = []
+    ok, refs = [], []
     for sc in scenarios:
         sc = dict(sc)
         inject = sc.pop("inject", None)
         ref = _reference(inject=inject, **sc)
         inj = _make_injectors(inject)[0] if inject else None
         s = _scenario(dict(overrides or {name: fn}), injectors=inj, fn=fn, **sc)
-        _compare(s, ref, fn, explain)
+        _compare(s, ref, fn, explain, ops_too=False)
         ok.append(s)
+        refs.append(ref)
+    for s, ref in zip(ok, refs):
+        _compare(s, ref, fn, explain)
     return ok
 
 
@@ -439,8 +576,35 @@ def _check_rx_desc_fill(fn):
     return lines
 
 
+class LoopNeverEnds(Exception):
+    """The learner's function ran far longer than the 6.1 function could."""
+
+
+def _bounded(fn, *args, max_lines=200_000):
+    """fn(*args), raising LoopNeverEnds after max_lines Python lines (a loop whose counter never reaches 0)."""
+    left = [max_lines]
+
+    def local(frame, event, arg):
+        if event == "line":
+            left[0] -= 1
+            if left[0] < 0:
+                raise LoopNeverEnds(f"still running after {max_lines} lines: a loop that never ends? (check that "
+                                    "each pass takes its share off the counts it tests)")
+        return local
+
+    old = sys.gettrace()
+    sys.settrace(lambda frame, event, arg: local)
+    try:
+        return fn(*args)
+    finally:
+        sys.settrace(old)
+
+
 def _desc_num_cases():
-    return [(40, 40), (64, 0), (0, 64), (255, 255), (300, 300), (510, 260)]
+    # a poll (<= 64 each, (0, 0) when the RX cause bit was left over), both fields at the 8-bit limit and one
+    # past it, and the teardown's large acks, in each combination of which field overflows
+    return [(40, 40), (64, 0), (0, 64), (0, 0), (255, 255), (256, 0), (256, 256), (300, 40), (40, 300), (0, 256),
+            (300, 300), (510, 260)]
 
 
 def _check_rxq_desc_num_update(fn):
@@ -457,7 +621,7 @@ def _check_rxq_desc_num_update(fn):
             st.rxd[:, RXD_HW_OWN] = 0
             st.r[L.R_RXQ_HW_GIVE] = 2
             try:
-                k.mvneta_rxq_desc_num_update(st, done, filled)
+                _bounded(k.mvneta_rxq_desc_num_update, st, done, filled)
             except Exception as e:  # noqa: BLE001
                 _raise_if_unfinished(e)
                 raise _Fail(*_describe_exc(e, fn, f"mvneta_rxq_desc_num_update(b, {done}, {filled})"))
@@ -516,7 +680,7 @@ def _check_params(b, prog, fn):
                     "from it")
     flags = int(row[PPF_FLAGS])
     want_dir = DMA_BIDIRECTIONAL if prog else DMA_FROM_DEVICE
-    exp = [("order", int(row[PPF_ORDER]), 0, "one 4 KiB page per frame"),
+    exp = [("order", int(row[PPF_ORDER]), 0, "mvneta posts one 4 KiB page per RX buffer"),
            ("flags", flags, PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV, None),
            ("pool_size", int(row[PPF_POOL_SIZE]), int(b.state.r[L.R_RXQ_SIZE]),
             "the ptr_ring's size: one RX ring's worth of pages (rxq->size, 512) may come back through it"),
@@ -561,9 +725,11 @@ def _check_params(b, prog, fn):
                     "    __xdp_rxq_info_reg(&rxq->xdp_rxq, dev, rxq->id, napi_id 0, frag_size PAGE_SIZE): the "
                     "lab's xdp_rxq_info_reg(b, 0, b.r[R_IFINDEX], 0, 0, PAGE_SIZE). Programs read "
                     "ingress_ifindex and rx_queue_index from it, and the memory model hangs off it.")
-    if r[RXQ_QUEUE_INDEX] != 0 or r[RXQ_FRAG_SIZE] != PAGE_SIZE:
-        raise _Fail(f"✗ xdp_rxq_info: queue_index {int(r[RXQ_QUEUE_INDEX])}, frag_size {int(r[RXQ_FRAG_SIZE])}; "
-                    f"the 6.1 driver registers rxq->id 0 and frag_size PAGE_SIZE (4096)",
+    if r[RXQ_QUEUE_INDEX] != 0 or r[RXQ_FRAG_SIZE] != PAGE_SIZE or r[RXQ_NAPI_ID] != 0:
+        raise _Fail(f"✗ xdp_rxq_info: queue_index {int(r[RXQ_QUEUE_INDEX])}, napi_id {int(r[RXQ_NAPI_ID])}, "
+                    f"frag_size {int(r[RXQ_FRAG_SIZE])}; the 6.1 driver registers rxq->id 0, napi_id 0 and "
+                    f"frag_size PAGE_SIZE (4096)",
+                    "    napi_id (5.11+) is the NAPI instance busy polling would use; mvneta passes 0",
                     "    frag_size (5.18+) is the size of each buffer of a multi-buffer frame: "
                     "bpf_xdp_adjust_tail() computes a frag's tailroom from it")
     if r[RXQ_MEM_TYPE] != MEM_TYPE_PAGE_POOL or b.state.ids[int(r[RXQ_MEM_ID]), 0] != p:
@@ -726,8 +892,8 @@ def _explain_teardown(s, ref, diffs, exc):
 
 
 def _check_rxq_drop_pkts(fn):
-    lines = []
     ov = {"mvneta_rxq_drop_pkts": fn}
+    lines = _check_teardown_state(fn)
     for prog in ("pass", "ssh-mirror"):
         ref = _reference(prog=prog)
         s = _scenario(ov, prog=prog, fn=fn)
@@ -763,6 +929,63 @@ def _check_rxq_drop_pkts(fn):
     return lines
 
 
+def _check_teardown_state(fn):
+    """ip link set down while frames wait on the ring and descriptors wait for a refill: what the NIC and the
+    descriptor ring look like when the teardown returns, and in which context pages went back."""
+    sc = dict(prog="pass", packets=400, rate="line", max_polls=3)
+    ref_inj, ref_st = _make_injectors("teardown+pp_alloc_fail")
+    ref = _scenario({}, injectors=ref_inj, **sc)
+    if ref.exc or ref.leak or not ref_st["teardowns"] or ref_st["direct_outside_napi"]:
+        raise RuntimeError(f"xdplab bug: the reference teardown failed: {ref.exc or ref.leak or ref_st}")
+    inj, st = _make_injectors("teardown+pp_alloc_fail")
+    s = _scenario({"mvneta_rxq_drop_pkts": fn}, injectors=inj, fn=fn, **sc)
+    if s.exc is not None or s.leak is not None or s.pages_problem or s.census != ref.census:
+        _compare(s, ref, fn, _explain_teardown, ops_too=False)     # a leak first: it explains the most
+    what = ("ip link set dev eth0 down with frames still on the RX ring and descriptors "
+            "still waiting for a refill (xdp pass at line rate, page_pool_alloc_pages failing, stopped after 3 polls)")
+    if st["direct_outside_napi"]:
+        raise _Fail(f"✗ {what}: {st['direct_outside_napi'][0]}(..., allow_direct=true) outside NAPI",
+                    "    allow_direct=true promises that the caller is the pool's own NAPI poll, the only context "
+                    "allowed to touch the pool's alloc cache without a lock. ip link set down (and the port restart "
+                    "of a program attach) runs in process context: page_pool_put_full_page(pool, page, false). "
+                    "(6.1's __page_pool_put_page also tests in_serving_softirq() and takes the ptr_ring from "
+                    "process context, so this call does no harm in 6.1 itself; the flag is still the caller's "
+                    "promise, which the lab checks: a put from another CPU's softirq would pass 6.1's test.)")
+    if not st["teardowns"]:
+        raise _Fail(f"✗ {what}: mvneta_stop did not finish")
+    t, r = st["teardowns"][-1], ref_st["teardowns"][-1]       # [0] is the restart of the program attach
+    if t["busy"] != r["busy"]:
+        raise _Fail(f"✗ {what}: after your teardown the NIC still counts {t['busy']} descriptors as occupied "
+                    f"(6.1: {r['busy']})",
+                    "    ack them first: rx_done = mvneta_rxq_busy_desc_num_get() (b.r[R_RXQ_BUSY]); "
+                    "mvneta_rxq_desc_num_update(b, rx_done, rx_done). The counter lives in the NIC, not in the "
+                    "ring the kernel frees: left as it is, the next ip link set up starts with a busy count the "
+                    "new ring does not have, and the first poll processes descriptors that hold no frame")
+    if t["give"] != r["give"] or not np.array_equal(t["own"], r["own"]):
+        raise _Fail(f"✗ {what}: the NIC may fill {int(t['own'].sum())} descriptors after your teardown, "
+                    f"6.1 leaves it {int(r['own'].sum())}",
+                    "    mvneta_rxq_desc_num_update(b, rx_done, rx_done): the descriptors acked as processed are "
+                    "also handed back as free (non-occupied), so the NIC's two counters stay consistent")
+    if t["pool"] != r["pool"]:
+        raise _Fail(f"✗ {what}: after your teardown rxq->page_pool (b.r[R_RXQ_POOL]) is {t['pool']}, 6.1 sets it "
+                    f"to NULL ({r['pool']})",
+                    "    the pool is destroyed: whatever looks at the queue while the port is down (ethtool -S "
+                    "sums the queues' page_pool stats) must find NULL, not a freed pool — and pool 0 is a "
+                    "valid index in the lab")
+    held = [i for i in range(len(t["phys"])) if t["phys"][i] != r["phys"][i] or t["virt"][i] != r["virt"][i]]
+    if held:
+        i = held[0]
+        raise _Fail(f"✗ {what}: after your teardown RX descriptor {i} still says buf_phys_addr "
+                    f"{int(t['phys'][i]):#x}, buf_virt_addr {int(t['virt'][i])} ({len(held)} descriptor(s) like it)",
+                    "    the page it names went back to the pool, and the pool is gone. The kernel frees the "
+                    "descriptor ring here; the lab keeps it across stop/open, so empty each descriptor you give "
+                    "back (b.rxd[i, RXD_BUF_PHYS_ADDR] = 0, b.rxd[i, RXD_BUF_VIRT_ADDR] = -1): a stale entry is "
+                    "put a second time by the next teardown if the next open cannot fill the whole ring")
+    _compare(s, ref, fn, _explain_teardown)
+    return [f"✓ {what}: busy descriptors acked and handed back, every descriptor emptied, every page put with "
+            "allow_direct=false (process context)"]
+
+
 def _explain_rx_frame(s, ref, diffs, exc):
     out = []
     keys = {k for k, _, _ in diffs}
@@ -780,6 +1003,9 @@ def _explain_rx_frame(s, ref, diffs, exc):
     if ({"rx_bytes", "tx_bytes"} & keys) and not ({"rx_xdp_tx", "not_ip_consumed"} & keys):
         out.append("    the frame's length (rx_bytes of the skb, tx_bytes of the XDP_TX frame) is off: data_len = data_size - MVNETA_MH_SIZE - ETH_FCS_LEN for a frame "
                    "that ends in this buffer (data_size counts the Marvell header and the 4-byte FCS)")
+    if {"verdict XDP_PASS", "verdict XDP_DROP"} & keys and s.label.startswith("xdp meta-test"):
+        out.append("    bpf_xdp_adjust_meta() succeeded: mvneta reserves no metadata area, so 6.1 prepares the "
+                   "buffer with meta_valid = false (xdp_prepare_buff(..., false)) and the helper fails")
     if s.pages_problem or "rx_discard" in keys:
         out.append("    after taking the buffer, clear rx_desc->buf_phys_addr: mvneta_rx_refill_queue only "
                    "refills descriptors whose buf_phys_addr is 0, and steps over the others as if their buffer "
@@ -817,6 +1043,22 @@ def _check_swbm_rx_frame(fn):
                         "header and FCS included")
     lines.append("✓ dma_sync_single_for_cpu with the pool's direction (DMA_BIDIRECTIONAL with a program, "
                  "DMA_FROM_DEVICE without) and the descriptor's whole data_size")
+    _traffic(fn, name, [dict(prog="meta-test", packets=50),
+                        dict(prog=None, packets=30, size=4000, size2=64, mtu=9000, rate=20_000)], _explain_rx_frame)
+    lines.append("✓ bpf_xdp_adjust_meta is refused as on mvneta (meta_valid false); 4000-byte frames at MTU 9000 "
+                 "(a first buffer of MVNETA_MAX_RX_BUF_SIZE, then fragments) and 64-byte frames after them (the "
+                 "frags flag cleared)")
+    inj, st = _make_injectors("census")
+    s = _scenario({name: fn} | inj, prog="drop", packets=50, fn=fn)
+    if s.exc:
+        raise _Fail(*_describe_exc(s.exc, fn, s.label))
+    if st["census"]:
+        page, where = st["census"][0]
+        raise _Fail(f"✗ {s.label}: the program ran on page {page} while the lab's page census still placed it "
+                    f"at {where} (PG_CPU is {PG_CPU})",
+                    "    b.pg[page, PGF_WHERE] = PG_CPU once the descriptor is emptied: the CPU owns the page now "
+                    "(lab bookkeeping, not kernel code: it is how check_pages() and the player know where every "
+                    "page is)")
     return lines
 
 
@@ -825,15 +1067,34 @@ def _explain_run_xdp(s, ref, diffs, exc):
     keys = {k for k, _, _ in diffs}
     prog = s.label.split(",")[0].replace("xdp ", "")
     verdict = {"drop": "XDP_DROP", "abort": "XDP_ABORTED", "invalid": "an invalid action (7)", "pass": "XDP_PASS",
-               "ssh-mirror": "XDP_TX"}.get(prog, prog)
+               "ssh-mirror": "XDP_TX", "redirect": "XDP_REDIRECT",
+               "shrink-drop": "XDP_DROP after bpf_xdp_adjust_tail"}.get(prog, prog)
     if isinstance(exc, SanitizerError) and exc.code == 14:
         out.append(f"    after {verdict} the page went back to the pool twice: mvneta_xdp_put_buff() recycles "
                    "it, so return MVNETA_XDP_DROPPED (the RX loop then leaves it alone); only XDP_PASS returns "
                    "MVNETA_XDP_PASS, which makes the loop build an skb around the page")
     if s.census.get("cpu") or (s.pages_problem and "cpu=" in s.pages_problem):
-        out.append(f"    after {verdict} the page stayed in the driver's hands: nobody will ever return it. "
-                   "XDP_DROP, XDP_ABORTED and invalid actions recycle it with mvneta_xdp_put_buff(b, xdp, sync) "
-                   "→ page_pool_put_page(pool, page, sync, allow_direct=true), straight into the alloc cache")
+        if prog == "redirect":
+            out.append("    after a failed XDP_REDIRECT the page stayed in the driver's hands: when xdp_do_redirect() "
+                       "returns an error nobody took the frame — recycle it with mvneta_xdp_put_buff(b, xdp, sync) "
+                       "and return MVNETA_XDP_DROPPED")
+        elif prog == "ssh-mirror" and ref.ethtool.get("rx_xdp_tx_errors"):
+            out.append(f"    the TX ring was full {ref.ethtool['rx_xdp_tx_errors']} times (rx_xdp_tx_errors): when "
+                       "mvneta_xdp_xmit_back() does not return MVNETA_XDP_TX the frame was not queued and the "
+                       "page is still yours — recycle it with mvneta_xdp_put_buff(b, xdp, sync)")
+        else:
+            out.append(f"    after {verdict} the page stayed in the driver's hands: nobody will ever return it. "
+                       "XDP_DROP, XDP_ABORTED and invalid actions recycle it with mvneta_xdp_put_buff(b, xdp, sync) "
+                       "→ page_pool_put_page(pool, page, sync, allow_direct=true), straight into the alloc cache")
+    if "rx_xdp_redirect" in keys:
+        out.append("    count rx_xdp_redirect only when xdp_do_redirect() returned 0 (the frame is the target's "
+                   "now, MVNETA_XDP_REDIR); a failed redirect is recycled and returns MVNETA_XDP_DROPPED, and no "
+                   "XDP counter of mvneta counts it (the core's xdp:xdp_redirect_err tracepoint does)")
+    if s.exceptions >= 0 and ref.exceptions >= 0 and s.exceptions != ref.exceptions:
+        out.append("    trace_xdp_exception(b, xdp, act) for XDP_ABORTED and for invalid actions (they fall "
+                   "through to it), never for XDP_DROP")
+    if s.ops.get("dcache_clean_line", 0) != ref.ops.get("dcache_clean_line", 0) and not s.census.get("cpu"):
+        out += list(_SYNC_HINT)
     if "rx_xdp_drop" in keys and prog in ("abort", "invalid"):
         out.append("    XDP_ABORTED and invalid actions fall through to XDP_DROP: the frame is dropped and "
                    "counted in rx_xdp_drop (plus trace_xdp_exception; invalid ones also "
@@ -877,23 +1138,41 @@ def _check_run_xdp(fn):
     lines = []
     name = "mvneta_run_xdp"
     progs = ["drop", "abort", "invalid", "pass", "ssh-mirror"]
-    oks = _traffic(fn, name, [dict(prog=p, packets=200) for p in progs], _explain_run_xdp)
+    # drop, abort and invalid record a trace: the xdp:xdp_exception events are compared too
+    oks = _traffic(fn, name, [dict(prog=p, packets=200, **({"trace": 8000} if p in ("drop", "abort", "invalid")
+                                                            else {})) for p in progs], _explain_run_xdp)
     lines.append("✓ XDP_DROP, XDP_ABORTED, invalid action, XDP_PASS, XDP_TX (200 frames each): ethtool -S, "
-                 "ip -s link, dmesg and every page match the 6.1 driver")
-    s, ref = oks[0], _reference(prog="drop", packets=200)
+                 "ip -s link, dmesg, xdp:xdp_exception events and every page match the 6.1 driver")
+    s, ref = oks[0], _reference(prog="drop", packets=200, trace=8000)
     if s.ethtool["rx_pp_recycle_ring"] != ref.ethtool["rx_pp_recycle_ring"]:
         raise _Fail("✗ XDP_DROP recycled through the ptr_ring", *_explain_run_xdp(s, ref, [], None))
     cl, cr = _per_pkt(s, "dcache_clean_line"), _per_pkt(ref, "dcache_clean_line")
     if cl > cr + 0.01:
         raise _Fail(f"✗ XDP_DROP: the pool cleaned {cl:.1f} cache lines per frame for the device, the 6.1 driver "
-                    f"{cr:.1f}",
-                    "    pass the sync length to the recycle: sync = max(data_end - data_hard_start - "
-                    "rx_offset_correction before and after the program) — the furthest byte the CPU may have "
-                    "dirtied. page_pool_put_page(..., -1, ...) syncs max_len (3520 bytes, 55 lines) for every "
-                    "dropped frame: the talk's 420 kpps instead of 585")
-    lines.append("✓ XDP_DROP recycles into the alloc cache (allow_direct) and syncs only the bytes the CPU may "
-                 "have touched (dma_sync_size = sync)")
+                    f"{cr:.1f}", *_SYNC_HINT)
+    lines.append("✓ XDP_DROP recycles into the alloc cache (allow_direct) and syncs only as far as the frame "
+                 "reaches (dma_sync_size = sync)")
+    full = _reference(prog="ssh-mirror", packets=500, tx_ring=434, tx_gbps=0.005)
+    if not full.ethtool["rx_xdp_tx_errors"]:
+        raise RuntimeError("xdplab bug: the TX-ring-full scenario did not fill the TX ring")
+    _traffic(fn, name, [dict(prog="ssh-mirror", packets=500, tx_ring=434, tx_gbps=0.005)], _explain_run_xdp)
+    lines.append(f"✓ XDP_TX with the TX ring full (434 descriptors, the MAC paused to 5 Mbit/s): "
+                 f"{full.ethtool['rx_xdp_tx_errors']} frames mvneta_xdp_xmit_back() could not queue went back "
+                 "to the pool")
+    _traffic(fn, name, [dict(prog="redirect", packets=100, inject="redirect_half")], _explain_run_xdp)
+    lines.append("✓ XDP_REDIRECT, half of them to a target that takes the frame and half failing (-EINVAL): "
+                 "rx_xdp_redirect counts only the redirects that succeeded, every failed one is recycled")
+    _traffic(fn, name, [dict(prog="shrink-drop", packets=40, size=1500, rate=20_000)], _explain_run_xdp)
+    lines.append("✓ a program that cuts 1000 bytes off 1500-byte frames (bpf_xdp_adjust_tail): the sync for the "
+                 "device still covers the frame as it arrived (max of before and after)")
     return lines
+
+
+_SYNC_HINT = ("    pass the sync length to the recycle: sync = max(data_end - data_hard_start - "
+              "rx_offset_correction, before and after the program) — how far the frame reaches into the buffer, "
+              "FCS excluded, whatever the program did (a program that only reads is synced the same). "
+              "page_pool_put_page(..., -1, ...) syncs max_len (3520 bytes, 55 lines) for every dropped frame: "
+              "the talk's 420 kpps instead of 585",)
 
 
 EXERCISES = {

@@ -1,0 +1,90 @@
+"""Mutation test of every exercise's checker (issue 21): each single-statement change of the reference solution
+must be rejected, or be listed below as an equivalent mutant with the reason it cannot change what the driver
+does.  A new exercise is covered as soon as it is in ``EXERCISES``; its survivors must be fixed in the checker
+or listed here.  ``python -m xdplab.course.mutants <exercise>`` prints every mutant and whether it survives.
+"""
+import pytest
+
+from xdplab.course import EXERCISES
+from xdplab.course.mutants import mutants, survivors
+
+_LOOP_SAME = ("the loop's one pass writes the same value: 255 goes through the else branch, which writes 0xff "
+              "and subtracts 0xff, exactly what the if branch does")
+_FAST_SAME = "255 then takes the loop, whose single pass writes the same rx_done | rx_filled << 16"
+_DISJOINT = ("the fields do not overlap (rx_done in bits 0-7, rx_filled in bits 16-23, each at most 255 here), "
+             "so | and ^ give the same value")
+
+# exercise -> {mutant key: why it is harmless}
+EQUIVALENT = {
+    "lab_ex2": {
+        "`if rx_done <= 255 and rx_filled <= 255:` -> `if rx_done <= 254 and rx_filled <= 255:`": _FAST_SAME,
+        "`if rx_done <= 255 and rx_filled <= 255:` -> `if rx_done <= 255 and rx_filled <= 254:`": _FAST_SAME,
+        "`val = rx_done | rx_filled << MVNETA_RXQ_ADD_NON_OCCUPIED_SHIFT` -> "
+        "`val = rx_done ^ rx_filled << MVNETA_RXQ_ADD_NON_OCCUPIED_SHIFT`": _DISJOINT,
+        "`if rx_done <= 255:` -> `if rx_done <= 254:`": _LOOP_SAME,
+        "`if rx_filled <= 255:` -> `if rx_filled <= 254:`": _LOOP_SAME,
+        "`val |= rx_filled << MVNETA_RXQ_ADD_NON_OCCUPIED_SHIFT` -> "
+        "`val ^= rx_filled << MVNETA_RXQ_ADD_NON_OCCUPIED_SHIFT`": _DISJOINT,
+        "`val |= 255 << MVNETA_RXQ_ADD_NON_OCCUPIED_SHIFT` -> `val ^= 255 << MVNETA_RXQ_ADD_NON_OCCUPIED_SHIFT`":
+            _DISJOINT,
+    },
+    "mem_ex1": {
+        "`b.r[R_RXQ_POOL] = page_pool_create(b, 0, PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV, size, ...` -> "
+        "`b.r[R_RXQ_POOL] = page_pool_create(b, 0, PP_FLAG_DMA_MAP ^ PP_FLAG_DMA_SYNC_DEV, size, ...`":
+            "PP_FLAG_DMA_MAP (1) and PP_FLAG_DMA_SYNC_DEV (2) are different bits: | and ^ give the same flags",
+        "`return 0` -> `return 1`":
+            "the caller (6.1's mvneta_rxq_fill, and the lab's) tests err < 0: a positive return is success to it",
+    },
+    "mem_ex2": {
+        "`page = page_pool_alloc_pages(b, b.r[R_RXQ_POOL], 0)` -> "
+        "`page = page_pool_alloc_pages(b, b.r[R_RXQ_POOL], 1)`":
+            "the lab's page allocator does not model gfp flags (6.1 passes the caller's GFP_KERNEL or GFP_ATOMIC "
+            "| __GFP_NOWARN; the lab's mvneta_rx_refill has no gfp argument)",
+    },
+    "napi_ex2": {
+        "`len_ = xdp[XB_DATA_END] - xdp[XB_HARD_START] - off` -> "
+        "`len_ = xdp[XB_DATA_END] + xdp[XB_HARD_START] - off`":
+            "the lab's xdp_buff holds offsets within the page and data_hard_start is offset 0: + 0 and - 0 agree",
+        "`sync = xdp[XB_DATA_END] - xdp[XB_HARD_START] - off` -> "
+        "`sync = xdp[XB_DATA_END] + xdp[XB_HARD_START] - off`":
+            "the lab's xdp_buff holds offsets within the page and data_hard_start is offset 0: + 0 and - 0 agree",
+        "`b.r[R_STATS + S_RX_PACKETS] += 1` -> `b.r[R_STATS - S_RX_PACKETS] += 1`":
+            "S_RX_PACKETS is 0 (the first ethtool counter): R_STATS - 0 is the same slot",
+    },
+}
+
+
+def test_equivalent_mutants_name_real_exercises():
+    assert set(EQUIVALENT) <= set(EXERCISES)
+    for ex, d in EQUIVALENT.items():
+        keys = {m.key for m in mutants(ex)}
+        assert set(d) <= keys, f"{ex}: listed mutants the generator no longer makes: {set(d) - keys}"
+        assert all(len(why) > 20 for why in d.values())
+
+
+def test_the_generator_makes_each_kind_of_mutant():
+    keys = [m.key for ex in EXERCISES for m in mutants(ex)]
+    assert any(k.startswith("delete `") for k in keys)
+    assert "`page_pool_put_full_page(b, pool, page, False)` -> `page_pool_put_full_page(b, pool, page, True)`" \
+        in [m.key for m in mutants("mem_ex3")]                                      # boolean argument flipped
+    assert "`sync = max(sync, len_)` -> `sync = min(sync, len_)`" in [m.key for m in mutants("napi_ex2")]
+    assert "`if ret != MVNETA_XDP_TX:` -> `if ret == MVNETA_XDP_TX:`" in [m.key for m in mutants("napi_ex2")]
+    assert "`if err:` -> `if not err:`" in [m.key for m in mutants("napi_ex2")]
+    assert "`b.r[R_STATS + S_RX_XDP_REDIRECT] += 1` -> `b.r[R_STATS + S_RX_XDP_REDIRECT] += 2`" \
+        in [m.key for m in mutants("napi_ex2")]                                     # constant +1
+    for ex in EXERCISES:                                 # every mutant is a function the checker can run
+        for m in mutants(ex):
+            assert m.function().__name__ == EXERCISES[ex].function
+
+
+@pytest.mark.parametrize("exercise", sorted(EXERCISES))
+def test_checker_rejects_every_mutant(exercise):
+    ms = mutants(exercise)
+    surv = survivors(exercise)
+    allowed = EQUIVALENT.get(exercise, {})
+    holes = [f"line {m.line}: {m.key}" for m, _ in surv if m.key not in allowed]
+    assert not holes, f"{exercise}: the checker accepts {len(holes)} mutant(s) of the solution:\n  " + \
+        "\n  ".join(holes)
+    stale = set(allowed) - {m.key for m, _ in surv}
+    assert not stale, f"{exercise}: listed as equivalent but now rejected (drop them from EQUIVALENT): {stale}"
+    print(f"{exercise}: {len(ms)} mutants, {len(ms) - len(surv)} rejected, {len(surv)} equivalent (listed)")
