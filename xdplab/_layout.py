@@ -82,6 +82,7 @@ R_MTU = _R()
 R_RUNNING = _R()
 R_PROG_KIND = _R()
 R_PROG_ID = _R()
+R_BPF_INTERP = _R()        # address of the eBPF interpreter's entry (xdplab.bpf.vm.interp_entry_addr); 0 until a program is attached
 R_PROG_FRAGS = _R()
 R_RX_OFFSET = _R()         # pp->rx_offset_correction
 R_NAPI_SCHED = _R()

@@ -273,6 +273,11 @@ class Board:
                     prog.interpret()
                 self.bpf_jited = self.mode == "jit" and prog.jited
             self._replace(bpf=prog.state)
+            if self.mode == "jit" and self.s.r[L.R_BPF_INTERP] == 0:
+                # the interpreter, compiled apart from the board (call_interp): only now, for a board
+                # that runs a compiled program (also a translated one: it finishes handed-over runs)
+                from .bpf.vm import interp_entry_addr
+                self.s.r[L.R_BPF_INTERP] = interp_entry_addr()
         else:
             raise TypeError(f"prog must be a built-in name ({', '.join(sorted(BUILTIN_PROGS))}) or a program "
                             f"from xdplab.bpf.load_object(), got {type(prog).__name__}")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from ._twospeed import kernel
 
-from ._layout import R_BPF_FAULT_ENV, R_BPF_FAULTS, R_CPU_CUR, R_PROG_ID, R_PROG_KIND
-from .bpf._jitabi import call_jit, data_addr, jit_prog_addr
+from ._layout import R_BPF_FAULT_ENV, R_BPF_FAULTS, R_BPF_INTERP, R_CPU_CUR, R_PROG_ID, R_PROG_KIND
+from .bpf._jitabi import call_interp, call_jit, data_addr, jit_prog_addr
 from .bpf.state import CTL_FRAG_FREE, CTL_NEEDS_NOW, CTL_RESUME
 from .bpf.vm import bpf_vm_run
 from .xdp import xdp_return_page
@@ -100,12 +100,20 @@ def xdp_prog_builtin(b, prog_id, xdp):
     return 7
 
 
-@kernel
+def _bpf_run_interp_native(b, xdp):
+    """The jitted copy of ``_bpf_run_interp``: the interpreter through its address (``call_interp``),
+    so that a board compiles without the VM (minutes of a cold compile) until a program needs it."""
+    return call_interp(b.r[R_BPF_INTERP], b.bpf, b.r[R_PROG_ID], data_addr(b.data), b.data.shape[0],
+                       b.data.shape[1], data_addr(xdp), data_addr(b.env))
+
+
+@kernel(jit_impl=_bpf_run_interp_native)
 def _bpf_run_interp(b, xdp):
-    """The interpreter, inlined here (out of the per-packet path of translated programs: its
-    set-up, ~40 loads and stores and a 700-byte stack frame, cost more than a short program).
-    It reads the VM state through ``b`` (borrowed: nothing counted); it also finishes a
-    translated run that the budget handed over (CTL_RESUME)."""
+    """The interpreter, out of the per-packet path of translated programs (its set-up, ~40 loads
+    and stores and a 700-byte stack frame, cost more than a short program).  It reads the VM
+    state through ``b`` (borrowed: nothing counted); it also finishes a translated run that the
+    budget handed over (CTL_RESUME).  Jitted, it is reached through a pointer that
+    ``Board.attach`` sets (``R_BPF_INTERP``)."""
     return bpf_vm_run(b.bpf, b.r[R_PROG_ID], b.data, xdp, b.env)
 
 

@@ -30,7 +30,7 @@ from numba.np.arrayobj import make_array, populate_array
 from .._borrowed import BorrowedArray
 from .state import PR_JIT, BpfStateType
 
-__all__ = ["jit_wanted", "jit_prog_addr", "call_jit", "call_native", "data_addr", "array_at"]
+__all__ = ["jit_wanted", "jit_prog_addr", "call_jit", "call_native", "call_interp", "data_addr", "array_at"]
 
 
 def jit_wanted(default: bool | None) -> bool | None:
@@ -92,6 +92,25 @@ def call_native(typingctx, addr, bs, a0, a1, a2, a3, a4):
         return builder.call(fn, [args[1]] + [context.cast(builder, v, t, i64) for v, t in zip(args[2:], sig.args[2:])])
 
     return i64(i64, bs, *([i64] * 5)), codegen
+
+
+@intrinsic
+def call_interp(typingctx, addr, bs, prog, mem, rows, cols, xdp, env):
+    """``((INTERP_SIG *) addr)(bs, prog, mem, rows, cols, xdp, env)``: how the board calls the eBPF
+    interpreter (``xdplab.bpf.vm.interp_entry_addr``).  Through a pointer, so that compiling the
+    board does not compile the interpreter into it: a board whose programs are built in (every
+    chapter's jit cell) never compiles the VM, and one with a compiled program compiles it once,
+    in a cfunc of its own that the disk cache keeps, whatever the board's type (tracing or not)."""
+    if not isinstance(bs, BpfStateType):
+        return None
+    i64 = types.int64
+
+    def codegen(context, builder, sig, args):
+        li64 = ir.IntType(64)
+        fnty = ir.FunctionType(li64, [context.get_value_type(bs)] + [li64] * 6)
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(fn, [args[1]] + [context.cast(builder, v, t, i64) for v, t in zip(args[2:], sig.args[2:])])
+    return i64(i64, bs, *([i64] * 6)), codegen
 
 
 @intrinsic

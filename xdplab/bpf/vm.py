@@ -30,11 +30,11 @@ from ..xdp_abi import (ENV_CPU, ENV_ERR, ENV_ERR_A, ENV_ERR_B, ENV_ERR_C, ENV_ER
                        ENV_INSN_BUDGET, ENV_INSNS, ENV_NOW_NS, ENV_PRANDOM, ENV_RI_FLAGS, ENV_RI_MAP_ID,
                        ENV_RI_MAP_TYPE, ENV_RI_TGT_INDEX, ENV_RI_TGT_VALUE, XB_DATA, XB_DATA_END,
                        XB_DATA_META, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX, XB_PAGE, XB_RX_QUEUE_INDEX,
-                       XDP_ABORTED, XDP_REDIRECT)
+                       XDP_ABORTED, XDP_REDIRECT, ENV_SIZE, XB_SIZE)
 from .insn import OP_LDX, OP_STX
 from .maps import bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset
 from .printk import bpf_trace_printk
-from ._jitabi import call_jit, data_addr, jit_prog_addr
+from ._jitabi import array_at, call_jit, data_addr, jit_prog_addr
 from .state import (CTL_FRAG_FREE, CTL_RESUME, CTL_RET, CTL_FRAMES, CTL_TAILCNT, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
                     MAP_EBASE, MAP_ID, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NCOPIES, MAP_RDONLY, MAP_TYPE,
                     MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PR_LEN, PR_START, PTR_MASK, PTR_SHIFT, SCRATCH_OFF)
@@ -1407,6 +1407,27 @@ def bpf_vm_run(bs, prog_index, mem, xdp, env):
     rr = window(bs.ctl, CTL_RET, 1)          # views typed as borrowed: no NRT calls for them
     _bpf_vm_loop(bs, prog_index, mem, one_row(xdp), one_row(env), rr)
     return rr[0]
+
+
+def _interp_entry(bs, prog_index, mem, rows, cols, xdp, env):
+    """The interpreter as a C function of the board (``call_interp``): the packet memory, the
+    ``xdp_buff`` and the run environment arrive as addresses (their shapes are the board's)."""
+    return bpf_vm_run(bs, prog_index, array_at(mem, (rows, cols), np.uint8), array_at(xdp, (XB_SIZE,), np.int64),
+                      array_at(env, (ENV_SIZE,), np.int64))
+
+
+_INTERP_ADDR = []
+
+
+def interp_entry_addr() -> int:
+    """The address of the board's interpreter entry, compiled (or loaded from numba's disk cache)
+    on the first call in a process: only a board that runs a compiled eBPF program needs it."""
+    if not _INTERP_ADDR:
+        from numba import cfunc, types as nt
+        from .jit import _BS                  # the VM state's type as the board holds it
+        sig = nt.int64(_BS, *([nt.int64] * 6))
+        _INTERP_ADDR.append(cfunc(sig, cache=True)(_interp_entry))
+    return _INTERP_ADDR[0].address
 
 
 def bpf_prog_run_xdp(bs, prog_index, mem, xdp, env):
