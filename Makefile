@@ -38,7 +38,7 @@ lab: $(LAB_STAMP)
 test: $(STAMP)
 	@# compile the jitted simulator once up front (numba caches it): the notebook and browser tests
 	@# then start warm instead of each paying the cold compile inside their time limits
-	$(PY) -m xdplab warmup --quiet
+	$(PY) -m xdplab warmup --all --quiet
 	$(PY) -m pytest -q tests
 	@if ls course/*.ipynb >/dev/null 2>&1; then \
 	  $(PY) -m pytest -q --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg course; \

@@ -40,7 +40,7 @@ def test_binder_files_are_the_ones_repo2docker_reads():
     assert apt == ["clang", "libbpf-dev"]
     post = (BINDER / "postBuild").read_text()
     assert post.startswith("#!/bin/bash") and re.search(r"^set -e", post, re.M)
-    assert re.search(r"^python -m xdplab warmup$", post, re.M)
+    assert re.search(r"^python -m xdplab warmup --all$", post, re.M)
     assert (BINDER / "start").read_text().rstrip().endswith('exec "$@"')
 
 

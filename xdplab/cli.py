@@ -58,7 +58,7 @@ def _bench(args) -> int:
 
 def _warmup(args) -> int:
     from .warmup import warmup
-    t = warmup(progress=not args.quiet)
+    t = warmup(progress=not args.quiet, everything=args.all)
     if not args.quiet:
         total = sum(s for _, s in t)
         print(f"xdplab: the simulator is compiled and cached ({total:.0f} s); every chapter's jit cell starts warm",
@@ -76,7 +76,7 @@ def _lab(args) -> int:
               "root or pass --course DIR", file=sys.stderr)
         return 2
     if not args.no_warmup:
-        _warmup(argparse.Namespace(quiet=False))
+        _warmup(argparse.Namespace(quiet=False, all=False))
     extra = args.jupyter_args[1:] if args.jupyter_args[:1] == ["--"] else args.jupyter_args
     cmd = lab_command(course, port=args.port, browser=False if args.no_browser else None, extra=extra)
     sys.stdout.flush()
@@ -110,6 +110,8 @@ def main(argv=None) -> int:
                        description="Compile, with a progress bar, every jitted path the chapters use, so that "
                                    "no cell waits for the compiler. make lab runs it; a second run takes seconds.")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.add_argument("--all", action="store_true",
+                   help="also the eBPF VM (xdplab bpf run, %%%%bpf_c, compiled programs on the board)")
     w.set_defaults(func=_warmup)
     la = sub.add_parser("lab", help="compile the simulator, then open JupyterLab on the course index",
                         description="What `make lab` runs: xdplab warmup, then jupyter-lab rooted at the course, "
