@@ -16,6 +16,9 @@ lines in a 4 KiB page): lines the device wrote that the CPU has not
 invalidated (``dev_dirty``), and lines the CPU wrote that nobody cleaned
 (``cpu_dirty``).  A CPU read of a ``dev_dirty`` line, a device read of a
 ``cpu_dirty`` line, or a device write over one, is a sanitizer report.
+The CPU's accesses come from the driver, the stack and the XDP program: a
+built-in one by bytes (``cpu_touch``, ``cpu_write``), an eBPF one by the lines the
+VM saw it and its helpers touch (``cpu_touch_lines``).
 """
 
 from __future__ import annotations

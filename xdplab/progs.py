@@ -7,6 +7,17 @@ packet through the ``xdp_buff`` array, like ``struct xdp_md``.
 
 Each built-in charges the instructions its clang -O2 build executes on the
 board (``bpf_insn``), so a built-in and the compiled object cost the same.
+
+Both kinds tell the DMA model what they read and wrote of the packet: a built-in
+with ``cpu_touch``/``cpu_write`` on its bytes, an eBPF program through the VM,
+which records the head page's cache lines its loads and stores touched and, per
+page, what its helpers read and wrote (``bpf_xdp_load_bytes``/``store_bytes``,
+the tail ``bpf_xdp_adjust_tail`` zeroes, the metadata ``bpf_xdp_adjust_head``
+moves); ``_bpf_run_vm`` hands them to ``cpu_touch_lines`` after the run.  So the
+sanitizer catches a read of a line not synced for the CPU, or a write the driver
+does not sync back for the device, whoever wrote the program.  (One it catches in
+6.1 itself: a program that grows the tail and shrinks it back leaves zeroed lines
+past ``max(before, after)``, the sync ``mvneta_run_xdp`` computes.)
 """
 
 from __future__ import annotations
