@@ -16,6 +16,9 @@ lines in a 4 KiB page): lines the device wrote that the CPU has not
 invalidated (``dev_dirty``), and lines the CPU wrote that nobody cleaned
 (``cpu_dirty``).  A CPU read of a ``dev_dirty`` line, a device read of a
 ``cpu_dirty`` line, or a device write over one, is a sanitizer report.
+The CPU's accesses come from the driver, the stack and the XDP program: a
+built-in one by bytes (``cpu_touch``, ``cpu_write``), an eBPF one by the lines the
+VM saw it and its helpers touch (``cpu_touch_lines``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ __all__ = [
     "create_pages", "alloc_page", "alloc_pages_bulk", "put_page", "get_page", "page_ref_count",
     "dma_map_page", "dma_unmap_page", "dma_sync_single_for_cpu", "dma_sync_single_for_device",
     "dma_sync_single_range_for_device", "dma_to_page", "cpu_read", "cpu_write", "dev_dma_write",
-    "dev_dma_read", "line_mask", "cpu_touch",
+    "dev_dma_read", "line_mask", "cpu_touch", "cpu_touch_lines",
     "DMA_BIDIRECTIONAL", "DMA_TO_DEVICE", "DMA_FROM_DEVICE", "DMA_NONE", "DMA_ATTR_SKIP_CPU_SYNC",
     "PHYS_OFFSET", "PG_FREE", "PG_RX_RING", "PG_ALLOC_CACHE", "PG_PTR_RING", "PG_CPU", "PG_TX_RING",
     "PG_SKB", "PG_XDP_FRAME", "PG_CALLER", "PG_NAMES", "PGF_REFCNT", "PGF_PP", "PGF_WHERE",
@@ -324,3 +327,44 @@ def cpu_touch(b, p, off, length, write):
         b.lines[p, LN_CACHED] |= miss
     if write:
         cpu_write(b, p, off, length)
+
+
+@kernel
+def _lines_span(mask):
+    """[first byte, end) of the lines in ``mask`` (uint64, not 0): for a report's byte range."""
+    first = 0
+    while ((mask >> np.uint64(first)) & np.uint64(1)) == 0:
+        first += 1
+    last = 63
+    while ((mask >> np.uint64(last)) & np.uint64(1)) == 0:
+        last -= 1
+    return first * 64, last * 64 + 64
+
+
+@kernel
+def _cpu_read_lines_report(b, p, bad):
+    lo, hi = _lines_span(bad)
+    san_report(b, 3, p, lo, hi, b.pg[p, PGF_WHERE])
+    b.lines[p, LN_DEV_DIRTY] &= ~bad          # report each stale read once
+
+
+@kernel(hot=True)
+def cpu_touch_lines(b, p, rd, wr):
+    """An eBPF program's accesses to page p, as sets of 64-byte lines (int64, bit i = line i,
+    as the VM records them: xdplab.bpf.state.CTL_PKT_RD and the touch table): what
+    ``cpu_touch`` and ``cpu_write`` do for a built-in program's bytes, line by line.  Reads of
+    lines not invalidated since a device write are reported (the range is whole lines: the
+    VM keeps lines, not bytes), each line not cached costs a DDR access, written lines are
+    dirty until cleaned."""
+    mrd = np.uint64(rd)
+    if b.pg[p, PGF_WHERE] == PG_FREE:
+        san_report(b, 2, p, 0, 0, PG_CPU)
+        return
+    bad = b.lines[p, LN_DEV_DIRTY] & mrd
+    if bad:
+        _cpu_read_lines_report(b, p, bad)
+    miss = mrd & ~b.lines[p, LN_CACHED]
+    if miss:
+        charge_n(b, C_PKT_MISS, hweight64(miss))
+        b.lines[p, LN_CACHED] |= miss
+    b.lines[p, LN_CPU_DIRTY] |= np.uint64(wr)

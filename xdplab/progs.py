@@ -7,6 +7,17 @@ packet through the ``xdp_buff`` array, like ``struct xdp_md``.
 
 Each built-in charges the instructions its clang -O2 build executes on the
 board (``bpf_insn``), so a built-in and the compiled object cost the same.
+
+Both kinds tell the DMA model what they read and wrote of the packet: a built-in
+with ``cpu_touch``/``cpu_write`` on its bytes, an eBPF program through the VM,
+which records the head page's cache lines its loads and stores touched and, per
+page, what its helpers read and wrote (``bpf_xdp_load_bytes``/``store_bytes``,
+the tail ``bpf_xdp_adjust_tail`` zeroes, the metadata ``bpf_xdp_adjust_head``
+moves); ``_bpf_run_vm`` hands them to ``cpu_touch_lines`` after the run.  So the
+sanitizer catches a read of a line not synced for the CPU, or a write the driver
+does not sync back for the device, whoever wrote the program.  (One it catches in
+6.1 itself: a program that grows the tail and shrinks it back leaves zeroed lines
+past ``max(before, after)``, the sync ``mvneta_run_xdp`` computes.)
 """
 
 from __future__ import annotations
@@ -15,11 +26,11 @@ from ._twospeed import kernel
 
 from ._layout import R_BPF_FAULT_ENV, R_BPF_FAULTS, R_BPF_INTERP, R_CPU_CUR, R_PROG_ID, R_PROG_KIND
 from .bpf._jitabi import call_interp, call_jit, data_addr, jit_prog_addr
-from .bpf.state import CTL_FRAG_FREE, CTL_NEEDS_NOW, CTL_RESUME
+from .bpf.state import CTL_FRAG_FREE, CTL_NEEDS_NOW, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_TOUCH
 from .bpf.vm import bpf_vm_run
 from .xdp import xdp_return_page
 from .cost import C_BPF_HELPER, C_BPF_INSN, C_BPF_PROG_CALL, charge, charge_n, ktime_get_ns
-from .mm import cpu_touch, cpu_write
+from .mm import cpu_touch, cpu_touch_lines, cpu_write
 from .xdp_abi import (ENV_CPU, ENV_ERR, ENV_HELPER_CALLS, ENV_INSNS, ENV_NOW_NS, ENV_SIZE, XB_DATA, XB_DATA_END, XB_MEM_ID, XB_MEM_TYPE, XB_PAGE,
                       XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX)
 
@@ -119,9 +130,16 @@ def _bpf_run_interp(b, xdp):
 
 @kernel
 def _bpf_run_done(b, xdp):
-    """After a run that freed frags (a shrinking adjust_tail) or faulted: the frags go back, and
-    the first fault is kept for the error message."""
+    """After a run whose helpers touched packet memory, that freed frags (a shrinking
+    adjust_tail) or that faulted: what the helpers read and wrote goes to the DMA model (before
+    any frag goes back: the CPU touched it first), the frags go back, and the first fault is
+    kept for the error message."""
     env = b.env
+    ctl = b.bpf.ctl
+    for i in range(ctl[CTL_TOUCH]):
+        row = CTL_TOUCH + 1 + 3 * i
+        cpu_touch_lines(b, ctl[row], ctl[row + 1], ctl[row + 2])
+    ctl[CTL_TOUCH] = 0
     nfree = b.bpf.ctl[CTL_FRAG_FREE]
     if nfree > 0:
         # frags a shrinking bpf_xdp_adjust_tail dropped: __xdp_return them (not NAPI-direct, as 6.1)
@@ -161,10 +179,17 @@ def _bpf_run_vm(b, xdp):
     charge_n(b, C_BPF_HELPER, env[ENV_HELPER_CALLS])
     if env[ENV_INSNS] > _INSNS_TRIVIAL + 2:
         # a program that does more than return a constant parses the packet: its first line is
-        # read (the VM checks every access; the cost model counts the line once)
+        # read (the cost model counts the line once; what it read and wrote exactly follows)
         n = xdp[XB_DATA_END] - xdp[XB_DATA]
         cpu_touch(b, xdp[XB_PAGE], xdp[XB_DATA], 64 if n > 64 else n, False)
-    if bs.ctl[CTL_FRAG_FREE] != 0 or env[ENV_ERR] != 0:
+    # The lines of the head page the program's loads and stores touched (the VM records them),
+    # as for a built-in program's bytes: a read of a line not synced for the CPU, or a write the
+    # driver does not sync back for the device, is the sanitizer's whoever wrote the program
+    rd = bs.ctl[CTL_PKT_RD]
+    wr = bs.ctl[CTL_PKT_WR]
+    if (rd | wr) != 0:
+        cpu_touch_lines(b, xdp[XB_PAGE], rd, wr)
+    if bs.ctl[CTL_FRAG_FREE] != 0 or env[ENV_ERR] != 0 or bs.ctl[CTL_TOUCH] != 0:
         _bpf_run_done(b, xdp)
     return act
 

@@ -23,7 +23,7 @@ __all__ = [
     "ENV_CPU", "ENV_NOW_NS", "ENV_PRANDOM", "ENV_RI_TGT_INDEX", "ENV_RI_MAP_ID",
     "ENV_RI_MAP_TYPE", "ENV_RI_FLAGS", "ENV_RI_TGT_VALUE", "ENV_INSNS", "ENV_HELPER_CALLS",
     "ENV_INSN_BUDGET", "ENV_ERR", "ENV_ERR_PC", "ENV_ERR_A", "ENV_ERR_B", "ENV_ERR_C",
-    "ENV_SIZE",
+    "ENV_SIZE", "TOUCH_N", "TOUCH_PAGES", "TOUCH_SIZE",
 ]
 
 # enum xdp_action
@@ -98,3 +98,13 @@ ENV_ERR_A = 13          # out: fault details (meaning depends on ENV_ERR)
 ENV_ERR_B = 14
 ENV_ERR_C = 15
 ENV_SIZE = 16
+
+# ---- what a program's helpers touched in packet memory: the "touch table", an int64 array -------
+# The XDP helpers that read or write packet bytes (bpf_xdp_load_bytes / store_bytes, the zeroed
+# tail of a growing bpf_xdp_adjust_tail, the metadata bpf_xdp_adjust_head moves) record which
+# 64-byte cache lines of which page they read and wrote, so that the board's DMA model sees them
+# as it sees a built-in program's accesses (xdplab.mm.cpu_touch_lines).  One row per page, merged:
+# a frame has at most its head and MAX_SKB_FRAGS frags.
+TOUCH_N = 0                          # rows in use; row i at 1 + 3 i: (page, lines read, lines written)
+TOUCH_PAGES = 1 + MAX_SKB_FRAGS
+TOUCH_SIZE = 1 + 3 * TOUCH_PAGES

@@ -19,7 +19,7 @@ import asm
 import test_vm
 from xdplab.bpf import create_env, load_insns, load_object, test_run
 from xdplab.bpf.jit import JitUnsupported, jit_source
-from xdplab.bpf.state import CTL_JIT_CALLS, MAP_ID, PR_JIT
+from xdplab.bpf.state import CTL_JIT_CALLS, CTL_PKT_RD, MAP_ID, PR_JIT
 from xdplab.xdp_abi import ENV_ERR, ENV_ERR_PC, ENV_INSNS, ENV_RI_MAP_ID
 
 
@@ -53,6 +53,9 @@ def same_run(pa, pb, pkt, **kw):
             pb.object.state.maps[:, MAP_ID].tolist().index(eb[ENV_RI_MAP_ID])
         ea[ENV_RI_MAP_ID] = eb[ENV_RI_MAP_ID]
     assert np.array_equal(ea, eb) and np.array_equal(ra.xdp, rb.xdp)
+    # what the run read and wrote of the packet, for the board's DMA model: the same lines
+    ca, cb = pa.object.state.ctl, pb.object.state.ctl
+    assert np.array_equal(ca[CTL_PKT_RD:], cb[CTL_PKT_RD:]), f"packet lines differ: {pkt[:40].hex()}"
     return ra
 
 

@@ -56,10 +56,12 @@ from ..xdp_abi import (ENV_ERR, ENV_SIZE, XB_DATA, XB_DATA_END,
                        XB_DATA_META, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX, XB_PAGE, XB_RX_QUEUE_INDEX, XB_SIZE,
                        XDP_ABORTED)
 from .._bytes import get_le, get_le1, put_le, put_le1
+from ..filter import pkt_lines
 from . import vm as _vm
 from ._jitabi import array_at, call_native
 from ._pkt_range import proven_pkt_accesses
-from .state import CTL_JIT_CALLS, CTL_JIT_RUN, K_CTX, K_MAPVAL, K_PKT, K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT
+from .state import (CTL_JIT_CALLS, CTL_JIT_RUN, CTL_PKT_RD, CTL_PKT_WR, CTL_TOUCH, K_CTX, K_MAPVAL, K_PKT, K_STACK,
+                    PR_JIT, PR_LEN, PR_START, PTR_SHIFT)
 
 __all__ = ["bpf_prog_jit", "jit_unsupported", "jit_source", "JitUnsupported", "JIT_SIG"]
 
@@ -241,42 +243,42 @@ def _pkt_wr(mem, page, o, sz, v):
 
 @numba.njit(cache=True, forceinline=True)
 def _jit_ld(bs, mem, xdp, env, addr, sz, page, pkt_lo, pkt_end, info, pc):
-    """LDX of ``sz`` (a constant at each call site) bytes at ``addr``: (value, ok).  The stack,
-    the packet, the context and map values inline, as the interpreter's cases; the rest and
-    every fault through ``_jit_load``.  Inlined: a site's size and, for ``r10 + off``, its
-    region check fold to constants."""
+    """LDX of ``sz`` (a constant at each call site) bytes at ``addr``: (value, ok, lines of the
+    head page read: 0 unless a packet access).  The stack, the packet, the context and map
+    values inline, as the interpreter's cases; the rest and every fault through ``_jit_load``.
+    Inlined: a site's size and, for ``r10 + off``, its region check fold to constants."""
     o = addr & M48
     kind = addr >> PTR_SHIFT
     if kind == K_STACK and o + sz <= FRAME and (sz != 8 or (o & 7) == 0):
-        return _um_rd(bs.umem, o, sz), True
+        return _um_rd(bs.umem, o, sz), True, np.int64(0)
     if kind == K_PKT and o >= pkt_lo and o + sz <= pkt_end:
-        return _pkt_rd(mem, page, o, sz), True
+        return _pkt_rd(mem, page, o, sz), True, pkt_lines(o, sz)
     if kind == K_CTX and sz == 4 and o <= 20 and (o & 3) == 0:
-        return _jit_ctx(xdp, o), True
+        return _jit_ctx(xdp, o), True, np.int64(0)
     mo = _jit_mapval(bs.maps, addr, sz, 0)
     if mo >= 0:
-        return _um_rd(bs.umem, mo, sz), True
+        return _um_rd(bs.umem, mo, sz), True, np.int64(0)
     v = call_native(bs.ctl[CTL_JIT_CALLS + 1], bs, addr, sz, info, pc, 0)
-    return v, env[ENV_ERR] == 0
+    return v, env[ENV_ERR] == 0, np.int64(0)
 
 
 @numba.njit(cache=True, forceinline=True)
 def _jit_st(bs, mem, xdp, env, addr, sz, v, page, pkt_lo, pkt_end, info, pc):
-    """STX/ST: as ``_jit_ld``; returns ok."""
+    """STX/ST: as ``_jit_ld``; returns (ok, lines of the head page written)."""
     o = addr & M48
     kind = addr >> PTR_SHIFT
     if kind == K_STACK and o + sz <= FRAME and (sz != 8 or (o & 7) == 0):
         _um_wr(bs.umem, o, sz, v)
-        return True
+        return True, np.int64(0)
     if kind == K_PKT and o >= pkt_lo and o + sz <= pkt_end:
         _pkt_wr(mem, page, o, sz, v)
-        return True
+        return True, pkt_lines(o, sz)
     mo = _jit_mapval(bs.maps, addr, sz, 1)
     if mo >= 0:
         _um_wr(bs.umem, mo, sz, v)
-        return True
+        return True, np.int64(0)
     call_native(bs.ctl[CTL_JIT_CALLS + 2], bs, addr, sz, v, info, pc)
-    return env[ENV_ERR] == 0
+    return env[ENV_ERR] == 0, np.int64(0)
 
 
 # ---- translation ---------------------------------------------------------------------------------
@@ -507,11 +509,14 @@ def _insn(e, d, code, pc, k, n, regs, dag, proven):
         sz = 1 << ((op - 130) if op < 134 else (op - 134))
         info = sz | (((w >> 12) & 0xF) << 12) | ((x & 0xFFFF) << 16)
         if pc in proven:
+            if not proven[pc].exact:        # (exact ones: their block's lines, see _exact_lines)
+                e(d, f"rdl |= pkt_lines({_proven_at(proven[pc])}, np.int64({sz}))")
             e(d, f"v = _pkt_rd(mem, page, {_proven_at(proven[pc])}, {sz})")
         else:
-            e(d, f"v, ok = _jit_ld(bs, mem, xdp, env, {src} + {x}, {sz}, page, pkt_lo, pkt_end, {info}, {pc})")
+            e(d, f"v, ok, m = _jit_ld(bs, mem, xdp, env, {src} + {x}, {sz}, page, pkt_lo, pkt_end, {info}, {pc})")
             e(d, "if not ok:")
             _fault_exit(e, d + 1, after, dag)
+            e(d, "rdl |= m")
         if op >= 134 and sz < 8:
             s = 64 - 8 * sz
             e(d, f"{dst} = (v << {s}) >> {s}")
@@ -523,10 +528,14 @@ def _insn(e, d, code, pc, k, n, regs, dag, proven):
         v = src if op < 141 else f"np.int64({imm})"
         info = sz | (1 << 8) | (((w >> 8) & 0xF) << 12) | ((x & 0xFFFF) << 16)
         if pc in proven:
+            if not proven[pc].exact:
+                e(d, f"wrl |= pkt_lines({_proven_at(proven[pc])}, np.int64({sz}))")
             e(d, f"_pkt_wr(mem, page, {_proven_at(proven[pc])}, {sz}, {v})")
             return False
-        e(d, f"if not _jit_st(bs, mem, xdp, env, {dst} + {x}, {sz}, {v}, page, pkt_lo, pkt_end, {info}, {pc}):")
+        e(d, f"ok, m = _jit_st(bs, mem, xdp, env, {dst} + {x}, {sz}, {v}, page, pkt_lo, pkt_end, {info}, {pc})")
+        e(d, "if not ok:")
         _fault_exit(e, d + 1, after, dag)
+        e(d, "wrl |= m")
         return False
     if op in (145, 146):
         e(d, _spill(regs))
@@ -558,11 +567,60 @@ def _loop_free(code, blocks) -> bool:
     return True
 
 
+def _access_size(op):
+    """Bytes a load (LDX/LDSX) or store (STX/ST) moves; 0 for any other opcode."""
+    if 130 <= op < 137:
+        return 1 << ((op - 130) if op < 134 else (op - 134))
+    if 137 <= op < 145:
+        return 1 << ((op - 137) if op < 141 else (op - 141))
+    return 0
+
+
+def _runs(spans):
+    """Byte ranges [lo, hi) relative to data whose cache lines are exactly those of ``spans``
+    ((off, size) pairs): spans less than a line apart merge, since no whole line fits between
+    them, so the merged range touches no line that none of them touches."""
+    out = []
+    for off, sz in sorted(spans):
+        if out and off - out[-1][1] < 64:
+            out[-1][1] = max(out[-1][1], off + sz)
+        else:
+            out.append([off, off + sz])
+    return out
+
+
+def _exact_lines(code, pcs, proven):
+    """The cache lines the block's proven constant-offset packet accesses (``data + N``) touch,
+    as source to emit once per stretch of the block that nothing can leave early, at the
+    stretch's first such access: {pc: lines of source}.  One mask per run of nearby accesses
+    instead of one per access: a parser's header reads are a few masks a packet.  A stretch
+    ends at whatever can fault or move ``data`` (a helper call, an atomic, a memory access
+    that is not a proven packet access), so every access it counts does run: the lines are
+    the interpreter's, exactly."""
+    out = {}
+    first, rd, wr = None, [], []
+    for pc in pcs + [None]:
+        op = int(code[pc, 0]) & 0xFF if pc is not None else -1
+        if pc is not None and pc in proven and proven[pc].exact:
+            if first is None:
+                first = pc
+            (rd if op < 137 else wr).append((proven[pc].off, _access_size(op)))
+        elif pc is None or op in (127, 145, 146) or (_access_size(op) and pc not in proven):
+            if first is not None:
+                out[first] = [f"rdl |= pkt_lines(data + {lo}, np.int64({hi - lo}))" for lo, hi in _runs(rd)] + \
+                    [f"wrl |= pkt_lines(data + {lo}, np.int64({hi - lo}))" for lo, hi in _runs(wr)]
+            first, rd, wr = None, [], []
+    return out
+
+
 def _emit_block(e, d, code, pcs, regs, dag, proven):
     """The instructions of one block, then the hand-off to the next if it has no jump of its own."""
     n = len(pcs)
     ended = False
+    lines = _exact_lines(code, pcs, proven)
     for k, pc in enumerate(pcs):
+        if pc in lines:
+            e(d, lines[pc])
         ended = _insn(e, d, code, pc, k, n, regs, dag, proven)
     if not ended:
         nxt = pcs[-1] + 1 if (int(code[pcs[-1], 0]) & 0xFF) != 147 else int(code[pcs[-1], 1])
@@ -586,7 +644,9 @@ def jit_source(code: np.ndarray, start: int, length: int, prove: bool = True) ->
           "from xdplab.bpf import vm as _vm",
           "from xdplab.bpf._jitabi import array_at, call_native",
           "from xdplab.bpf.jit import JIT_SIG, _jit_ld, _jit_lookup_array, _jit_st, _pkt_rd, _pkt_wr",
-          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_JIT_RUN, CTL_RESUME, CTL_TAILCNT",
+          "from xdplab.bpf.state import CTL_JIT_CALLS, CTL_JIT_RUN, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_TAILCNT, "
+          "CTL_TOUCH",
+          "from xdplab.filter import pkt_lines",
           "from xdplab.xdp_abi import ENV_ERR, ENV_HELPER_CALLS, ENV_INSN_BUDGET, ENV_INSNS, XB_DATA, "
           "XB_DATA_END, XB_DATA_META, XB_PAGE",
           "",
@@ -609,6 +669,15 @@ def jit_source(code: np.ndarray, start: int, length: int, prove: bool = True) ->
           f"        budget = np.int64({_vm.DEFAULT_INSN_BUDGET})",
           "    env[ENV_ERR] = 0",
           "    ctl[CTL_TAILCNT] = 0",
+          # what the run reads and writes of the packet (the board's DMA model takes it from here):
+          # the helpers' accesses go to the touch table as they happen, the program's own to the
+          # locals rdl / wrl (its head page's lines), stored at the end
+          "    ctl[CTL_PKT_RD] = 0",
+          "    ctl[CTL_PKT_WR] = 0",
+          "    ctl[CTL_TOUCH] = 0",
+          "    rdl = np.int64(0)",
+          "    wrl = np.int64(0)",
+          "    m = np.int64(0)",
           "    page = xdp[XB_PAGE]",
           "    data = xdp[XB_DATA]",
           "    pkt_end = xdp[XB_DATA_END]",
@@ -657,6 +726,8 @@ def jit_source(code: np.ndarray, start: int, length: int, prove: bool = True) ->
         e(3, f"ret = np.int64({XDP_ABORTED})")
         e(3, "break")
     e(1, [_spill(regs),
+          "ctl[CTL_PKT_RD] |= rdl",
+          "ctl[CTL_PKT_WR] |= wrl",
           "if resume != 0:",
           "    ctl[CTL_RESUME] = resume",
           "    env[ENV_INSNS] = left",

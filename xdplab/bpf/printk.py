@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._twospeed import kernel
+from ..filter import pkt_lines
 from ..xdp_abi import ENV_CPU, ENV_NOW_NS, XB_PAGE
-from .state import (CTL_REGS, CTL_TRACE_LOST, CTL_TRACE_N, CTL_TRACE_POS, K_MAPVAL, K_PKT, K_STACK, MAP_MAX_ENTRIES,
+from .state import (CTL_PKT_RD, CTL_REGS, CTL_TRACE_LOST, CTL_TRACE_N, CTL_TRACE_POS, K_MAPVAL, K_PKT, K_STACK, MAP_MAX_ENTRIES,
                     MAP_NCOPIES, MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PTR_MASK, PTR_SHIFT, SCRATCH_OFF,
                     TRACE_OFF, TRACE_SIZE)
 
@@ -83,9 +84,9 @@ def _tp_num(tr, pos, end, v, base, upper, is_signed, width, zero, left, plus, sp
 
 
 @kernel
-def _tp_byte_at(mp, umem, mem, xdp, ptr, i, stack_top):
+def _tp_byte_at(mp, umem, ctl, mem, xdp, ptr, i, stack_top):
     """Byte i behind a tagged pointer for %s / %pI4, or -1 if unreadable (the kernel's
-    copy_from_kernel_nofault fails)."""
+    copy_from_kernel_nofault fails).  A packet byte read is a line read (ctl[CTL_PKT_RD])."""
     kind = ptr >> PTR_SHIFT
     if kind == K_PKT:
         o = (ptr & PTR_MASK) + i
@@ -94,6 +95,7 @@ def _tp_byte_at(mp, umem, mem, xdp, ptr, i, stack_top):
             lo = xdp[2]
         if o < lo or o >= xdp[4]:
             return -1
+        ctl[CTL_PKT_RD] |= pkt_lines(o, np.int64(1))
         return np.int64(mem[xdp[XB_PAGE], o])
     if kind == K_STACK:
         o = (ptr & PTR_MASK) + i
@@ -172,7 +174,7 @@ def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
             c2 = fmt[i + 2] if i + 2 < fmt_size else 0
             if (c1 == 73 or c1 == 105) and c2 == 52:          # %pI4 / %pi4
                 for k in range(4):
-                    b = _tp_byte_at(bs.maps, bs.umem, mem, xdp, arg, k, stack_top)
+                    b = _tp_byte_at(bs.maps, bs.umem, bs.ctl, mem, xdp, arg, k, stack_top)
                     if b < 0:
                         b = 0
                     if c1 == 105:
@@ -185,8 +187,8 @@ def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
                 continue
             if (c1 == 73 or c1 == 105) and c2 == 54:          # %pI6
                 for k in range(8):
-                    b0 = _tp_byte_at(bs.maps, bs.umem, mem, xdp, arg, 2 * k, stack_top)
-                    b1 = _tp_byte_at(bs.maps, bs.umem, mem, xdp, arg, 2 * k + 1, stack_top)
+                    b0 = _tp_byte_at(bs.maps, bs.umem, bs.ctl, mem, xdp, arg, 2 * k, stack_top)
+                    b1 = _tp_byte_at(bs.maps, bs.umem, bs.ctl, mem, xdp, arg, 2 * k + 1, stack_top)
                     wv = ((b0 if b0 > 0 else 0) << 8) | (b1 if b1 > 0 else 0)
                     pos = _tp_num(tr, pos, end, wv, np.int64(16), np.int64(0), np.int64(0), np.int64(4), np.int64(1), np.int64(0), np.int64(0), np.int64(0))
                     if k < 7:
@@ -203,7 +205,7 @@ def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
         if c == 115:                                          # %s
             k = 0
             while k < 512:
-                b = _tp_byte_at(bs.maps, bs.umem, mem, xdp, arg, k, stack_top)
+                b = _tp_byte_at(bs.maps, bs.umem, bs.ctl, mem, xdp, arg, k, stack_top)
                 if b <= 0:
                     break
                 pos = _tp_put(tr, pos, end, b)

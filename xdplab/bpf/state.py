@@ -22,6 +22,7 @@ from numba.core import types as _nbtypes
 from numba.experimental import structref as _structref
 
 from .._borrowed import borrowed as _borrowed, define_borrowed_proxy as _define_borrowed_proxy
+from ..xdp_abi import TOUCH_SIZE
 from .helpers import CLOCK_HELPERS
 from .insn import MAX_BPF_STACK, MAX_CALL_FRAMES, OP_CALL
 
@@ -53,7 +54,14 @@ CTL_NEEDS_NOW = 71      # 1 if a program of the object reads the clock (ktime he
 CTL_FRAG_FREE = 72      # count of frag pages bpf_xdp_adjust_tail released; pages follow (17 slots)
 CTL_JIT_CALLS = 90      # 4 slots: addresses of the native slow paths translated programs call (xdplab.bpf.jit)
 CTL_JIT_RUN = 96        # 5 slots: the running translated program's mem, rows, cols, xdp, env (for its slow paths)
-CTL_SIZE = 104
+# What the last run read and wrote of packet memory, for the board's DMA model (xdplab.progs):
+# the program's own loads and stores (and the VM's reads of packet bytes a helper takes as a
+# key, csum or string argument) as bit sets of the head page's 64-byte lines, and the XDP
+# helpers' accesses as a touch table (xdplab.xdp_abi.TOUCH_*).  Set by every run.
+CTL_PKT_RD = 104        # lines of the head page the program read
+CTL_PKT_WR = 105        # lines of the head page the program wrote
+CTL_TOUCH = 106         # TOUCH_SIZE slots: the helpers' reads and writes, per page
+CTL_SIZE = CTL_TOUCH + TOUCH_SIZE
 
 # ---- maps[m, col]
 MAP_TYPE, MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_MAX_ENTRIES, MAP_FLAGS, MAP_ID, MAP_NCOPIES, MAP_VSHIFT = range(8)

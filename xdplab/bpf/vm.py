@@ -25,17 +25,17 @@ from .._borrowed import borrow, flat, one_row, window
 from .._bytes import prefetch
 from .._twospeed import kernel
 from ..filter import (bpf_xdp_adjust_head, bpf_xdp_adjust_meta, bpf_xdp_adjust_tail, bpf_xdp_get_buff_len,
-                      bpf_xdp_load_bytes, bpf_xdp_store_bytes)
+                      bpf_xdp_load_bytes, bpf_xdp_store_bytes, pkt_lines)
 from ..xdp_abi import (ENV_CPU, ENV_ERR, ENV_ERR_A, ENV_ERR_B, ENV_ERR_C, ENV_ERR_PC, ENV_HELPER_CALLS,
                        ENV_INSN_BUDGET, ENV_INSNS, ENV_NOW_NS, ENV_PRANDOM, ENV_RI_FLAGS, ENV_RI_MAP_ID,
-                       ENV_RI_MAP_TYPE, ENV_RI_TGT_INDEX, ENV_RI_TGT_VALUE, XB_DATA, XB_DATA_END,
+                       ENV_RI_MAP_TYPE, ENV_RI_TGT_INDEX, ENV_RI_TGT_VALUE, TOUCH_SIZE, XB_DATA, XB_DATA_END,
                        XB_DATA_META, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX, XB_PAGE, XB_RX_QUEUE_INDEX,
                        XDP_ABORTED, XDP_REDIRECT, ENV_SIZE, XB_SIZE)
 from .insn import OP_LDX, OP_STX
 from .maps import bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset
 from .printk import bpf_trace_printk
 from ._jitabi import array_at, call_jit, data_addr, jit_prog_addr
-from .state import (CTL_FRAG_FREE, CTL_RESUME, CTL_RET, CTL_FRAMES, CTL_TAILCNT, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
+from .state import (CTL_FRAG_FREE, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_RET, CTL_FRAMES, CTL_TAILCNT, CTL_TOUCH, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
                     MAP_EBASE, MAP_ID, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NCOPIES, MAP_RDONLY, MAP_TYPE,
                     MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PR_LEN, PR_START, PTR_MASK, PTR_SHIFT, SCRATCH_OFF)
 
@@ -167,9 +167,9 @@ def _wr_bytes(umem, umem64, mem, page, kind, off, n, v):
 
 
 @kernel
-def _copy_to_scratch(mp, umem, mem, xdp, env, ptr, n, soff, pc, info, stack_top):
+def _copy_to_scratch(mp, umem, ctl, mem, xdp, env, ptr, n, soff, pc, info, stack_top):
     """Copy n bytes from a checked pointer into the scratch area (umem[SCRATCH_OFF + soff:]);
-    False after a fault."""
+    False after a fault.  Packet bytes read are lines read (ctl[CTL_PKT_RD])."""
     o = _resolve(mp, xdp, env, ptr, n, np.int64(0), pc, info, stack_top)
     if o < 0:
         return False
@@ -179,6 +179,8 @@ def _copy_to_scratch(mp, umem, mem, xdp, env, ptr, n, soff, pc, info, stack_top)
         page = xdp[XB_PAGE]
         for i in range(n):
             um[d + i] = mem[page, o + i]
+        if n > 0:
+            ctl[CTL_PKT_RD] |= pkt_lines(o, n)
     else:
         for i in range(n):
             um[d + i] = um[o + i]
@@ -228,9 +230,9 @@ def _csum_diff(bs, mem, xdp, env, pc, stack_top):
     tsz = r[4] & M32
     if ((fsz | tsz) & 3) != 0 or fsz + tsz > 512:
         return -22
-    if fsz and not _copy_to_scratch(bs.maps, bs.umem, mem, xdp, env, r[1], fsz, np.int64(0), pc, fsz | (1 << 12), stack_top):
+    if fsz and not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[1], fsz, np.int64(0), pc, fsz | (1 << 12), stack_top):
         return 0
-    if tsz and not _copy_to_scratch(bs.maps, bs.umem, mem, xdp, env, r[3], tsz, np.int64(512), pc, tsz | (3 << 12), stack_top):
+    if tsz and not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[3], tsz, np.int64(512), pc, tsz | (3 << 12), stack_top):
         return 0
     sc = bs.umem
     s = r[5] & M32
@@ -263,10 +265,11 @@ def _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, store):
     if o < 0:
         return 0
     kind = buf >> PTR_SHIFT
+    touch = bs.ctl[CTL_TOUCH:CTL_TOUCH + TOUCH_SIZE]
     if kind == K_STACK or kind == K_MAPVAL:
         if store:
-            return bpf_xdp_store_bytes(mem, xdp, off, bs.umem, o, n)
-        return bpf_xdp_load_bytes(mem, xdp, off, bs.umem, o, n)
+            return bpf_xdp_store_bytes(mem, xdp, off, bs.umem, o, n, touch)
+        return bpf_xdp_load_bytes(mem, xdp, off, bs.umem, o, n, touch)
     # a buffer inside the packet itself: bounce through scratch, 512 bytes at a time
     page = xdp[XB_PAGE]
     done = 0
@@ -277,11 +280,14 @@ def _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, store):
         if store:
             for i in range(k):
                 bs.umem[SCRATCH_OFF + i] = mem[page, o + done + i]
-            err = bpf_xdp_store_bytes(mem, xdp, off + done, bs.umem, np.int64(SCRATCH_OFF), k)
+            bs.ctl[CTL_PKT_RD] |= pkt_lines(o + done, k)
+            err = bpf_xdp_store_bytes(mem, xdp, off + done, bs.umem, np.int64(SCRATCH_OFF), k, touch)
         else:
-            err = bpf_xdp_load_bytes(mem, xdp, off + done, bs.umem, np.int64(SCRATCH_OFF), k)
-            for i in range(k):
-                mem[page, o + done + i] = bs.umem[SCRATCH_OFF + i]
+            err = bpf_xdp_load_bytes(mem, xdp, off + done, bs.umem, np.int64(SCRATCH_OFF), k, touch)
+            if err == 0:
+                for i in range(k):
+                    mem[page, o + done + i] = bs.umem[SCRATCH_OFF + i]
+                bs.ctl[CTL_PKT_WR] |= pkt_lines(o + done, k)
         if err < 0:
             return err
         done += k
@@ -298,7 +304,7 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
         if m < 0:
             return 0
         ks = bs.maps[m, MAP_KEY_SIZE]
-        if not _copy_to_scratch(bs.maps, bs.umem, mem, xdp, env, r[2], ks, np.int64(0), pc, ks | (2 << 12), stack_top):
+        if not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[2], ks, np.int64(0), pc, ks | (2 << 12), stack_top):
             return 0
         if fid == 1:
             e = bpf_map_lookup_slot(bs, m, bs.umem, np.int64(SCRATCH_OFF), np.int64(1))
@@ -309,7 +315,7 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
         if fid == 3:
             return bpf_map_delete(bs, m, bs.umem, np.int64(SCRATCH_OFF))
         vs = bs.maps[m, MAP_VALUE_SIZE]
-        if not _copy_to_scratch(bs.maps, bs.umem, mem, xdp, env, r[3], vs, np.int64(512), pc, vs | (3 << 12), stack_top):
+        if not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[3], vs, np.int64(512), pc, vs | (3 << 12), stack_top):
             return 0
         e = bpf_map_update_slot(bs, m, bs.umem, np.int64(SCRATCH_OFF), r[4])
         if e < 0:
@@ -369,11 +375,12 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
                 (np.int64(bs.umem[vo + 2]) << 16) | (np.int64(bs.umem[vo + 3]) << 24)
         return XDP_REDIRECT
     if fid == 44:                               # bpf_xdp_adjust_head(ctx, delta)
-        return bpf_xdp_adjust_head(mem, xdp, (r[2] << 32) >> 32)
+        return bpf_xdp_adjust_head(mem, xdp, (r[2] << 32) >> 32, bs.ctl[CTL_TOUCH:CTL_TOUCH + TOUCH_SIZE])
     if fid == 54:                               # bpf_xdp_adjust_meta(ctx, delta)
         return bpf_xdp_adjust_meta(mem, xdp, (r[2] << 32) >> 32)
     if fid == 65:                               # bpf_xdp_adjust_tail(ctx, delta)
-        return bpf_xdp_adjust_tail(mem, xdp, (r[2] << 32) >> 32, bs.ctl[CTL_FRAG_FREE:CTL_FRAG_FREE + 18])
+        return bpf_xdp_adjust_tail(mem, xdp, (r[2] << 32) >> 32, bs.ctl[CTL_FRAG_FREE:CTL_FRAG_FREE + 18],
+                                   bs.ctl[CTL_TOUCH:CTL_TOUCH + TOUCH_SIZE])
     if fid == 188:                              # bpf_xdp_get_buff_len(ctx)
         return bpf_xdp_get_buff_len(xdp)
     if fid == 189:                              # bpf_xdp_load_bytes(ctx, off, buf, len)
@@ -387,7 +394,7 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
         if n == 0 or n > 512:
             _fault(env, np.int64(FAULT_HELPER_MEM), pc, r[1], n | (1 << 12), fid)
             return 0
-        if not _copy_to_scratch(bs.maps, bs.umem, mem, xdp, env, r[1], n, np.int64(0), pc, n | (1 << 12), stack_top):
+        if not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[1], n, np.int64(0), pc, n | (1 << 12), stack_top):
             return 0
         return bpf_trace_printk(bs, mem, xdp, env, n, stack_top)
     _fault(env, np.int64(FAULT_BAD_HELPER), pc, fid, np.int64(0), np.int64(0))
@@ -690,9 +697,11 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
         stack_top = np.int64(FRAME)
         left = budget          # instructions the budget still allows; executed so far: budget - left
         helpers = np.int64(0)
+        prd = np.int64(0)      # lines of the head page read and written (CTL_PKT_RD / _WR at the end)
+        pwr = np.int64(0)
         if regs[CTL_RESUME] != 0:
             # a run handed over by translated code (main frame): its registers are in regs, the
-            # budget left and helper calls so far in env
+            # budget left and helper calls so far in env (and what it touched in CTL_PKT_*, CTL_TOUCH)
             pc = regs[CTL_RESUME] - 1
             regs[CTL_RESUME] = 0
             left = envs[pi, ENV_INSNS]
@@ -700,6 +709,9 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
         else:
             regs[1] = np.int64(K_CTX) << PTR_SHIFT
             regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
+            regs[CTL_PKT_RD] = 0
+            regs[CTL_PKT_WR] = 0
+            regs[CTL_TOUCH] = 0
         ret = np.int64(0)
         while True:
             left -= 1
@@ -924,6 +936,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 1 <= pkt_end:
+                    prd |= pkt_lines(o, np.int64(1))
                     regs[(w >> 8) & 0xF] = np.int64(mem[page, o])
                     pc += 1
                     continue
@@ -936,6 +949,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 2 <= pkt_end:
+                    prd |= pkt_lines(o, np.int64(2))
                     regs[(w >> 8) & 0xF] = np.int64(mem[page, o]) | (np.int64(mem[page, o + 1]) << 8)
                     pc += 1
                     continue
@@ -949,6 +963,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 4 <= pkt_end:
+                    prd |= pkt_lines(o, np.int64(4))
                     regs[(w >> 8) & 0xF] = (np.int64(mem[page, o]) | (np.int64(mem[page, o + 1]) << 8)
                                              | (np.int64(mem[page, o + 2]) << 16)
                                              | (np.int64(mem[page, o + 3]) << 24))
@@ -963,6 +978,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 8 <= pkt_end:
+                    prd |= pkt_lines(o, np.int64(8))
                     regs[(w >> 8) & 0xF] = (np.int64(mem[page, o]) | (np.int64(mem[page, o + 1]) << 8)
                                              | (np.int64(mem[page, o + 2]) << 16)
                                              | (np.int64(mem[page, o + 3]) << 24)
@@ -982,6 +998,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 1 <= pkt_end:
+                    pwr |= pkt_lines(o, np.int64(1))
                     mem[page, o] = v & 0xFF
                     pc += 1
                     continue
@@ -996,6 +1013,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 2 <= pkt_end:
+                    pwr |= pkt_lines(o, np.int64(2))
                     mem[page, o] = v & 0xFF
                     mem[page, o + 1] = (v >> 8) & 0xFF
                     pc += 1
@@ -1013,6 +1031,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 4 <= pkt_end:
+                    pwr |= pkt_lines(o, np.int64(4))
                     mem[page, o] = v & 0xFF
                     mem[page, o + 1] = (v >> 8) & 0xFF
                     mem[page, o + 2] = (v >> 16) & 0xFF
@@ -1029,6 +1048,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 8 <= pkt_end:
+                    pwr |= pkt_lines(o, np.int64(8))
                     mem[page, o] = v & 0xFF
                     mem[page, o + 1] = (v >> 8) & 0xFF
                     mem[page, o + 2] = (v >> 16) & 0xFF
@@ -1049,6 +1069,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 1 <= pkt_end:
+                    pwr |= pkt_lines(o, np.int64(1))
                     mem[page, o] = v & 0xFF
                     pc += 1
                     continue
@@ -1063,6 +1084,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 2 <= pkt_end:
+                    pwr |= pkt_lines(o, np.int64(2))
                     mem[page, o] = v & 0xFF
                     mem[page, o + 1] = (v >> 8) & 0xFF
                     pc += 1
@@ -1080,6 +1102,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 4 <= pkt_end:
+                    pwr |= pkt_lines(o, np.int64(4))
                     mem[page, o] = v & 0xFF
                     mem[page, o + 1] = (v >> 8) & 0xFF
                     mem[page, o + 2] = (v >> 16) & 0xFF
@@ -1096,6 +1119,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     pc += 1
                     continue
                 if kind == K_PKT and o >= pkt_lo and o + 8 <= pkt_end:
+                    pwr |= pkt_lines(o, np.int64(8))
                     mem[page, o] = v & 0xFF
                     mem[page, o + 1] = (v >> 8) & 0xFF
                     mem[page, o + 2] = (v >> 16) & 0xFF
@@ -1146,6 +1170,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                         ret = _fault(envs[pi], np.int64(FAULT_PKT), pc, addr, sz | (src << 12) | ((x & 0xFFFF) << 16),
                                       _pkt_info(xdps[pi]))
                         break
+                    prd |= pkt_lines(o, sz)
                     v = np.int64(mem[page, o])
                     if sz >= 2:
                         v |= np.int64(mem[page, o + 1]) << 8
@@ -1224,6 +1249,7 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                         ret = _fault(envs[pi], np.int64(FAULT_PKT), pc, addr,
                                       sz | (1 << 8) | (dst << 12) | ((x & 0xFFFF) << 16), _pkt_info(xdps[pi]))
                         break
+                    pwr |= pkt_lines(o, sz)
                     mem[page, o] = v & 0xFF
                     if sz >= 2:
                         mem[page, o + 1] = (v >> 8) & 0xFF
@@ -1383,6 +1409,8 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                 pc += 1
         envs[pi, ENV_INSNS] = budget - left
         envs[pi, ENV_HELPER_CALLS] = helpers
+        regs[CTL_PKT_RD] |= prd
+        regs[CTL_PKT_WR] |= pwr
         rets[pi] = ret
         total += budget - left
     return total
