@@ -192,7 +192,7 @@ class Board:
     def __init__(self, prog=None, *, mode: str = "jit", trace: int = 0, npages: int = 4096,
                  rx_ring: int = MVNETA_MAX_RXD, tx_ring: int = MVNETA_MAX_TXD, mtu: int = 1500,
                  tc_drop: bool = False, dma_sync: str = "page_pool", overrides: dict | None = None,
-                 seed: int = 0, profile=ESPRESSOBIN):
+                 seed: int = 0, profile=ESPRESSOBIN, skb_recycle: bool = True, bpf_jit_enable=True):
         if mode not in ("jit", "python"):
             raise ValueError(f"mode must be 'jit' or 'python', got {mode!r}")
         if overrides and mode != "python":
@@ -213,6 +213,16 @@ class Board:
         self.sj = to_ref(self.s) if mode == "jit" else None
         self.s.r[L.R_DMA_SYNC_MODE] = DMA_SYNC_FULL_AT_REFILL if dma_sync == "full" else DMA_SYNC_PAGE_POOL
         self.s.r[L.R_TC_DROP] = int(bool(tc_drop))
+        # skb_recycle=False: the 5.9 driver (the talk's tc drop figure), page_pool_release_page() after
+        # build_skb instead of 6.1's skb_mark_for_recycle(): every skb frees its page, every refill
+        # allocates, maps and syncs a new one
+        self.s.r[L.R_SKB_RELEASE] = 0 if skb_recycle else 1
+        # bpf_jit_enable: net.core.bpf_jit_enable; 0 prices programs as 6.1's interpreter runs them
+        # (a cost what-if: the simulator's own speed is `attach(jit=...)`, a different thing)
+        if bpf_jit_enable not in (0, 1, True, False):
+            raise ValueError(f"bpf_jit_enable must be 1 (the arm64 JIT, 6.1's default) or 0 (the interpreter), "
+                             f"got {bpf_jit_enable!r}")
+        self.s.r[L.R_BPF_INTERP] = 0 if bpf_jit_enable else 1
         self.prog_name = None
         self.bpf_prog = None
         self.bpf_jited = False
@@ -431,7 +441,11 @@ class Board:
         return [_san.san_message(*rep) for rep in _san.san_reports(self.s)]
 
     def cost_breakdown(self, per_packet: bool = True) -> list[tuple[str, float, int]]:
-        """(operation, cycles [per received packet], count) sorted by cycles, for the work done so far."""
+        """(operation, cycles [per received packet], count) sorted by cycles, for the work done so far.
+
+        Every row is an operation the driver, page_pool or the stack performed, priced from evidence
+        (``xdplab/boards/espressobin.py`` says which), except ``unattributed``: the cycles per
+        received frame that the board's calibration figures need and no evidence explains."""
         f, r = self.s.f, self.s.r
         rx = max(self._stat("rx_packets"), 1) if per_packet else 1
         # cycles = count x cost: a profile's costs are constant while the board runs
