@@ -187,6 +187,11 @@ class Board:
     trace : events to record (0 = off).
     tc_drop : install ``tc filter add dev eth0 ingress matchall action gact drop``.
     dma_sync : ``"page_pool"`` (6.1) or ``"full"`` (pre-2019: the whole buffer synced at refill).
+    skb_recycle : ``True`` (6.1: ``skb_mark_for_recycle``) or ``False`` (the talk's 5.9 driver:
+        ``page_pool_release_page()`` after ``build_skb``; the stack frees the page, the refill
+        allocates, maps and syncs a new one).
+    bpf_jit_enable : the board's ``net.core.bpf_jit_enable``: ``1`` (6.1's default, the arm64 JIT)
+        or ``0`` (programs priced as ``___bpf_prog_run`` runs them; they run the same).
     """
 
     def __init__(self, prog=None, *, mode: str = "jit", trace: int = 0, npages: int = 4096,
