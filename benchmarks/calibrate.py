@@ -230,7 +230,7 @@ def main(argv=None):
             kind = E.ESPRESSOBIN["kinds"][op]
             base = E.ESPRESSOBIN["base"][op]
             how = {"insn": f"{base} insns x IPC_SCALE", "ns": f"{base} ns", "cycles": "measured",
-                   "fit": "fitted"}[kind]
+                   "assumed": "assumed", "fit": "fitted"}[kind]
             print(f"  {op:<18} {cost[i]:7.1f}  {how:<22} {E.ESPRESSOBIN['reasons'][op]}")
     return status
 

@@ -106,7 +106,7 @@ def test_costs_are_inside_their_evidence():
     assert E.IPC_RANGE[0] <= E.IPC_SCALE <= E.IPC_RANGE[1]
     assert E.UNATTRIBUTED > 0
     # the kinds say how each cost is made, and only the fitted ones are fits
-    assert set(E.ESPRESSOBIN["kinds"].values()) <= {"insn", "ns", "cycles", "fit"}
+    assert set(E.ESPRESSOBIN["kinds"].values()) <= {"insn", "ns", "cycles", "assumed", "fit"}
 
 
 # ------------------------------------------------------------------ the calibration
@@ -114,8 +114,10 @@ def test_costs_are_inside_their_evidence():
 TOLERANCE = 0.08      # benchmarks/calibrate.py: residuals +5.5 %, +0.5 %, -7.0 % (2 numbers, 3 figures)
 
 
-def _per_frame(b, kind="udp", n=60_000):
-    b.run(10_000, kind=kind)
+def _per_frame(b, kind="udp", n=200_000):
+    # as benchmarks/calibrate.py measures them (the counts a frame depend a little on the run's length:
+    # the slow allocations, the polls)
+    b.run(20_000, kind=kind)
     c0 = counts(b)
     rx0 = b.netdev_stats()["rx_packets"]
     r = b.run(n, kind=kind)

@@ -11,6 +11,8 @@ evidence for it.  Kinds:
   the cycles per frame of that run (``board_espressobin08``, 2019 driver, 1.0 GHz).
 * ``insn``: instruction-bound kernel code: an estimate of the A64 instructions on
   that path, times ``IPC_SCALE`` (cycles per instruction on this in-order core).
+* ``assumed``: cycles with no measurement behind the value itself (a bound at most):
+  the posted writes (``mmio_write``, ``desc_write``).
 * ``fit``: ``IPC_SCALE`` and ``UNATTRIBUTED``, fitted by ``benchmarks/calibrate.py``.
 
 ``RANGES`` bounds each evidence-based cost (cycles): what the evidence allows,
@@ -48,7 +50,7 @@ UNATTRIBUTED = 220.5
 # iptables-raw drop path (IPC 0.57, espressobin02).
 IPC_RANGE = (1.0, 1.8)
 
-# One 64-byte line of dc civac/cvac.  From the 2019 profile (xdp1, 420 kpps, 2373 cycles a frame):
+# One 64-byte line of dc ivac/cvac.  From the 2019 profile (xdp1, 420 kpps, 2373 cycles a frame):
 # __clean_dcache_area_poc 26.88 % = 638 cycles for 55 lines, and (no-sync run, 1438 cycles)
 # __inval_dcache_area 11.67 % = 168 cycles for 2 lines: per call, a fixed part (the dsb that waits for
 # completion, ~150) + 8.9 a line.  Jesper's own differential (727 ns for 55 lines) gives 13.2.
@@ -65,15 +67,15 @@ _PROFILE = {
     "napi_poll": (150, "insn", "net_rx_action loop, napi_poll bookkeeping, mvneta_poll's cause handling"),
     "mmio_read": (DESC_READ_NS, "ns", "a device register read across the SoC interconnect: taken as long as an "
                                       "uncached load (no measurement; 2-3 per poll of 64 frames)"),
-    "mmio_write": (40, "cycles", "posted write; the store buffer hides most of it (no measurement; per poll)"),
+    "mmio_write": (40, "assumed", "posted write; the store buffer hides most of it (no measurement; per poll)"),
     "desc_read": (DESC_READ_NS, "ns", "one field of a non-cacheable (coherent DMA) descriptor: a load the "
                                       "in-order core waits for (ld_dep_stall, espressobin04)"),
-    "desc_write": (30, "cycles", "a store to non-cacheable memory, through the write buffer "
+    "desc_write": (30, "assumed", "a store to non-cacheable memory, through the write buffer "
                                  "(st_dep_stall: 151 cycles a frame in all, espressobin04)"),
     "rx_loop": (30, "insn", "per-descriptor loop: index math, prefetches, refill_num++, branches"),
     "dma_sync_call": (212, "cycles", "dma_direct_sync_single_* + arch_sync_dma_* (2.80 + 1.49 % of 1438 cycles "
                                      "= 62) and the dsb after the line loop (~150), espressobin08"),
-    "dcache_inval_line": (LINE_OP, "cycles", "dc civac on one line (espressobin08 profile, see LINE_OP)"),
+    "dcache_inval_line": (LINE_OP, "cycles", "dc ivac (civac at unaligned ends) on one line (espressobin08 profile, see LINE_OP)"),
     "dcache_clean_line": (LINE_OP, "cycles", "dc cvac on one line (espressobin08 profile, see LINE_OP)"),
     "pkt_miss": (PKT_MISS_NS, "ns", "DDR3 access for a packet line the CPU just invalidated (ld_dep_stall "
                                     "+173 cycles a frame when the program reads the packet, espressobin04)"),
