@@ -82,7 +82,7 @@ R_MTU = _R()
 R_RUNNING = _R()
 R_PROG_KIND = _R()
 R_PROG_ID = _R()
-R_BPF_INTERP = _R()        # address of the eBPF interpreter's entry (xdplab.bpf.vm.interp_entry_addr); 0 until a program is attached
+R_BPF_INTERP_ADDR = _R()   # address of the eBPF interpreter's entry (xdplab.bpf.vm.interp_entry_addr); 0 until a program is attached
 R_PROG_FRAGS = _R()
 R_RX_OFFSET = _R()         # pp->rx_offset_correction
 R_NAPI_SCHED = _R()
@@ -100,6 +100,8 @@ R_STATS = _R(NSTATS)       # netdev + ethtool counters (xdplab.nic.mvneta_stats)
 R_SKB_NR_FREE = _R()
 R_GRO_COUNT = _R()
 R_TC_DROP = _R()
+R_SKB_RELEASE = _R()       # 1: the 5.9 driver's skb path, page_pool_release_page() after build_skb (0: 6.1 recycling)
+R_BPF_INTERP = _R()        # 1: net.core.bpf_jit_enable=0, the board prices programs as ___bpf_prog_run runs them
 R_STACK_STATS = _R(8)
 # --- XDP core: mem id allocator and the rxq's struct xdp_rxq_info
 R_MEM_ID_NEXT = _R()

@@ -25,14 +25,19 @@ MODES = {
 
 
 def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", seed: int = 0,
-              trace: int = 0, prog=None, dma_sync: str = "page_pool", jit: bool | None = None) -> dict:
-    """Run one experiment; returns the JSON-able result (keys as documented for ``--json``)."""
+              trace: int = 0, prog=None, dma_sync: str = "page_pool", jit: bool | None = None,
+              bpf_jit_enable: int = 1) -> dict:
+    """Run one experiment; returns the JSON-able result (keys as documented for ``--json``).
+
+    ``bpf_jit_enable=0`` prices the program as 6.1's eBPF interpreter runs it (the board's
+    ``net.core.bpf_jit_enable``); ``jit`` is the simulator's own translation, which changes only
+    how fast the simulation runs."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
     builtin, opts, kind, _ = MODES[mode]
     if jit is None:                       # a benchmark translates --prog unless XDPLAB_BPF_JIT=0
         jit = jit_wanted(True)
-    b = Board(trace=trace, seed=seed, dma_sync=dma_sync, **opts)
+    b = Board(trace=trace, seed=seed, dma_sync=dma_sync, bpf_jit_enable=bpf_jit_enable, **opts)
     if prog is not None or builtin is not None:
         b.attach(prog if prog is not None else builtin, jit=jit)
     # warm the jitted kernels on a tiny run so wall_seconds measures simulation, not compilation
@@ -41,7 +46,7 @@ def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", 
     compile_s = time.perf_counter() - t0
     r = b.run(packets=packets, size=size, rate=rate, kind=kind)
     out = {"mode": mode, "board": b.profile["name"], "prog": b.prog_name, "size": size,
-           "rate": rate, "seed": seed, "dma_sync": dma_sync}
+           "rate": rate, "seed": seed, "dma_sync": dma_sync, "bpf_jit_enable": int(bool(bpf_jit_enable))}
     out.update(r)
     out["warmup_seconds"] = compile_s
     out["trace_events"] = int(b.trace.n[0]) if trace else 0
@@ -54,7 +59,8 @@ def format_human(res: dict) -> str:
     v = res["verdicts"]
     lines = [f"Summary of {res['mode']} on {res['board']}",
              f"  prog {res['prog'] or '(none: tc ingress drop)' if res['mode'] == 'tc-drop' else res['prog']}, "
-             f"{res['size']}-byte frames, offered {res['packets_offered']:,} at {res['rate']}",
+             f"{res['size']}-byte frames, offered {res['packets_offered']:,} at {res['rate']}"
+             + (", net.core.bpf_jit_enable=0 (interpreter)" if res.get("bpf_jit_enable") == 0 else ""),
              f"  receive total {res['sim_pps']:>14,.0f} pkt/s   (simulated board time {res['sim_seconds']:.3f} s)"]
     for name in ("XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_ABORTED", "XDP_REDIRECT"):
         if v.get(name):

@@ -187,12 +187,17 @@ class Board:
     trace : events to record (0 = off).
     tc_drop : install ``tc filter add dev eth0 ingress matchall action gact drop``.
     dma_sync : ``"page_pool"`` (6.1) or ``"full"`` (pre-2019: the whole buffer synced at refill).
+    skb_recycle : ``True`` (6.1: ``skb_mark_for_recycle``) or ``False`` (the talk's 5.9 driver:
+        ``page_pool_release_page()`` after ``build_skb``; the stack frees the page, the refill
+        allocates, maps and syncs a new one).
+    bpf_jit_enable : the board's ``net.core.bpf_jit_enable``: ``1`` (6.1's default, the arm64 JIT)
+        or ``0`` (programs priced as ``___bpf_prog_run`` runs them; they run the same).
     """
 
     def __init__(self, prog=None, *, mode: str = "jit", trace: int = 0, npages: int = 4096,
                  rx_ring: int = MVNETA_MAX_RXD, tx_ring: int = MVNETA_MAX_TXD, mtu: int = 1500,
                  tc_drop: bool = False, dma_sync: str = "page_pool", overrides: dict | None = None,
-                 seed: int = 0, profile=ESPRESSOBIN):
+                 seed: int = 0, profile=ESPRESSOBIN, skb_recycle: bool = True, bpf_jit_enable=True):
         if mode not in ("jit", "python"):
             raise ValueError(f"mode must be 'jit' or 'python', got {mode!r}")
         if overrides and mode != "python":
@@ -213,6 +218,16 @@ class Board:
         self.sj = to_ref(self.s) if mode == "jit" else None
         self.s.r[L.R_DMA_SYNC_MODE] = DMA_SYNC_FULL_AT_REFILL if dma_sync == "full" else DMA_SYNC_PAGE_POOL
         self.s.r[L.R_TC_DROP] = int(bool(tc_drop))
+        # skb_recycle=False: the 5.9 driver (the talk's tc drop figure), page_pool_release_page() after
+        # build_skb instead of 6.1's skb_mark_for_recycle(): every skb frees its page, every refill
+        # allocates, maps and syncs a new one
+        self.s.r[L.R_SKB_RELEASE] = 0 if skb_recycle else 1
+        # bpf_jit_enable: net.core.bpf_jit_enable; 0 prices programs as 6.1's interpreter runs them
+        # (a cost what-if: the simulator's own speed is `attach(jit=...)`, a different thing)
+        if bpf_jit_enable not in (0, 1, True, False):
+            raise ValueError(f"bpf_jit_enable must be 1 (the arm64 JIT, 6.1's default) or 0 (the interpreter), "
+                             f"got {bpf_jit_enable!r}")
+        self.s.r[L.R_BPF_INTERP] = 0 if bpf_jit_enable else 1
         self.prog_name = None
         self.bpf_prog = None
         self.bpf_jited = False
@@ -273,11 +288,11 @@ class Board:
                     prog.interpret()
                 self.bpf_jited = self.mode == "jit" and prog.jited
             self._replace(bpf=prog.state)
-            if self.mode == "jit" and self.s.r[L.R_BPF_INTERP] == 0:
+            if self.mode == "jit" and self.s.r[L.R_BPF_INTERP_ADDR] == 0:
                 # the interpreter, compiled apart from the board (call_interp): only now, for a board
                 # that runs a compiled program (also a translated one: it finishes handed-over runs)
                 from .bpf.vm import interp_entry_addr
-                self.s.r[L.R_BPF_INTERP] = interp_entry_addr()
+                self.s.r[L.R_BPF_INTERP_ADDR] = interp_entry_addr()
         else:
             raise TypeError(f"prog must be a built-in name ({', '.join(sorted(BUILTIN_PROGS))}) or a program "
                             f"from xdplab.bpf.load_object(), got {type(prog).__name__}")
@@ -436,7 +451,11 @@ class Board:
         return [_san.san_message(*rep) for rep in _san.san_reports(self.s)]
 
     def cost_breakdown(self, per_packet: bool = True) -> list[tuple[str, float, int]]:
-        """(operation, cycles [per received packet], count) sorted by cycles, for the work done so far."""
+        """(operation, cycles [per received packet], count) sorted by cycles, for the work done so far.
+
+        Every row is an operation the driver, page_pool or the stack performed, priced from evidence
+        (``xdplab/boards/espressobin.py`` says which), except ``unattributed``: the cycles per
+        received frame that the board's calibration figures need and no evidence explains."""
         f, r = self.s.f, self.s.r
         rx = max(self._stat("rx_packets"), 1) if per_packet else 1
         # cycles = count x cost: a profile's costs are constant while the board runs

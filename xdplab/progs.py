@@ -24,12 +24,13 @@ from __future__ import annotations
 
 from ._twospeed import kernel
 
-from ._layout import R_BPF_FAULT_ENV, R_BPF_FAULTS, R_BPF_INTERP, R_CPU_CUR, R_PROG_ID, R_PROG_KIND
+from ._layout import (R_BPF_FAULT_ENV, R_BPF_FAULTS, R_BPF_INTERP, R_BPF_INTERP_ADDR, R_CPU_CUR, R_OP_COUNT, R_PROG_ID,
+                      R_PROG_KIND)
 from .bpf._jitabi import call_interp, call_jit, data_addr, jit_prog_addr
 from .bpf.state import CTL_FRAG_FREE, CTL_NEEDS_NOW, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_TOUCH
 from .bpf.vm import bpf_vm_run
 from .xdp import xdp_return_page
-from .cost import C_BPF_HELPER, C_BPF_INSN, C_BPF_PROG_CALL, charge, charge_n, ktime_get_ns
+from .cost import C_BPF_HELPER, C_BPF_INSN, C_BPF_INTERP_INSN, C_BPF_PROG_CALL, charge, charge_n, ktime_get_ns
 from .mm import cpu_touch, cpu_touch_lines, cpu_write
 from .xdp_abi import (ENV_CPU, ENV_ERR, ENV_HELPER_CALLS, ENV_INSNS, ENV_NOW_NS, ENV_SIZE, XB_DATA, XB_DATA_END, XB_MEM_ID, XB_MEM_TYPE, XB_PAGE,
                       XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX)
@@ -114,7 +115,7 @@ def xdp_prog_builtin(b, prog_id, xdp):
 def _bpf_run_interp_native(b, xdp):
     """The jitted copy of ``_bpf_run_interp``: the interpreter through its address (``call_interp``),
     so that a board compiles without the VM (minutes of a cold compile) until a program needs it."""
-    return call_interp(b.r[R_BPF_INTERP], b.bpf, b.r[R_PROG_ID], data_addr(b.data), b.data.shape[0],
+    return call_interp(b.r[R_BPF_INTERP_ADDR], b.bpf, b.r[R_PROG_ID], data_addr(b.data), b.data.shape[0],
                        b.data.shape[1], data_addr(xdp), data_addr(b.env))
 
 
@@ -124,7 +125,7 @@ def _bpf_run_interp(b, xdp):
     and stores and a 700-byte stack frame, cost more than a short program).  It reads the VM
     state through ``b`` (borrowed: nothing counted); it also finishes a translated run that the
     budget handed over (CTL_RESUME).  Jitted, it is reached through a pointer that
-    ``Board.attach`` sets (``R_BPF_INTERP``)."""
+    ``Board.attach`` sets (``R_BPF_INTERP_ADDR``)."""
     return bpf_vm_run(b.bpf, b.r[R_PROG_ID], b.data, xdp, b.env)
 
 
@@ -196,8 +197,19 @@ def _bpf_run_vm(b, xdp):
 
 @kernel(hot=True)
 def bpf_prog_run_xdp(b, xdp):
-    """bpf_prog_run_xdp(prog, xdp): run the port's program; returns its raw return value."""
+    """bpf_prog_run_xdp(prog, xdp): run the port's program; returns its raw return value.
+
+    With ``net.core.bpf_jit_enable=0`` (``Board(bpf_jit_enable=False)``) the board prices the run as
+    6.1's interpreter (``___bpf_prog_run``) would take it: every instruction the program executed
+    costs ``bpf_interp_insn`` on top of its JITed price.  Only the price changes; the simulator runs
+    the program the same way either way."""
     charge(b, C_BPF_PROG_CALL)
+    n0 = b.r[R_OP_COUNT + C_BPF_INSN]          # one call site each for the inlined runs
     if b.r[R_PROG_KIND] == PROG_BPF:
-        return _bpf_run_vm(b, xdp)
-    return xdp_prog_builtin(b, b.r[R_PROG_ID], xdp)
+        act = _bpf_run_vm(b, xdp)
+    else:
+        act = xdp_prog_builtin(b, b.r[R_PROG_ID], xdp)
+    if b.r[R_BPF_INTERP] != 0:
+        # the instructions the run charged (bpf_insn) are the ones the interpreter dispatches
+        charge_n(b, C_BPF_INTERP_INSN, b.r[R_OP_COUNT + C_BPF_INSN] - n0)
+    return act

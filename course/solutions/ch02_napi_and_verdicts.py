@@ -15,6 +15,7 @@ def mvneta_swbm_rx_frame(b, i, xdp, size, page):
         data_len += ln - ETH_FCS_LEN
     size -= ln
     dma_dir = page_pool_get_dma_dir(b, b.r[R_RXQ_POOL])
+    charge(b, C_DESC_READ)                    # the board's cycle model: rx_desc->buf_phys_addr is an uncached load
     dma_sync_single_for_cpu(b, b.rxd[i, RXD_BUF_PHYS_ADDR], ln, dma_dir)
     charge(b, C_DESC_WRITE)                   # the board's cycle model
     b.rxd[i, RXD_BUF_PHYS_ADDR] = 0           # the descriptor is empty: mvneta_rx_refill_queue will refill it

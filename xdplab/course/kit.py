@@ -27,7 +27,7 @@ from .._layout import (R_IFINDEX, R_MTU, R_PROG_ID, R_PROG_KIND, R_RX_OFFSET, R_
                        R_RXQ_HW_GIVE, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_STATS,
                        R_VERDICTS, R_WARNED_INVALID)
 from .._twospeed import PythonKernel
-from ..cost import C_DESC_WRITE, C_MMIO_WRITE, C_REFILL_DESC, C_XDP_BUFF_PREP, C_XDP_STATS, charge
+from ..cost import C_DESC_READ, C_DESC_WRITE, C_MMIO_WRITE, C_REFILL_DESC, C_XDP_BUFF_PREP, C_XDP_STATS, charge
 from ..errno import EINVAL, ENODEV, ENOMEM, EOPNOTSUPP
 from ..mm import (DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, PG_CPU, PG_RX_RING, PGF_DMA_ADDR, PGF_DMA_DIR,
                   PGF_PP, PGF_REFCNT, PGF_WHERE, dma_sync_single_for_cpu, dma_sync_single_for_device, page_ref_count)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import _layout as L
+from ..boards.espressobin import HZ
 from ..cost import OPS
 
 __all__ = ["run_with_costs", "format_costs", "kpps"]
@@ -31,7 +32,7 @@ def run_with_costs(board, **run_kw):
     return r, sorted(rows, key=lambda x: -x[1])
 
 
-def format_costs(rows, top: int = 8, hz: float = 1.2e9) -> str:
+def format_costs(rows, top: int = 8, hz: float = HZ) -> str:
     """The rows as a table: cycles per frame, operations per frame, share of the total."""
     total = sum(c for _, c, _ in rows)
     out = [f"{'operation':<20} {'cycles/frame':>12} {'ops/frame':>10} {'share':>6}"]

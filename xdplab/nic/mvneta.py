@@ -22,20 +22,20 @@ import numpy as np
 from .._twospeed import kernel
 from ..cost import (C_DESC_READ, C_DESC_WRITE, C_IRQ_ENTRY, C_MMIO_READ, C_MMIO_WRITE, C_NAPI_POLL, C_REDIRECT,
                     C_REFILL_DESC, C_RX_LOOP, C_STATS_FOLD, C_TX_DONE_DESC, C_TX_SUBMIT, C_TXQ_LOCK,
-                    C_XDP_BUFF_PREP, C_XDP_FLUSH, C_XDP_STATS, charge, cpu_now)
+                    C_UNATTRIBUTED, C_XDP_BUFF_PREP, C_XDP_FLUSH, C_XDP_STATS, charge, charge_n, cpu_now)
 from ..errno import EINVAL, ENOMEM, EOPNOTSUPP
 from ..mm import (PGF_FRAG0, PGF_FRAG_NR, PGF_WHERE, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, PG_CPU, PG_RX_RING, PG_TX_RING, dma_sync_single_for_cpu,
                   dma_sync_single_for_device)
 from ..netstack import SKB_FREE_OTHER, SKBF_DATA, SKBF_FRAG0, SKBF_LEN, SKBF_NR_FRAGS, skb_mark_for_recycle, build_skb, eth_type_trans, kfree_skb, napi_gro_flush, napi_gro_receive
 from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, page_pool_alloc_pages,
                          page_pool_create, page_pool_destroy, page_pool_get_dma_addr, page_pool_get_dma_dir,
-                         page_pool_put_full_page, page_pool_put_page, PPF_ALLOC_COUNT,
+                         page_pool_put_full_page, page_pool_put_page, page_pool_release_page, PPF_ALLOC_COUNT,
                          PPF_HOLD_CNT, PPF_RELEASE_CNT, PPF_RING_COUNT)
 from ..printk import printk
 from ..sanitizer import san_report
 from ..progs import bpf_prog_run_xdp
 from ..trace import board_trace, board_tracing
-from .._layout import (R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
+from .._layout import (R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_SKB_RELEASE, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
 from ..xdp import (XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_frame_field, xdp_init_buff,
                    xdp_prepare_buff, xdp_return_frame, xdp_return_frame_rx_napi, xdp_rxq_info_is_reg,
                    xdp_rxq_info_reg, xdp_rxq_info_reg_mem_model, xdp_rxq_info_unreg)
@@ -154,6 +154,7 @@ def mvneta_rx_refill_queue(b):
     curr = b.r[R_RXQ_FIRST_TO_REFILL]
     i = 0
     while i < b.r[R_RXQ_REFILL_NUM] and i < MVNETA_RX_REFILL_MAX:
+        charge(b, C_DESC_READ)             # rx_desc->buf_phys_addr: an uncached load per descriptor
         if b.rxd[curr, RXD_BUF_PHYS_ADDR] == 0:
             if mvneta_rx_refill(b, curr) != 0:
                 printk(b, cpu_now(b), 1, 0, i, b.r[R_RXQ_REFILL_NUM])   # "Can't refill queue"
@@ -259,6 +260,11 @@ def mvneta_xdp_submit_frame(b, frame, dma_map):
             c = MVNETA_TXD_L_DESC | MVNETA_TXD_Z_PAD
         _tx_desc(b, flen, fphys, c, MVNETA_TYPE_XDP_TX, -1, fp)
         nbytes += flen
+    # tx_desc->command |= MVNETA_TXD_L_DESC | MVNETA_TXD_Z_PAD: the last descriptor's command is read
+    # back from uncached memory and stored again (the kernel builds with -fno-strict-aliasing: the
+    # stores in between may alias it, so the compiler reloads it)
+    charge(b, C_DESC_READ)
+    charge(b, C_DESC_WRITE)
     return (nbytes << 8) | MVNETA_XDP_TX
 
 
@@ -375,6 +381,7 @@ def mvneta_swbm_rx_frame(b, i, xdp, size, page):
         data_len = ln - MVNETA_MH_SIZE - ETH_FCS_LEN
     size -= ln
     dma_dir = page_pool_get_dma_dir(b, b.r[R_RXQ_POOL])
+    charge(b, C_DESC_READ)                     # rx_desc->buf_phys_addr, for the sync
     dma_sync_single_for_cpu(b, b.rxd[i, RXD_BUF_PHYS_ADDR], ln, dma_dir)
     _tr(b, 5, i, page, b.r[R_RX_OFFSET], ln, 0)
     charge(b, C_DESC_WRITE)
@@ -396,6 +403,7 @@ def mvneta_swbm_add_rx_fragment(b, i, xdp, size, page):
         ln = size
         data_len = ln - ETH_FCS_LEN
     dma_dir = page_pool_get_dma_dir(b, b.r[R_RXQ_POOL])
+    charge(b, C_DESC_READ)                     # rx_desc->buf_phys_addr, for the sync
     dma_sync_single_for_cpu(b, b.rxd[i, RXD_BUF_PHYS_ADDR], ln, dma_dir)
     charge(b, C_DESC_WRITE)
     b.rxd[i, RXD_BUF_PHYS_ADDR] = 0
@@ -422,7 +430,15 @@ def mvneta_swbm_build_skb(b, xdp):
     skb = build_skb(b, xdp[XB_PAGE], PAGE_SIZE)
     if skb < 0:
         return -ENOMEM
-    skb_mark_for_recycle(b, skb)
+    if b.r[R_SKB_RELEASE]:
+        # Board(skb_recycle=False), the 5.9 driver the talk measured: the page leaves the pool here
+        # (unmapped, no longer tracked); kfree_skb frees it, the refill allocates, maps and syncs anew
+        page_pool_release_page(b, b.r[R_RXQ_POOL], xdp[XB_PAGE])
+        if xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS:
+            for i in range(xdp[XB_NR_FRAGS]):
+                page_pool_release_page(b, b.r[R_RXQ_POOL], xdp[XB_FRAG0 + i * XB_FRAG_STRIDE])
+    else:
+        skb_mark_for_recycle(b, skb)
     b.skb[skb, SKBF_DATA] = xdp[XB_DATA] - xdp[XB_HARD_START]   # skb_reserve
     b.skb[skb, SKBF_LEN] = xdp[XB_DATA_END] - xdp[XB_DATA]      # skb_put
     if xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS:                # xdp_update_skb_shared_info
@@ -464,7 +480,7 @@ def mvneta_rx_swbm(b, budget):
         b.r[R_RXQ_CUR_DESC] = i
         page = b.rxd[i, RXD_BUF_VIRT_ADDR]
         charge(b, C_RX_LOOP)
-        charge(b, C_DESC_READ)
+        charge(b, C_DESC_READ)                 # rx_desc->status
         rx_status = b.rxd[i, RXD_STATUS]
         rx_proc += 1
         b.r[R_RXQ_REFILL_NUM] += 1
@@ -476,6 +492,7 @@ def mvneta_rx_swbm(b, budget):
                 in_frame = False
                 b.r[R_RXQ_NEXT_DESC_TO_PROC] = i + 1 if i + 1 < n else 0
                 continue
+            charge(b, C_DESC_READ)             # rx_desc->data_size
             size = b.rxd[i, RXD_DATA_SIZE]
             frame_sz = size - ETH_FCS_LEN
             size = mvneta_swbm_rx_frame(b, i, xdp, size, page)
@@ -522,6 +539,8 @@ def mvneta_rx_swbm(b, budget):
         charge(b, C_XDP_FLUSH)             # xdp_do_flush (xdp_do_flush_map in the talk)
     if rx_packets:
         charge(b, C_STATS_FOLD)            # mvneta_update_stats
+        # what the calibration needs per received frame and no evidence attributes (cost.py OPS)
+        charge_n(b, C_UNATTRIBUTED, rx_packets)
     refill = mvneta_rx_refill_queue(b)
     mvneta_rxq_desc_num_update(b, rx_proc, refill)
     return rx_packets
@@ -536,6 +555,9 @@ def mvneta_txq_bufs_free(b, num, napi):
         d = b.r[R_TXQ_GET]
         charge(b, C_TX_DONE_DESC)
         t = b.txd[d, TXD_BUF_TYPE]
+        charge(b, C_DESC_READ)                 # IS_TSO_HEADER(txq, tx_desc->buf_phys_addr): uncached
+        if t != MVNETA_TYPE_XDP_TX:
+            charge(b, C_DESC_READ)             # tx_desc->data_size for dma_unmap_single
         ptr = b.txd[d, TXD_BUF_PTR]
         _tr(b, 13, d, ptr // PAGE_SIZE if ptr >= 0 else -1, t, 0, 0)
         if (t == MVNETA_TYPE_XDP_TX or t == MVNETA_TYPE_XDP_NDO) and ptr >= 0:
