@@ -24,6 +24,7 @@ __all__ = ["STEPS", "warmup"]
 BOARDS = (
     ("drop", {}, "udp"),                      # ch00, ch02: Board("drop")
     (None, {"tc_drop": True}, "udp"),         # ch02: Board(None, tc_drop=True)
+    (None, {"tc_drop": True, "skb_recycle": False}, "udp"),   # ch02: the talk's 5.9 skb path
     ("drop", {"dma_sync": "full"}, "udp"),    # ch02: Board("drop", dma_sync="full")
     ("pass", {}, "udp"),                      # xdplab bench pass
     ("ssh-mirror", {}, "ssh"),                # xdplab bench tx
