@@ -191,16 +191,16 @@ def test_replay_rejects_a_ring_smaller_than_the_trace(synth):
 def test_ring_view_colors_and_pointers_follow_the_slider(lab):
     L, at, f = lab
     ring = L.views["ring"]
-    grid, ptr = ring.grid, ring.pointers
+    ptr = ring.pointers
     L.player.slider.value = at["nic1"]                 # the learner drags the slider
-    assert list(grid.color[:3]) == [DESC_FILLED, DESC_FILLED, DESC_NIC]
+    assert list(ring.shown_colors[:3]) == [DESC_FILLED, DESC_FILLED, DESC_NIC]
     assert ptr.x[0] == 2 and ptr.y[0] < 0               # NIC pointer above descriptor 2 (row 0)
     L.player.seek(at["rx0"])
-    assert grid.color[0] == DESC_PROCESSING and grid.color[1] == DESC_FILLED
+    assert ring.shown_colors[0] == DESC_PROCESSING and ring.shown_colors[1] == DESC_FILLED
     assert list(ptr.x[:2]) == [3, 1]                   # NIC writes 3, next_desc_to_proc 1
     assert "processing desc 0" in ring.caption.value and "rx_busy 3 " in ring.caption.value
     L.player.seek(at["done"])
-    assert (grid.color == DESC_NIC).all()
+    assert (ring.shown_colors == DESC_NIC).all()
     assert ptr.x[2] == 3                              # first_to_refill after refilling 0..2
 
 
@@ -441,10 +441,11 @@ def test_views_send_only_what_changed(lab):
     marks_before = [id(m) for m in ring.figure.marks]
     L.player.seek(at["nic0"])
     sent = []
-    for name, w in (("grid", ring.grid), ("ptr", ring.pointers), ("bars", L.views["page_pool"].bars),
+    for name, w in (("grid", ring.row_marks[0]), ("row1", ring.row_marks[1]), ("ptr", ring.pointers),
+                    ("bars", L.views["page_pool"].bars),
                     ("rects", L.views["xdp_buff"].rects[0]), ("code", L.views["napi"].code)):
         w._send = (lambda n: (lambda msg, buffers=None: sent.append((n, sorted(msg.get("state", {}))))))(name)
-    L.player.seek(at["nic1"])                         # the NIC fills desc 1: only the ring changes
+    L.player.seek(at["nic1"])                         # the NIC fills desc 1: only the ring's first row changes
     assert [n for n, _ in sent] == ["grid", "ptr"] and dict(sent)["ptr"] == ["x"]     # y: same row
     sent.clear()
     L.player.seek(at["tx2"])

@@ -40,10 +40,11 @@ _MONO = "font-family:monospace;font-size:12px;line-height:1.35"
 
 def _fig(marks, axes=(), width="100%", height="300px", min_width="240px", margin=None, **kw):
     # no bqplot title (it needs a top margin): panels carry an HTML title.  min_width: a figure
-    # narrower than its margins would draw its plot area with a negative width (a console error)
+    # narrower than its margins would draw its plot area with a negative width (a console error);
+    # margin 0: width 100% plus the widgets' default 2 px margins would overflow its panel
     return bq.Figure(marks=list(marks), axes=list(axes), animation_duration=0,
                      fig_margin=margin or dict(top=10, bottom=25, left=45, right=10),
-                     layout=W.Layout(width=width, height=height, min_width=min_width), **kw)
+                     layout=W.Layout(width=width, height=height, min_width=min_width, margin="0"), **kw)
 
 
 def _title(text):
@@ -105,29 +106,40 @@ class RxRingView:
     POINTERS = ("NIC writes", "next_desc_to_proc", "first_to_refill")
     POINTER_COLORS = ("#000000", "#2ca02c", "#9467bd")
 
-    def __init__(self, frames: Frames, cols: int = 32, height: str = "205px"):
+    def __init__(self, frames: Frames, cols: int = 32, height: str = "178px"):
         self.frames = frames
         self._sent = _Sent()
         n = frames.rx_ring_size
         self.cols = cols
         self.rows = (n + cols - 1) // cols
         idx = np.arange(n)
-        sx = bq.LinearScale(min=-0.5, max=cols - 0.5)
-        sy = bq.LinearScale(min=-0.9, max=self.rows - 0.5, reverse=True)
+        sx = bq.LinearScale(min=-0.5, max=cols - 0.5, allow_padding=False)
+        sy = bq.LinearScale(min=-0.9, max=self.rows - 0.5, reverse=True, allow_padding=False)
         sc = bq.ColorScale(min=0, max=len(DESC_COLORS) - 1, colors=list(DESC_COLORS))
-        self.grid = bq.Scatter(x=(idx % cols).astype(np.float32), y=(idx // cols).astype(np.float32),
-                               color=frames.ring_state[0].astype(np.float32), marker="square", default_size=110,
-                               stroke="white", stroke_width=0.5, scales={"x": sx, "y": sy, "color": sc})
+        # one mark per row of the grid: an event changes one or two descriptors, and only their rows are
+        # sent and restyled (one mark of 512 markers restyled all 512 on every step)
+        state0 = frames.ring_state[0].astype(np.float32)
+        self.row_marks = [
+            bq.Scatter(x=(idx[r * cols:(r + 1) * cols] % cols).astype(np.float32),
+                       y=np.full(min(cols, n - r * cols), r, np.float32), color=state0[r * cols:(r + 1) * cols],
+                       marker="square", default_size=80, stroke="white", stroke_width=0.5,
+                       scales={"x": sx, "y": sy, "color": sc})
+            for r in range(self.rows)]
         self.pointers = bq.Scatter(x=np.zeros(3, np.float32), y=np.zeros(3, np.float32), marker="triangle-down",
-                                   colors=list(self.POINTER_COLORS), default_size=55, stroke="white",
+                                   colors=list(self.POINTER_COLORS), default_size=45, stroke="white",
                                    scales={"x": sx, "y": sy})
-        self.figure = _fig([self.grid, self.pointers], height=height, min_width="300px",
+        self.figure = _fig(self.row_marks + [self.pointers], height=height, min_width="300px",
                            margin=dict(top=2, bottom=2, left=2, right=2))
         self.caption = W.HTML()
         self.legend = _swatches(DESC_STATE_NAMES + self.POINTERS, DESC_COLORS + self.POINTER_COLORS)
         self.widget = W.VBox([_title(f"RX ring (rxq 0, {n} descriptors)"), self.caption, self.figure, self.legend],
                              layout=W.Layout(min_width="0"))
         self.update(0)
+
+    @property
+    def shown_colors(self) -> np.ndarray:
+        """The descriptor states on screen (the rows' marks end to end)."""
+        return np.concatenate([m.color for m in self.row_marks])
 
     def colors_at(self, i: int) -> np.ndarray:
         """Descriptor states at frame i with the processing overlay (float32, as sent to the figure)."""
@@ -149,7 +161,9 @@ class RxRingView:
         off = np.array([0.0, 0.0, 0.0])
         off[1] = 0.25 if pos[1] == pos[0] else 0.0
         off[2] = 0.25 * ((pos[2] == pos[0]) + (pos[2] == pos[1]))
-        self._sent.set(self.grid, color=self.colors_at(i))
+        colors = self.colors_at(i)
+        for r, mark in enumerate(self.row_marks):
+            self._sent.set(mark, color=colors[r * self.cols:(r + 1) * self.cols])
         self._sent.set(self.pointers, x=x.astype(np.float32), y=(y - 0.45 - off).astype(np.float32))
         p = int(f.proc_desc[i])
         self._sent.set(self.caption, value=(
@@ -175,7 +189,7 @@ class PagePoolView:
     BARS = ("cache", "ptr_ring", "RX ring", "skbs", "TX ring")
     BAR_COLORS = ("#2ca02c", "#98df8a", "#6baed6", "#ff7f0e", "#9467bd")
 
-    def __init__(self, frames: Frames, ptr_ring_size: int | None = None, height: str = "200px"):
+    def __init__(self, frames: Frames, ptr_ring_size: int | None = None, height: str = "185px"):
         self.frames = frames
         self._sent = _Sent()
         f = frames
@@ -186,23 +200,25 @@ class PagePoolView:
                          int(f.pp_on_tx_ring.max(initial=0)), int(f.pp_ring.max(initial=0)), PP_ALLOC_CACHE_SIZE))
         k = len(self.BARS)
         sx = bq.OrdinalScale(domain=list(self.BARS))
-        sy = bq.LinearScale(min=0.0, max=ymax * 1.12)
+        sy = bq.LinearScale(min=0.0, max=ymax * 1.12, allow_padding=False)
         self.bars = bq.Bars(x=list(self.BARS), y=np.zeros(k, np.float32), colors=list(self.BAR_COLORS),
                             scales={"x": sx, "y": sy}, padding=0.25, label_display=True,
                             label_display_format=".0f", label_display_vertical_offset=-4,
                             label_font_style={"font-size": "11px"})
         # capacities: the alloc cache (128) with its refill size (64), the ptr_ring
-        lx = bq.LinearScale(min=-0.5, max=k - 0.5)
+        lx = bq.LinearScale(min=-0.5, max=k - 0.5, allow_padding=False)
         self.caps = bq.Lines(x=np.array([[-0.45, 0.45], [-0.45, 0.45], [0.55, 1.45]]),
                              y=np.array([[PP_ALLOC_CACHE_SIZE] * 2, [PP_ALLOC_CACHE_REFILL] * 2,
                                          [self.ptr_ring_size] * 2], float),
                              colors=["#333", "#999", "#333"], line_style="dashed", scales={"x": lx, "y": sy})
         ax = bq.Axis(scale=sx, tick_style={"font-size": "11px"})
-        ay = bq.Axis(scale=sy, side="left", label="pages", grid_lines="dashed", num_ticks=5,
-                     tick_style={"font-size": "10px"})
+        step = 128 if ymax <= 1024 else 512
+        ay = bq.Axis(scale=sy, side="left", label="pages", grid_lines="dashed", tick_format="d",
+                     tick_values=np.arange(0, ymax * 1.12, step, dtype=float), tick_style={"font-size": "10px"})
         self.figure = _fig([self.bars, self.caps], [ax, ay], height=height, min_width="250px",
                            margin=dict(top=14, bottom=22, left=42, right=6))
         self.stats = W.HTML()
+        self.stats.add_class("xdplab-pp")
         self.caption = W.HTML()
         self.widget = W.VBox([
             _title("page_pool of rxq 0"),
@@ -246,7 +262,8 @@ class PagePoolView:
                 f"<td align='right'>{pg[j]}</td>" for pg in pages) + "</tr>")
         if not pools:
             head = '<th style="text-align:right;padding-left:10px">no pool yet</th>'
-        return (f'<table style="font-family:monospace;font-size:11px;line-height:1.2;border-collapse:collapse">'
+        return (f'<style>.xdplab-pp td, .xdplab-pp th {{padding:0 0 0 4px}}</style>'
+                f'<table style="font-family:monospace;font-size:11px;line-height:1.15;border-collapse:collapse">'
                 f'<tr><th style="text-align:left">page_pool_stats</th>{head}</tr>{"".join(rows)}</table>')
 
     def update(self, i: int):
@@ -282,17 +299,16 @@ class XdpBuffView:
               "bpf_prog_run_xdp: the program runs", "verdict returned", "build_skb (XDP_PASS / no program)")
     ZOOM = 640
 
-    def __init__(self, frames: Frames, height: str = "62px"):
+    def __init__(self, frames: Frames, height: str = "55px"):
         self.frames = frames
         self._sent = _Sent()
         k = len(self.SEGMENTS)
         y = np.tile(np.array([0.2, 0.2, 0.8, 0.8, 0.2], np.float32), (k, 1))
         self.rects, self.marks, figs = [], [], []
-        end_hard = PAGE_SIZE - SKB_SHARED_INFO_SIZE
-        for hi, ticks in ((PAGE_SIZE, [0, 256, 1024, 2048, 3072, end_hard, PAGE_SIZE]),
+        for hi, ticks in ((PAGE_SIZE, [0, 256, 1024, 2048, 3072, PAGE_SIZE]),
                           (self.ZOOM, [0, 40, 128, 256, 384, 512, self.ZOOM])):
-            sx = bq.LinearScale(min=0.0, max=float(hi))
-            sy = bq.LinearScale(min=0.0, max=1.0)
+            sx = bq.LinearScale(min=0.0, max=float(hi), allow_padding=False)
+            sy = bq.LinearScale(min=0.0, max=1.0, allow_padding=False)
             r = bq.Lines(x=np.zeros((k, 5), np.float32), y=y, fill="inside", colors=list(self.SEG_COLORS),
                          fill_colors=list(self.SEG_COLORS), fill_opacities=[0.85] * k, stroke_width=1,
                          scales={"x": sx, "y": sy})
@@ -373,7 +389,7 @@ class CodeView:
     interrupt while the NIC fills descriptors.
     """
 
-    WINDOW = 17          # lines shown at once: a window that follows the lit line
+    WINDOW = 15          # lines shown at once: a window that follows the lit line
     TITLES = {"talk": "the talk's driver loop", "mvneta_rx_swbm": "mvneta_rx_swbm() (Linux 6.1)",
               "setup": "port setup: mvneta_xdp_setup / mvneta_stop / mvneta_open (Linux 6.1)"}
     CHOICES = (("mvneta_rx_swbm", "mvneta_rx_swbm"), ("talk's loop", "talk"))

@@ -116,7 +116,13 @@ LAYOUT_JS = """() => {
     if (e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1) cut.push(e.textContent.trim().slice(0, 40));
   }
   for (const e of q('.xdplab-lab').querySelectorAll('.widget-box, .widget-gridbox')) {
-    if (e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1) cut.push('box: ' + e.className.slice(0, 60));
+    if (e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1) {
+      const panel = e.closest('[class*="xdplab-panel-"]');
+      const where = panel ? [...panel.classList].find(c => c.startsWith('xdplab-panel-')) : 'lab';
+      const kids = [...e.children].map(c => [...c.classList].filter(k => k.startsWith('widget-') ||
+                                                                       k.startsWith('bqplot')).join('.'));
+      cut.push(`box in ${where}: ${e.scrollWidth} > ${e.clientWidth} px, holding ${kids.join(', ')}`);
+    }
   }
   return {panes, view: r(view), lab: r(q('.xdplab-lab')), player: r(q('.xdplab-player')), cut,
           code: {sw: code.scrollWidth, cw: code.clientWidth, sh: code.scrollHeight, ch: code.clientHeight}};
