@@ -541,7 +541,7 @@ def _contexts(m, c, n):
     return ctx
 
 
-def _pool_lives(m, a, b, c, ev, n):
+def _pool_lives(m, a, b, n):
     """Split the pp_* events by pool (slot in column A; a re-created slot is a new pool).
 
     Returns (owner per frame: index of the pool an event counts for, -1 for none), the lives
@@ -627,7 +627,7 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = 
     rx_busy = ev[:, TR_RX_BUSY].copy()
 
     # ---- page_pool: which pool each event counts for
-    own, lives, rxq_pool = _pool_lives(m, a, b, c, ev, n)
+    own, lives, rxq_pool = _pool_lives(m, a, b, n)
     fail = m["rx_refill_fail"]
     own = np.where(fail, rxq_pool, own)        # a failed refill found its queue's pool empty
     # occupancy: the RX queue's pool's snapshot (hardware rows carry zeros; another pool's own events
