@@ -285,14 +285,13 @@ def test_page_pool_view_bars_and_stats(lab):
     L.player.seek(at["nic0"])                          # hardware row: snapshot carried, not zero
     assert pp.bars.y[bars.index("RX ring")] == RING        # filled descriptors still hold their page
     assert pp.bars.y[bars.index("cache")] == 0
-    assert "<tr style=\"border-top:1px solid #bbb\"><td>from page allocator</td><td align='right'>64</td>" \
-        in pp.stats.value
+    assert "<td colspan='2'>from allocator</td><td align='right'>64</td>" in pp.stats.value
     L.player.seek(at["filled"] - 2)
     assert pp.bars.y[bars.index("cache")] == 1
     L.player.seek(at["recycle0"])
     assert pp.bars.y[bars.index("cache")] == 1
     assert pp.bars.y[bars.index("ptr_ring")] == 0
-    assert "<td>recycle cached</td><td align='right'>1</td>" in pp.stats.value
+    assert "<td>cached</td><td align='right'>1</td>" in pp.stats.value
     L.player.seek(at["skb1"])
     assert pp.bars.y[bars.index("skbs")] == 1
     L.player.seek(at["txsub"])
@@ -557,9 +556,9 @@ def test_real_run_attach_restarts_the_port_as_the_kernel_does(real_run):
         assert "process context" in cv.status.value
     L.player.seek(destroy)
     assert "pool 1<br><span style=\"font-weight:normal\">destroyed" in pp.stats.value
-    assert "<td>given back</td><td align='right'>512</td>" in pp.stats.value
+    assert "<td colspan='2'>given back</td><td align='right'>512</td>" in pp.stats.value
     L.player.seek(end)
-    assert "<td>given back</td><td align='right'>0</td><td align='right'>512</td>" in pp.stats.value
+    assert "<td colspan='2'>given back</td><td align='right'>0</td><td align='right'>512</td>" in pp.stats.value
     assert f.ctx[poll] == CTX_NAPI and f.ctx[f.next_frame(poll, "napi_done") + 1] in (CTX_IDLE, CTX_NAPI)
 
 

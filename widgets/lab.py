@@ -81,7 +81,7 @@ class Lab:
         self.counters_box = W.Box([], layout=W.Layout(width="100%"))
         parts = [self.player.widget, self.grid, self.counters_box]
         if self._counters is not None:
-            self.counters_btn = W.ToggleButton(value=False, description="ethtool -S, throughput", icon="table",
+            self.counters_btn = W.ToggleButton(value=False, description="ethtool -S", icon="table",
                                                layout=W.Layout(width="auto"),
                                                tooltip="show ethtool -S eth0 and the throughput plot below")
             self.counters_btn.observe(self._on_counters, "value")

@@ -60,12 +60,12 @@ class Player:
         self.poll_btn = W.Button(description="poll ▶", layout=auto, tooltip="jump to the next napi poll")
         self.pkt_btn = W.Button(description="packet ▶", layout=auto,
                                 tooltip="jump to the next packet the program sees (bpf_prog_run_xdp)")
-        self.speed = W.Dropdown(options=SPEEDS, value=1, description="events/frame",
+        self.speed = W.Dropdown(options=SPEEDS, value=1, description="speed", tooltip="events a frame advances",
                                 layout=W.Layout(width="auto"), style={"description_width": "initial"})
         self.slider = W.IntSlider(value=0, min=0, max=self.last, step=1, description="event",
                                   continuous_update=True, readout=True,
                                   style={"description_width": "initial"},
-                                  layout=W.Layout(flex="1 1 260px", min_width="200px"))
+                                  layout=W.Layout(flex="1 1 240px", min_width="160px"))
         self.event = W.HTML(layout=W.Layout(min_height="20px"))
         self.last_update_ms = 0.0
         self._i = -1

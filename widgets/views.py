@@ -211,18 +211,18 @@ class PagePoolView:
                              y=np.array([[PP_ALLOC_CACHE_SIZE] * 2, [PP_ALLOC_CACHE_REFILL] * 2,
                                          [self.ptr_ring_size] * 2], float),
                              colors=["#333", "#999", "#333"], line_style="dashed", scales={"x": lx, "y": sy})
-        ax = bq.Axis(scale=sx, tick_style={"font-size": "11px"})
+        ax = bq.Axis(scale=sx, tick_style={"font-size": "10px"})
         step = 128 if ymax <= 1024 else 512
         ay = bq.Axis(scale=sy, side="left", label="pages", grid_lines="dashed", tick_format="d",
                      tick_values=np.arange(0, ymax * 1.12, step, dtype=float), tick_style={"font-size": "10px"})
-        self.figure = _fig([self.bars, self.caps], [ax, ay], height=height, min_width="250px",
+        self.figure = _fig([self.bars, self.caps], [ax, ay], height=height, min_width="215px",
                            margin=dict(top=14, bottom=22, left=42, right=6))
         self.stats = W.HTML()
         self.stats.add_class("xdplab-pp")
         self.caption = W.HTML()
         self.widget = W.VBox([
             _title("page_pool of rxq 0"),
-            W.HBox([W.Box([self.figure], layout=W.Layout(flex="1 1 auto", min_width="250px")),
+            W.HBox([W.Box([self.figure], layout=W.Layout(flex="1 1 auto", min_width="215px")),
                     W.Box([self.stats], layout=W.Layout(flex="0 0 auto"))]),
             self.caption], layout=W.Layout(min_width="0"))
         self.update(0)
@@ -253,18 +253,21 @@ class PagePoolView:
         pages = [p.pages_at(i) for p in pools]
         rows = []
         for k, name in enumerate(PP_STAT_NAMES):
-            group = "alloc" if k < 6 else "recycle"
-            rows.append(f"<tr><td>{group} {name}</td>" + "".join(
+            # the group (alloc_stats / recycle_stats) as one narrow column down the side
+            group = (f'<td rowspan="{6 if k == 0 else 5}" style="writing-mode:vertical-rl;transform:rotate(180deg);'
+                     f'color:#777;padding:0">{"alloc" if k == 0 else "recycle"}</td>') if k in (0, 6) else ""
+            sep = ' style="border-top:1px solid #ddd"' if k == 6 else ""
+            rows.append(f"<tr{sep}>{group}<td>{name}</td>" + "".join(
                 f"<td align='right'>{s[name]}</td>" for s in st) + "</tr>")
-        for label, j in (("from page allocator", 0), ("given back", 1), ("in flight", 2)):
+        for label, j in (("from allocator", 0), ("given back", 1), ("in flight", 2)):
             sep = ' style="border-top:1px solid #bbb"' if j == 0 else ""
-            rows.append(f"<tr{sep}><td>{label}</td>" + "".join(
+            rows.append(f"<tr{sep}><td colspan='2'>{label}</td>" + "".join(
                 f"<td align='right'>{pg[j]}</td>" for pg in pages) + "</tr>")
         if not pools:
             head = '<th style="text-align:right;padding-left:10px">no pool yet</th>'
         return (f'<style>.xdplab-pp td, .xdplab-pp th {{padding:0 0 0 4px}}</style>'
                 f'<table style="font-family:monospace;font-size:11px;line-height:1.15;border-collapse:collapse">'
-                f'<tr><th style="text-align:left">page_pool_stats</th>{head}</tr>{"".join(rows)}</table>')
+                f'<tr><th colspan="2" style="text-align:left">page_pool<br>_stats</th>{head}</tr>{"".join(rows)}</table>')
 
     def update(self, i: int):
         f = self.frames

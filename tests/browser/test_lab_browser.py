@@ -358,7 +358,7 @@ def test_player_on_a_laptop_screen(lab_server, browser):
         assert play["readout"] == play["settled"], f"the slider and the event line disagree: {play}"
         assert play["playLabel"] == "play", play
         # the counters open below, drawn once visible
-        page.locator(".xdplab-lab button", has_text="ethtool -S").first.click()
+        page.locator(".xdplab-lab button", has_text="ethtool -S").first.click()   # the ToggleButton
         page.wait_for_timeout(1500)
         assert page.locator(".xdplab-lab .bqplot.figure").count() == 5
         assert not errors, f"JavaScript errors in the page: {errors}"
