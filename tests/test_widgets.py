@@ -7,7 +7,10 @@ simulator's own counters and occupancy snapshots.
 
 from __future__ import annotations
 
+import asyncio
+import html
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +20,9 @@ import pytest
 
 pytest.importorskip("ipywidgets", reason="the views need ipywidgets (pip install -e .[widgets])")
 pytest.importorskip("bqplot", reason="the views need bqplot (pip install -e .[widgets])")
+
+import bqplot as bq  # noqa: E402
+import ipywidgets as W  # noqa: E402
 
 from xdplab.nic.mvneta_hw import MVNETA_RXD_FIRST_DESC, MVNETA_RXD_LAST_DESC  # noqa: E402
 from xdplab.trace import EV_NAMES, TR_EV, create_trace, trace_event  # noqa: E402
@@ -40,8 +46,8 @@ def _import_widgets():
 
 
 xw = _import_widgets()
-from xdplab_widgets.frames import (DESC_EMPTY, DESC_FILLED, DESC_NIC, DESC_PROCESSING,  # noqa: E402
-                                   NAPI_LISTINGS, frames_from_trace)
+from xdplab_widgets.frames import (CODE_LISTINGS, CTX_IDLE, CTX_NAPI, CTX_SETUP, DESC_EMPTY,  # noqa: E402
+                                   DESC_FILLED, DESC_NIC, DESC_PROCESSING, frames_from_trace)
 
 EV = {n: i for i, n in enumerate(EV_NAMES)}
 RING = 64
@@ -131,7 +137,7 @@ def lab(synth):
 
 
 def _lit(view, name, i):
-    return NAPI_LISTINGS[name][0][view.lit_line(name, i)]
+    return CODE_LISTINGS[name][0][view.lit_line(name, i)]
 
 
 # ---------------------------------------------------------------- replay (numpy only)
@@ -185,48 +191,71 @@ def test_replay_rejects_a_ring_smaller_than_the_trace(synth):
 def test_ring_view_colors_and_pointers_follow_the_slider(lab):
     L, at, f = lab
     ring = L.views["ring"]
-    grid, ptr = ring.grid, ring.pointers
-    L.player.slider.value = at["nic1"]
-    assert list(grid.color[:3]) == [DESC_FILLED, DESC_FILLED, DESC_NIC]
+    ptr = ring.pointers
+    L.player.slider.value = at["nic1"]                 # the learner drags the slider
+    assert list(ring.shown_colors[:3]) == [DESC_FILLED, DESC_FILLED, DESC_NIC]
     assert ptr.x[0] == 2 and ptr.y[0] < 0               # NIC pointer above descriptor 2 (row 0)
-    L.player.slider.value = at["rx0"]
-    assert grid.color[0] == DESC_PROCESSING and grid.color[1] == DESC_FILLED
+    L.player.seek(at["rx0"])
+    assert ring.shown_colors[0] == DESC_PROCESSING and ring.shown_colors[1] == DESC_FILLED
     assert list(ptr.x[:2]) == [3, 1]                   # NIC writes 3, next_desc_to_proc 1
-    assert "processing desc 0" in ring.caption.value and "rx_busy (filled, not yet processed) = 3" in \
-        ring.caption.value
-    L.player.slider.value = at["done"]
-    assert (grid.color == DESC_NIC).all()
+    assert "processing desc 0" in ring.caption.value and "rx_busy 3 " in ring.caption.value
+    L.player.seek(at["done"])
+    assert (ring.shown_colors == DESC_NIC).all()
     assert ptr.x[2] == 3                              # first_to_refill after refilling 0..2
 
 
-def test_napi_view_lights_the_executing_line_and_budget(lab):
+def _lit_text(code_view):
+    """The lit line in what the code panel shows."""
+    v = code_view.code.value
+    if "#ffe066" not in v:
+        return None
+    return html.unescape(v.split("#ffe066")[1].split(">", 1)[1].split("</span>")[0])
+
+
+def test_code_view_lights_the_executing_line_and_budget(lab):
     L, at, _f = lab
-    napi = L.views["napi"]
-    L.player.slider.value = at["rx0"]
-    assert "while (desc_in_rx_ring" in _lit(napi, "talk", at["rx0"])
-    assert "rx_status = rx_desc->status" in _lit(napi, "mvneta_rx_swbm", at["rx0"])
-    assert napi.budget.value == 63 and napi.budget.max == 64
-    assert "budget left 63" in napi.status.value
-    assert '<span style="background:#ffe066;font-weight:bold">' in napi.code["talk"].value
-    L.player.slider.value = at["drop0"]
-    assert "case XDP_DROP" in _lit(napi, "talk", at["drop0"])
-    assert "case XDP_DROP" in napi.code["talk"].value.split("#ffe066")[1].split("</span>")[0]
-    assert "mvneta_run_xdp(pp" in _lit(napi, "mvneta_rx_swbm", at["drop0"])
-    L.player.slider.value = at["pass1"]
-    assert "case XDP_PASS" in _lit(napi, "talk", at["pass1"])
-    L.player.slider.value = at["tx2"]
-    assert "case XDP_TX" in _lit(napi, "talk", at["tx2"]) and napi.budget.value == 61
-    L.player.slider.value = at["refill1"]
-    assert "mvneta_rx_refill_queue" in _lit(napi, "mvneta_rx_swbm", at["refill1"])
-    L.player.slider.value = at["done"]
-    assert "return ps.rx_packets" in _lit(napi, "mvneta_rx_swbm", at["done"])
+    code = L.views["napi"]
+    L.player.seek(at["rx0"])
+    assert "while (desc_in_rx_ring" in _lit(code, "talk", at["rx0"])
+    assert "rx_status = rx_desc->status" in _lit(code, "mvneta_rx_swbm", at["rx0"])
+    assert code.shown_listing(at["rx0"]) == "mvneta_rx_swbm"
+    assert "rx_status = rx_desc->status" in _lit_text(code)
+    assert code.budget.value == 63 and code.budget.max == 64
+    assert "left 63" in code.status.value
+    L.player.seek(at["drop0"])
+    assert "case XDP_DROP" in _lit(code, "talk", at["drop0"])
+    assert "mvneta_run_xdp(pp" in _lit_text(code)
+    code.choice.value = "talk"                          # the learner picks the talk's loop
+    assert "case XDP_DROP" in _lit_text(code)
+    L.player.seek(at["pass1"])
+    assert "case XDP_PASS" in _lit_text(code)
+    L.player.seek(at["tx2"])
+    assert "case XDP_TX" in _lit_text(code) and code.budget.value == 61
+    code.choice.value = "mvneta_rx_swbm"
+    L.player.seek(at["refill1"])
+    assert "mvneta_rx_refill_queue" in _lit_text(code)
+    L.player.seek(at["done"])
+    assert "return ps.rx_packets" in _lit_text(code)
+    L.player.seek(at["txdone"])                         # after the poll: no line lit, NAPI idle
+    assert _lit_text(code) is None and "no poll running" in code.status.value
+    L.player.seek(at["nic0"])                           # the NIC receives before any poll: nothing runs
+    assert _lit_text(code) is None and code.lit_line("mvneta_rx_swbm", at["nic0"]) == -1
+
+
+def test_code_listings_fit_the_panel():
+    """No line wider than the panel's 66 columns (tabs as 4 spaces): nothing is clipped; longer ones would wrap."""
+    for name, (src, *_rest) in CODE_LISTINGS.items():
+        wide = [s for s in src if len(s.replace("\t", "    ")) > 66]
+        assert not wide, (name, wide)
+    cv = xw.CodeView(frames_from_trace(_synthetic_trace()[0], rx_ring_size=RING))
+    assert "white-space:pre-wrap" in cv.code.value
 
 
 def test_xdp_buff_view_moves_with_adjust_head(lab):
     L, at, _f = lab
     xb = L.views["xdp_buff"]
     names = list(xb.SEGMENTS)
-    L.player.slider.value = at["run0"]
+    L.player.seek(at["run0"])
     data = xb.rects[0].x[names.index("data..data_end")]
     assert (data.min(), data.max()) == (258, 322)
     mh = xb.rects[0].x[names.index("Marvell header (2 B)")]
@@ -237,13 +266,13 @@ def test_xdp_buff_view_moves_with_adjust_head(lab):
     assert (shinfo.min(), shinfo.max()) == (PAGE_SIZE - SKB_SHARED_INFO_SIZE, PAGE_SIZE)
     assert list(xb.marks[0].x[:2]) == [258, 322] and xb.marks[0].x[2] < 0      # no data_meta label
     assert (xb.rects[1].x == xb.rects[0].x).all()                                  # the zoom shows the same
-    L.player.slider.value = at["pass1"]                # bpf_xdp_adjust_head(ctx, -14)
+    L.player.seek(at["pass1"])                         # bpf_xdp_adjust_head(ctx, -14)
     data = xb.rects[0].x[names.index("data..data_end")]
     assert (data.min(), data.max()) == (244, 322)
     mh = xb.rects[0].x[names.index("Marvell header (2 B)")]
     assert mh.min() == mh.max()                       # the new header bytes cover the Marvell header
     assert "XDP_PASS" in xb.caption.value and "headroom = data - data_hard_start = 244 B" in xb.caption.value
-    L.player.slider.value = at["done"]
+    L.player.seek(at["done"])
     assert "no packet in the driver's hands" in xb.caption.value     # the poll ended
     data = xb.rects[0].x[names.index("data..data_end")]
     assert data.min() == data.max()
@@ -253,43 +282,81 @@ def test_page_pool_view_bars_and_stats(lab):
     L, at, f = lab
     pp = L.views["page_pool"]
     bars = list(pp.BARS)
-    L.player.slider.value = at["nic0"]                 # hardware row: snapshot carried, not zero
-    assert pp.bars.y[bars.index("in RX ring")] == RING        # filled descriptors still hold their page
-    assert pp.cache_bar.y[0] == 0
-    assert "page allocator: 64 pages taken" in pp.stats.value
-    L.player.slider.value = at["filled"] - 2
-    assert pp.cache_bar.y[0] == 1 and list(pp.cache_label.text) == ["1"]
-    L.player.slider.value = at["recycle0"]
-    assert pp.cache_bar.y[0] == 1
+    L.player.seek(at["nic0"])                          # hardware row: snapshot carried, not zero
+    assert pp.bars.y[bars.index("RX ring")] == RING        # filled descriptors still hold their page
+    assert pp.bars.y[bars.index("cache")] == 0
+    assert "<td colspan='2'>from allocator</td><td align='right'>64</td>" in pp.stats.value
+    L.player.seek(at["filled"] - 2)
+    assert pp.bars.y[bars.index("cache")] == 1
+    L.player.seek(at["recycle0"])
+    assert pp.bars.y[bars.index("cache")] == 1
     assert pp.bars.y[bars.index("ptr_ring")] == 0
-    assert "<td>recycle cached</td><td align='right'>1</td>" in pp.stats.value
-    L.player.slider.value = at["skb1"]
-    assert pp.bars.y[bars.index("in skbs")] == 1
-    L.player.slider.value = at["txsub"]
-    assert pp.bars.y[bars.index("on TX ring")] == 1
-    L.player.slider.value = at["done"]
-    assert pp.bars.y[bars.index("in RX ring")] == RING
+    assert "<td>cached</td><td align='right'>1</td>" in pp.stats.value
+    L.player.seek(at["skb1"])
+    assert pp.bars.y[bars.index("skbs")] == 1
+    L.player.seek(at["txsub"])
+    assert pp.bars.y[bars.index("TX ring")] == 1
+    L.player.seek(at["done"])
+    assert pp.bars.y[bars.index("RX ring")] == RING
 
 
 def test_counters_view_table_and_time_cursor(lab):
     L, at, f = lab
     cv = L.views["counters"]
-    L.player.slider.value = at["drop0"]
+    L.counters_btn.value = True                        # drawn and updated only once opened
+    L.player.seek(at["drop0"])
     assert cv.values_at(at["drop0"])["rx_xdp_drop"] == 1
     assert "<td>rx_xdp_drop</td><td align='right'>1</td>" in cv.table.value
     assert "<td>rx_xdp_pass</td><td align='right'>0</td>" in cv.table.value
     assert list(cv.cursor.x) == [f.t_ns[at["drop0"]] / 1000.0] * 2
-    L.player.slider.value = f.n - 1
+    L.player.seek(f.n - 1)
     assert "<td>rx_xdp_tx</td><td align='right'>1</td>" in cv.table.value
     assert "<td>rx_pp_alloc_slow</td><td align='right'>1</td>" in cv.table.value
     assert cv.lines.y.shape == (3, len(f.tp_t_us)) and cv.lines.y[0].sum() > 0
 
 
+def test_throughput_legend_is_beside_the_plot_not_over_it(lab):
+    """A bqplot legend sits on the plot area and hid the NIC's line; the legend is HTML above the figure."""
+    L, _at, _f = lab
+    cv = L.views["counters"]
+    assert not any(getattr(m, "display_legend", False) for m in cv.figure.marks)
+    assert all(name in cv.legend.value for name in ("NIC rx", "XDP verdicts", "rx_discard"))
+    assert cv.nic_halo.stroke_width > cv.lines.stroke_width      # the NIC's line shows under the verdicts'
+
+
+def _widgets(w):
+    yield w
+    for c in getattr(w, "children", ()):
+        yield from _widgets(c)
+
+
+def test_lab_layout_fits_a_laptop_screen(lab):
+    """The RX path's four panels in one 2 x 2 grid; no fixed-width button that would cut its label; every
+    figure at least as wide as its margins (a narrower one draws a negative width: the console errors);
+    the counters' figure is not on the page until it is opened (hidden, bqplot would size it at 0)."""
+    L, _at, _f = lab
+    assert [p.children[0] for p in L.grid.children] == [L.views[k].widget for k in
+                                                         ("ring", "napi", "xdp_buff", "page_pool")]
+    assert L.grid.layout.grid_template_columns.count("fr") == 2
+    for w in _widgets(L.widget):
+        if isinstance(w, (W.Button, W.ToggleButton)):
+            assert w.layout.width in (None, "auto"), (w.description, w.layout.width)
+    for w in _widgets(L.widget):
+        if isinstance(w, bq.Figure):
+            m = w.fig_margin
+            assert w.layout.min_width and int(w.layout.min_width.rstrip("px")) > m["left"] + m["right"] + 50
+    assert L.views["counters"].figure not in list(_widgets(L.widget))
+    L.counters_btn.value = True
+    assert L.views["counters"].figure in list(_widgets(L.widget))
+    L.counters_btn.value = False
+    assert L.views["counters"].figure not in list(_widgets(L.widget))
+
+
 def test_player_controls(lab):
     L, at, f = lab
     p = L.player
-    assert (p.play.min, p.play.max, p.slider.max) == (0, f.n - 1, f.n - 1)
-    assert (p.link.source, p.link.target) == ((p.play, "value"), (p.slider, "value"))
+    assert (p.slider.min, p.slider.max) == (0, f.n - 1)
+    assert not any(isinstance(w, W.Play) for w in _widgets(p.widget))    # no browser-side clock, no stop
     p.seek(at["rx0"])
     p.next_btn.click()
     assert p.value == at["rx0"] + 1 and "dma_sync_for_cpu" in p.event.value
@@ -300,26 +367,97 @@ def test_player_controls(lab):
     p.seek(0)
     p.poll_btn.click()
     assert p.value == at["poll"]
-    p.speed.value = 20
-    assert p.play.step == 20
+    p.seek(at["done"])
+    p.prev_poll_btn.click()
+    assert p.value == at["poll"]
     p.seek(10 ** 9)
-    assert p.value == f.n - 1
+    assert p.value == f.n - 1 and p.slider.value == f.n - 1
 
 
-def test_views_update_in_place_one_message_per_widget(lab):
-    """Marks are built once; each update sends one state message per changed widget (hold_sync)."""
+def test_player_plays_and_pauses_like_a_media_player(lab):
+    """Play advances `speed` events a frame; pause keeps the position; play stops on the last event (no
+    rewind); play pressed there starts from the first.  Without an event loop, tick() is the clock."""
+    L, at, f = lab
+    p = L.player
+    p.seek(at["poll"])
+    p.speed.value = 5
+    p.play()
+    assert p.playing and p.play_btn.description == "pause"
+    assert p.tick() and p.value == at["poll"] + 5
+    assert p.tick() and p.value == at["poll"] + 10
+    p.pause()
+    assert not p.playing and p.play_btn.description == "play" and p.value == at["poll"] + 10
+    assert not p.tick() and p.value == at["poll"] + 10            # paused: the clock does nothing
+    p.play()
+    assert p.value == at["poll"] + 10                              # play resumes where pause left it
+    p.speed.value = 500
+    assert not p.tick() and p.value == f.n - 1 and not p.playing   # the end: stops there
+    p.play()                                                       # play at the end: from the start
+    assert p.value == 0 and p.playing
+    p.pause()
+
+
+def test_slider_and_event_line_move_together(lab):
+    """Each frame sends the views, then the event line and the slider, in one burst: the slider never
+    shows a position the event line has not reached (a browser-side Play moved the slider first)."""
+    L, at, _f = lab
+    p = L.player
+    p.seek(at["rx0"])
+    sent = []
+    for name, w in (("event", p.event), ("slider", p.slider), ("xdp_buff", L.views["xdp_buff"].rects[0])):
+        w._send = (lambda n: (lambda msg, buffers=None: sent.append(n)))(name)
+    p.speed.value = 1
+    p.play()
+    p.tick()                                           # rx_desc -> dma_sync_for_cpu: the xdp_buff appears
+    p.pause()
+    assert sent == ["xdp_buff", "event", "slider"]
+    assert p.slider.value == p.value and f"event {p.value}</b>" in p.event.value
+
+
+def test_player_plays_on_the_kernels_event_loop(synth):
+    """Inside a running asyncio loop (the kernel's), play advances by itself, and pause stops it there."""
+    _tr, at, frames = synth
+    L = xw.Lab(frames)
+
+    async def run():
+        p = L.player
+        p.seek(at["poll"])
+        p.play()
+        await asyncio.sleep(1.0)
+        p.pause()
+        v = p.value
+        await asyncio.sleep(0.3)
+        return v, p.value
+
+    v, later = asyncio.run(run())
+    assert v >= at["poll"] + 2 and later == v
+
+
+def test_views_send_only_what_changed(lab):
+    """Marks are built once; an update sends one message per widget whose content changed, none for the rest."""
     L, at, _f = lab
     ring = L.views["ring"]
     marks_before = [id(m) for m in ring.figure.marks]
+    L.player.seek(at["nic0"])
     sent = []
-    for name, w in (("grid", ring.grid), ("ptr", ring.pointers), ("bars", L.views["page_pool"].bars),
-                    ("rects", L.views["xdp_buff"].rects[0])):
+    for name, w in (("grid", ring.row_marks[0]), ("row1", ring.row_marks[1]), ("ptr", ring.pointers),
+                    ("bars", L.views["page_pool"].bars),
+                    ("rects", L.views["xdp_buff"].rects[0]), ("code", L.views["napi"].code)):
         w._send = (lambda n: (lambda msg, buffers=None: sent.append((n, sorted(msg.get("state", {}))))))(name)
-    L.player.slider.value = at["tx2"]
+    L.player.seek(at["nic1"])                         # the NIC fills desc 1: only the ring's first row changes
+    assert [n for n, _ in sent] == ["grid", "ptr"] and dict(sent)["ptr"] == ["x"]     # y: same row
+    sent.clear()
+    L.player.seek(at["tx2"])
     assert [id(m) for m in ring.figure.marks] == marks_before
     names = [n for n, _ in sent]
-    assert names.count("grid") == 1 and names.count("ptr") == 1 and names.count("bars") == 1
-    assert dict(sent)["ptr"] == ["x", "y"]
+    assert all(names.count(k) == 1 for k in ("grid", "bars", "rects", "code"))
+
+
+def test_lab_starts_where_asked(synth):
+    _tr, at, frames = synth
+    assert xw.Lab(frames).player.value == 0
+    assert xw.Lab(frames, start="napi_poll").player.value == at["poll"]
+    assert xw.Lab(frames, start=at["rx1"]).player.value == at["rx1"]
 
 
 def test_lab_rejects_what_it_cannot_show():
@@ -355,6 +493,9 @@ def test_real_run_replay_matches_the_simulators_counters(prog):
     for k in ("rx_xdp_drop", "rx_xdp_pass", "rx_xdp_tx", "rx_xdp_redirect", "refill_errors", "rx_discard",
               "good_frames_received"):
         assert f.counter(k, end) == eth[k], k
+    # ethtool -S's rx_pp_*: the RX queue's pool only (the one destroyed at attach no longer counts)
+    assert {k: f.counter(k, end) for k in eth if k.startswith("rx_pp_")} == \
+        {k: v for k, v in eth.items() if k.startswith("rx_pp_")}
     # at the end of every poll the replayed ring agrees with the simulator's rx_busy snapshot
     done = np.flatnonzero(f.ev[:, TR_EV] == EV["napi_done"])
     assert done.size > 3
@@ -365,6 +506,60 @@ def test_real_run_replay_matches_the_simulators_counters(prog):
         assert f.pp_in_skb.max() > 0 and f.counter("rx_xdp_pass", end) == 300
     if prog == "ssh-mirror":                                    # XDP_TX: frames sit on the TX ring
         assert f.pp_on_tx_ring.max() > 0 and f.counter("rx_xdp_tx", end) == 300
+
+
+def test_real_run_attach_restarts_the_port_as_the_kernel_does(real_run):
+    """Board("drop"): ip link set up (pool 1 fills the ring), then the attach restarts the port:
+    mvneta_stop gives every page back to pool 1, page_pool_destroy returns them to the page allocator,
+    mvneta_open creates pool 2 and fills the ring again.  The player shows that, in that order."""
+    b, _n0, _r = real_run
+    f = xw.frames_from_board(b)
+    code = f.ev[:, TR_EV]
+    setup = f.next_frame(-1, "xdp_setup")
+    poll = f.next_frame(-1, "napi_poll")
+    names = [EV_NAMES[c] for c in code[setup:poll]]
+    order = [n for k, n in enumerate(names) if k == 0 or n != names[k - 1]]
+    assert order[:2] == ["xdp_setup", "port_stop"] and order[-1] in ("port_up", "nic_rx", "irq")
+    story = [n for n in order if n in ("xdp_setup", "port_stop", "pp_destroy", "port_open", "pp_create",
+                                       "port_up")]
+    assert story == ["xdp_setup", "port_stop", "pp_destroy", "port_open", "pp_create", "port_up"]
+    stop, destroy = f.next_frame(setup, "port_stop"), f.next_frame(setup, "pp_destroy")
+    drop = stop + 1 + np.flatnonzero(code[stop + 1:destroy] == EV["pp_recycle"])     # mvneta_rxq_drop_pkts
+    assert drop.size == 512 and (f.ev[drop, 4] == 1).all()                          # each into the ptr_ring
+    # the pages move: RX ring -> ptr_ring -> page allocator; never in two places at once
+    assert (f.pp_ring + f.pp_on_rx_ring <= 512).all()
+    assert (f.pp_ring[drop] + f.pp_on_rx_ring[drop] == 512).all() and f.pp_on_rx_ring[drop[-1]] == 0
+    assert (np.diff(f.pp_on_rx_ring[drop]) == -1).all()                  # one descriptor emptied per page
+    assert f.pp_ring[destroy - 1] == 512 and f.pp_ring[destroy] == 0 and f.ev[destroy, 3] == 512
+    # two pools, each with its own stats and pages; ethtool -S counts the live one only
+    assert len(f.pools) == 2
+    p1, p2 = f.pools
+    assert (p1.created, p1.destroyed) == (f.next_frame(-1, "pp_create"), destroy)
+    assert p1.pages_at(destroy) == (512, 512, 0) and p1.stats_at(destroy)["ring"] == 512
+    end = f.n - 1
+    assert p2.created > destroy and p2.alive(end) and p2.pages_at(end) == (512, 0, 512)
+    assert f.page_pool_stats(end) == p2.stats_at(end) == b.page_pool_stats()
+    assert f.rxq_pool_at(destroy) is None and f.rxq_pool_at(end) is p2
+    # the code panel shows the setup code there, never the NAPI loop
+    L = xw.Lab(f)
+    cv, pp = L.views["napi"], L.views["page_pool"]
+    for i in range(setup, f.next_frame(setup, "port_up") + 1):
+        assert f.ctx[i] == CTX_SETUP and f.napi_line["mvneta_rx_swbm"][i] == -1 and f.napi_line["talk"][i] == -1
+        assert f.napi_line["setup"][i] >= 0
+    expect = {"xdp_setup": "need_update", "port_stop": "mvneta_stop_dev", "pp_recycle": "page_pool_put_full_page",
+              "pp_destroy": "page_pool_destroy", "port_open": "mvneta_setup_rxqs", "pp_create": "mvneta_create_page_pool",
+              "rx_refill": "mvneta_rx_refill(pp", "port_up": "mvneta_start_dev"}
+    for ev, needle in expect.items():
+        i = f.next_frame(setup - 1, ev)
+        L.player.seek(i)
+        assert cv.shown_listing(i) == "setup" and needle in _lit_text(cv), (ev, _lit_text(cv))
+        assert "process context" in cv.status.value
+    L.player.seek(destroy)
+    assert "pool 1<br><span style=\"font-weight:normal\">destroyed" in pp.stats.value
+    assert "<td colspan='2'>given back</td><td align='right'>512</td>" in pp.stats.value
+    L.player.seek(end)
+    assert "<td colspan='2'>given back</td><td align='right'>0</td><td align='right'>512</td>" in pp.stats.value
+    assert f.ctx[poll] == CTX_NAPI and f.ctx[f.next_frame(poll, "napi_done") + 1] in (CTX_IDLE, CTX_NAPI)
 
 
 def test_real_run_lab_steps_through_a_packet(real_run):
@@ -378,7 +573,36 @@ def test_real_run_lab_steps_through_a_packet(real_run):
     p.next_btn.click()                                          # the verdict
     assert "XDP_DROP" in xb.caption.value
     assert "case XDP_DROP" in _lit(L.views["napi"], "talk", p.value)
-    assert p.last_update_ms < 50
+
+
+# ---------------------------------------------------------------- the course's player cells
+
+def _cell(nb, cell_id):
+    cells = [c for c in json.loads((ROOT / "course" / nb).read_text())["cells"] if c.get("id") == cell_id]
+    assert len(cells) == 1
+    return "".join(cells[0]["source"])
+
+
+def test_chapter_00_player_starts_at_the_first_poll(real_run):
+    b, _n0, _r = real_run
+    ns = {"board": b}
+    exec(_cell("00-the-lab.ipynb", "00-05"), ns)
+    lab = ns["lab"]
+    assert lab.player.value == lab.frames.next_frame(-1, "napi_poll")
+
+
+def test_chapter_01_watch_it_lands_on_an_xdp_drop_recycle(real_run):
+    """The first pp_recycle of a drop board is the attach's restart (mvneta_rxq_drop_pkts); "Watch it"
+    must show page_pool_recycle_direct after an XDP_DROP verdict, in a poll, into the alloc cache."""
+    b, _n0, _r = real_run
+    ns = {"board": b}
+    exec(_cell("01-driver-memory.ipynb", "01-14"), ns)
+    lab = ns["lab"]
+    f, i = lab.frames, lab.player.value
+    assert EV_NAMES[f.ev[i, TR_EV]] == "pp_recycle" and f.ev[i, 4] == 0     # into the alloc cache
+    verdict = f.prev_frame(i, "xdp_verdict")
+    assert f.ev[verdict, 4] == XDP_DROP and f.ctx[i] == CTX_NAPI
+    assert f.prev_frame(i, "napi_poll") < verdict
 
 
 # ---------------------------------------------------------------- the core never imports the UI

@@ -4,17 +4,17 @@
     from xdplab_widgets import Lab
     b = Board(prog="drop", trace=20000)
     b.run(packets=2000)
-    Lab(b)            # player + RX ring, NAPI loop, xdp_buff, page_pool, ethtool -S
+    Lab(b, start="napi_poll")   # player + RX ring, code, xdp_buff, page_pool; ethtool -S below
 
-Each view (``RxRingView``, ``NapiLoopView``, ``XdpBuffView``, ``PagePoolView``,
+Each view (``RxRingView``, ``CodeView``, ``XdpBuffView``, ``PagePoolView``,
 ``CountersView``) takes the replayed :class:`Frames` and can be driven by a
 :class:`Player` on its own.
 """
 
-from .frames import DESC_STATE_NAMES, Frames, frames_from_board, frames_from_trace
+from .frames import DESC_STATE_NAMES, Frames, PoolLife, frames_from_board, frames_from_trace
 from .lab import Lab, lab
 from .player import Player
-from .views import CountersView, NapiLoopView, PagePoolView, RxRingView, XdpBuffView
+from .views import CodeView, CountersView, NapiLoopView, PagePoolView, RxRingView, XdpBuffView
 
-__all__ = ["Frames", "frames_from_trace", "frames_from_board", "DESC_STATE_NAMES", "Lab", "lab", "Player",
-           "RxRingView", "NapiLoopView", "XdpBuffView", "PagePoolView", "CountersView"]
+__all__ = ["Frames", "PoolLife", "frames_from_trace", "frames_from_board", "DESC_STATE_NAMES", "Lab", "lab", "Player",
+           "RxRingView", "CodeView", "NapiLoopView", "XdpBuffView", "PagePoolView", "CountersView"]

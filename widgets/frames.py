@@ -12,13 +12,24 @@ What the trace does not say is reconstructed and documented where it is done:
   CPU event;
 * the RX descriptor state is replayed from the events that touch a descriptor
   (``nic_rx`` fills it, ``rx_desc`` takes its buffer, ``rx_refill`` posts a new
-  one); ``mvneta_rxq_drop_pkts`` at ``ip link set down`` empties the ring without
-  per-descriptor events, so the ring shows its buffers until the next refill;
-* page_pool stats are counted from ``pp_alloc``/``pp_recycle`` events over the
-  whole trace (every pool the trace saw); ``slow_high_order`` and ``waive`` are
-  never traced and stay 0, ``empty`` is slow allocations plus failed refills,
-  ``cache_full`` is a recycle that went to the ptr_ring while the alloc cache
-  held 128 pages.
+  one); when the port stops, ``mvneta_rxq_drop_pkts`` gives each page back to
+  the pool (a ``pp_recycle`` between ``port_stop`` and ``pp_destroy``): the
+  descriptor it leaves empty is the one that last received that page;
+* what the code panel shows comes from the context an event runs in: a NAPI
+  poll (``napi_poll`` .. ``napi_done``), the port's setup (``xdp_setup``,
+  ``port_stop``, ``port_open`` .. ``port_up``: process context, no poll), or
+  neither (the NIC receiving while NAPI waits for an interrupt);
+* page_pool stats are counted per pool from its ``pp_alloc``/``pp_recycle``
+  events (column A names the pool); a pool's life runs from its ``pp_create``
+  to its ``pp_destroy``.  ``ethtool -S``'s ``rx_pp_*`` sum the pools the RX
+  queues hold at that moment (``mvneta_ethtool_pp_stats``): a destroyed pool
+  no longer counts, a new one starts from zero.  ``slow_high_order`` and
+  ``waive`` are never traced and stay 0, ``empty`` is slow allocations plus
+  failed refills, ``cache_full`` is a recycle that went to the ptr_ring while
+  the alloc cache held 128 pages.  Pages a pool took from the page allocator
+  are its pages in flight plus those it gave back (released, or returned by
+  ``page_pool_destroy``); the deferred retries of a destroy with pages still
+  in flight are not traced.
 """
 
 from __future__ import annotations
@@ -33,9 +44,9 @@ from xdplab.trace import (EV_NAMES, TR_A, TR_B, TR_C, TR_CPU, TR_D, TR_E, TR_EV,
                           TR_PP_RING, TR_RX_BUSY, Trace)
 from xdplab.xdp_abi import ETH_FCS_LEN, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX
 
-__all__ = ["Frames", "frames_from_trace", "frames_from_board", "board_rx_ring_size", "DESC_EMPTY", "DESC_NIC", "DESC_FILLED",
-           "DESC_PROCESSING", "DESC_REFILL_FAILED", "DESC_STATE_NAMES", "COUNTER_NAMES", "NAPI_LISTINGS",
-           "describe_event"]
+__all__ = ["Frames", "PoolLife", "frames_from_trace", "frames_from_board", "board_rx_ring_size", "DESC_EMPTY",
+           "DESC_NIC", "DESC_FILLED", "DESC_PROCESSING", "DESC_REFILL_FAILED", "DESC_STATE_NAMES", "COUNTER_NAMES",
+           "NAPI_LISTINGS", "CODE_LISTINGS", "CTX_IDLE", "CTX_NAPI", "CTX_SETUP", "CTX_NAMES", "describe_event"]
 
 EV = {name: i for i, name in enumerate(EV_NAMES)}
 
@@ -55,26 +66,47 @@ COUNTER_NAMES = ("good_frames_received", "rx_discard", "rx_packets", "rx_xdp_dro
 # pp_alloc column C: 0 fast, 1 refill from ptr_ring, 2 slow; pp_recycle C: 0 cache, 1 ring, 2 released, 3 ring full
 _ST = {n: i for i, n in enumerate(PP_STAT_NAMES)}
 
-# ---------------------------------------------------------------- the NAPI loop as code
-# The talk's generic driver loop (Brouer/Bianconi, "XDP driver support"), as on the slide.
+# ---------------------------------------------------------------- the code the player lights
+# Contexts an event runs in (Frames.ctx): which listing the code panel shows.
+CTX_IDLE = 0        # no poll running: NAPI waits for the interrupt, the NIC may be receiving
+CTX_NAPI = 1        # inside a NAPI poll (napi_poll .. napi_done)
+CTX_SETUP = 2       # the port's setup in process context (ip link set ... up/down, attaching a program)
+CTX_NAMES = ("no poll running", "NAPI poll", "port setup")
+
+# The talk's generic driver loop (Brouer/Bianconi, "XDP driver support"), as on the slide, its long
+# lines folded so that it reads in a narrow panel.
 TALK_LOOP = r"""while (desc_in_rx_ring && budget_left--) {
   action = bpf_prog_run_xdp(xdp_prog, xdp_buff);
-  /* helper bpf_redirect_map have set map (and index) via this_cpu_ptr */
+  /* helper bpf_redirect_map have set map (and index)
+   * via this_cpu_ptr */
   switch (action) {
    case XDP_PASS: break;
-   case XDP_TX: res = driver_local_xmit_xdp_ring(adapter, xdp_buff); break;
-   case XDP_REDIRECT: res = xdp_do_redirect(netdev, xdp_buff, xdp_prog); break;
-   default: bpf_warn_invalid_xdp_action(action); /* fall-through */
-   case XDP_ABORTED: trace_xdp_exception(netdev, xdp_prog, action); /* fall-through */
-   case XDP_DROP: page_pool_recycle_direct(pp, page); res = DRV_XDP_CONSUMED; break;
+   case XDP_TX:
+     res = driver_local_xmit_xdp_ring(adapter, xdp_buff);
+     break;
+   case XDP_REDIRECT:
+     res = xdp_do_redirect(netdev, xdp_buff, xdp_prog);
+     break;
+   default: bpf_warn_invalid_xdp_action(action);
+     /* fall-through */
+   case XDP_ABORTED:
+     trace_xdp_exception(netdev, xdp_prog, action);
+     /* fall-through */
+   case XDP_DROP:
+     page_pool_recycle_direct(pp, page);
+     res = DRV_XDP_CONSUMED;
+     break;
  } /* left out acting on res */
 } /* End of NAPI-poll */
-xdp_do_flush_map(); /* Bulk chosen by map, can store xdp frame's for flushing */
+xdp_do_flush_map(); /* Bulk chosen by map, can store
+                     * xdp frame's for flushing */
 driver_local_XDP_TX_flush();""".split("\n")
 
-# drivers/net/ethernet/marvell/mvneta.c, Linux 6.1, mvneta_rx_swbm (declarations and error paths trimmed)
-SWBM_LOOP = r"""static int mvneta_rx_swbm(struct napi_struct *napi, struct mvneta_port *pp,
-                          int budget, struct mvneta_rx_queue *rxq)
+# drivers/net/ethernet/marvell/mvneta.c, Linux 6.1, mvneta_rx_swbm (declarations and error paths trimmed,
+# long calls folded)
+SWBM_LOOP = r"""static int mvneta_rx_swbm(struct napi_struct *napi,
+			  struct mvneta_port *pp, int budget,
+			  struct mvneta_rx_queue *rxq)
 {
 	/* Get number of received packets */
 	rx_todo = mvneta_rxq_busy_desc_num_get(pp, rxq);
@@ -82,7 +114,7 @@ SWBM_LOOP = r"""static int mvneta_rx_swbm(struct napi_struct *napi, struct mvnet
 
 	/* Fairness NAPI loop */
 	while (rx_proc < budget && rx_proc < rx_todo) {
-		struct mvneta_rx_desc *rx_desc = mvneta_rxq_next_desc_get(rxq);
+		rx_desc = mvneta_rxq_next_desc_get(rxq);
 		index = rx_desc - rxq->descs;
 		page = (struct page *)rxq->buf_virt_addr[index];
 		rx_status = rx_desc->status;
@@ -98,9 +130,11 @@ SWBM_LOOP = r"""static int mvneta_rx_swbm(struct napi_struct *napi, struct mvnet
 			size = rx_desc->data_size;
 			frame_sz = size - ETH_FCS_LEN;
 			desc_status = rx_status;
-			mvneta_swbm_rx_frame(pp, rx_desc, rxq, &xdp_buf, &size, page);
+			mvneta_swbm_rx_frame(pp, rx_desc, rxq,
+					     &xdp_buf, &size, page);
 		} else {
-			mvneta_swbm_add_rx_fragment(pp, rx_desc, rxq, &xdp_buf, &size, page);
+			mvneta_swbm_add_rx_fragment(pp, rx_desc, rxq,
+					&xdp_buf, &size, page);
 		} /* Middle or Last descriptor */
 
 		if (!(rx_status & MVNETA_RXD_LAST_DESC))
@@ -108,10 +142,12 @@ SWBM_LOOP = r"""static int mvneta_rx_swbm(struct napi_struct *napi, struct mvnet
 			continue;
 
 		if (xdp_prog &&
-		    mvneta_run_xdp(pp, rxq, xdp_prog, &xdp_buf, frame_sz, &ps))
+		    mvneta_run_xdp(pp, rxq, xdp_prog, &xdp_buf,
+				   frame_sz, &ps))
 			goto next;
 
-		skb = mvneta_swbm_build_skb(pp, rxq->page_pool, &xdp_buf, desc_status);
+		skb = mvneta_swbm_build_skb(pp, rxq->page_pool,
+					    &xdp_buf, desc_status);
 		ps.rx_bytes += skb->len;
 		ps.rx_packets++;
 		skb->protocol = eth_type_trans(skb, dev);
@@ -123,7 +159,7 @@ next:
 	if (ps.xdp_redirect)
 		xdp_do_flush_map();
 
-	/* return some buffers to hardware queue, one at a time is too slow */
+	/* return some buffers to hardware queue */
 	refill = mvneta_rx_refill_queue(pp, rxq);
 
 	/* Update rxq management counters */
@@ -131,6 +167,45 @@ next:
 
 	return ps.rx_packets;
 }""".split("\n")
+
+# drivers/net/ethernet/marvell/mvneta.c, Linux 6.1: what attaching a program does to a running port
+# (mvneta_xdp_setup), and the mvneta_stop / mvneta_open it calls, down to the RX queue's page_pool
+# (one RX queue shown; error paths, IRQ and PHY handling trimmed)
+SETUP_CODE = r"""/* ip link set dev eth0 xdp ...: mvneta_xdp_setup() */
+need_update = !!pp->xdp_prog != !!prog;
+if (running && need_update)
+	mvneta_stop(dev);
+old_prog = xchg(&pp->xdp_prog, prog);
+if (running && need_update)
+	return mvneta_open(dev);
+
+/* mvneta_stop(): ip link set dev eth0 down */
+mvneta_stop_dev(pp);  /* port, NAPI, IRQ off; TX ring freed */
+mvneta_cleanup_rxqs(pp);
+  /* -> mvneta_rxq_deinit() -> mvneta_rxq_drop_pkts(): */
+  for (i = 0; i < rxq->size; i++) {
+	data = rxq->buf_virt_addr[i];
+	if (!data || !(rx_desc->buf_phys_addr))
+		continue;
+	page_pool_put_full_page(rxq->page_pool, data, false);
+  }
+  if (xdp_rxq_info_is_reg(&rxq->xdp_rxq))
+	xdp_rxq_info_unreg(&rxq->xdp_rxq);
+  page_pool_destroy(rxq->page_pool);
+  rxq->page_pool = NULL;
+
+/* mvneta_open(): ip link set dev eth0 up */
+ret = mvneta_setup_rxqs(pp);
+  /* -> mvneta_rxq_init() -> mvneta_rxq_fill(pp, rxq, num): */
+  err = mvneta_create_page_pool(pp, rxq, num);
+  for (i = 0; i < num; i++) {
+	memset(rxq->descs + i, 0, sizeof(*rx_desc));
+	if (mvneta_rx_refill(pp, rxq->descs + i, rxq,
+			     GFP_KERNEL) != 0)
+		break;
+  }
+  mvneta_rxq_non_occup_desc_add(pp, rxq, i);
+mvneta_start_dev(pp);  /* port, NAPI, IRQ on */""".split("\n")
 
 
 def _line(listing, needle):
@@ -152,8 +227,8 @@ def _line_tables(listing, ev_needles, verdict_needles):
 
 _TALK_EV = {"napi_poll": "while (desc_in_rx_ring", "rx_desc": "while (desc_in_rx_ring",
             "dma_sync_for_cpu": "while (desc_in_rx_ring", "xdp_run": "action = bpf_prog_run_xdp",
-            "tx_submit": "case XDP_TX:", "xdp_redirect_err": "case XDP_REDIRECT:",
-            "xdp_exception": "case XDP_ABORTED:", "skb_build": "case XDP_PASS:", "rx_refill": "End of NAPI-poll",
+            "tx_submit": "res = driver_local_xmit_xdp_ring", "xdp_redirect_err": "res = xdp_do_redirect",
+            "xdp_exception": "trace_xdp_exception", "skb_build": "case XDP_PASS:", "rx_refill": "End of NAPI-poll",
             "rx_refill_fail": "End of NAPI-poll", "pp_alloc": "End of NAPI-poll",
             "napi_done": "driver_local_XDP_TX_flush"}
 _TALK_VERDICT = {XDP_PASS: "case XDP_PASS:", XDP_TX: "case XDP_TX:", XDP_REDIRECT: "case XDP_REDIRECT:",
@@ -166,12 +241,24 @@ _SWBM_EV = {"napi_poll": "rx_todo = mvneta_rxq_busy_desc_num_get", "rx_desc": "r
             "rx_refill_fail": "refill = mvneta_rx_refill_queue", "pp_alloc": "refill = mvneta_rx_refill_queue",
             "napi_done": "return ps.rx_packets"}
 _SWBM_VERDICT = {a: "mvneta_run_xdp(pp" for a in (0, 1, 2, 3, 4, 5)}
+_SETUP_EV = {"xdp_setup": "need_update = !!pp->xdp_prog", "port_stop": "mvneta_stop_dev(pp);",
+             "tx_done": "mvneta_stop_dev(pp);", "skb_free": "mvneta_stop_dev(pp);",
+             "pp_recycle": "page_pool_put_full_page(rxq->page_pool",
+             "pp_destroy": "page_pool_destroy(rxq->page_pool);", "port_open": "ret = mvneta_setup_rxqs(pp);",
+             "pp_create": "err = mvneta_create_page_pool", "pp_alloc": "if (mvneta_rx_refill(pp",
+             "rx_refill": "if (mvneta_rx_refill(pp", "rx_refill_fail": "if (mvneta_rx_refill(pp",
+             "port_up": "mvneta_start_dev(pp);"}
+#: the xdp_setup line when the port does not restart (a program replaced by another, or the port down)
+_SETUP_SWAP_LINE = _line(SETUP_CODE, "old_prog = xchg(")
 
-#: name -> (source lines, line table per event code, line table per XDP action)
-NAPI_LISTINGS = {
-    "talk": (TALK_LOOP,) + _line_tables(TALK_LOOP, _TALK_EV, _TALK_VERDICT),
-    "mvneta_rx_swbm": (SWBM_LOOP,) + _line_tables(SWBM_LOOP, _SWBM_EV, _SWBM_VERDICT),
+#: name -> (source lines, line table per event code, line table per XDP action, context it shows)
+CODE_LISTINGS = {
+    "talk": (TALK_LOOP,) + _line_tables(TALK_LOOP, _TALK_EV, _TALK_VERDICT) + (CTX_NAPI,),
+    "mvneta_rx_swbm": (SWBM_LOOP,) + _line_tables(SWBM_LOOP, _SWBM_EV, _SWBM_VERDICT) + (CTX_NAPI,),
+    "setup": (SETUP_CODE,) + _line_tables(SETUP_CODE, _SETUP_EV, {}) + (CTX_SETUP,),
 }
+#: the NAPI loop listings (the code panel's choice while a poll runs)
+NAPI_LISTINGS = {k: v for k, v in CODE_LISTINGS.items() if v[3] == CTX_NAPI}
 
 
 # ---------------------------------------------------------------- helpers
@@ -187,6 +274,48 @@ def _ffill(mask, values, initial):
 
 def _count(mask, dtype=np.int64):
     return np.cumsum(mask, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class PoolLife:
+    """One page_pool as the trace saw it live: from ``page_pool_create`` to ``page_pool_destroy``.
+
+    ``number`` counts the pools in the order the trace met them (1, 2, ...): a
+    pool re-created after a restart is a new pool even when the simulator reuses
+    its slot.  ``events`` are the frames that change its numbers, and the other
+    arrays hold its numbers after each of them.
+    """
+
+    number: int
+    slot: int                 # the simulator's pool index (xdplab's ``struct page_pool *``)
+    created: int              # frame of its pp_create, -1 if it existed before the trace began
+    destroyed: int            # frame of its pp_destroy, n if it outlives the trace
+    ring_size: int            # its ptr_ring (pool_size), 0 if not traced
+    events: np.ndarray        # int64[k]: frames of its own events, increasing
+    stats: np.ndarray         # int64[k, 11]: struct page_pool_stats after each (PP_STAT_NAMES order)
+    given_back: np.ndarray    # int64[k]: pages it gave back to the page allocator so far
+    inflight: np.ndarray      # int64[k]: its pages in flight (hold - release) after each
+
+    def _at(self, i: int) -> int:
+        return int(np.searchsorted(self.events, i, side="right")) - 1
+
+    def alive(self, i: int) -> bool:
+        """Is it an RX queue's pool at frame i (created, not yet destroyed)?"""
+        return self.created <= i < self.destroyed
+
+    def stats_at(self, i: int) -> dict:
+        """Its ``struct page_pool_stats`` at frame i (what ``page_pool_get_stats`` adds for it)."""
+        k = self._at(i)
+        row = self.stats[k] if k >= 0 else np.zeros(len(PP_STAT_NAMES), np.int64)
+        return dict(zip(PP_STAT_NAMES, (int(x) for x in row)))
+
+    def pages_at(self, i: int) -> tuple[int, int, int]:
+        """(taken from the page allocator, given back, in flight) at frame i."""
+        k = self._at(i)
+        if k < 0:
+            return 0, 0, 0
+        back, infl = int(self.given_back[k]), int(self.inflight[k])
+        return back + infl, back, infl
 
 
 @dataclass(frozen=True)
@@ -208,16 +337,18 @@ class Frames:
     next_desc_to_proc: np.ndarray
     first_to_refill: np.ndarray
     rx_busy: np.ndarray       # int64[n]: filled, not yet acknowledged (mvneta_rxq_busy_desc_num_get)
-    # page_pool
+    # page_pool: the RX queue's pool
     pp_cache: np.ndarray      # alloc.count (0..128)
     pp_ring: np.ndarray       # ptr_ring entries
     pp_inflight: np.ndarray   # hold - release
     pp_on_rx_ring: np.ndarray  # descriptors holding a buffer
     pp_in_skb: np.ndarray     # skbs built and not yet freed (their pages left the pool on XDP_PASS)
     pp_on_tx_ring: np.ndarray  # frames submitted by XDP_TX, not yet completed
-    pages_from_allocator: np.ndarray  # pages the pool took from the page allocator (slow path, 64 each)
-    pages_to_allocator: np.ndarray    # pages it gave back (released: refcnt or ring full)
-    pp_stats: np.ndarray      # int64[n, 11]: struct page_pool_stats, PP_STAT_NAMES order
+    pages_from_allocator: np.ndarray  # pages the RX queue's pool took from the page allocator (its hold count)
+    pages_to_allocator: np.ndarray    # pages it gave back (released, ring full, page_pool_destroy)
+    pp_stats: np.ndarray      # int64[n, 11]: ethtool -S's rx_pp_* (the RX queues' pools), PP_STAT_NAMES order
+    pools: tuple              # PoolLife of every pool the trace saw, in the order it met them
+    rxq_pool: np.ndarray      # int32[n]: index in ``pools`` of the RX queue's pool, -1 while it has none
     # xdp_buff of the current packet (byte offsets in its 4096-byte page)
     xb_page: np.ndarray
     xb_data: np.ndarray
@@ -225,8 +356,9 @@ class Frames:
     xb_data_meta: np.ndarray
     xb_stage: np.ndarray      # 0 none, 1 prepared (synced for CPU), 2 program running, 3 verdict, 4 skb
     xb_action: np.ndarray     # last verdict (-1 before one)
-    # NAPI
-    napi_line: dict           # listing name -> int16[n] line lit
+    # the code that runs
+    ctx: np.ndarray           # int8[n]: CTX_IDLE, CTX_NAPI or CTX_SETUP
+    napi_line: dict           # listing name (CODE_LISTINGS) -> int16[n]: line lit, -1 when it is not running
     budget: np.ndarray
     rx_todo: np.ndarray
     rx_proc: np.ndarray
@@ -239,13 +371,23 @@ class Frames:
     tp_xdp_pps: np.ndarray    # XDP verdicts (packets the program handled)
     tp_discard_pps: np.ndarray  # frames the NIC discarded (ring full)
 
+    @property
+    def code_line(self) -> dict:
+        """Listing name -> line lit per frame (-1 when that code is not running); ``napi_line``."""
+        return self.napi_line
+
     def counter(self, name: str, i: int) -> int:
         """Value of an ``ethtool -S`` counter at frame i."""
         return int(self.counters[i, COUNTER_NAMES.index(name)])
 
     def page_pool_stats(self, i: int) -> dict:
-        """struct page_pool_stats at frame i (counted from the trace)."""
+        """``struct page_pool_stats`` summed over the RX queues' pools at frame i (ethtool -S's rx_pp_*)."""
         return dict(zip(PP_STAT_NAMES, (int(x) for x in self.pp_stats[i])))
+
+    def rxq_pool_at(self, i: int):
+        """The RX queue's :class:`PoolLife` at frame i, or None (port down, between destroy and create)."""
+        k = int(self.rxq_pool[i])
+        return self.pools[k] if k >= 0 else None
 
     def ring_counts(self, i: int) -> dict:
         """How many descriptors are in each DESC_* state at frame i (processing overlay applied)."""
@@ -258,10 +400,16 @@ class Frames:
         return dict(zip(DESC_STATE_NAMES, (int(x) for x in c)))
 
     def next_frame(self, i: int, event: str) -> int:
-        """The first frame after i whose event is ``event`` (i itself if none)."""
+        """The first frame after i whose event is ``event`` (i itself if none; i = -1 searches from 0)."""
         code = EV[event]
         hits = np.flatnonzero(self.ev[i + 1:, TR_EV] == code)
         return int(i + 1 + hits[0]) if hits.size else i
+
+    def prev_frame(self, i: int, event: str) -> int:
+        """The last frame before i whose event is ``event`` (i itself if none)."""
+        code = EV[event]
+        hits = np.flatnonzero(self.ev[:max(i, 0), TR_EV] == code)
+        return int(hits[-1]) if hits.size else i
 
     def describe(self, i: int) -> str:
         """One line naming the event at frame i, the way a kernel developer would say it."""
@@ -270,6 +418,8 @@ class Frames:
 
 _ACT = {XDP_ABORTED: "XDP_ABORTED", XDP_DROP: "XDP_DROP", XDP_PASS: "XDP_PASS", XDP_TX: "XDP_TX",
         XDP_REDIRECT: "XDP_REDIRECT"}
+_ALLOC_HOW = ("fast: alloc cache", "refill from ptr_ring", "slow: page allocator")
+_RECYCLE_HOW = ("alloc cache", "ptr_ring", "released (refcnt)", "released (ring full)")
 
 
 def describe_event(row, t_ns) -> str:
@@ -277,7 +427,7 @@ def describe_event(row, t_ns) -> str:
     e = int(row[TR_EV])
     a, b, c, d = (int(row[k]) for k in (TR_A, TR_B, TR_C, TR_D))
     who = "NIC" if row[TR_CPU] < 0 else f"CPU{int(row[TR_CPU])}"
-    name = EV_NAMES[e]
+    name = EV_NAMES[e] if 0 <= e < len(EV_NAMES) else f"event {e}"
     txt = {
         "nic_rx": f"DMA of {c} B (MH+frame+FCS) into RX desc {a}, page {b}",
         "hw_discard": f"frame of {c} B discarded: desc {a} not owned by the NIC (ring full)",
@@ -287,8 +437,9 @@ def describe_event(row, t_ns) -> str:
         "dma_sync_for_cpu": f"dma_sync_single_for_cpu page {b}: {d} B at offset {c}",
         "xdp_run": f"bpf_prog_run_xdp on page {b}: data={c} data_end={d} ({d - c} B)",
         "xdp_verdict": f"verdict {_ACT.get(c, f'invalid ({c})')}: data={d} data_end={int(row[TR_E])}",
-        "pp_alloc": f"page_pool_alloc_pages -> page {b} ({('fast: alloc cache', 'refill from ptr_ring', 'slow: page allocator')[c] if 0 <= c < 3 else c})",
-        "pp_recycle": f"page_pool_put_page page {b} -> {('alloc cache', 'ptr_ring', 'released (refcnt)', 'released (ring full)')[c] if 0 <= c < 4 else c}, dma_sync_size {d}",
+        "pp_alloc": f"page_pool_alloc_pages -> page {b} ({_ALLOC_HOW[c] if 0 <= c < 3 else c})",
+        "pp_recycle": f"page_pool_put_page page {b} -> {_RECYCLE_HOW[c] if 0 <= c < 4 else c}, "
+                      f"dma_sync_size {d}",
         "rx_refill": f"mvneta_rx_refill: desc {a} gets page {b}",
         "rx_refill_fail": f"mvneta_rx_refill: desc {a}: -ENOMEM (Can't refill queue)",
         "tx_submit": f"TX desc {a}: page {b}, type {c}, {d} B",
@@ -301,16 +452,44 @@ def describe_event(row, t_ns) -> str:
         "page_alloc": f"alloc_page -> page {b}",
         "page_free": f"put_page -> page {b} freed",
         "dma_sync_for_device": f"dma_sync_for_device page {b}: {d} B at offset {c}",
+        "xdp_setup": ("mvneta_xdp_setup: " + ("program attached" if a else "program removed")
+                      + (": the port restarts (mvneta_stop, mvneta_open)" if c else ", no restart")),
+        "port_stop": "mvneta_stop: port, NAPI and interrupts off",
+        "pp_destroy": f"page_pool_destroy: pool slot {a} gives {b} pages back to the page allocator"
+                      + (f", {c} still in flight (freed when they return)" if c else ", pool freed"),
+        "port_open": f"mvneta_open: mvneta_rxq_fill of {a} RX descriptors",
+        "pp_create": f"page_pool_create: pool slot {a}, ptr_ring of {b}",
+        "port_up": f"mvneta_start_dev: port up, {a} RX descriptors owned by the NIC",
     }.get(name, name)
     return f"t={t_ns / 1000:.3f} us  {who}  {name}: {txt}"
 
 
 # ---------------------------------------------------------------- the replay
 
-def _ring_states(ev, n, size, chunk=2048):
+def _dropped_descs(ev, m):
+    """The descriptor each page mvneta_rxq_drop_pkts gives back leaves empty (-1 elsewhere): the pages are
+    the pp_recycle events between port_stop and pp_destroy, each from the descriptor that got it last."""
+    code, a, b = ev[:, TR_EV], ev[:, TR_A], ev[:, TR_B]
+    n = code.shape[0]
+    phase = m["port_stop"] | m["pp_destroy"] | m["port_open"]
+    stopping = _ffill(phase, m["port_stop"], False)
+    drop = m["pp_recycle"] & stopping
+    out = np.full(n, -1, np.int64)
+    if not drop.any():
+        return out
+    holder = {}
+    for r in np.flatnonzero(m["rx_refill"] | m["nic_rx"] | drop):
+        if drop[r]:
+            out[r] = holder.pop(int(b[r]), -1)
+        else:
+            holder[int(b[r])] = int(a[r])
+    return out
+
+
+def _ring_states(ev, n, size, dropped, chunk=2048):
     """ring_state[f, d]: the DESC_* of descriptor d after event f (forward fill in chunks)."""
     code = ev[:, TR_EV]
-    a = ev[:, TR_A]
+    a = ev[:, TR_A].copy()
     st = np.full(n, -1, np.int8)
     st[code == EV["nic_rx"]] = DESC_FILLED
     rxd = code == EV["rx_desc"]
@@ -319,6 +498,8 @@ def _ring_states(ev, n, size, chunk=2048):
     st[err] = DESC_NIC                         # mvneta_rx_error: the buffer stays in the ring
     st[code == EV["rx_refill"]] = DESC_NIC
     st[code == EV["rx_refill_fail"]] = DESC_REFILL_FAILED
+    st[dropped >= 0] = DESC_EMPTY              # mvneta_rxq_drop_pkts: the page goes back to the pool
+    a[dropped >= 0] = dropped[dropped >= 0]
     rows = np.flatnonzero(st >= 0)
     descs = a[rows]
     if descs.size and (descs.min() < 0 or descs.max() >= size):
@@ -338,6 +519,79 @@ def _ring_states(ev, n, size, chunk=2048):
         out[c0:c1] = blk
         prev = blk[-1]
     return out
+
+
+def _contexts(m, c, n):
+    """CTX_* per frame: a poll runs from napi_poll to napi_done, the port's setup from xdp_setup /
+    port_stop / port_open to port_up; anything else (the NIC receiving, the interrupt) is idle."""
+    mark = np.full(n, -1, np.int8)
+    mark[m["irq"] | m["napi_done"] | m["port_up"]] = CTX_IDLE
+    mark[m["napi_poll"]] = CTX_NAPI
+    mark[m["port_stop"] | m["port_open"]] = CTX_SETUP
+    restart = m["xdp_setup"] & (c != 0)
+    swap = m["xdp_setup"] & (c == 0)          # no restart: that one event runs in process context
+    mark[restart | swap] = CTX_SETUP
+    nxt = np.flatnonzero(swap) + 1
+    nxt = nxt[nxt < n]
+    mark[nxt[mark[nxt] < 0]] = CTX_IDLE
+    ctx = _ffill(mark >= 0, mark, CTX_IDLE).astype(np.int8)
+    # the event that ends a context still runs in it (napi_done ends the poll, port_up the setup)
+    ctx[m["napi_done"]] = CTX_NAPI
+    ctx[m["port_up"]] = CTX_SETUP
+    return ctx
+
+
+def _pool_lives(m, a, b, n):
+    """Split the pp_* events by pool (slot in column A; a re-created slot is a new pool).
+
+    Returns (owner per frame: index of the pool an event counts for, -1 for none), the lives
+    (slot, created, destroyed, ring size) and rxq_pool per frame."""
+    own = np.full(n, -1, np.int64)
+    pp_ev = m["pp_alloc"] | m["pp_recycle"] | m["pp_create"] | m["pp_destroy"]
+    lives = []                                  # [slot, created, destroyed, ring_size]
+    for s in np.unique(a[pp_ev]):
+        mine = pp_ev & (a == s)
+        cr = m["pp_create"] & (a == s)
+        k = np.cumsum(cr) - 1                   # which of the slot's pp_create an event follows
+        first_cr = int(np.argmax(cr)) if cr.any() else n
+        base = len(lives)
+        if mine[:first_cr].any():              # the pool existed before the trace began
+            lives.append([int(s), -1, n, 0])
+            pre = 1
+        else:
+            pre = 0
+        for j in np.flatnonzero(cr):
+            lives.append([int(s), int(j), n, int(b[j])])
+        idx = np.where(k >= 0, base + pre + k, base)
+        own[mine] = idx[mine]
+        for j in np.flatnonzero(mine & m["pp_destroy"]):
+            life = lives[idx[j]]
+            life[2] = min(life[2], int(j))
+    # number the pools in the order the trace met them
+    order = sorted(range(len(lives)), key=lambda q: (lives[q][1], q))
+    renum = np.empty(max(len(lives), 1), np.int64)
+    renum[order] = np.arange(len(order))
+    lives = [lives[q] for q in order]
+    own = np.where(own >= 0, renum[np.maximum(own, 0)], -1)
+    # the RX queue's pool: the latest created, until it is destroyed
+    rxq = np.full(n, -1, np.int32)
+    cur = next((q for q, life in enumerate(lives) if life[1] < 0), -1)
+    marks = sorted([(life[1], q, 1) for q, life in enumerate(lives) if life[1] >= 0]
+                   + [(life[2], q, 0) for q, life in enumerate(lives) if life[2] < n])
+    start = 0
+    for j, q, is_create in marks:
+        rxq[start:j] = cur
+        if is_create:
+            cur = q
+        elif cur == q:
+            cur = -1
+        start = j
+    rxq[start:] = cur
+    # the destroy event itself: the pool is gone
+    for q, life in enumerate(lives):
+        if life[2] < n and rxq[life[2]] == q:
+            rxq[life[2]] = -1
+    return own, lives, rxq
 
 
 def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = None) -> Frames:
@@ -361,36 +615,66 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = 
     cpu_row = ev[:, TR_CPU] >= 0
 
     # ---- RX ring
-    ring_state = _ring_states(ev, n, rx_ring_size)
-    proc_mask = m["rx_desc"] | m["napi_done"]
+    ring_state = _ring_states(ev, n, rx_ring_size, _dropped_descs(ev, m))
+    proc_mask = m["rx_desc"] | m["napi_done"] | m["port_stop"]
     proc_desc = _ffill(proc_mask, np.where(m["rx_desc"], a, -1), -1).astype(np.int32)
-    hw_pos = _ffill(m["nic_rx"], (a + 1) % rx_ring_size, 0).astype(np.int32)
-    next_proc = _ffill(m["rx_desc"], (a + 1) % rx_ring_size, 0).astype(np.int32)
-    refill_mask = m["rx_refill"] | m["rx_refill_fail"]
-    first_refill = _ffill(refill_mask, np.where(m["rx_refill"], (a + 1) % rx_ring_size, a), 0).astype(np.int32)
+    reset = m["port_open"]                     # _rxq_reset: the pointers start again at 0
+    hw_pos = _ffill(m["nic_rx"] | reset, np.where(reset, 0, (a + 1) % rx_ring_size), 0).astype(np.int32)
+    next_proc = _ffill(m["rx_desc"] | reset, np.where(reset, 0, (a + 1) % rx_ring_size), 0).astype(np.int32)
+    refill_mask = m["rx_refill"] | m["rx_refill_fail"] | reset
+    first_refill = _ffill(refill_mask, np.select([reset, m["rx_refill"]], [0, (a + 1) % rx_ring_size], a),
+                          0).astype(np.int32)
     rx_busy = ev[:, TR_RX_BUSY].copy()
 
-    # ---- page_pool occupancy (hardware rows carry zeros: carry the CPU's snapshot forward)
-    pp_cache = _ffill(cpu_row, ev[:, TR_PP_CACHE], 0)
-    pp_ring = _ffill(cpu_row, ev[:, TR_PP_RING], 0)
-    pp_inflight = _ffill(cpu_row, ev[:, TR_PP_INFLIGHT], 0)
+    # ---- page_pool: which pool each event counts for
+    own, lives, rxq_pool = _pool_lives(m, a, b, n)
+    fail = m["rx_refill_fail"]
+    own = np.where(fail, rxq_pool, own)        # a failed refill found its queue's pool empty
+    # occupancy: the RX queue's pool's snapshot (hardware rows carry zeros; another pool's own events
+    # carry that pool's numbers): carry the last snapshot of the queue's pool forward
+    # (and page_pool_destroy of the queue's pool: its ptr_ring and cache emptied into the page allocator)
+    prev_pool = np.r_[np.int32(-1), rxq_pool[:-1]]
+    snap = cpu_row & ((own < 0) | (own == rxq_pool) | (m["pp_destroy"] & (own == prev_pool)))
+    pp_cache = _ffill(snap, ev[:, TR_PP_CACHE], 0)
+    pp_ring = _ffill(snap, ev[:, TR_PP_RING], 0)
+    pp_inflight = _ffill(snap, ev[:, TR_PP_INFLIGHT], 0)
     has_buf = (ring_state == DESC_NIC) | (ring_state == DESC_FILLED)
     pp_on_rx_ring = has_buf.sum(axis=1, dtype=np.int64)
     pp_in_skb = _count(m["skb_build"]) - _count(m["skb_free"])
     pp_on_tx_ring = _count(m["tx_submit"]) - _count(m["tx_done"])
     alloc, recyc = m["pp_alloc"], m["pp_recycle"]
-    stats = np.zeros((n, len(PP_STAT_NAMES)), np.int64)
-    stats[:, _ST["fast"]] = _count(alloc & (c == 0))
-    stats[:, _ST["refill"]] = _count(alloc & (c == 1))
-    stats[:, _ST["slow"]] = _count(alloc & (c == 2))
-    stats[:, _ST["empty"]] = _count(alloc & (c == 2)) + _count(m["rx_refill_fail"])
-    stats[:, _ST["cached"]] = _count(recyc & (c == 0))
-    stats[:, _ST["cache_full"]] = _count(recyc & (c == 1) & (ev[:, TR_PP_CACHE] == PP_ALLOC_CACHE_SIZE))
-    stats[:, _ST["ring"]] = _count(recyc & (c == 1))
-    stats[:, _ST["ring_full"]] = _count(recyc & (c == 3))
-    stats[:, _ST["released_refcnt"]] = _count(recyc & (c == 2))
-    pages_from_allocator = 64 * stats[:, _ST["slow"]]     # _page_pool_alloc_pages_slow: bulk of 64
-    pages_to_allocator = stats[:, _ST["released_refcnt"]] + stats[:, _ST["ring_full"]]
+    inc = np.zeros((n, len(PP_STAT_NAMES)), np.int64)
+    inc[:, _ST["fast"]] = alloc & (c == 0)
+    inc[:, _ST["refill"]] = alloc & (c == 1)
+    inc[:, _ST["slow"]] = alloc & (c == 2)
+    inc[:, _ST["empty"]] = (alloc & (c == 2)) | fail
+    inc[:, _ST["cached"]] = recyc & (c == 0)
+    inc[:, _ST["cache_full"]] = recyc & (c == 1) & (ev[:, TR_PP_CACHE] == PP_ALLOC_CACHE_SIZE)
+    inc[:, _ST["ring"]] = recyc & (c == 1)
+    inc[:, _ST["ring_full"]] = recyc & (c == 3)
+    inc[:, _ST["released_refcnt"]] = recyc & (c == 2)
+    back_inc = np.where(m["pp_destroy"], b, 0) + (recyc & ((c == 2) | (c == 3)))
+    stats = np.zeros((n, len(PP_STAT_NAMES)), np.int64)     # ethtool -S: the pools alive at each frame
+    pools = []
+    frames_idx = np.arange(n)
+    pages_from = np.zeros(n, np.int64)
+    pages_to = np.zeros(n, np.int64)
+    for q, (slot, created, destroyed, ring_size) in enumerate(lives):
+        mine = own == q
+        cum = np.cumsum(np.where(mine[:, None], inc, 0), axis=0)
+        alive = (frames_idx >= created) & (frames_idx < destroyed)
+        stats += np.where(alive[:, None], cum, 0)
+        idx = np.flatnonzero(mine)
+        back = np.cumsum(np.where(mine, back_inc, 0))
+        life = PoolLife(number=q + 1, slot=slot, created=created, destroyed=destroyed, ring_size=ring_size,
+                        events=idx, stats=cum[idx], given_back=back[idx], inflight=ev[idx, TR_PP_INFLIGHT].copy())
+        pools.append(life)
+        q_rows = np.flatnonzero(rxq_pool == q)
+        if q_rows.size and idx.size:
+            k = np.searchsorted(idx, q_rows, side="right") - 1
+            ok = k >= 0
+            pages_to[q_rows[ok]] = life.given_back[k[ok]]
+            pages_from[q_rows[ok]] = life.given_back[k[ok]] + life.inflight[k[ok]]
 
     # ---- xdp_buff of the current packet
     sync = m["dma_sync_for_cpu"]
@@ -401,7 +685,7 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = 
     data_end = np.select([sync, run, ver, skb], [c + d - ETH_FCS_LEN, d, e, c + d], 0)
     stage = np.select([sync, run, ver, skb], [1, 2, 3, 4], 0)
     # a new packet starts at its rx_desc, and the poll's xdp_buff is gone at napi_done: clear the view
-    start = m["rx_desc"] | m["napi_done"]
+    start = m["rx_desc"] | m["napi_done"] | m["port_stop"]
     xb_mask2 = xb_mask | start
     xb_page = _ffill(xb_mask2, np.where(start, -1, b), -1)
     xb_data = _ffill(xb_mask, data, 0)
@@ -412,14 +696,20 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = 
     action = np.where(c >= 0, np.minimum(c, 5), 5)
     xb_action = _ffill(ver | start, np.where(ver, action, -1), -1).astype(np.int8)
 
-    # ---- NAPI
+    # ---- the code that runs: a line of the listing of the event's context, -1 elsewhere
+    ctx = _contexts(m, c, n)
     napi_line = {}
     act_idx = np.clip(c, 0, 5)
     act_idx = np.where((c < 0) | (c > 4), 5, act_idx)
-    for name, (_src, ev_tab, ver_tab) in NAPI_LISTINGS.items():
+    for name, (_src, ev_tab, ver_tab, lctx) in CODE_LISTINGS.items():
         ln = ev_tab[code].astype(np.int64)
         ln = np.where(ver, ver_tab[act_idx], ln)
-        napi_line[name] = _ffill(ln >= 0, ln, -1).astype(np.int16)
+        if lctx == CTX_SETUP:
+            ln = np.where(m["xdp_setup"] & (c == 0), _SETUP_SWAP_LINE, ln)
+        here = ctx == lctx
+        # a context's first event sets its line, so nothing is carried over from another context
+        lit = _ffill((ln >= 0) & here, ln, -1)
+        napi_line[name] = np.where(here, lit, -1).astype(np.int16)
     poll = m["napi_poll"]
     budget = _ffill(poll, a, 0)
     rx_todo = _ffill(poll, b, 0)
@@ -468,11 +758,11 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = 
         ring_state=ring_state, proc_desc=proc_desc, hw_pos=hw_pos, next_desc_to_proc=next_proc,
         first_to_refill=first_refill, rx_busy=rx_busy,
         pp_cache=pp_cache, pp_ring=pp_ring, pp_inflight=pp_inflight, pp_on_rx_ring=pp_on_rx_ring,
-        pp_in_skb=pp_in_skb, pp_on_tx_ring=pp_on_tx_ring, pages_from_allocator=pages_from_allocator,
-        pages_to_allocator=pages_to_allocator, pp_stats=stats,
+        pp_in_skb=pp_in_skb, pp_on_tx_ring=pp_on_tx_ring, pages_from_allocator=pages_from,
+        pages_to_allocator=pages_to, pp_stats=stats, pools=tuple(pools), rxq_pool=rxq_pool,
         xb_page=xb_page, xb_data=xb_data, xb_data_end=xb_data_end, xb_data_meta=xb_data_meta,
         xb_stage=xb_stage, xb_action=xb_action,
-        napi_line=napi_line, budget=budget, rx_todo=rx_todo, rx_proc=rx_proc, poll_index=poll_index,
+        ctx=ctx, napi_line=napi_line, budget=budget, rx_todo=rx_todo, rx_proc=rx_proc, poll_index=poll_index,
         counters=cnt,
         tp_t_us=(edges[:-1] + edges[1:]) / 2 / 1000.0, tp_rx_pps=rate(first), tp_xdp_pps=rate(ver),
         tp_discard_pps=rate(m["hw_discard"]),
@@ -492,4 +782,3 @@ def board_rx_ring_size(board) -> int:
 def frames_from_board(board, bins: int | None = None) -> Frames:
     """:func:`frames_from_trace` for an ``xdplab.Board`` (its trace and RX ring size)."""
     return frames_from_trace(board.trace, rx_ring_size=board_rx_ring_size(board), bins=bins)
-

@@ -1,4 +1,4 @@
-"""The whole lab on one trace: every view, driven by one player."""
+"""The whole lab on one trace: every view, driven by one player, sized for a 1366x768 screen."""
 
 from __future__ import annotations
 
@@ -6,22 +6,49 @@ import ipywidgets as W
 
 from .frames import Frames, frames_from_board, frames_from_trace
 from .player import Player
-from .views import CountersView, NapiLoopView, PagePoolView, RxRingView, XdpBuffView
+from .views import CodeView, CountersView, PagePoolView, RxRingView, XdpBuffView
 
 __all__ = ["Lab", "lab"]
 
 
+class _WhenShown:
+    """Updates a view only while it is on screen; brings it up to date when it appears."""
+
+    def __init__(self, view):
+        self.view = view
+        self.shown = False
+        self._i = 0
+
+    def update(self, i: int):
+        self._i = i
+        if self.shown:
+            self.view.update(i)
+
+    def show(self, on: bool):
+        self.shown = bool(on)
+        if self.shown:
+            self.view.update(self._i)
+
+
 class Lab:
-    """Every view of one trace (RX ring, NAPI loop, xdp_buff, page_pool, ethtool -S) under one player.
+    """Every view of one trace under one player.
+
+    The RX path on one screen, as a 2 x 2 grid under the player's controls:
+    the RX ring and the code that runs (``mvneta_rx_swbm``, the talk's loop, or
+    the port's setup), then the current packet's ``xdp_buff`` and the page_pool.
+    ``ethtool -S`` and the throughput plot open below with their button (they are
+    drawn when first opened, and updated only while open).
 
     Build it from a Board that ran with ``trace=N``, or from a ``Trace`` /
-    ``Frames``.  ``Lab(board).widget`` is what a notebook displays (the ``Lab``
-    object also displays itself).
+    ``Frames``.  ``start`` is the first frame shown: an index, or an event name
+    (``start="napi_poll"``: the first poll, after the port's setup).  ``Lab(board)``
+    displays itself; ``.widget`` is the widget.
     """
 
     VIEWS = ("ring", "napi", "xdp_buff", "page_pool", "counters")
 
-    def __init__(self, source, *, rx_ring_size: int | None = None, views=VIEWS, interval_ms: int = 50):
+    def __init__(self, source, *, rx_ring_size: int | None = None, views=VIEWS, interval_ms: int = 40,
+                 start=0):
         if isinstance(source, Frames):
             frames = source
         elif hasattr(source, "ev") and hasattr(source, "t_ns"):
@@ -32,18 +59,47 @@ class Lab:
             raise TypeError(f"Lab needs an xdplab.Board (created with trace=N), an xdplab.trace.Trace or Frames, "
                             f"got {type(source).__name__}")
         self.frames = frames
-        make = {"ring": RxRingView, "napi": NapiLoopView, "xdp_buff": XdpBuffView, "page_pool": PagePoolView,
+        make = {"ring": RxRingView, "napi": CodeView, "xdp_buff": XdpBuffView, "page_pool": PagePoolView,
                 "counters": CountersView}
         unknown = set(views) - set(make)
         if unknown:
             raise ValueError(f"unknown views {sorted(unknown)}; choose from {list(make)}")
+        if isinstance(start, str):
+            start = max(frames.next_frame(-1, start), 0)     # no such event: the first frame
         self.views = {name: make[name](frames) for name in views}
-        self.player = Player(frames, list(self.views.values()), interval_ms=interval_ms)
         v = self.views
-        half = W.Layout(width="50%", min_width="0")
-        top = [W.Box([v[k].widget], layout=half) for k in ("ring", "napi") if k in v]
-        rest = [v[k].widget for k in ("xdp_buff", "page_pool", "counters") if k in v]
-        self.widget = W.VBox([self.player.widget, W.HBox(top), *rest], layout=W.Layout(width="100%"))
+        driven = [v[k] for k in ("ring", "napi", "xdp_buff", "page_pool") if k in v]
+        self._counters = _WhenShown(v["counters"]) if "counters" in v else None
+        if self._counters is not None:
+            driven.append(self._counters)
+        self.player = Player(frames, driven, interval_ms=interval_ms, start=start)
+        cell = W.Layout(min_width="0", overflow="hidden")
+        boxes = {k: W.Box([v[k].widget], layout=cell) for k in ("ring", "napi", "xdp_buff", "page_pool") if k in v}
+        panels = list(boxes.values())
+        self.grid = W.GridBox(panels, layout=W.Layout(grid_template_columns="minmax(0, 1fr) minmax(0, 1fr)",
+                                                      grid_gap="6px 16px", width="100%"))
+        self.counters_box = W.Box([], layout=W.Layout(width="100%"))
+        parts = [self.player.widget, self.grid, self.counters_box]
+        if self._counters is not None:
+            self.counters_btn = W.ToggleButton(value=False, description="ethtool -S", icon="table",
+                                               layout=W.Layout(width="auto"),
+                                               tooltip="show ethtool -S eth0 and the throughput plot below")
+            self.counters_btn.observe(self._on_counters, "value")
+            self.player.controls.children = self.player.controls.children + (self.counters_btn,)
+        self.widget = W.VBox(parts, layout=W.Layout(width="100%"))
+        self.widget.add_class("xdplab-lab")
+        self.grid.add_class("xdplab-grid")
+        for k, box in boxes.items():
+            box.add_class(f"xdplab-panel-{k}")
+        if "napi" in v:
+            v["napi"].code.add_class("xdplab-code")
+
+    def _on_counters(self, change):
+        on = bool(change["new"])
+        # the figure is put on the page only when it is visible: drawn hidden, bqplot would lay its plot
+        # area out with a negative width
+        self.counters_box.children = (self.views["counters"].widget,) if on else ()
+        self._counters.show(on)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -3,9 +3,14 @@
 Every view takes a :class:`~xdplab_widgets.frames.Frames` (the trace replayed
 once into per-frame arrays), builds its bqplot marks and ipywidgets in the
 constructor, and exposes ``.widget`` plus ``update(i)``.  ``update`` only indexes
-the precomputed arrays and assigns traits inside ``hold_sync()`` so each widget
-sends one message per frame.  Figures use ``animation_duration=0``: the
-player's tick is the animation.
+the precomputed arrays and sends what changed: a trait whose value is the one
+already on screen is not sent again, and a mark's traits go in one message
+(``hold_sync``).  Figures use ``animation_duration=0``: the player's tick is the
+animation.
+
+Sizes are chosen so that the four views of the RX path (ring, code, xdp_buff,
+page_pool) fit together on a 1366x768 screen (``Lab``); every figure has a
+minimum width, so that its plot area is never negative when it is first drawn.
 """
 
 from __future__ import annotations
@@ -21,26 +26,69 @@ from xdplab.nic.mvneta_hw import MVNETA_MH_SIZE
 from xdplab.page_pool import PP_ALLOC_CACHE_REFILL, PP_ALLOC_CACHE_SIZE, PP_ETHTOOL_NAMES, PP_STAT_NAMES
 from xdplab.xdp_abi import PAGE_SIZE, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE
 
-from .frames import (COUNTER_NAMES, DESC_PROCESSING, DESC_STATE_NAMES, NAPI_LISTINGS, Frames)
+from .frames import (CODE_LISTINGS, COUNTER_NAMES, CTX_NAPI, CTX_SETUP, DESC_PROCESSING, DESC_STATE_NAMES,
+                     NAPI_LISTINGS, Frames)
 
-__all__ = ["RxRingView", "PagePoolView", "XdpBuffView", "NapiLoopView", "CountersView", "DESC_COLORS"]
+__all__ = ["RxRingView", "PagePoolView", "XdpBuffView", "NapiLoopView", "CodeView", "CountersView", "DESC_COLORS"]
 
 #: colours of DESC_EMPTY, DESC_NIC, DESC_FILLED, DESC_PROCESSING, DESC_REFILL_FAILED
 DESC_COLORS = ("#e8e8e8", "#6baed6", "#fd8d3c", "#d62728", "#636363")
 _ACTION_NAMES = ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT", "invalid")
+_TEXT = "font-size:12px;line-height:1.35"
+_MONO = "font-family:monospace;font-size:12px;line-height:1.35"
 
 
-def _fig(marks, axes=(), title="", width="100%", height="300px", margin=None, **kw):
-    return bq.Figure(marks=list(marks), axes=list(axes), title=title, animation_duration=0,
-                     fig_margin=margin or dict(top=30, bottom=30, left=50, right=20),
-                     layout=W.Layout(width=width, height=height), **kw)
+def _fig(marks, axes=(), width="100%", height="300px", min_width="240px", margin=None, **kw):
+    # no bqplot title (it needs a top margin): panels carry an HTML title.  min_width: a figure
+    # narrower than its margins would draw its plot area with a negative width (a console error);
+    # margin 0: width 100% plus the widgets' default 2 px margins would overflow its panel
+    return bq.Figure(marks=list(marks), axes=list(axes), animation_duration=0,
+                     fig_margin=margin or dict(top=10, bottom=25, left=45, right=10),
+                     layout=W.Layout(width=width, height=height, min_width=min_width, margin="0"), **kw)
+
+
+def _title(text):
+    return W.HTML(f'<div style="font-size:13px;font-weight:bold;white-space:nowrap">{text}</div>')
 
 
 def _swatches(names, colors):
-    items = "".join(f'<span style="display:inline-block;margin-right:12px"><span style="display:inline-block;'
-                    f'width:11px;height:11px;background:{c};border:1px solid #999;vertical-align:middle"></span> '
-                    f'{html.escape(n)}</span>' for n, c in zip(names, colors))
-    return W.HTML(f'<div style="font-size:12px">{items}</div>')
+    items = "".join(f'<span style="display:inline-block;margin-right:10px;white-space:nowrap"><span style="'
+                    f'display:inline-block;width:10px;height:10px;background:{c};border:1px solid #999;'
+                    f'vertical-align:middle"></span> {html.escape(n)}</span>' for n, c in zip(names, colors))
+    return W.HTML(f'<div style="font-size:11px;line-height:1.4">{items}</div>')
+
+
+class _Sent:
+    """What each trait already shows, so that an update sends only what changed."""
+
+    def __init__(self):
+        self._last = {}
+
+    def set(self, widget, **traits):
+        """Assign the traits of ``widget`` that differ from what it shows, in one message."""
+        key = id(widget)
+        last = self._last.setdefault(key, {})
+        todo = {}
+        for name, value in traits.items():
+            old = last.get(name, _MISSING)
+            if old is _MISSING or not _same(old, value):
+                todo[name] = value
+        if not todo:
+            return False
+        with widget.hold_sync():
+            for name, value in todo.items():
+                setattr(widget, name, value)
+                last[name] = value.copy() if isinstance(value, np.ndarray) else value
+        return True
+
+
+_MISSING = object()
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b))
+    return a == b
 
 
 class RxRingView:
@@ -49,36 +97,49 @@ class RxRingView:
     Descriptor 0 is top left; the ring wraps from the bottom right back to it.
     Colour = who owns the descriptor: the NIC with a fresh buffer, the NIC's
     filled frame waiting for the CPU (``rx_busy``), the one ``mvneta_rx_swbm`` is
-    processing, or empty (buffer taken) until ``mvneta_rx_refill_queue`` posts a
-    new page.  Markers show the hardware write position and the driver's
-    ``next_desc_to_proc`` and ``first_to_refill``.
+    processing, or empty (buffer taken, or given back by ``mvneta_rxq_drop_pkts``
+    when the port stops) until ``mvneta_rx_refill`` posts a new page.  Markers
+    show the hardware write position and the driver's ``next_desc_to_proc`` and
+    ``first_to_refill``.
     """
 
     POINTERS = ("NIC writes", "next_desc_to_proc", "first_to_refill")
     POINTER_COLORS = ("#000000", "#2ca02c", "#9467bd")
 
-    def __init__(self, frames: Frames, cols: int = 32):
+    def __init__(self, frames: Frames, cols: int = 32, height: str = "178px"):
         self.frames = frames
+        self._sent = _Sent()
         n = frames.rx_ring_size
         self.cols = cols
         self.rows = (n + cols - 1) // cols
         idx = np.arange(n)
-        sx = bq.LinearScale(min=-0.5, max=cols - 0.5)
-        sy = bq.LinearScale(min=-0.9, max=self.rows - 0.5, reverse=True)
+        sx = bq.LinearScale(min=-0.5, max=cols - 0.5, allow_padding=False)
+        sy = bq.LinearScale(min=-0.9, max=self.rows - 0.5, reverse=True, allow_padding=False)
         sc = bq.ColorScale(min=0, max=len(DESC_COLORS) - 1, colors=list(DESC_COLORS))
-        self.grid = bq.Scatter(x=(idx % cols).astype(np.float32), y=(idx // cols).astype(np.float32),
-                               color=frames.ring_state[0].astype(np.float32), marker="square", default_size=150,
-                               stroke="white", stroke_width=0.5,
-                               scales={"x": sx, "y": sy, "color": sc})
+        # one mark per row of the grid: an event changes one or two descriptors, and only their rows are
+        # sent and restyled (one mark of 512 markers restyled all 512 on every step)
+        state0 = frames.ring_state[0].astype(np.float32)
+        self.row_marks = [
+            bq.Scatter(x=(idx[r * cols:(r + 1) * cols] % cols).astype(np.float32),
+                       y=np.full(min(cols, n - r * cols), r, np.float32), color=state0[r * cols:(r + 1) * cols],
+                       marker="square", default_size=80, stroke="white", stroke_width=0.5,
+                       scales={"x": sx, "y": sy, "color": sc})
+            for r in range(self.rows)]
         self.pointers = bq.Scatter(x=np.zeros(3, np.float32), y=np.zeros(3, np.float32), marker="triangle-down",
-                                   colors=list(self.POINTER_COLORS), default_size=70, stroke="white",
+                                   colors=list(self.POINTER_COLORS), default_size=45, stroke="white",
                                    scales={"x": sx, "y": sy})
-        self.figure = _fig([self.grid, self.pointers], title="RX ring (rxq 0)", height="330px",
-                           margin=dict(top=30, bottom=5, left=5, right=5))
+        self.figure = _fig(self.row_marks + [self.pointers], height=height, min_width="300px",
+                           margin=dict(top=2, bottom=2, left=2, right=2))
         self.caption = W.HTML()
         self.legend = _swatches(DESC_STATE_NAMES + self.POINTERS, DESC_COLORS + self.POINTER_COLORS)
-        self.widget = W.VBox([self.figure, self.legend, self.caption])
+        self.widget = W.VBox([_title(f"RX ring (rxq 0, {n} descriptors)"), self.caption, self.figure, self.legend],
+                             layout=W.Layout(min_width="0"))
         self.update(0)
+
+    @property
+    def shown_colors(self) -> np.ndarray:
+        """The descriptor states on screen (the rows' marks end to end)."""
+        return np.concatenate([m.color for m in self.row_marks])
 
     def colors_at(self, i: int) -> np.ndarray:
         """Descriptor states at frame i with the processing overlay (float32, as sent to the figure)."""
@@ -100,100 +161,126 @@ class RxRingView:
         off = np.array([0.0, 0.0, 0.0])
         off[1] = 0.25 if pos[1] == pos[0] else 0.0
         off[2] = 0.25 * ((pos[2] == pos[0]) + (pos[2] == pos[1]))
-        with self.grid.hold_sync():
-            self.grid.color = self.colors_at(i)
-        with self.pointers.hold_sync():
-            self.pointers.x = x.astype(np.float32)
-            self.pointers.y = (y - 0.45 - off).astype(np.float32)
+        colors = self.colors_at(i)
+        for r, mark in enumerate(self.row_marks):
+            self._sent.set(mark, color=colors[r * self.cols:(r + 1) * self.cols])
+        self._sent.set(self.pointers, x=x.astype(np.float32), y=(y - 0.45 - off).astype(np.float32))
         p = int(f.proc_desc[i])
-        self.caption.value = (
-            f'<div style="font-size:12px;font-family:monospace">rx_busy (filled, not yet processed) = '
-            f'{int(f.rx_busy[i])} &nbsp; NIC writes desc {int(f.hw_pos[i])} &nbsp; next_desc_to_proc = '
-            f'{int(f.next_desc_to_proc[i])} &nbsp; first_to_refill = {int(f.first_to_refill[i])}'
-            f'{f" &nbsp; processing desc {p}" if p >= 0 else ""}</div>')
+        self._sent.set(self.caption, value=(
+            f'<div style="{_MONO}">rx_busy {int(f.rx_busy[i])} &middot; NIC writes {int(f.hw_pos[i])} &middot; '
+            f'next_desc_to_proc {int(f.next_desc_to_proc[i])} &middot; first_to_refill '
+            f'{int(f.first_to_refill[i])}{f" &middot; processing desc {p}" if p >= 0 else ""}</div>'))
 
 
 class PagePoolView:
-    """page_pool (``net/core/page_pool.c``): where the pool's pages are, and its stats.
+    """page_pool (``net/core/page_pool.c``): where the RX queue's pool keeps its pages, and its stats.
 
-    Left, the in-softirq alloc cache: a stack of at most 128 pages
-    (``PP_ALLOC_CACHE_SIZE``), refilled 64 at a time (``PP_ALLOC_CACHE_REFILL``)
-    from the ptr_ring or, when that is empty, by a bulk allocation from the page
-    allocator (the slow path).  Right, the ptr_ring (512 here) and the pages in
-    flight: posted in RX descriptors, held by skbs after ``XDP_PASS``, or on the
-    TX ring after ``XDP_TX``.  Beside them, ``struct page_pool_stats`` as counted
-    from the trace, and what the pool took from and gave back to the page allocator.
+    Bars: the in-softirq alloc cache (at most 128 pages, ``PP_ALLOC_CACHE_SIZE``,
+    refilled 64 at a time, ``PP_ALLOC_CACHE_REFILL``, from the ptr_ring or, when
+    that is empty, by a bulk allocation from the page allocator: the slow path),
+    the ptr_ring (its size dashed), and the pages in flight: posted in RX
+    descriptors, held by skbs after ``XDP_PASS``, on the TX ring after ``XDP_TX``.
+    The table gives each pool's ``struct page_pool_stats`` (what
+    ``page_pool_get_stats`` reads for it) and the pages it took from and gave
+    back to the page allocator: the RX queue's pool, and the one before it (a
+    port restart destroys a pool and creates a new one, whose stats start at 0).
     """
 
-    BARS = ("ptr_ring", "in RX ring", "in skbs", "on TX ring")
-    BAR_COLORS = ("#98df8a", "#6baed6", "#ff7f0e", "#9467bd")
+    BARS = ("cache", "ptr_ring", "RX ring", "skbs", "TX ring")
+    BAR_COLORS = ("#2ca02c", "#98df8a", "#6baed6", "#ff7f0e", "#9467bd")
 
-    def __init__(self, frames: Frames, ptr_ring_size: int = 512):
+    def __init__(self, frames: Frames, ptr_ring_size: int | None = None, height: str = "185px"):
         self.frames = frames
+        self._sent = _Sent()
         f = frames
-        # the alloc cache as a stack: one bar, 0..128, with the refill size marked
-        sx_c = bq.OrdinalScale(domain=["alloc.cache"])
-        sy_c = bq.LinearScale(min=0.0, max=float(PP_ALLOC_CACHE_SIZE))
-        self.cache_bar = bq.Bars(x=["alloc.cache"], y=np.zeros(1, np.float32), colors=["#2ca02c"],
-                                 scales={"x": sx_c, "y": sy_c}, padding=0.15)
-        self.cache_refill = bq.Lines(x=np.array([-0.5, 0.5]), y=[PP_ALLOC_CACHE_REFILL] * 2, colors=["#555"],
-                                     line_style="dashed", labels=["refill 64"], display_legend=False,
-                                     scales={"x": bq.LinearScale(min=-0.5, max=0.5), "y": sy_c})
-        self.cache_label = bq.Label(x=["alloc.cache"], y=np.zeros(1), text=["0"], y_offset=-6, align="middle",
-                                    default_size=12, colors=["#222"], scales={"x": sx_c, "y": sy_c})
-        ay_c = bq.Axis(scale=sy_c, side="left", tick_values=np.array([0, 32, 64, 96, 128]), label="pages")
-        self.cache_figure = _fig([self.cache_bar, self.cache_refill, self.cache_label],
-                                 [bq.Axis(scale=sx_c), ay_c], title="alloc cache",
-                                 width="170px", height="300px", margin=dict(top=30, bottom=30, left=45, right=10))
-        # everything else on one scale: the ptr_ring's and the RX ring's sizes bound it
-        ymax = float(max(ptr_ring_size, f.rx_ring_size, int(f.pp_in_skb.max(initial=0)),
-                         int(f.pp_on_tx_ring.max(initial=0))))
+        if ptr_ring_size is None:
+            ptr_ring_size = max((p.ring_size for p in f.pools), default=0) or f.rx_ring_size
+        self.ptr_ring_size = int(ptr_ring_size)
+        ymax = float(max(self.ptr_ring_size, f.rx_ring_size, int(f.pp_in_skb.max(initial=0)),
+                         int(f.pp_on_tx_ring.max(initial=0)), int(f.pp_ring.max(initial=0)), PP_ALLOC_CACHE_SIZE))
+        k = len(self.BARS)
         sx = bq.OrdinalScale(domain=list(self.BARS))
-        sy = bq.LinearScale(min=0.0, max=ymax * 1.08)
-        self.bars = bq.Bars(x=list(self.BARS), y=np.zeros(len(self.BARS), np.float32), colors=list(self.BAR_COLORS),
-                            scales={"x": sx, "y": sy}, padding=0.3)
-        self.ring_cap = bq.Lines(x=np.array([-0.5, 0.5]), y=[ptr_ring_size] * 2, colors=["#333"],
-                                 line_style="dashed", scales={"x": bq.LinearScale(min=-0.5, max=len(self.BARS) - 0.5),
-                                                              "y": sy})
-        self.labels = bq.Label(x=list(self.BARS), y=np.zeros(len(self.BARS)), text=[""] * len(self.BARS),
-                               y_offset=-6, align="middle", default_size=12, colors=["#222"],
-                               scales={"x": sx, "y": sy})
-        ax = bq.Axis(scale=sx)
-        ay = bq.Axis(scale=sy, side="left", label="pages", grid_lines="dashed")
-        self.figure = _fig([self.bars, self.ring_cap, self.labels], [ax, ay], title="page_pool: ptr_ring and pages in flight",
-                           height="300px")
+        sy = bq.LinearScale(min=0.0, max=ymax * 1.12, allow_padding=False)
+        self.bars = bq.Bars(x=list(self.BARS), y=np.zeros(k, np.float32), colors=list(self.BAR_COLORS),
+                            scales={"x": sx, "y": sy}, padding=0.25, label_display=True,
+                            label_display_format=".0f", label_display_vertical_offset=-4,
+                            label_font_style={"font-size": "11px"})
+        # capacities: the alloc cache (128) with its refill size (64), the ptr_ring
+        lx = bq.LinearScale(min=-0.5, max=k - 0.5, allow_padding=False)
+        self.caps = bq.Lines(x=np.array([[-0.45, 0.45], [-0.45, 0.45], [0.55, 1.45]]),
+                             y=np.array([[PP_ALLOC_CACHE_SIZE] * 2, [PP_ALLOC_CACHE_REFILL] * 2,
+                                         [self.ptr_ring_size] * 2], float),
+                             colors=["#333", "#999", "#333"], line_style="dashed", scales={"x": lx, "y": sy})
+        ax = bq.Axis(scale=sx, tick_style={"font-size": "10px"})
+        step = 128 if ymax <= 1024 else 512
+        ay = bq.Axis(scale=sy, side="left", label="pages", grid_lines="dashed", tick_format="d",
+                     tick_values=np.arange(0, ymax * 1.12, step, dtype=float), tick_style={"font-size": "10px"})
+        self.figure = _fig([self.bars, self.caps], [ax, ay], height=height, min_width="215px",
+                           margin=dict(top=14, bottom=22, left=42, right=6))
         self.stats = W.HTML()
-        self.widget = W.HBox([self.cache_figure, W.Box([self.figure], layout=W.Layout(flex="3")),
-                              W.Box([self.stats], layout=W.Layout(flex="1", min_width="250px"))])
+        self.stats.add_class("xdplab-pp")
+        self.caption = W.HTML()
+        self.widget = W.VBox([
+            _title("page_pool of rxq 0"),
+            W.HBox([W.Box([self.figure], layout=W.Layout(flex="1 1 auto", min_width="215px")),
+                    W.Box([self.stats], layout=W.Layout(flex="0 0 auto"))]),
+            self.caption], layout=W.Layout(min_width="0"))
         self.update(0)
 
     def values_at(self, i: int) -> np.ndarray:
-        """ptr_ring, in RX ring, in skbs, on TX ring at frame i."""
+        """alloc cache, ptr_ring, in RX ring, in skbs, on TX ring at frame i."""
         f = self.frames
-        return np.array([f.pp_ring[i], f.pp_on_rx_ring[i], f.pp_in_skb[i], f.pp_on_tx_ring[i]], np.float32)
+        return np.array([f.pp_cache[i], f.pp_ring[i], f.pp_on_rx_ring[i], f.pp_in_skb[i], f.pp_on_tx_ring[i]],
+                        np.float32)
+
+    def pools_shown(self, i: int):
+        """The pools the table shows at frame i: the RX queue's (if any), then the latest other one."""
+        f = self.frames
+        met = [p for p in f.pools if p.created <= i]
+        cur = f.rxq_pool_at(i)
+        shown = [cur] if cur is not None else []
+        others = [p for p in met if p is not cur]
+        if others:
+            shown.append(others[-1])
+        return shown[:2]
+
+    def _table(self, i: int) -> str:
+        pools = self.pools_shown(i)
+        head = "".join(
+            f'<th style="text-align:right;padding-left:10px">pool {p.number}<br><span style="font-weight:normal">'
+            f'{"rxq 0" if p.alive(i) else "destroyed"}</span></th>' for p in pools)
+        st = [p.stats_at(i) for p in pools]
+        pages = [p.pages_at(i) for p in pools]
+        rows = []
+        for k, name in enumerate(PP_STAT_NAMES):
+            # the group (alloc_stats / recycle_stats) as one narrow column down the side
+            group = (f'<td rowspan="{6 if k == 0 else 5}" style="writing-mode:vertical-rl;transform:rotate(180deg);'
+                     f'color:#777;padding:0">{"alloc" if k == 0 else "recycle"}</td>') if k in (0, 6) else ""
+            sep = ' style="border-top:1px solid #ddd"' if k == 6 else ""
+            rows.append(f"<tr{sep}>{group}<td>{name}</td>" + "".join(
+                f"<td align='right'>{s[name]}</td>" for s in st) + "</tr>")
+        for label, j in (("from allocator", 0), ("given back", 1), ("in flight", 2)):
+            sep = ' style="border-top:1px solid #bbb"' if j == 0 else ""
+            rows.append(f"<tr{sep}><td colspan='2'>{label}</td>" + "".join(
+                f"<td align='right'>{pg[j]}</td>" for pg in pages) + "</tr>")
+        if not pools:
+            head = '<th style="text-align:right;padding-left:10px">no pool yet</th>'
+        return (f'<style>.xdplab-pp td, .xdplab-pp th {{padding:0 0 0 4px}}</style>'
+                f'<table style="font-family:monospace;font-size:11px;line-height:1.15;border-collapse:collapse">'
+                f'<tr><th colspan="2" style="text-align:left">page_pool<br>_stats</th>{head}</tr>{"".join(rows)}</table>')
 
     def update(self, i: int):
         f = self.frames
-        v = self.values_at(i)
-        c = float(f.pp_cache[i])
-        with self.cache_bar.hold_sync():
-            self.cache_bar.y = np.array([c], np.float32)
-        with self.cache_label.hold_sync():
-            self.cache_label.y = np.array([c])
-            self.cache_label.text = np.array([str(int(c))])
-        with self.bars.hold_sync():
-            self.bars.y = v
-        with self.labels.hold_sync():
-            self.labels.y = v
-            self.labels.text = np.array([str(int(x)) for x in v])
-        s = f.pp_stats[i]
-        rows = "".join(f"<tr><td>{'alloc' if k < 6 else 'recycle'} {n}</td><td align='right'>{int(s[k])}</td></tr>"
-                       for k, n in enumerate(PP_STAT_NAMES))
-        self.stats.value = (
-            f'<div style="font-size:12px;font-family:monospace"><b>page_pool_stats</b><table>{rows}</table>'
-            f'in flight (hold - release): {int(f.pp_inflight[i])}<br>'
-            f'page allocator: {int(f.pages_from_allocator[i])} pages taken (slow path, 64 a time), '
-            f'{int(f.pages_to_allocator[i])} given back</div>')
+        self._sent.set(self.bars, y=self.values_at(i))
+        self._sent.set(self.stats, value=self._table(i))
+        cur = f.rxq_pool_at(i)
+        if cur is None:
+            cap = "rxq 0 holds no pool: the port is down (mvneta_stop destroyed it)" if f.pools else "no pool yet"
+        else:
+            born = "before the trace began" if cur.created < 0 else f"created at event {cur.created}"
+            cap = (f"pool {cur.number} ({born}): cache &le; {PP_ALLOC_CACHE_SIZE} (dashed; grey: refill "
+                   f"{PP_ALLOC_CACHE_REFILL}), ptr_ring of {cur.ring_size or self.ptr_ring_size} (dashed)")
+        self._sent.set(self.caption, value=f'<div style="font-size:11px;line-height:1.3">{cap}</div>')
 
 
 class XdpBuffView:
@@ -215,30 +302,32 @@ class XdpBuffView:
               "bpf_prog_run_xdp: the program runs", "verdict returned", "build_skb (XDP_PASS / no program)")
     ZOOM = 640
 
-    def __init__(self, frames: Frames):
+    def __init__(self, frames: Frames, height: str = "55px"):
         self.frames = frames
+        self._sent = _Sent()
         k = len(self.SEGMENTS)
-        y = np.tile(np.array([0.25, 0.25, 0.75, 0.75, 0.25], np.float32), (k, 1))
+        y = np.tile(np.array([0.2, 0.2, 0.8, 0.8, 0.2], np.float32), (k, 1))
         self.rects, self.marks, figs = [], [], []
-        end_hard = PAGE_SIZE - SKB_SHARED_INFO_SIZE
-        for title, hi, ticks in (("xdp_buff: the page", PAGE_SIZE, [0, 256, 1024, 2048, 3072, end_hard, PAGE_SIZE]),
-                                 (f"first {self.ZOOM} bytes", self.ZOOM, [0, 40, 128, 256, 384, 512, self.ZOOM])):
-            sx = bq.LinearScale(min=0.0, max=float(hi))
-            sy = bq.LinearScale(min=0.0, max=1.0)
+        for hi, ticks in ((PAGE_SIZE, [0, 256, 1024, 2048, 3072, PAGE_SIZE]),
+                          (self.ZOOM, [0, 40, 128, 256, 384, 512, self.ZOOM])):
+            sx = bq.LinearScale(min=0.0, max=float(hi), allow_padding=False)
+            sy = bq.LinearScale(min=0.0, max=1.0, allow_padding=False)
             r = bq.Lines(x=np.zeros((k, 5), np.float32), y=y, fill="inside", colors=list(self.SEG_COLORS),
                          fill_colors=list(self.SEG_COLORS), fill_opacities=[0.85] * k, stroke_width=1,
                          scales={"x": sx, "y": sy})
-            m = bq.Label(x=np.zeros(3), y=np.array([0.82, 0.05, 0.82]), text=["data", "data_end", "data_meta"],
-                         default_size=11, align="middle", colors=["#000"], scales={"x": sx, "y": sy})
-            ax = bq.Axis(scale=sx, tick_values=np.array(ticks, float), tick_format="d")
-            figs.append(_fig([r, m], [ax], title=title, height="130px",
-                             margin=dict(top=25, bottom=25, left=25, right=25)))
+            m = bq.Label(x=np.zeros(3), y=np.array([0.83, 0.02, 0.83]), text=["data", "data_end", "data_meta"],
+                         default_size=10, align="middle", colors=["#000"], scales={"x": sx, "y": sy})
+            ax = bq.Axis(scale=sx, tick_values=np.array(ticks, float), tick_format="d",
+                         tick_style={"font-size": "10px"})
+            figs.append(_fig([r, m], [ax], height=height, min_width="280px",
+                             margin=dict(top=4, bottom=18, left=16, right=16)))
             self.rects.append(r)
             self.marks.append(m)
         self.figure, self.zoom_figure = figs
         self.legend = _swatches(self.SEGMENTS, self.SEG_COLORS)
         self.caption = W.HTML()
-        self.widget = W.VBox([self.figure, self.zoom_figure, self.legend, self.caption])
+        self.widget = W.VBox([_title(f"xdp_buff: the page, then its first {self.ZOOM} bytes"), self.figure,
+                              self.zoom_figure, self.legend, self.caption], layout=W.Layout(min_width="0"))
         self.update(0)
 
     @staticmethod
@@ -278,52 +367,70 @@ class XdpBuffView:
         lx = np.array([data, data_end, meta if meta < data else -1000], np.float32) if st else \
             np.full(3, -1000, np.float32)
         for r, m in zip(self.rects, self.marks):
-            with r.hold_sync():
-                r.x = xs
-            with m.hold_sync():
-                m.x = lx
+            self._sent.set(r, x=xs)
+            self._sent.set(m, x=lx)
         act = int(f.xb_action[i])
-        verdict = f" &nbsp; verdict: <b>{_ACTION_NAMES[act]}</b>" if st >= 3 and act >= 0 else ""
+        verdict = f" &middot; verdict <b>{_ACTION_NAMES[act]}</b>" if st >= 3 and act >= 0 else ""
         txt = (f"page {int(f.xb_page[i])}: headroom = data - data_hard_start = {data} B, "
-               f"len = data_end - data = {data_end - data} B, "
-               f"tailroom = {PAGE_SIZE - SKB_SHARED_INFO_SIZE - data_end} B" if st
+               f"len = {data_end - data} B, tailroom = {PAGE_SIZE - SKB_SHARED_INFO_SIZE - data_end} B" if st
                else "no packet in the driver's hands")
-        self.caption.value = (f'<div style="font-size:12px;font-family:monospace">{self.STAGES[st]}{verdict}<br>'
-                              f'{txt}</div>')
+        self._sent.set(self.caption, value=f'<div style="{_TEXT}">{self.STAGES[st]}{verdict}<br>'
+                                           f'<span style="font-family:monospace">{txt}</span></div>')
 
 
-class NapiLoopView:
-    """The NAPI RX loop as code, the line being executed lit, and the budget left.
+class CodeView:
+    """The code that runs, the line being executed lit.
 
-    Left: the talk's generic driver loop (``while (desc_in_rx_ring &&
-    budget_left--)``); right: what mvneta does in Linux 6.1
-    (``mvneta_rx_swbm``).  ``budget`` is NAPI's weight (64), ``rx_todo`` what
-    ``mvneta_rxq_busy_desc_num_get`` read, ``rx_proc`` the descriptors taken so
-    far in this poll.
+    While a NAPI poll runs: the RX loop, as mvneta does it in Linux 6.1
+    (``mvneta_rx_swbm``) or as the talk's generic driver loop (``while
+    (desc_in_rx_ring && budget_left--)``), chosen with the buttons; ``budget``
+    is NAPI's weight (64), ``rx_todo`` what ``mvneta_rxq_busy_desc_num_get`` read,
+    ``rx_proc`` the descriptors taken so far in this poll.  While the port is set
+    up (``ip link set ... up``, or a program attached to a running port, which
+    restarts it): ``mvneta_xdp_setup``, ``mvneta_stop`` and ``mvneta_open`` down to
+    the RX queue's page_pool.  Between polls no line is lit: NAPI waits for the
+    interrupt while the NIC fills descriptors.
     """
 
-    #: lines of each listing shown at once (a window that follows the lit line); None = all
-    WINDOW = {"talk": None, "mvneta_rx_swbm": 24}
-    TITLES = {"talk": "the talk's driver loop", "mvneta_rx_swbm": "mvneta_rx_swbm() (Linux 6.1)"}
+    WINDOW = 15          # lines shown at once: a window that follows the lit line
+    TITLES = {"talk": "the talk's driver loop", "mvneta_rx_swbm": "mvneta_rx_swbm() (Linux 6.1)",
+              "setup": "port setup: mvneta_xdp_setup / mvneta_stop / mvneta_open (Linux 6.1)"}
+    CHOICES = (("mvneta_rx_swbm", "mvneta_rx_swbm"), ("talk's loop", "talk"))
 
-    def __init__(self, frames: Frames, listings=("talk", "mvneta_rx_swbm")):
+    def __init__(self, frames: Frames, listings=("mvneta_rx_swbm", "talk"), window: int | None = None):
         self.frames = frames
-        self.listings = tuple(listings)
+        self._sent = _Sent()
+        self.window = int(window or self.WINDOW)
+        self.listings = tuple(x for x in listings if x in NAPI_LISTINGS) or ("mvneta_rx_swbm",)
         # every (listing, lit line) rendered once; update() only picks one string
-        self._html = {name: self._render(name) for name in self.listings}
-        self.code = {name: W.HTML() for name in self.listings}
-        self.budget = W.IntProgress(min=0, max=64, description="budget left", style={"bar_color": "#2ca02c"})
-        self.status = W.HTML()
-        boxes = [W.VBox([W.HTML(f"<b>{self.TITLES.get(n, n)}</b>"), self.code[n]],
-                        layout=W.Layout(overflow="auto")) for n in self.listings]
-        self.widget = W.VBox([W.HBox([self.budget, self.status]), *boxes])
+        self._html = {name: self._render(name) for name in set(self.listings) | {"setup"}}
+        self.choice = W.ToggleButtons(options=[(t, v) for t, v in self.CHOICES if v in self.listings],
+                                      value=self.listings[0], style={"button_width": "auto"},
+                                      tooltips=["mvneta's NAPI loop, Linux 6.1", "the NetDev 0x14 talk's slide"],
+                                      layout=W.Layout(width="auto"))
+        self.title = W.HTML()
+        self.budget = W.IntProgress(min=0, max=64, value=0, description="budget",
+                                    style={"bar_color": "#2ca02c", "description_width": "50px"},
+                                    layout=W.Layout(width="170px", flex="0 0 auto"))
+        self.status = W.HTML(layout=W.Layout(flex="1 1 auto", min_width="0"))
+        self.code = W.HTML()
+        self._i = 0
+        self.choice.observe(lambda _c: self.update(self._i), "value")
+        self.widget = W.VBox([
+            W.HBox([self.title, self.choice], layout=W.Layout(justify_content="space-between",
+                                                             align_items="center", flex_flow="row wrap")),
+            W.HBox([self.budget, self.status], layout=W.Layout(align_items="center")),
+            self.code], layout=W.Layout(min_width="0"))
         self.update(0)
 
     def _render(self, name):
-        src = NAPI_LISTINGS[name][0]
+        src = CODE_LISTINGS[name][0]
         esc = [html.escape(s.replace("\t", "    ")) for s in src]
-        win = self.WINDOW.get(name) or len(src)
+        win = min(self.window, len(src))
         pages = []
+        # pre-wrap: a line longer than the panel wraps instead of being clipped
+        pre = (f'<pre style="font-size:11px;line-height:1.3;margin:0;white-space:pre-wrap;'
+               f'height:{1.3 * win:.1f}em;overflow:hidden">')
         for lit in range(-1, len(src)):
             lo = min(max(0, lit - win // 3), max(0, len(src) - win))
             rows = []
@@ -332,44 +439,62 @@ class NapiLoopView:
                 body = (f'<span style="background:#ffe066;font-weight:bold">{esc[k]}</span>' if k == lit
                         else esc[k])
                 rows.append(num + body)
-            pages.append('<pre style="font-size:11px;line-height:1.3;margin:0;white-space:pre;overflow-x:auto">'
-                         + "\n".join(rows) + "</pre>")
+            pages.append(pre + "\n".join(rows) + "</pre>")
         return pages
 
+    def shown_listing(self, i: int) -> str:
+        """Which listing the panel shows at frame i: the setup code while the port is set up, else the
+        NAPI loop chosen with the buttons."""
+        return "setup" if self.frames.ctx[i] == CTX_SETUP else self.choice.value
+
     def lit_line(self, name: str, i: int) -> int:
+        """Line of listing ``name`` executing at frame i (-1: that code is not running)."""
         return int(self.frames.napi_line[name][i])
 
     def update(self, i: int):
+        self._i = i
         f = self.frames
-        for name in self.listings:
-            v = self._html[name][self.lit_line(name, i) + 1]
-            if self.code[name].value != v:
-                self.code[name].value = v
+        name = self.shown_listing(i)
+        self._sent.set(self.code, value=self._html[name][self.lit_line(name, i) + 1])
+        self._sent.set(self.title, value=f'<div style="font-size:13px;font-weight:bold">{self.TITLES[name]}</div>')
+        ctx = int(f.ctx[i])
         budget = int(f.budget[i])
         left = budget - int(f.rx_proc[i])
-        with self.budget.hold_sync():
-            self.budget.max = max(budget, 1)
-            self.budget.value = max(left, 0)
-        self.status.value = (f'<span style="font-family:monospace;font-size:12px">poll #{int(f.poll_index[i])}: '
-                             f'budget {budget}, rx_todo {int(f.rx_todo[i])}, rx_proc {int(f.rx_proc[i])}, '
-                             f'budget left {left}</span>')
+        if ctx == CTX_NAPI:
+            status = (f"poll #{int(f.poll_index[i])}: budget {budget}, rx_todo {int(f.rx_todo[i])}, "
+                      f"rx_proc {int(f.rx_proc[i])}, left {left}")
+            self._sent.set(self.budget, max=max(budget, 1), value=max(left, 0))
+        else:
+            status = ("process context, no poll: NAPI is disabled while the port is set up" if ctx == CTX_SETUP
+                      else f"no poll running: NAPI waits for mvneta_isr (rx_busy {int(f.rx_busy[i])})")
+            self._sent.set(self.budget, value=0)
+        self._sent.set(self.status, value=f'<div style="{_MONO};padding-left:6px">{status}</div>')
+
+
+#: the former name (the view shows more than the NAPI loop now)
+NapiLoopView = CodeView
 
 
 class CountersView:
     """``ethtool -S eth0`` (mvneta's XDP counters and page_pool's ``rx_pp_*``) and throughput over simulated time.
 
-    The counters are counted from the trace at the current frame; the plot
-    shows frames received by the NIC, frames the XDP program handled, and frames
-    the NIC discarded because no descriptor was free, per second of simulated
-    time, with the current frame's time marked.
+    The counters are counted from the trace at the current frame; ``rx_pp_*``
+    sum the RX queue's current pool (``mvneta_ethtool_pp_stats``), so a port
+    restart starts them again from 0.  The plot shows frames received by the
+    NIC, frames the XDP program handled, and frames the NIC discarded because
+    no descriptor was free, per second of simulated time, with the current
+    frame's time marked.  The legend is beside the plot, not over the lines.
     """
 
     MVNETA = ("good_frames_received", "rx_discard", "rx_packets", "rx_xdp_drop", "rx_xdp_pass", "rx_xdp_tx",
               "rx_xdp_tx_errors", "rx_xdp_redirect", "refill_errors")
     SHOWN = MVNETA + PP_ETHTOOL_NAMES
+    LINES = ("NIC rx (good_frames_received)", "XDP verdicts", "rx_discard")
+    LINE_COLORS = ("#1f77b4", "#d62728", "#7f7f7f")
 
     def __init__(self, frames: Frames):
         self.frames = frames
+        self._sent = _Sent()
         f = frames
         self._cols = np.array([COUNTER_NAMES.index(k) for k in self.SHOWN])
         self.table = W.HTML()
@@ -377,17 +502,22 @@ class CountersView:
                          1.0)) * 1.1 / 1e6
         sx = bq.LinearScale(min=float(f.tp_t_us[0]), max=float(f.tp_t_us[-1]))
         sy = bq.LinearScale(min=0.0, max=ymax)
+        # the NIC's line also drawn wide and pale underneath: visible where the verdicts' line covers it
+        self.nic_halo = bq.Lines(x=f.tp_t_us, y=f.tp_rx_pps / 1e6, colors=[self.LINE_COLORS[0]], opacities=[0.35],
+                                 stroke_width=7, scales={"x": sx, "y": sy})
         self.lines = bq.Lines(x=f.tp_t_us, y=np.vstack([f.tp_rx_pps, f.tp_xdp_pps, f.tp_discard_pps]) / 1e6,
-                              colors=["#1f77b4", "#d62728", "#7f7f7f"], labels=["NIC rx", "XDP verdicts", "rx_discard"],
-                              display_legend=True, scales={"x": sx, "y": sy})
+                              colors=list(self.LINE_COLORS), labels=list(self.LINES), display_legend=False,
+                              stroke_width=2, scales={"x": sx, "y": sy})
         self.cursor = bq.Lines(x=np.array([f.t_ns[0] / 1000] * 2), y=np.array([0.0, ymax]), colors=["#000"],
-                               line_style="dashed", scales={"x": sx, "y": sy})
+                               line_style="dotted", scales={"x": sx, "y": sy})
         ax = bq.Axis(scale=sx, label="simulated time (us)", num_ticks=6, tick_format=".0f")
         ay = bq.Axis(scale=sy, side="left", label="Mpps", num_ticks=5, tick_format=".2f")
-        self.figure = _fig([self.lines, self.cursor], [ax, ay], title="throughput (while frames arrive)",
-                           height="260px", legend_location="top-right")
-        self.widget = W.HBox([W.Box([self.table], layout=W.Layout(min_width="470px")),
-                              W.Box([self.figure], layout=W.Layout(flex="1"))])
+        self.figure = _fig([self.nic_halo, self.lines, self.cursor], [ax, ay], height="240px",
+                           min_width="320px", margin=dict(top=10, bottom=40, left=55, right=15))
+        self.legend = _swatches(self.LINES, self.LINE_COLORS)
+        self.widget = W.HBox([W.Box([self.table], layout=W.Layout(flex="0 0 auto")),
+                              W.VBox([_title("throughput while frames arrive"), self.legend, self.figure],
+                                     layout=W.Layout(flex="1 1 auto", min_width="320px"))])
         self.update(0)
 
     def values_at(self, i: int) -> dict:
@@ -400,9 +530,9 @@ class CountersView:
         def table(keys):
             return "<table>" + "".join(f"<tr><td>{k}</td><td align='right'>{v[k]}</td></tr>" for k in keys) + \
                 "</table>"
-        self.table.value = (f'<div style="font-size:12px;font-family:monospace"><b>ethtool -S eth0</b>'
-                            f'<div style="display:flex;gap:14px">{table(self.MVNETA)}{table(PP_ETHTOOL_NAMES)}'
-                            f'</div></div>')
+        self._sent.set(self.table, value=(
+            f'<div style="font-family:monospace;font-size:11px"><b>ethtool -S eth0</b>'
+            f'<div style="display:flex;gap:14px">{table(self.MVNETA)}{table(PP_ETHTOOL_NAMES)}</div></div>'))
         t = float(f.t_ns[i]) / 1000.0
-        with self.cursor.hold_sync():
-            self.cursor.x = np.array([t, t])
+        self._sent.set(self.cursor, x=np.array([t, t]))
+

@@ -35,7 +35,7 @@ from .mm import (PGF_DMA_ADDR, PGF_PFMEMALLOC, PGF_PP, PGF_REFCNT, PGF_WHERE, DM
                  dma_unmap_page, put_page)
 from .printk import printk
 from .sanitizer import san_report
-from .trace import board_trace, board_tracing
+from .trace import EV_PP_CREATE, EV_PP_DESTROY, board_trace, board_tracing
 from ._layout import F_PP_DEFER, MAX_POOLS, R_CPU_CUR, R_RXQ_BUSY
 from .xdp_abi import PAGE_SIZE
 
@@ -163,6 +163,7 @@ def page_pool_create(b, order, flags, pool_size, nid, dma_dir, offset, max_len):
     b.pp[slot, PPF_XDP_MEM_ID] = 0
     b.pp[slot, PPF_STATS:] = 0
     b.f[F_PP_DEFER + 3 * slot:F_PP_DEFER + 3 * slot + 3] = 0.0
+    _pp_trace_pool(b, EV_PP_CREATE, slot, ring_qsize, dma_dir)
     return slot
 
 
@@ -188,9 +189,18 @@ def page_pool_inflight(b, pool):
 def _pp_trace(b, pool, page, how, d):
     if not board_tracing(b):                # tracing off: no snapshot to take
         return
-    board_trace(b, cpu_now(b), b.r[R_CPU_CUR], 8 if how < 0 else 9, 0, page,
+    board_trace(b, cpu_now(b), b.r[R_CPU_CUR], 8 if how < 0 else 9, pool, page,
                 -how - 1 if how < 0 else how, d, 0,
                 b.r[R_RXQ_BUSY], b.pp[pool, PPF_ALLOC_COUNT], b.pp[pool, PPF_RING_COUNT], b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT])
+
+
+@kernel
+def _pp_trace_pool(b, ev, pool, x, y):
+    """A pool's own event (pp_create, pp_destroy) with the pool's snapshot."""
+    if not board_tracing(b):
+        return
+    board_trace(b, cpu_now(b), b.r[R_CPU_CUR], ev, pool, x, y, 0, 0, b.r[R_RXQ_BUSY], b.pp[pool, PPF_ALLOC_COUNT],
+                b.pp[pool, PPF_RING_COUNT], b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT])
 
 
 @kernel(hot=True)
@@ -493,7 +503,9 @@ def page_pool_destroy(b, pool):
     b.pp[pool, PPF_USER_CNT] -= 1
     if b.pp[pool, PPF_USER_CNT] > 0:
         return
+    released = b.pp[pool, PPF_RELEASE_CNT]
     inflight = _page_pool_release(b, pool)
+    _pp_trace_pool(b, EV_PP_DESTROY, pool, b.pp[pool, PPF_RELEASE_CNT] - released, inflight)
     if inflight == 0:
         return
     now = cpu_now(b)

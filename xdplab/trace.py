@@ -14,7 +14,14 @@ Columns ``TR_A``..``TR_E`` mean what the event's entry in ``EVENTS`` says.
 Every row also carries a snapshot of the occupancy a view needs without
 replaying from the start: the RX queue's busy (filled, not yet processed)
 count, the page_pool alloc-cache count and ptr_ring count, and the pool's
-pages in flight (hold - release).
+pages in flight (hold - release).  ``pp_*`` events snapshot their own pool,
+the driver's events the RX queue's current pool (zeros while it has none).
+
+Codes are positions in ``EVENTS``: new events are appended, so a code never
+changes meaning.  Besides the data path, the port's setup is traced
+(``xdp_setup``, ``port_stop``, ``pp_destroy``, ``port_open``, ``pp_create``,
+``port_up``), so a player can show a restart as the kernel does it; the pages
+``mvneta_rxq_drop_pkts`` gives back are its ``pp_recycle`` events.
 """
 
 from __future__ import annotations
@@ -59,8 +66,8 @@ EVENTS = (
     ("dma_sync_for_cpu", "", "page", "offset", "length", ""),
     ("xdp_run", "rx desc", "page", "data", "data_end", "data_meta"),
     ("xdp_verdict", "rx desc", "page", "action", "data", "data_end"),
-    ("pp_alloc", "", "page", "0 fast, 1 refill from ring, 2 slow", "", ""),
-    ("pp_recycle", "", "page", "0 cache, 1 ring, 2 released (refcnt), 3 released (ring full)", "dma_sync_size", ""),
+    ("pp_alloc", "pool", "page", "0 fast, 1 refill from ring, 2 slow", "", ""),
+    ("pp_recycle", "pool", "page", "0 cache, 1 ring, 2 released (refcnt), 3 released (ring full)", "dma_sync_size", ""),
     ("rx_refill", "rx desc", "page", "", "", ""),
     ("rx_refill_fail", "rx desc", "", "", "", ""),
     ("tx_submit", "tx desc", "page", "buffer type (MVNETA_TYPE_*)", "length", ""),
@@ -73,6 +80,13 @@ EVENTS = (
     ("page_alloc", "", "page", "", "", ""),
     ("page_free", "", "page", "", "", ""),
     ("dma_sync_for_device", "", "page", "offset", "length", ""),
+    # the port's setup and teardown (ip link set up/down, attaching or removing a program)
+    ("xdp_setup", "prog kind (0: removed)", "prog id", "1 if the port restarts", "", ""),
+    ("port_stop", "", "", "", "", ""),
+    ("pp_destroy", "pool", "pages given back to the page allocator", "pages still in flight", "", ""),
+    ("port_open", "rx descriptors", "", "", "", ""),
+    ("pp_create", "pool", "ptr_ring size", "dma_dir", "", ""),
+    ("port_up", "rx descriptors filled", "", "", "", ""),
 )
 EV_NAMES = tuple(e[0] for e in EVENTS)
 for _i, _e in enumerate(EVENTS):

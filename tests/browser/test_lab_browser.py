@@ -6,7 +6,14 @@ then check that bqplot figures rendered with a size where the notebook uses
 the views, that no widget failed to display and that no output shows a Python
 traceback.  A screenshot per notebook goes to ``artifacts/screenshots/``.
 
-Run: ``pytest -m browser tests/browser`` (about a minute for one notebook).
+``test_player_on_a_laptop_screen`` opens the player alone on a 1366x768 page:
+the RX ring, the code, the xdp_buff and the page_pool together on screen, no
+code line or label cut, no console error; then it measures what a learner
+waits for (step-to-screen, frames per second while playing) and prints it with
+the machine's load: speed is reported, never asserted (benchmarks/ measure it).
+
+Run: ``pytest -m browser tests/browser`` (about a minute for one notebook);
+``-k player -s`` for the player alone, with its figures.
 """
 
 from __future__ import annotations
@@ -34,22 +41,91 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 RUN_TIMEOUT_S = 150
 VIEWPORT = {"width": 1500, "height": 2600}       # tall enough for the whole lab in one screenshot
+LAPTOP = {"width": 1366, "height": 768}          # the learner's screen the player must fit
+PLAYER_NB = "player-1366x768.ipynb"
+PLAYER_CELLS = [
+    "from xdplab import Board\n"
+    "board = Board(\"drop\", mode=\"python\", trace=20000)\n"
+    "board.run(packets=300, size=64, rate=100_000)",
+    "from xdplab_widgets import Lab\n"
+    "lab = Lab(board, start=\"napi_poll\")\n"
+    "lab",
+]
 
-# click "step ▶" and time until the player's event line changes in the DOM (kernel round trip + render)
+# click "step ▶" and time until the player's event line has changed on screen: the kernel round trip, every
+# view's messages (the event line is the last of a step's burst) and the next painted frame
 STEP_LATENCY_JS = """async () => {
-  const btn = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'step \u25b6');
-  const lbl = [...document.querySelectorAll('.widget-html-content')].find(e => e.textContent.startsWith('event '));
+  const btn = document.querySelector('.xdplab-step');
+  const lbl = document.querySelector('.xdplab-event');
   if (!btn || !lbl) return null;
   const before = lbl.textContent;
   const t0 = performance.now();
   return await new Promise(resolve => {
     const obs = new MutationObserver(() => {
-      if (lbl.textContent !== before) { obs.disconnect(); resolve(performance.now() - t0); }
+      if (lbl.textContent !== before) {
+        obs.disconnect();
+        requestAnimationFrame(() => resolve(performance.now() - t0));
+      }
     });
     obs.observe(lbl, {subtree: true, childList: true, characterData: true});
     btn.click();
     setTimeout(() => { obs.disconnect(); resolve(-1); }, 10000);
   });
+}"""
+
+# press play, count the painted frames whose event line differs from the one before, press pause; then
+# check that the position holds and that the slider shows the event line's number
+PLAY_JS = """async (ms) => {
+  const play = document.querySelector('.xdplab-play');
+  const lbl = document.querySelector('.xdplab-event');
+  const readout = document.querySelector('.xdplab-slider .widget-readout');
+  const num = () => parseInt((lbl.textContent.match(/event (\\d+)/) || [0, -1])[1]);
+  let shown = 0, last = lbl.textContent, running = true;
+  const v0 = num();
+  const onFrame = () => {
+    if (!running) return;
+    if (lbl.textContent !== last) { shown++; last = lbl.textContent; }
+    requestAnimationFrame(onFrame);
+  };
+  play.click();
+  const t0 = performance.now();
+  requestAnimationFrame(onFrame);
+  await new Promise(r => setTimeout(r, ms));
+  play.click();
+  const secs = (performance.now() - t0) / 1000;
+  running = false;
+  const v1 = num();
+  await new Promise(r => setTimeout(r, 1500));
+  const settled = num();
+  await new Promise(r => setTimeout(r, 1000));
+  return {shown, secs, v0, v1, settled, later: num(), readout: parseInt(readout.textContent),
+          playLabel: play.textContent.trim()};
+}"""
+
+# everything of the player that must be on screen and whole: its four panels' boxes, the notebook's
+# visible area, the code block's and the labels' overflow
+LAYOUT_JS = """() => {
+  const r = e => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+  const q = s => document.querySelector(s);
+  const panes = ['ring', 'napi', 'xdp_buff', 'page_pool'].map(k => [k, r(q('.xdplab-panel-' + k))]);
+  const view = q('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer') ||
+               q('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+  const code = q('.xdplab-code pre');
+  const cut = [];
+  for (const e of q('.xdplab-lab').querySelectorAll('button, .widget-label, .widget-readout, .widget-html-content')) {
+    if (e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1) cut.push(e.textContent.trim().slice(0, 40));
+  }
+  for (const e of q('.xdplab-lab').querySelectorAll('.widget-box, .widget-gridbox')) {
+    if (e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1) {
+      const panel = e.closest('[class*="xdplab-panel-"]');
+      const where = panel ? [...panel.classList].find(c => c.startsWith('xdplab-panel-')) : 'lab';
+      const kids = [...e.children].map(c => [...c.classList].filter(k => k.startsWith('widget-') ||
+                                                                       k.startsWith('bqplot')).join('.'));
+      cut.push(`box in ${where}: ${e.scrollWidth} > ${e.clientWidth} px, holding ${kids.join(', ')}`);
+    }
+  }
+  return {panes, view: r(view), lab: r(q('.xdplab-lab')), player: r(q('.xdplab-player')), cut,
+          code: {sw: code.scrollWidth, cw: code.clientWidth, sh: code.scrollHeight, ch: code.clientHeight}};
 }"""
 
 if not CHROMIUM.exists():
@@ -108,6 +184,11 @@ def lab_server(tmp_path_factory):
     (root / "course").mkdir(parents=True)
     for nb in NOTEBOOKS:
         shutil.copy2(nb, root / "course" / nb.name)
+    (root / PLAYER_NB).write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "id": f"p{k}", "metadata": {}, "outputs": [],
+                   "source": src} for k, src in enumerate(PLAYER_CELLS)],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "nbformat": 4, "nbformat_minor": 5}))
     settings = tmp / "settings"
     for rel, value in USER_SETTINGS.items():
         p = settings / rel
@@ -194,24 +275,101 @@ def _uses_views(nb_path: Path) -> bool:
 
 
 def _check_player(page, stem):
-    """The first player on the page answers: a step reaches the DOM, and play advances the slider."""
-    if page.locator(".widget-play").count() == 0:
+    """The first player on the page answers: a step reaches the screen, play moves, pause holds."""
+    if page.locator(".xdplab-player").count() == 0:
         return
+    page.locator(".xdplab-player").first.scroll_into_view_if_needed()
     steps = [page.evaluate(STEP_LATENCY_JS) for _ in range(5)]
     assert all(ms is not None and ms >= 0 for ms in steps), f"step did not update the player's event line: {steps}"
-    readout = page.locator(".widget-play").first.locator("xpath=../..").locator(".widget-readout").first
-    v0 = int(readout.inner_text())
-    buttons = page.locator(".widget-play").first.locator("button")
-    buttons.nth(0).click()                        # play (ipywidgets 8: one play/pause toggle, then stop)
-    page.wait_for_timeout(1500)
-    buttons.nth(0).click()                        # pause
-    page.wait_for_timeout(300)
-    v1 = int(readout.inner_text())
-    fps = (v1 - v0) / 1.5
+    play = page.evaluate(PLAY_JS, 1500)
     (SHOTS / f"{stem}.timings.json").write_text(json.dumps(
-        {"step_to_dom_ms": steps, "play_frames_per_s": fps}, indent=1))
-    print(f"{stem}: step -> DOM {sorted(steps)[2]:.0f} ms (median of 5), play {fps:.1f} frames/s")
-    assert v1 - v0 >= 10, f"play advanced the slider only {v1 - v0} frames in 1.5 s"
+        {"step_to_screen_ms": steps, "play": play, "loadavg": os.getloadavg()}, indent=1))
+    print(f"{stem}: step -> screen {sorted(steps)[2]:.0f} ms (median of 5), play {play['shown'] / play['secs']:.1f} "
+          f"frames/s; load {os.getloadavg()[0]:.2f}")
+    assert play["v1"] > play["v0"], f"play did not move: {play}"
+    assert play["settled"] == play["later"] == play["readout"], f"pause did not hold the position: {play}"
+
+
+def _load() -> str:
+    try:
+        up = subprocess.run(["uptime"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except OSError:
+        up = ""
+    la = os.getloadavg()
+    return f"loadavg {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} on {os.cpu_count()} CPUs ({up})"
+
+
+def test_player_on_a_laptop_screen(lab_server, browser):
+    """The player at 1366x768: the RX ring, the code, the xdp_buff and the page_pool on screen together,
+    no code line or label cut, no console error (bqplot drew 72 negative widths); then step-to-screen
+    and frames per second while playing, printed beside the machine's load (not asserted)."""
+    base = lab_server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport=LAPTOP)
+    console, errors = [], []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    kernel = None
+    try:
+        page.goto(f"{base}/lab/tree/{PLAYER_NB}?reset", wait_until="domcontentloaded")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        kernel = _wait_kernel_ready(base)
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
+                               " && window.jupyterapp.commands.hasCommand('notebook:run-all-cells')",
+                               timeout=30_000)
+        # the learner's screen: file browser closed, the notebook as wide as the window
+        page.evaluate("() => { const s = window.jupyterapp.shell; if (s.leftCollapsed === false)"
+                      " window.jupyterapp.commands.execute('application:toggle-left-area'); }")
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        page.wait_for_selector(".xdplab-grid .bqplot.figure svg", timeout=RUN_TIMEOUT_S * 1000)
+        deadline = time.monotonic() + 60
+        while _get(f"{base}/api/kernels/{kernel}")["execution_state"] != "idle":
+            assert time.monotonic() < deadline, "kernel still busy after the player appeared"
+            time.sleep(0.2)
+        page.wait_for_timeout(1000)
+        # the lab's top at the top of the notebook's visible area, as a learner scrolls to it
+        page.evaluate("() => document.querySelector('.xdplab-lab').scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(500)
+        lay = page.evaluate(LAYOUT_JS)
+        page.screenshot(path=str(SHOTS / "player-1366x768.png"))
+        vl, vt, vr, vb = lay["view"]
+        for name, (l, t, r, b) in lay["panes"]:
+            assert vl - 1 <= l and r <= vr + 1 and vt - 1 <= t and b <= vb + 1, \
+                f"{name} panel {lay['panes']} is not inside the notebook's visible area {lay['view']}"
+        assert lay["player"][1] >= vt - 1, f"the player's controls are above the visible area: {lay}"
+        assert lay["code"]["sw"] <= lay["code"]["cw"] + 1 and lay["code"]["sh"] <= lay["code"]["ch"] + 1, \
+            f"the code panel clips its lines: {lay['code']}"
+        assert not lay["cut"], f"labels or boxes cut: {lay['cut']}"
+        # speed: printed with the load, never asserted
+        steps = [page.evaluate(STEP_LATENCY_JS) for _ in range(15)]
+        assert all(ms is not None and ms >= 0 for ms in steps), f"step did not reach the screen: {steps}"
+        play = page.evaluate(PLAY_JS, 4000)
+        fps = play["shown"] / play["secs"]
+        med = sorted(steps)[len(steps) // 2]
+        load = _load()
+        (SHOTS / "player-1366x768.timings.json").write_text(json.dumps(
+            {"step_to_screen_ms": steps, "step_median_ms": med, "play": play, "play_frames_per_s": fps,
+             "load": load}, indent=1))
+        print(f"\nplayer at 1366x768: step -> screen median {med:.0f} ms (15 steps, min {min(steps):.0f}, "
+              f"max {max(steps):.0f}); play {fps:.1f} frames/s ({play['shown']} frames in {play['secs']:.1f} s, "
+              f"events {play['v0']} -> {play['v1']}); {load}")
+        assert play["v1"] > play["v0"], f"play did not move: {play}"
+        assert play["settled"] == play["later"], f"pause did not hold the position: {play}"
+        assert play["readout"] == play["settled"], f"the slider and the event line disagree: {play}"
+        assert play["playLabel"] == "play", play
+        # the counters open below, drawn once visible
+        page.locator(".xdplab-lab button", has_text="ethtool -S").first.click()   # the ToggleButton
+        page.wait_for_timeout(1500)
+        assert page.locator(".xdplab-lab .bqplot.figure").count() == 5
+        assert not errors, f"JavaScript errors in the page: {errors}"
+        assert not console, f"console errors: {console[:10]} ({len(console)} in all)"
+    finally:
+        if kernel is not None:
+            try:
+                _delete(f"{base}/api/kernels/{kernel}")
+            except OSError:
+                pass
+        page.close()
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -34,7 +34,7 @@ from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, pa
 from ..printk import printk
 from ..sanitizer import san_report
 from ..progs import bpf_prog_run_xdp
-from ..trace import board_trace, board_tracing
+from ..trace import EV_PORT_OPEN, EV_PORT_STOP, EV_PORT_UP, EV_XDP_SETUP, board_trace, board_tracing
 from .._layout import (R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_SKB_RELEASE, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
 from ..xdp import (XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_frame_field, xdp_init_buff,
                    xdp_prepare_buff, xdp_return_frame, xdp_return_frame_rx_napi, xdp_rxq_info_is_reg,
@@ -724,6 +724,7 @@ def mvneta_open(b):
     """mvneta_open: fill the RX ring (GFP_KERNEL), start the port. 0 or -errno."""
     if b.r[R_RUNNING]:
         return 0
+    _tr(b, EV_PORT_OPEN, b.r[R_RXQ_SIZE], 0, 0, 0, 0)
     _rxq_reset(b)
     filled = mvneta_rxq_fill(b, b.r[R_RXQ_SIZE])
     if filled < 0:
@@ -734,6 +735,7 @@ def mvneta_open(b):
     b.r[R_RUNNING] = 1
     b.r[R_IRQ_ON] = 1
     b.r[R_NAPI_SCHED] = 0
+    _tr(b, EV_PORT_UP, filled, 0, 0, 0, 0)
     return 0
 
 
@@ -742,6 +744,7 @@ def mvneta_stop(b):
     """mvneta_stop: stop the port, reclaim TX, drop RX buffers, destroy the pool."""
     if not b.r[R_RUNNING]:
         return 0
+    _tr(b, EV_PORT_STOP, 0, 0, 0, 0, 0)
     napi_gro_flush(b)
     mvneta_txq_done_force(b)
     mvneta_rxq_drop_pkts(b)
@@ -763,6 +766,7 @@ def mvneta_xdp_setup(b, prog_kind, prog_id, prog_frags):
         return -EOPNOTSUPP                     # extack: "prog does not support XDP frags"
     need_update = (b.r[R_PROG_KIND] != 0) != (prog_kind != 0)
     running = b.r[R_RUNNING] != 0
+    _tr(b, EV_XDP_SETUP, prog_kind, prog_id, 1 if running and need_update else 0, 0, 0)
     if running and need_update:
         mvneta_stop(b)
     b.r[R_PROG_KIND] = prog_kind              # xchg(&pp->xdp_prog, prog)
