@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ._twospeed import kernel
 
-from ._layout import R_BPF_FAULT_ENV, R_BPF_FAULTS, R_CPU_CUR, R_PROG_ID, R_PROG_KIND
+from ._layout import R_BPF_FAULT_ENV, R_BPF_FAULTS, R_CPU_CUR, R_PROG_ID, R_PROG_KIND, R_PROG_REFCNT
 from .bpf._jitabi import call_jit, data_addr, jit_prog_addr
 from .bpf.state import CTL_FRAG_FREE, CTL_NEEDS_NOW, CTL_RESUME
 from .bpf.vm import bpf_vm_run
@@ -24,7 +24,7 @@ from .xdp_abi import (ENV_CPU, ENV_ERR, ENV_HELPER_CALLS, ENV_INSNS, ENV_NOW_NS,
                       XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX)
 
 __all__ = ["BUILTIN_PROGS", "PROG_NONE", "PROG_BUILTIN", "PROG_BPF", "builtin_prog_id",
-           "xdp_prog_builtin", "bpf_prog_run_xdp"]
+           "xdp_prog_builtin", "bpf_prog_run_xdp", "bpf_prog_put"]
 
 PROG_NONE = 0
 PROG_BUILTIN = 1
@@ -168,3 +168,10 @@ def bpf_prog_run_xdp(b, xdp):
     if b.r[R_PROG_KIND] == PROG_BPF:
         return _bpf_run_vm(b, xdp)
     return xdp_prog_builtin(b, b.r[R_PROG_ID], xdp)
+
+
+@kernel
+def bpf_prog_put(b, prog):
+    """bpf_prog_put: drop a reference on a program (a handle, a slot of ``R_PROG_REFCNT``); the
+    last one frees it (the board forgets the handle)."""
+    b.r[R_PROG_REFCNT + prog] -= 1

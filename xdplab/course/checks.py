@@ -616,7 +616,8 @@ def _check_create_page_pool(fn):
             raise _Fail(f"✗ when {what}, ip link set dev eth0 up " +
                         ("succeeded" if err is None else f"failed with something else: {err}"),
                         f"    return the error ({want}) so that mvneta_open fails: a queue without its pool "
-                        "or memory model must not start")
+                        "or memory model must not start (the lab's rule, stricter than 6.1: its "
+                        "mvneta_rxq_hw_init ignores mvneta_rxq_fill's result and brings eth0 up anyway)")
         alive = [i for i in range(len(b.state.pp)) if b.state.pp[i, PPF_STATE] in (PP_ALIVE, PP_DESTROYING)]
         r = _rxq_row(b)
         if alive:
