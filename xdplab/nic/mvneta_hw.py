@@ -210,12 +210,11 @@ def _rx_discards(b, t_ns, k):
     maxrx = b.r[R_MAX_RX_SIZE]
     k0 = k
     over0 = b.r[R_STATS + S_OVERSIZE_RECEIVED]
-    octets = 0
-    bad_octets = 0
+    octets = 0                                 # every frame's bytes
+    bad_octets = 0                             # of which oversize frames' (summed per run, not per frame)
+    run_octets = 0                             # octets when the current run began
     tid = np.int64(-1)                         # the template of the current run of frames
     flen = 0
-    good_len = 0                               # flen for a frame the MAC accepts, else 0
-    bad_len = 0                                # flen for an oversize frame, else 0
     bucket = S_FRAMES_64_OCTETS                # the size bucket of the current run of frames
     run = 0                                    # frames in that run, not yet counted
     while k < n and b.wire[k, 0] <= t_ns:
@@ -224,26 +223,26 @@ def _rx_discards(b, t_ns, k):
             tid = t
             flen = b.r[R_WIRE_FLEN + t]
             kb = _mib_size_bucket(flen)
-            good_len = flen
-            bad_len = 0
             if flen > maxrx:
-                kb = S_OVERSIZE_RECEIVED
-                good_len = 0
-                bad_len = flen
+                kb = S_OVERSIZE_RECEIVED       # longer than the MAC accepts: its own "bucket"
             if kb != bucket:
                 b.r[R_STATS + bucket] += run
+                if bucket == S_OVERSIZE_RECEIVED:
+                    bad_octets += octets - run_octets
                 bucket = kb
                 run = 0
-        octets += good_len
-        bad_octets += bad_len
+                run_octets = octets
+        octets += flen
         run += 1
         if tracing:
             board_trace(b, b.wire[k, 0], -1, 1, i, 0, flen, 0, 0, b.r[R_RXQ_BUSY], 0, 0, 0)
         k += 1
     b.r[R_STATS + bucket] += run
+    if bucket == S_OVERSIZE_RECEIVED:
+        bad_octets += octets - run_octets
     over = b.r[R_STATS + S_OVERSIZE_RECEIVED] - over0
     b.r[R_STATS + S_GOOD_FRAMES_RECEIVED] += k - k0 - over
-    b.r[R_STATS + S_GOOD_OCTETS_RECEIVED] += octets
+    b.r[R_STATS + S_GOOD_OCTETS_RECEIVED] += octets - bad_octets
     b.r[R_STATS + S_BAD_OCTETS_RECEIVED] += bad_octets
     b.r[R_STATS + S_RX_DISCARD] += k - k0
     return k
