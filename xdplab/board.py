@@ -326,11 +326,18 @@ class Board:
         return 0 if h is None else int(self.s.r[L.R_PROG_REFCNT + h])
 
     def set_mtu(self, mtu: int):
+        """ip link set dev eth0 mtu N (mvneta_change_mtu): on a running port every queue and its
+        page_pool is re-created and the MAC gets the new maximum frame size."""
         ret = self._call("mvneta_change_mtu", int(mtu))
         if ret < 0:
-            raise XdplabError(f"ip link set dev eth0 mtu {mtu}: {strerror(ret)}"
-                              + (": the attached XDP program does not support frags (MTU > 3520)"
-                                 if self.s.r[L.R_PROG_KIND] else ": MTU must be in [68, 9676]"))
+            if not 68 <= int(mtu) <= 9676:
+                why = ": MTU must be in [68, 9676]"
+            elif self.s.r[L.R_PROG_KIND] and not self.s.r[L.R_PROG_FRAGS]:
+                why = ": the attached XDP program does not support frags (MTU > 3520)"
+            else:
+                why = (": unable to setup rxqs after MTU change (an RX queue's page_pool could not be set up; "
+                       "eth0 is left down)")
+            raise XdplabError(f"ip link set dev eth0 mtu {mtu}: {strerror(ret)}" + why)
 
     def stop(self):
         """ip link set dev eth0 down (mvneta_stop): every page back, the pool destroyed; leaks are reported."""
