@@ -51,7 +51,7 @@ from ..sanitizer import san_report
 from ..progs import bpf_prog_put, bpf_prog_run_xdp
 from ..trace import board_trace, board_tracing
 from .._layout import (RXQ_NUMBER, TXQ_NUMBER, R_TR_MUTE, R_XDP_PROG, R_MAX_RX_SIZE, R_PKT_SIZE, R_RXQ_CMD, R_TXQ_CMD, R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
-from ..xdp import (XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_frame_field, xdp_init_buff,
+from ..xdp import (XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_do_flush_map, xdp_frame_field, xdp_init_buff,
                    xdp_prepare_buff, xdp_return_frame, xdp_return_frame_rx_napi, xdp_rxq_info_is_reg,
                    xdp_rxq_info_reg, xdp_rxq_info_reg_mem_model, xdp_rxq_info_unreg)
 from ..xdp_abi import (ETH_FCS_LEN, MAX_SKB_FRAGS, MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_DATA, XB_DATA_END,
