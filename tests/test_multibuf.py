@@ -36,3 +36,23 @@ def test_jumbo_frames_reach_a_frags_program(mode, frags_obj):
     assert e["rx_xdp_drop"] + e["rx_xdp_pass"] + e["rx_xdp_tx"] == n
     b.check_pages()
     b.stop()
+
+
+def test_a_last_buffer_of_fcs_bytes_only_keeps_the_frame_linear(mode, frags_obj):
+    # MTU 3500: a 3520-byte frame (FCS included) is 3522 bytes with the Marvell header: 3520 in
+    # the first buffer, the last 2 FCS bytes alone in a second.  6.1's mvneta_swbm_add_rx_fragment
+    # makes a frag (and sets XDP_FLAGS_HAS_FRAGS, xdp_frags_size) only for a buffer with data:
+    # the program sees a linear frame of 3518 bytes (2 of them FCS), and so does the stack
+    from xdplab.xdp_abi import XB_FLAGS, XDP_FLAGS_HAS_FRAGS
+    prog = frags_obj.programs["xdp_frags_count"]
+    b = Board(None, mtu=3500, mode=mode)
+    b.attach(prog)
+    n = npk(mode, 200, 20)
+    r = b.run(packets=n, size=3520, rate=10_000)
+    st = frags_obj.maps["stats"].lookup(0)
+    frames, nbytes, multi = (int.from_bytes(st[i:i + 8], "little") for i in (0, 8, 16))
+    assert frames == n and multi == 0 and nbytes == n * 3518
+    assert r["verdicts"]["XDP_ABORTED"] == 0 and r["verdicts"]["XDP_PASS"] == n
+    assert b.state.xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS == 0
+    assert b.netdev_stats()["rx_bytes"] == n * 3518
+    b.check_pages()

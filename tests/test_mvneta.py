@@ -135,7 +135,7 @@ def test_stop_returns_every_page_and_open_refills(mode):
     b.stop()                                          # raises on any leaked page
     assert b.page_census()["free"] == b.state.data.shape[0]
     b.open()
-    assert b.page_census()["rx_ring"] == 512
+    assert b.page_census()["rx_ring"] == 8 * 512          # every RX queue's ring is full again
     b.check_pages()
 
 
@@ -157,12 +157,12 @@ def test_refill_under_allocation_failure(mode):
     b.state.r[L.R_FAIL_INTERVAL] = 0
     b.state.f[L.F_GBPS] = 1.0
     b.run(packets=npk(mode, 3000, 600), rate=100_000)
-    assert b.page_census()["rx_ring"] == 512
+    assert (b.state.rxd[:512, 2] != 0).sum() == 512         # rxq_def's ring is full again
     b.check_pages()
 
 
 def test_refill_when_memory_runs_dry(mode):
-    b = Board("pass", mode=mode, npages=640)          # 512 in the ring + 128: the stack starves it
+    b = Board("pass", mode=mode, npages=8 * 512 + 128)  # the 8 rings + 128: the stack starves it
     n = npk(mode, 5000, 800)
     b.run(packets=n)
     e = b.ethtool()
@@ -297,3 +297,185 @@ def test_mib_counts_every_offered_frame_in_its_size_bucket(mode):
         assert d["good_frames_received"] == n
         assert [d[k] for k in buckets] == [n if i == want else 0 for i in range(6)]
         assert d["good_octets_received"] % n == 0 and d["good_octets_received"] // n in (size, size - 4)
+
+
+# ---------------------------------------------------------------- Linux 6.1 details (issue 20)
+
+def _mem_ids(b):
+    # each queue's pool, by the xdp mem id its registration got (pool slots are reused)
+    return [int(b.state.pp[p, 16]) for p in b.state.r[L.R_RXQ_POOL:L.R_RXQ_POOL + 8]]
+
+
+def _ring_pages(b, q):
+    n = b.rx_ring
+    rows = b.state.rxd[q * n:(q + 1) * n]
+    return [int(p) for p, phys in zip(rows[:, 3], rows[:, 2]) if phys != 0]
+
+
+def test_the_mac_drops_frames_longer_than_the_mtu_allows(mode):
+    # mvneta_start_dev programs MVNETA_RX_PKT_SIZE(1500) = 1536 into the MAC: it accepts 1534 bytes
+    # (FCS included); a 4000-byte frame is not a good multi-buffer frame for a program without
+    # frags support but a "max frame length" error: rx_errors, oversize_received, dmesg
+    b = Board("drop", mode=mode)
+    assert int(b.state.r[L.R_PKT_SIZE]) == 1536 and int(b.state.r[L.R_MAX_RX_SIZE]) == 1534
+    n = npk(mode, 400, 40)
+    r = b.run(packets=n, size=4000, rate=20_000)
+    assert sum(r["verdicts"].values()) == 0                 # the program never saw them
+    e, ns = b.ethtool(), b.netdev_stats()
+    assert ns["rx_errors"] == n and ns["rx_packets"] == 0 and e["rx_xdp_drop"] == 0
+    assert e["oversize_received"] == n and e["bad_octets_received"] == n * 4000
+    assert e["good_frames_received"] == 0
+    log = [m for m in b.dmesg() if "bad rx status" in m]
+    assert log and "mvneta d0030000.ethernet eth0: bad rx status" in log[0]
+    assert "(max frame length error), size=1536" in log[0]
+    b.check_pages()
+    # the largest frame the MAC takes at MTU 1500, and one byte more
+    r = b.run(packets=10, size=1534, rate=20_000)
+    assert r["verdicts"]["XDP_DROP"] == 10
+    r = b.run(packets=10, size=1535, rate=20_000)
+    assert sum(r["verdicts"].values()) == 0 and b.netdev_stats()["rx_errors"] == n + 10
+    b.check_pages()
+
+
+def test_oversize_frames_discarded_with_a_full_ring_are_counted_as_oversize(mode):
+    # at line rate the ring fills and the MAC discards (rx_discard); an oversize frame is
+    # still counted as oversize, not as a good frame, whichever path the MAC took
+    b = Board(None, mode=mode, tc_drop=True)
+    n = npk(mode, 3000, 1200)
+    b.run(packets=n, size=1600)
+    e = b.ethtool()
+    assert e["oversize_received"] == n and e["good_frames_received"] == 0
+    assert e["bad_octets_received"] == n * 1600 and e["good_octets_received"] == 0
+    assert e["frames_1024_to_max_octets"] == 0
+    b.check_pages()
+
+
+def test_running_mtu_change_recreates_queues_and_pools(mode):
+    b = Board(None, mode=mode)
+    old, frees = _mem_ids(b), int(b.state.r[L.R_MM_FREES])
+    b.set_mtu(9000)
+    new = _mem_ids(b)
+    assert len(set(new)) == 8 and all(p > 0 for p in new) and not set(new) & set(old)
+    assert int(b.state.r[L.R_MM_FREES]) - frees == 8 * 512  # the old pools gave every page back
+    assert int(b.state.r[L.R_PKT_SIZE]) == 9024 and int(b.state.r[L.R_MAX_RX_SIZE]) == 9022
+    assert all(len(_ring_pages(b, q)) == 512 for q in range(8))
+    n = npk(mode, 200, 20)
+    b.run(packets=n, size=9000, rate=10_000)
+    assert b.netdev_stats()["rx_packets"] == n and b.netdev_stats()["rx_errors"] == 0
+    b.check_pages()
+    # a port that is down only takes the number: the MAC gets it at the next open
+    b.stop()
+    b.set_mtu(1500)
+    assert int(b.state.r[L.R_MAX_RX_SIZE]) == 9022
+    b.open()
+    assert int(b.state.r[L.R_MAX_RX_SIZE]) == 1534
+    b.check_pages()
+
+
+def test_all_eight_queues_are_set_up_with_their_own_pool(mode):
+    b = Board(None, mode=mode)
+    s = b.state
+    assert int(s.r[L.R_RXQ_CMD]) == 0xFF and int(s.r[L.R_TXQ_CMD]) == 0xFF
+    pools = [int(p) for p in s.r[L.R_RXQ_POOL:L.R_RXQ_POOL + 8]]
+    assert len(set(pools)) == 8 and all(p >= 0 for p in pools)
+    ids = _mem_ids(b)
+    for q in range(8):
+        pages = _ring_pages(b, q)
+        assert len(pages) == 512 and all(s.pg[p, 1] == pools[q] for p in pages)   # page->pp
+        row = s.r[L.R_XDP_RXQ + 7 * q:L.R_XDP_RXQ + 7 * q + 7]
+        assert row[1] == q and row[2] == 1                   # queue_index, REG_STATE_REGISTERED
+    # ethtool -S rx_pp_*: mvneta_ethtool_pp_stats sums the 8 pools (512 pages = 8 bulk allocations each)
+    assert b.ethtool()["rx_pp_alloc_slow"] == 8 * 8
+    # a program attach restarts the port: 8 new pools, filled, and the counters are theirs only
+    b.attach("drop")
+    again = [int(p) for p in s.r[L.R_RXQ_POOL:L.R_RXQ_POOL + 8]]
+    assert not set(_mem_ids(b)) & set(ids) and all(s.pp[p, 5] == 0 for p in again)   # DMA_BIDIRECTIONAL
+    assert all(len(_ring_pages(b, q)) == 512 for q in range(8))
+    assert b.ethtool()["rx_pp_alloc_slow"] == 8 * 8
+    # traffic stays on rxq_def: the other rings are untouched
+    before = s.rxd[512:].copy()
+    b.run(packets=npk(mode, 2000, 200), rate=100_000)
+    assert np.array_equal(before, s.rxd[512:])
+    b.detach()
+    assert all(len(_ring_pages(b, q)) == 512 for q in range(8))
+    b.check_pages()
+    b.stop()
+
+
+def test_open_succeeds_with_an_empty_ring_as_in_6_1(mode):
+    # 6.1's mvneta_rxq_hw_init ignores mvneta_rxq_fill's result: with no page to be had,
+    # ip link set up still succeeds, every ring is empty, and dmesg says so
+    b = Board(None, mode=mode)
+    b.stop()
+    b.state.r[L.R_FAIL_INTERVAL] = 1                 # every page allocation fails
+    b.open()
+    assert b.state.r[L.R_RUNNING] == 1 and b.page_census()["rx_ring"] == 0
+    log = b.dmesg()
+    assert "mvneta d0030000.ethernet eth0: mvneta_rxq_fill:rxq 0, 0 of 512 buffs  filled" in log[-8]
+    assert all(f"mvneta_rxq_fill:rxq {q}, 0 of 512 buffs  filled" in log[-8 + q] for q in range(8))
+    r = b.run(packets=100, rate=10_000)
+    assert r["hw_discard"] == 100 and r["rx_packets"] == 0    # the MAC has no descriptor, ever
+    b.state.r[L.R_FAIL_INTERVAL] = 0
+    b.check_pages()
+
+
+def test_a_pool_that_cannot_be_created_fails_the_open_the_labs_rule():
+    # stricter than 6.1 (which would bring eth0 up with rxq->page_pool NULL): the error names it
+    def fail_create(b, *args):
+        return -12
+    with pytest.raises(XdplabError, match="the lab fails the open here; 6.1's mvneta_rxq_hw_init ignores"):
+        Board(None, mode="python", overrides={"page_pool_create": fail_create})
+
+
+def test_refill_failure_is_a_pr_err_without_device_prefix(mode):
+    b = Board("ssh-mirror", mode=mode)
+    b.state.f[L.F_GBPS] = 0.01
+    b.state.r[L.R_FAIL_INTERVAL] = 1
+    b.run(packets=npk(mode, 3000, 2500), rate=300_000)
+    refill = [m for m in b.dmesg() if "Can't refill queue 0" in m]
+    assert refill and "mvneta" not in refill[0] and "] Can't refill queue 0. Done 0 from " in refill[0]
+
+
+def test_redirects_end_with_xdp_do_flush_map():
+    # 6.1's mvneta_rx_swbm still calls xdp_do_flush_map() after a poll that redirected
+    from xdplab.xdp_abi import XDP_REDIRECT
+    calls = []
+    b = Board("drop", mode="python", overrides={
+        "bpf_prog_run_xdp": lambda b, xdp: XDP_REDIRECT,
+        "xdp_do_redirect": lambda b, xdp: 0,
+        "xdp_do_flush_map": lambda b: calls.append(int(b.r[L.R_POLLS])),
+    })
+    r = b.run(packets=100, rate=10_000)
+    assert r["verdicts"]["XDP_REDIRECT"] == 100 and b.ethtool()["rx_xdp_redirect"] == 100
+    assert 0 < len(calls) == len(set(calls)) <= r["polls"]          # once per poll that redirected
+
+
+def test_skb_len_of_a_frags_frame_counts_the_fcs_as_6_1_does(mode):
+    # mvneta_swbm_build_skb: xdp_update_skb_shared_info(skb, nr_frags, sinfo->xdp_frags_size, ...)
+    # grows skb->len by xdp_frags_size, which mvneta set to the size still to come with the FCS
+    b = Board(None, mode=mode, mtu=9000)
+    n = npk(mode, 100, 10)
+    b.run(packets=n, size=9000, rate=10_000)
+    assert b.netdev_stats()["rx_packets"] == n
+    # linear 3520 - 2 (MH) + xdp_frags_size (9002 - 3520, FCS included) = 9000, not 8996
+    assert b.netdev_stats()["rx_bytes"] == n * 9000
+    b.check_pages()
+
+
+def test_xdp_setup_swaps_the_program_and_puts_the_old_one(mode):
+    # old_prog = xchg(&pp->xdp_prog, prog); if (old_prog) bpf_prog_put(old_prog);
+    b = Board("drop", mode=mode)
+    assert b.prog_refcnt("drop") == 1
+    pools = [int(p) for p in b.state.r[L.R_RXQ_POOL:L.R_RXQ_POOL + 8]]
+    b.attach("pass")                                 # a swap: no restart, the old program put
+    assert b.prog_refcnt("drop") == 0 and b.prog_refcnt("pass") == 1
+    assert [int(p) for p in b.state.r[L.R_RXQ_POOL:L.R_RXQ_POOL + 8]] == pools
+    b.set_mtu(3520)
+    b.state.r[L.R_MTU] = 9000                        # (as if the MTU were jumbo: the attach is refused)
+    with pytest.raises(XdplabError, match="does not support XDP frags"):
+        b.attach("drop")
+    assert b.prog_refcnt("drop") == 0 and b.prog_refcnt("pass") == 1   # refused: its reference dropped
+    b.state.r[L.R_MTU] = 1500
+    b.detach()
+    assert b.prog_refcnt("pass") == 0
+    assert b.run(packets=50, rate=10_000)["verdicts"]["XDP_PASS"] == 0

@@ -28,9 +28,14 @@ def _F(n=1):
     return i
 
 
-MAX_POOLS = 8
+# 8 RX queues each hold a pool while the port is up, and a restart (program attach/detach, MTU
+# change) creates 8 new ones while pools with pages still in flight wait to be freed
+MAX_POOLS = 32
+RXQ_NUMBER = 8             # mvneta's rxq_number / txq_number (module-level statics, 8 each)
+TXQ_NUMBER = 8
 MAX_OPS = 64               # room for xdplab.cost.OPS
 MAX_FLOWS = 1024
+MAX_PROGS = 16             # program handles (slot 0 is NULL)
 TXCAP_MAX = 256
 
 # --- mm: the page allocator
@@ -45,6 +50,7 @@ R_MM_ALLOC_FAILS = _R()
 R_MM_DMA_MAPS = _R()
 # --- cpu
 R_CPU_CUR = _R()
+R_IN_SOFTIRQ = _R()        # in_serving_softirq(): the CPU is running NET_RX (NAPI); page_pool's direct recycling needs it
 # Each CPU's clock and idle time are integers in CLOCK_UNIT_NS units (fixed point), not float ns:
 # the clock is the one serial chain that every charge extends (~16 per frame), and an integer add
 # is 1 cycle of latency where a float add is 4.  2**-16 ns keeps a cost's rounding under 8 fs
@@ -57,7 +63,8 @@ R_IDLE = _R(2)             # time each CPU sat idle (jumped to the next interrup
 R_COST_FX = _R(MAX_OPS)    # the board profile's cost of each operation, in CLOCK_UNIT_NS
 R_OP_COUNT = _R(MAX_OPS)   # operations charged so far, per kind
 R_OP_SNAP = _R(MAX_OPS)    # R_OP_COUNT when the current CPU's clock was last settled (xdplab.cost.cpu_clock)
-# --- mvneta RX queue 0
+# --- mvneta RX queue 0 (rxq_def: the only queue that carries traffic; queue q's descriptors are rows
+# q * R_RXQ_SIZE .. of b.rxd, and its pool is R_RXQ_POOL + q)
 R_RXQ_SIZE = _R()
 R_RXQ_NEXT_DESC_TO_PROC = _R()
 R_RXQ_FIRST_TO_REFILL = _R()
@@ -66,7 +73,7 @@ R_RXQ_HW_NEXT = _R()       # where the NIC writes its next frame
 R_RXQ_HW_GIVE = _R()       # next descriptor mvneta_rxq_desc_num_update hands to the NIC
 R_RXQ_BUSY = _R()          # filled by the NIC, not yet acknowledged by the driver
 R_RXQ_PENDING_IRQ = _R()   # filled since the interrupt was last raised
-R_RXQ_POOL = _R()          # rxq->page_pool
+R_RXQ_POOL = _R(RXQ_NUMBER)  # rxq->page_pool of each RX queue ([0]: rxq_def's), -1 = NULL
 R_RXQ_CUR_DESC = _R()      # descriptor the RX loop is on (for the trace)
 # --- mvneta TX queue 0
 R_TXQ_SIZE = _R()
@@ -80,6 +87,12 @@ R_TXQ_HW_SENT = _R()       # sent by the MAC, not reclaimed yet
 R_IFINDEX = _R()
 R_MTU = _R()
 R_RUNNING = _R()
+R_PKT_SIZE = _R()          # pp->pkt_size = MVNETA_RX_PKT_SIZE(mtu), set at open / MTU change
+R_MAX_RX_SIZE = _R()       # what mvneta_max_rx_size_set programmed into MVNETA_GMAC_CTRL_0 (bytes the MAC accepts)
+R_RXQ_CMD = _R()           # MVNETA_RXQ_CMD / MVNETA_TXQ_CMD: bitmap of the initialised queues (mvneta_port_up)
+R_TXQ_CMD = _R()
+R_XDP_PROG = _R()          # pp->xdp_prog: a program handle (a slot of R_PROG_REFCNT), 0 = NULL
+R_PROG_REFCNT = _R(MAX_PROGS)  # bpf_prog->aux->refcnt of the programs the board holds references to
 R_PROG_KIND = _R()
 R_PROG_ID = _R()
 R_BPF_INTERP_ADDR = _R()   # address of the eBPF interpreter's entry (xdplab.bpf.vm.interp_entry_addr); 0 until a program is attached
@@ -105,10 +118,12 @@ R_BPF_INTERP = _R()        # 1: net.core.bpf_jit_enable=0, the board prices prog
 R_STACK_STATS = _R(8)
 # --- XDP core: mem id allocator and the rxq's struct xdp_rxq_info
 R_MEM_ID_NEXT = _R()
-R_XDP_RXQ = _R(7)
+R_XDP_RXQ = _R(7 * RXQ_NUMBER)   # one struct xdp_rxq_info per RX queue
+R_PP_NDESTROYING = _R()    # pools waiting for their pages (PP_DESTROYING): the deferred work's to retry
 # --- trace, kernel log, sanitizer
 R_TR_N = _R()
 R_TR_LOST = _R()
+R_TR_MUTE = _R()           # events not recorded: the driver is setting up a queue that carries no traffic
 R_LOG_N = _R()
 R_SAN_N = _R()
 R_SAN_SEEN = _R()

@@ -127,7 +127,12 @@ def to_ref(s: BoardState) -> BoardStateRef:
     return ref
 
 
-def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA_MAX_RXD,
+# 16 MiB of RX buffers (8 queues x 512 pages, what 6.1's mvneta posts at open) and as much again
+# for the pools' caches, the stack and XDP_TX
+DEFAULT_NPAGES = 8192
+
+
+def create_board_state(npages: int = DEFAULT_NPAGES, trace: int = 0, rx_ring: int = MVNETA_MAX_RXD,
                        tx_ring: int = MVNETA_MAX_TXD, profile=ESPRESSOBIN, mtu: int = 1500) -> BoardState:
     """Every piece of state of a fresh board, port down."""
     if not 64 <= rx_ring <= 4096:
@@ -145,7 +150,7 @@ def create_board_state(npages: int = 4096, trace: int = 0, rx_ring: int = MVNETA
     r[L.R_NR_FREE] = data.shape[0]
     r[L.R_FAIL_TIMES] = -1
     r[L.R_RXQ_SIZE] = rx_ring
-    r[L.R_RXQ_POOL] = -1
+    r[L.R_RXQ_POOL:L.R_RXQ_POOL + L.RXQ_NUMBER] = -1
     r[L.R_TXQ_SIZE] = tx_ring
     r[L.R_IFINDEX] = 2                       # eth0 (lo is 1)
     r[L.R_MTU] = mtu
@@ -194,7 +199,7 @@ class Board:
         or ``0`` (programs priced as ``___bpf_prog_run`` runs them; they run the same).
     """
 
-    def __init__(self, prog=None, *, mode: str = "jit", trace: int = 0, npages: int = 4096,
+    def __init__(self, prog=None, *, mode: str = "jit", trace: int = 0, npages: int = DEFAULT_NPAGES,
                  rx_ring: int = MVNETA_MAX_RXD, tx_ring: int = MVNETA_MAX_TXD, mtu: int = 1500,
                  tc_drop: bool = False, dma_sync: str = "page_pool", overrides: dict | None = None,
                  seed: int = 0, profile=ESPRESSOBIN, skb_recycle: bool = True, bpf_jit_enable=True):
@@ -231,7 +236,8 @@ class Board:
         self.prog_name = None
         self.bpf_prog = None
         self.bpf_jited = False
-        self._call("mvneta_open", what="ip link set dev eth0 up")
+        self._prog_handles = {}                 # program (built-in name or object) -> handle
+        self.open()
         if prog is not None:
             self.attach(prog)
 
@@ -272,6 +278,7 @@ class Board:
         compiling the first time.  ``jit=False`` interprets it (``prog.interpret()``).  ``None``
         follows ``XDPLAB_BPF_JIT``, and when that is unset leaves the program as it is
         (interpreted unless ``prog.jit()`` was called).  Python mode always interprets."""
+        old = (self.bpf_prog, self.bpf_jited, self.s.bpf)
         self.bpf_jited = False
         if isinstance(prog, str):
             kind, pid, frags, name = PROG_BUILTIN, builtin_prog_id(prog), 0, prog
@@ -296,8 +303,13 @@ class Board:
         else:
             raise TypeError(f"prog must be a built-in name ({', '.join(sorted(BUILTIN_PROGS))}) or a program "
                             f"from xdplab.bpf.load_object(), got {type(prog).__name__}")
-        ret = self._call("mvneta_xdp_setup", kind, pid, frags)
+        handle = self._bpf_prog_get(prog)
+        ret = self._call("mvneta_xdp_setup", handle, kind, pid, frags)
         if ret < 0:
+            self._call("bpf_prog_put", handle)    # dev_xdp_install: the driver refused it
+            self.bpf_prog, self.bpf_jited = old[0], old[1]
+            if old[2] is not self.s.bpf:
+                self._replace(bpf=old[2])      # the attached program keeps its VM state
             raise XdplabError(
                 f"mvneta_xdp_setup: {strerror(ret)}: prog does not support XDP frags and MTU "
                 f"{int(self.s.r[L.R_MTU])} > 3520 (MVNETA_MAX_RX_BUF_SIZE); lower the MTU or use an "
@@ -306,17 +318,46 @@ class Board:
 
     def detach(self):
         """ip link set dev eth0 xdp off."""
-        self._call("mvneta_xdp_setup", PROG_NONE, 0, 0, what="ip link set dev eth0 xdp off")
+        self._call("mvneta_xdp_setup", 0, PROG_NONE, 0, 0, what="ip link set dev eth0 xdp off")
         self.prog_name = None
         self.bpf_prog = None
         self.bpf_jited = False
 
+    def _bpf_prog_get(self, prog) -> int:
+        """A handle for ``prog`` holding one more reference: the one dev_xdp_install hands the
+        driver (which owns it until it bpf_prog_put()s the program it replaces)."""
+        r = self.s.r
+        h = self._prog_handles.get(prog)
+        if h is None or r[L.R_PROG_REFCNT + h] <= 0:
+            live = {v for v in self._prog_handles.values() if r[L.R_PROG_REFCNT + v] > 0}
+            free = [i for i in range(1, L.MAX_PROGS) if i not in live]
+            if not free:
+                raise XdplabError(f"more than {L.MAX_PROGS - 1} programs referenced at once")
+            h = free[0]
+            self._prog_handles = {k: v for k, v in self._prog_handles.items() if v != h}
+            self._prog_handles[prog] = h
+        r[L.R_PROG_REFCNT + h] += 1
+        return h
+
+    def prog_refcnt(self, prog) -> int:
+        """The references the board holds on ``prog`` (a built-in name or a loaded program):
+        1 while eth0 runs it, 0 once mvneta_xdp_setup has swapped it out and put it."""
+        h = self._prog_handles.get(prog)
+        return 0 if h is None else int(self.s.r[L.R_PROG_REFCNT + h])
+
     def set_mtu(self, mtu: int):
+        """ip link set dev eth0 mtu N (mvneta_change_mtu): on a running port every queue and its
+        page_pool is re-created and the MAC gets the new maximum frame size."""
         ret = self._call("mvneta_change_mtu", int(mtu))
         if ret < 0:
-            raise XdplabError(f"ip link set dev eth0 mtu {mtu}: {strerror(ret)}"
-                              + (": the attached XDP program does not support frags (MTU > 3520)"
-                                 if self.s.r[L.R_PROG_KIND] else ": MTU must be in [68, 9676]"))
+            if not 68 <= int(mtu) <= 9676:
+                why = ": MTU must be in [68, 9676]"
+            elif self.s.r[L.R_PROG_KIND] and not self.s.r[L.R_PROG_FRAGS]:
+                why = ": the attached XDP program does not support frags (MTU > 3520)"
+            else:
+                why = (": unable to setup rxqs after MTU change (an RX queue's page_pool could not be set up; "
+                       "eth0 is left down)")
+            raise XdplabError(f"ip link set dev eth0 mtu {mtu}: {strerror(ret)}" + why)
 
     def stop(self):
         """ip link set dev eth0 down (mvneta_stop): every page back, the pool destroyed; leaks are reported."""
@@ -336,8 +377,18 @@ class Board:
             raise err
 
     def open(self):
-        """ip link set dev eth0 up (mvneta_open)."""
-        self._call("mvneta_open", what="ip link set dev eth0 up")
+        """ip link set dev eth0 up (mvneta_open).
+
+        As in 6.1, a ring the page allocator cannot fill does not fail it (dmesg says how many
+        buffers each queue got).  A queue whose page_pool or memory model cannot be set up does:
+        that is the lab being stricter than 6.1, whose mvneta_rxq_hw_init ignores the error and
+        brings the port up with that queue's rxq->page_pool NULL."""
+        ret = self._call("mvneta_open")
+        if ret < 0:
+            raise XdplabError(f"ip link set dev eth0 up: mvneta_open() returned {strerror(ret)}: an RX queue's "
+                              f"page_pool or xdp_rxq_info could not be set up (the lab fails the open here; "
+                              f"6.1's mvneta_rxq_hw_init ignores mvneta_rxq_fill's error and brings eth0 up "
+                              f"with that queue unusable)")
 
     # ------------------------------------------------------------ traffic
     def _set_wire(self, arr, tmpl, frames, flen):
@@ -411,9 +462,15 @@ class Board:
 
     # ------------------------------------------------------------ reading state back
     def _pp_stats_array(self):
-        # page_pool_get_stats summed over the queue's pools (live and destroyed ones keep counting)
-        live = self.s.pp[:, PPF_STATE] != 0
-        return self.s.pp[live][:, PPF_STATS:PPF_STATS + 11].sum(axis=0)
+        # mvneta_ethtool_pp_stats: page_pool_get_stats summed over the 8 RX queues' current pools (a
+        # destroyed pool's counters go with it: a restart starts them again from 0)
+        pools = [int(p) for p in self.s.r[L.R_RXQ_POOL:L.R_RXQ_POOL + L.RXQ_NUMBER] if p >= 0]
+        return self.s.pp[pools][:, PPF_STATS:PPF_STATS + 11].sum(axis=0)
+
+    @property
+    def rx_ring(self) -> int:
+        """RX ring size of each queue (``ethtool -g eth0``'s RX)."""
+        return int(self.s.r[L.R_RXQ_SIZE])
 
     def _stat(self, name):
         return int(self.s.r[L.R_STATS + STAT_NAMES.index(name)])
@@ -429,7 +486,8 @@ class Board:
         return {k: self._stat(k) for k in NETDEV_STATS}
 
     def page_pool_stats(self, pool: int | None = None) -> dict:
-        """struct page_pool_stats of the RX queue's pool (or a given pool slot)."""
+        """struct page_pool_stats of rxq_def's pool (or a given pool slot); the sum over the
+        queues' pools when the port is down."""
         p = int(self.s.r[L.R_RXQ_POOL]) if pool is None else int(pool)
         if p < 0:
             return dict(zip(PP_STAT_NAMES, (int(x) for x in self._pp_stats_array())))

@@ -29,14 +29,14 @@ import numpy as np
 from ._twospeed import kernel
 from .cost import (C_PP_ALLOC_FAST, C_PP_ALLOC_SLOW, C_PP_RECYCLE_CACHE, C_PP_RECYCLE_RING,
                    C_PP_REFILL, C_PP_REFILL_PAGE, C_PP_RELEASE, charge, cpu_now)
-from .errno import E2BIG, EINVAL, ENOMEM, EOPNOTSUPP
+from .errno import E2BIG, EINVAL, ENOMEM
 from .mm import (PGF_DMA_ADDR, PGF_PFMEMALLOC, PGF_PP, PGF_REFCNT, PGF_WHERE, DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, PG_ALLOC_CACHE, PG_CALLER,
                  PG_PTR_RING, alloc_page, dma_map_page, dma_sync_single_range_for_device,
                  dma_unmap_page, put_page)
 from .printk import printk
 from .sanitizer import san_report
 from .trace import EV_PP_CREATE, EV_PP_DESTROY, board_trace, board_tracing
-from ._layout import F_PP_DEFER, MAX_POOLS, R_CPU_CUR, R_RXQ_BUSY
+from ._layout import F_PP_DEFER, MAX_POOLS, R_CPU_CUR, R_IN_SOFTIRQ, R_PP_NDESTROYING, R_RXQ_BUSY
 from .xdp_abi import PAGE_SIZE
 
 __all__ = [
@@ -116,7 +116,13 @@ def create_page_pools(ring_max: int = 2048):
 
 @kernel
 def page_pool_create(b, order, flags, pool_size, nid, dma_dir, offset, max_len):
-    """page_pool_create(&pp_params): a pool index, or -errno (page_pool_init's checks)."""
+    """page_pool_create(&pp_params): a pool index, or -errno (page_pool_init's checks).
+
+    Any order is accepted, as 6.1's page_pool_init does; the lab's page allocator has no
+    compound pages, so an order > 0 pool's first allocation fails with a dmesg line that says
+    so.  Two -ENOMEM are the lab's limits standing in for the kernel's allocations: a ptr_ring
+    larger than the board's ``ring_max`` (ptr_ring_init) and no free slot in the pool table
+    (kzalloc)."""
     if flags & ~PP_FLAG_ALL:
         return -EINVAL                      # only known flags
     ring_qsize = PP_DEFAULT_RING
@@ -133,8 +139,6 @@ def page_pool_create(b, order, flags, pool_size, nid, dma_dir, offset, max_len):
             return -EINVAL                  # a page must be mapped to be synced
         if max_len == 0:
             return -EINVAL
-    if order != 0:
-        return -EOPNOTSUPP                  # xdplab models order-0 pools only (mvneta's kind)
     if ring_qsize > b.pps.shape[1] - PP_ALLOC_CACHE_SIZE:
         return -ENOMEM                      # ptr_ring_init failed (xdplab's ring_max)
     slot = -1
@@ -265,7 +269,9 @@ def _page_pool_alloc_pages_slow(b, pool):
     """Bulk-allocate PP_ALLOC_CACHE_REFILL pages, map them, keep all but one in the cache."""
     charge(b, C_PP_ALLOC_SLOW)
     if b.pp[pool, PPF_ORDER] != 0:
-        # order > 0 (one compound page): not modelled; the pool was refused at creation
+        # __page_pool_alloc_page_order: one compound page of 2**order pages, which the lab's page
+        # allocator cannot hand out (order 0 only): a failed allocation, and dmesg says why
+        printk(b, cpu_now(b), 16, pool, b.pp[pool, PPF_ORDER], 1 << b.pp[pool, PPF_ORDER])
         return -1
     if b.pp[pool, PPF_ALLOC_COUNT] > 0:
         b.pp[pool, PPF_ALLOC_COUNT] -= 1
@@ -392,7 +398,7 @@ def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
 
     Recycle if the pool holds the only reference: sync for the device
     (``min(dma_sync_size, max_len)`` bytes), then the alloc cache when
-    ``allow_direct`` (caller is this pool's NAPI context), else the ptr_ring;
+    ``allow_direct`` and in softirq (the pool's NAPI context), else the ptr_ring;
     a full ring releases the page.  A page someone else still references is
     released from the pool (``released_refcnt``) and put.
     """
@@ -412,11 +418,15 @@ def page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
 
 @kernel(hot=True)
 def _page_pool_put_page(b, pool, page, dma_sync_size, allow_direct):
-    """__page_pool_put_page: True if the page is still to be recycled (via the ptr_ring)."""
+    """__page_pool_put_page: True if the page is still to be recycled (via the ptr_ring).
+
+    The alloc cache belongs to the pool's NAPI context: a put goes there only when the caller
+    allows it (``allow_direct``) and the CPU is serving a softirq (``in_serving_softirq()``,
+    ``b.r[R_IN_SOFTIRQ]``: set while NAPI polls); anywhere else it goes to the ptr_ring."""
     if b.pg[page, PGF_REFCNT] == 1 and b.pg[page, PGF_PFMEMALLOC] == 0:
         if b.pp[pool, PPF_FLAGS] & PP_FLAG_DMA_SYNC_DEV:
             page_pool_dma_sync_for_device(b, pool, page, dma_sync_size)
-        if allow_direct and page_pool_recycle_in_cache(b, pool, page):
+        if allow_direct and b.r[R_IN_SOFTIRQ] != 0 and page_pool_recycle_in_cache(b, pool, page):
             _pp_trace(b, pool, page, 0, dma_sync_size)
             return False
         return True
@@ -510,6 +520,7 @@ def page_pool_destroy(b, pool):
         return
     now = cpu_now(b)
     b.pp[pool, PPF_STATE] = PP_DESTROYING
+    b.r[R_PP_NDESTROYING] += 1
     b.f[F_PP_DEFER + 3 * pool + 0] = now                        # defer_start
     b.f[F_PP_DEFER + 3 * pool + 1] = now + DEFER_TIME_NS        # schedule_delayed_work(DEFER_TIME)
     b.f[F_PP_DEFER + 3 * pool + 2] = now + DEFER_WARN_INTERVAL_NS
@@ -523,6 +534,7 @@ def page_pool_release_retry(b, pool, now):
         return
     inflight = _page_pool_release(b, pool)
     if inflight == 0:
+        b.r[R_PP_NDESTROYING] -= 1
         return
     if now >= b.f[F_PP_DEFER + 3 * pool + 2]:
         printk(b, now, 2, 0, inflight, np.int64((now - b.f[F_PP_DEFER + 3 * pool + 0]) // 1e9))

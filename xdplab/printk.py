@@ -13,19 +13,27 @@ LOG_MAX = 256
 KLOG_ROWS = LOG_MAX + 64   # log rows, then the sanitizer's (xdplab.sanitizer.SAN_MAX)
 
 # code: (level, format) — formats are the kernel's own strings where one exists
+# netdev_err/netdev_info prefix their message with the driver and the device name: the A3720's
+# first mvneta port is ethernet@30000 under internal-regs@d0000000 (armada-37xx.dtsi)
+DEV = "mvneta d0030000.ethernet eth0:"
 KLOG = {
-    1: ("err", "mvneta f1010000.ethernet eth0: Can't refill queue {a}. Done {b} from {c}"),
+    1: ("err", "Can't refill queue {a}. Done {b} from {c}"),      # a pr_err: no device prefix
     2: ("warn", "page_pool_release_retry() stalled pool shutdown {b} inflight {c} sec"),
     3: ("warn", "{s} XDP return value {a} on prog {prog} (id {b}) dev eth0, expect packet loss!"),
     4: ("crit", "page_pool_empty_ring() page_pool refcnt {a} violation"),
     5: ("warn", "Missing register, driver bug"),
     6: ("warn", "Driver BUG: missing reserved tailroom"),
-    7: ("err", "mvneta f1010000.ethernet eth0: bad rx status {a:08x} ({s2}), size={b}"),
+    7: ("err", DEV + " bad rx status {a:08x} ({s2}), size={b}"),
     8: ("warn", "Missing unregister, handled but fix driver"),
     9: ("warn", "Driver BUG"),
     10: ("warn", "Driver promised not to register this"),
-    11: ("info", "mvneta f1010000.ethernet eth0: Illegal MTU {a} for XDP prog without frags"),
+    11: ("info", DEV + " Illegal MTU {a} for XDP prog without frags"),
     12: ("warn", "Negative({a}) inflight packet-pages"),
+    13: ("err", DEV + " mvneta_rxq_fill:rxq {a}, {b} of {c} buffs  filled"),
+    14: ("err", DEV + " mvneta_setup_rxqs: can't create rxq={a}"),
+    15: ("err", DEV + " unable to setup rxqs after MTU change"),
+    16: ("warn", "xdplab: page_pool {a} has order {b}: the lab's page allocator hands out order-0 pages only, "
+                 "so its allocation fails here (6.1 would allocate a compound page of {c} pages)"),
 }
 
 

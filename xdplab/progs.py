@@ -25,7 +25,7 @@ from __future__ import annotations
 from ._twospeed import kernel
 
 from ._layout import (R_BPF_FAULT_ENV, R_BPF_FAULTS, R_BPF_INTERP, R_BPF_INTERP_ADDR, R_CPU_CUR, R_OP_COUNT, R_PROG_ID,
-                      R_PROG_KIND)
+                      R_PROG_KIND, R_PROG_REFCNT)
 from .bpf._jitabi import call_interp, call_jit, data_addr, jit_prog_addr
 from .bpf.state import CTL_FRAG_FREE, CTL_NEEDS_NOW, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_TOUCH
 from .bpf.vm import bpf_vm_run
@@ -36,7 +36,7 @@ from .xdp_abi import (ENV_CPU, ENV_ERR, ENV_HELPER_CALLS, ENV_INSNS, ENV_NOW_NS,
                       XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX)
 
 __all__ = ["BUILTIN_PROGS", "PROG_NONE", "PROG_BUILTIN", "PROG_BPF", "builtin_prog_id",
-           "xdp_prog_builtin", "bpf_prog_run_xdp"]
+           "xdp_prog_builtin", "bpf_prog_run_xdp", "bpf_prog_put"]
 
 PROG_NONE = 0
 PROG_BUILTIN = 1
@@ -213,3 +213,10 @@ def bpf_prog_run_xdp(b, xdp):
         # the instructions the run charged (bpf_insn) are the ones the interpreter dispatches
         charge_n(b, C_BPF_INTERP_INSN, b.r[R_OP_COUNT + C_BPF_INSN] - n0)
     return act
+
+
+@kernel
+def bpf_prog_put(b, prog):
+    """bpf_prog_put: drop a reference on a program (a handle, a slot of ``R_PROG_REFCNT``); the
+    last one frees it (the board forgets the handle)."""
+    b.r[R_PROG_REFCNT + prog] -= 1

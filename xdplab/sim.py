@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._layout import R_NAPI_SCHED, R_RUNNING
+from ._layout import R_IN_SOFTIRQ, R_NAPI_SCHED, R_PP_NDESTROYING, R_RUNNING
 from ._twospeed import kernel
 from .cost import cpu_clock_settle, cpu_idle_until, cpu_now, cpu_switch
 from .nic.mvneta import NAPI_POLL_WEIGHT, mvneta_isr, mvneta_poll
@@ -37,10 +37,13 @@ def sim_run(b, max_polls):
             cpu_idle_until(b, t)                 # idle until the interrupt
             mvneta_hw_rx(b, cpu_now(b))
             mvneta_isr(b)
+        b.r[R_IN_SOFTIRQ] = 1                    # net_rx_action: NAPI polls in softirq context
         mvneta_poll(b, NAPI_POLL_WEIGHT)
+        b.r[R_IN_SOFTIRQ] = 0
         polls += 1
-        for p in range(b.pp.shape[0]):           # the workqueue: deferred page_pool release
-            if b.pp[p, PPF_STATE] == PP_DESTROYING:
-                page_pool_release_retry(b, p, cpu_now(b))
+        if b.r[R_PP_NDESTROYING] > 0:            # the workqueue: deferred page_pool release
+            for p in range(b.pp.shape[0]):
+                if b.pp[p, PPF_STATE] == PP_DESTROYING:
+                    page_pool_release_retry(b, p, cpu_now(b))
     cpu_clock_settle(b)                      # R_CLOCK exact for whoever reads it next
     return polls

@@ -34,7 +34,7 @@ from numba.core import types
 from numba.extending import overload
 from numba.np import numpy_support
 
-from ._layout import R_TR_LOST, R_TR_N
+from ._layout import R_TR_LOST, R_TR_MUTE, R_TR_N
 from ._twospeed import kernel
 
 __all__ = [
@@ -180,7 +180,7 @@ def board_trace(b, t_ns, cpu, ev, a, b_, c, d, e, rx_busy, pp_cache, pp_ring, pp
 
     The same steps as ``trace_event``, inlined: building a ``Trace`` of views and
     calling out per event cost more than the event."""
-    if not board_tracing(b):
+    if not board_tracing(b) or b.r[R_TR_MUTE] != 0:
         return
     cap = b.tr_ev.shape[0]
     i = b.r[R_TR_N]

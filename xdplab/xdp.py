@@ -18,7 +18,7 @@ import numpy as np
 
 from ._bytes import get_le, put_le
 from ._twospeed import kernel
-from .cost import C_XDP_FRAME_CONV, C_XDP_RETURN_FRAME, charge, cpu_now
+from .cost import C_XDP_FLUSH, C_XDP_FRAME_CONV, C_XDP_RETURN_FRAME, charge, cpu_now
 from .errno import EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP
 from ._layout import R_MEM_ID_NEXT, R_XDP_RXQ
 from .mm import PGF_FRAG0, PGF_FRAG_NR, PGF_PP, cpu_write, put_page
@@ -34,7 +34,7 @@ __all__ = [
     "xdp_rxq_info_reg", "xdp_rxq_info_reg_mem_model", "xdp_rxq_info_unreg", "xdp_rxq_info_unreg_mem_model",
     "xdp_rxq_info_is_reg", "xdp_rxq_info_unused", "xdp_init_buff", "xdp_prepare_buff", "xdp_data_hard_end",
     "xdp_convert_buff_to_frame", "xdp_frame_field", "xdp_return_frame", "xdp_return_frame_rx_napi",
-    "xdp_return_buff", "xdp_return_page",
+    "xdp_return_buff", "xdp_return_page", "xdp_do_flush", "xdp_do_flush_map",
     "REG_STATE_NEW", "REG_STATE_REGISTERED", "REG_STATE_UNREGISTERED", "REG_STATE_UNUSED",
     "RXQ_DEV", "RXQ_QUEUE_INDEX", "RXQ_REG_STATE", "RXQ_MEM_TYPE", "RXQ_MEM_ID", "RXQ_NAPI_ID",
     "RXQ_FRAG_SIZE", "XDPF_DATA", "XDPF_LEN", "XDPF_HEADROOM", "XDPF_METASIZE", "XDPF_MEM_TYPE",
@@ -292,3 +292,16 @@ def xdp_return_buff(b, xdp):
         for i in range(xdp[XB_NR_FRAGS]):
             xdp_return_page(b, xdp[XB_FRAG0 + i * XB_FRAG_STRIDE], xdp[XB_MEM_TYPE], xdp[XB_MEM_ID], True)
     xdp_return_page(b, xdp[XB_PAGE], xdp[XB_MEM_TYPE], xdp[XB_MEM_ID], True)
+
+
+@kernel
+def xdp_do_flush(b):
+    """xdp_do_flush: send what redirects queued this poll (__dev_flush, __cpu_map_flush,
+    __xsk_map_flush); no redirect target is modelled yet, so there is nothing queued to send."""
+    charge(b, C_XDP_FLUSH)
+
+
+@kernel
+def xdp_do_flush_map(b):
+    """xdp_do_flush_map: in 6.1 a define for xdp_do_flush (include/linux/filter.h), the name mvneta calls."""
+    xdp_do_flush(b)

@@ -6,6 +6,18 @@ in ``rx_discard`` (the MIB register at 0x2484), sends what the driver queued
 on the TX ring at line rate, and raises the shared RX/TX interrupt under the
 coalescing rules the driver programs (32 frames / 100 us for RX; every TX
 completion, ``MVNETA_TXDONE_COAL_PKTS = 0``).
+
+The MAC enforces the size the driver programmed at ``mvneta_start_dev``
+(``mvneta_max_rx_size_set(pp, MVNETA_RX_PKT_SIZE(mtu))``: 1534 bytes, FCS
+included, at MTU 1500).  A longer frame is counted in the MIB's
+``oversize_received`` and ``bad_octets_received`` (not as a good frame) and
+delivered truncated to that size, its first descriptor flagged
+``MVNETA_RXD_ERR_SUMMARY`` with the "max frame length" error code: the driver's
+``mvneta_rx_error`` counts it in ``rx_errors`` and logs "bad rx status ...
+(max frame length error)".  The error code is the driver's (``MVNETA_RXD_ERR_LEN``);
+how much of such a frame the MAC writes, and that it flags the first descriptor
+when the truncated frame still spans several buffers (jumbo MTUs), are the lab's
+reading: the NETA functional specification is not public.
 """
 
 from __future__ import annotations
@@ -17,19 +29,19 @@ from .._twospeed import kernel
 from .._layout import TXCAP_MAX  # transmitted frames whose bytes are kept (a "tcpdump")
 from ..mm import dev_dma_read, dev_dma_write, dma_to_page
 from ..trace import board_trace, board_tracing
-from .._layout import (F_FIRST_PENDING, F_GBPS, F_TX_LAST, R_COAL_PKTS, R_COAL_USEC, R_IRQ_ON, R_RXQ_BUSY, R_RXQ_HW_NEXT,
+from .._layout import (F_FIRST_PENDING, F_GBPS, F_TX_LAST, R_MAX_RX_SIZE, R_COAL_PKTS, R_COAL_USEC, R_IRQ_ON, R_RXQ_BUSY, R_RXQ_HW_NEXT,
                        R_RXQ_PENDING_IRQ, R_RXQ_SIZE, R_STATS, R_TXCAP_LEN, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT,
                        R_TXQ_PENDING, R_TXQ_SIZE, R_WIRE_FLEN, R_WIRE_NEXT, R_WIRE_RXST, R_WIRE_TX_N)
 from ..xdp_abi import PAGE_SIZE
 from .mvneta_stats import (S_FRAMES_64_OCTETS, S_FRAMES_65_TO_127_OCTETS, S_FRAMES_128_TO_255_OCTETS,
                            S_FRAMES_256_TO_511_OCTETS, S_FRAMES_512_TO_1023_OCTETS, S_FRAMES_1024_TO_MAX_OCTETS,
                            S_GOOD_FRAMES_RECEIVED, S_GOOD_OCTETS_RECEIVED, S_GOOD_FRAMES_SENT, S_GOOD_OCTETS_SENT,
-                           S_RX_DISCARD)
+                           S_RX_DISCARD, S_OVERSIZE_RECEIVED, S_BAD_OCTETS_RECEIVED)
 
 __all__ = ["create_wire", "RXD_STATUS", "RXD_DATA_SIZE", "RXD_BUF_PHYS_ADDR", "RXD_BUF_VIRT_ADDR", "RXD_HW_OWN",
            "RXD_ARRIVAL_PS", "NRXD", "TXD_COMMAND", "TXD_DATA_SIZE", "TXD_BUF_PHYS_ADDR", "TXD_BUF_TYPE", "TXD_BUF_PTR",
            "NTXD", "mvneta_hw_parse", "mvneta_hw_rx", "mvneta_hw_next_irq", "mvneta_hw_tx_kick",
-           "MVNETA_RXD_ERR_SUMMARY", "MVNETA_RXD_L3_IP4", "MVNETA_RXD_LAST_DESC", "MVNETA_RXD_FIRST_DESC",
+           "MVNETA_RXD_ERR_SUMMARY", "MVNETA_RXD_ERR_LEN", "MVNETA_RXD_L3_IP4", "MVNETA_RXD_LAST_DESC", "MVNETA_RXD_FIRST_DESC",
            "MVNETA_RXD_L4_CSUM_OK", "MVNETA_RXD_FIRST_LAST_DESC", "MVNETA_MAX_RX_BUF_SIZE", "MVNETA_MH_SIZE",
            "ETH_WIRE_OVERHEAD", "TXCAP_MAX", "TXCAP_LEN"]
 
@@ -52,6 +64,7 @@ NTXD = 5
 
 
 MVNETA_RXD_ERR_SUMMARY = 1 << 16
+MVNETA_RXD_ERR_LEN = 1 << 18             # error code 2 (bits 17-18): max frame length error
 MVNETA_RXD_L3_IP4 = 1 << 25
 MVNETA_RXD_LAST_DESC = 1 << 26
 MVNETA_RXD_FIRST_DESC = 1 << 27
@@ -106,17 +119,30 @@ def _mib_rx_good(b, n):
     b.r[R_STATS + _mib_size_bucket(n)] += 1
 
 
+@kernel
+def _mib_rx_oversize(b, n):
+    """The MIB counters of a frame of ``n`` bytes longer than the programmed maximum."""
+    b.r[R_STATS + S_OVERSIZE_RECEIVED] += 1
+    b.r[R_STATS + S_BAD_OCTETS_RECEIVED] += n
+
+
 @kernel(hot=True)
 def _rx_one(b, t_ns, k):
     """The MAC receives frame k: DMA it into descriptors, or discard it.  The descriptor at
     R_RXQ_HW_NEXT is the NIC's (the caller knows: else the ring is full)."""
     tid = np.int64(b.wire[k, 1])
     flen = b.r[R_WIRE_FLEN + tid]
+    st0 = MVNETA_RXD_FIRST_DESC | b.r[R_WIRE_RXST + tid]    # the first descriptor's status
+    if flen > b.r[R_MAX_RX_SIZE]:            # longer than the MAC accepts: truncated, flagged (no parse bits)
+        _mib_rx_oversize(b, flen)
+        flen = b.r[R_MAX_RX_SIZE]
+        st0 = MVNETA_RXD_FIRST_DESC | MVNETA_RXD_ERR_SUMMARY | MVNETA_RXD_ERR_LEN
+    else:
+        _mib_rx_good(b, flen)
     size = flen + MVNETA_MH_SIZE             # data_size: MH + frame + FCS
     ndesc = 1                                # (most frames fit one buffer: no division for them)
     if size > MVNETA_MAX_RX_BUF_SIZE:
         ndesc = (size + MVNETA_MAX_RX_BUF_SIZE - 1) // MVNETA_MAX_RX_BUF_SIZE
-    _mib_rx_good(b, flen)
     n = b.r[R_RXQ_SIZE]
     i = b.r[R_RXQ_HW_NEXT]
     ok = True
@@ -151,7 +177,7 @@ def _rx_one(b, t_ns, k):
         copy_bytes(b.data, page, off + x0, b.frames, tid, src, chunk - x0)
         st = 0
         if j == 0:
-            st |= MVNETA_RXD_FIRST_DESC | b.r[R_WIRE_RXST + tid]
+            st |= st0
         if j == ndesc - 1:
             st |= MVNETA_RXD_LAST_DESC
         b.rxd[d, RXD_STATUS] = st
@@ -176,12 +202,17 @@ def _rx_discards(b, t_ns, k):
 
     The counters are summed in locals and stored once (a size bucket when the frames' bucket
     changes): in memory, each frame's increments waited on the previous frame's (a
-    store-to-load chain per counter)."""
+    store-to-load chain per counter).  A frame longer than the MAC's maximum is counted as
+    oversize (its "bucket") and in bad octets, as ``_rx_one`` counts it."""
     n = b.wire.shape[0]
     i = b.r[R_RXQ_HW_NEXT]
     tracing = board_tracing(b)
+    maxrx = b.r[R_MAX_RX_SIZE]
     k0 = k
-    octets = 0
+    over0 = b.r[R_STATS + S_OVERSIZE_RECEIVED]
+    octets = 0                                 # every frame's bytes
+    bad_octets = 0                             # of which oversize frames' (summed per run, not per frame)
+    run_octets = 0                             # octets when the current run began
     tid = np.int64(-1)                         # the template of the current run of frames
     flen = 0
     bucket = S_FRAMES_64_OCTETS                # the size bucket of the current run of frames
@@ -192,18 +223,27 @@ def _rx_discards(b, t_ns, k):
             tid = t
             flen = b.r[R_WIRE_FLEN + t]
             kb = _mib_size_bucket(flen)
+            if flen > maxrx:
+                kb = S_OVERSIZE_RECEIVED       # longer than the MAC accepts: its own "bucket"
             if kb != bucket:
                 b.r[R_STATS + bucket] += run
+                if bucket == S_OVERSIZE_RECEIVED:
+                    bad_octets += octets - run_octets
                 bucket = kb
                 run = 0
+                run_octets = octets
         octets += flen
         run += 1
         if tracing:
             board_trace(b, b.wire[k, 0], -1, 1, i, 0, flen, 0, 0, b.r[R_RXQ_BUSY], 0, 0, 0)
         k += 1
     b.r[R_STATS + bucket] += run
-    b.r[R_STATS + S_GOOD_FRAMES_RECEIVED] += k - k0
-    b.r[R_STATS + S_GOOD_OCTETS_RECEIVED] += octets
+    if bucket == S_OVERSIZE_RECEIVED:
+        bad_octets += octets - run_octets
+    over = b.r[R_STATS + S_OVERSIZE_RECEIVED] - over0
+    b.r[R_STATS + S_GOOD_FRAMES_RECEIVED] += k - k0 - over
+    b.r[R_STATS + S_GOOD_OCTETS_RECEIVED] += octets - bad_octets
+    b.r[R_STATS + S_BAD_OCTETS_RECEIVED] += bad_octets
     b.r[R_STATS + S_RX_DISCARD] += k - k0
     return k
 
