@@ -170,6 +170,7 @@ def _rx_frame(sync=True, headroom_mh=True, fcs=True, clear=True, dir_from_pool=T
             data_len += ln - (ETH_FCS_LEN if fcs else 0)
         size -= ln
         d = page_pool_get_dma_dir(b, b.r[R_RXQ_POOL]) if dir_from_pool else DMA_FROM_DEVICE
+        charge(b, C_DESC_READ)                # rx_desc->buf_phys_addr: the stub's cycle-model line
         if sync:
             dma_sync_single_for_cpu(b, b.rxd[i, RXD_BUF_PHYS_ADDR], ln, d)
         charge(b, C_DESC_WRITE)

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from xdplab.nic.mvneta_hw import MVNETA_MH_SIZE, MVNETA_RXD_ERR_SUMMARY, MVNETA_RXD_FIRST_DESC
-from xdplab.page_pool import PP_ALLOC_CACHE_SIZE, PP_ETHTOOL_NAMES, PP_STAT_NAMES
+from xdplab import _layout as L
+from xdplab.page_pool import PP_ALLOC_CACHE_SIZE, PP_ETHTOOL_NAMES, PP_STAT_NAMES, PPF_STATS
 from xdplab.trace import (EV_NAMES, TR_A, TR_B, TR_C, TR_CPU, TR_D, TR_E, TR_EV, TR_PP_CACHE, TR_PP_INFLIGHT,
                           TR_PP_RING, TR_RX_BUSY, Trace)
 from xdplab.xdp_abi import ETH_FCS_LEN, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX
@@ -594,8 +595,16 @@ def _pool_lives(m, a, b, n):
     return own, lives, rxq
 
 
-def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = None) -> Frames:
+def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = None,
+                      idle_pp_stats=None) -> Frames:
     """Replay ``trace`` into :class:`Frames` (numpy, vectorised; done once per trace).
+
+    The trace follows rxq_def, the queue that carries traffic; the other seven RX queues' pools
+    (set up and torn down with it, filled once, idle after) are not traced.  ``idle_pp_stats``
+    (int64[11], PP_STAT_NAMES order: their ``page_pool_stats`` summed, as the board has them) is
+    added to ethtool -S's rx_pp_* wherever rxq_def's pool is alive, so that the counters show
+    what ``mvneta_ethtool_pp_stats`` sums.  (Their counts are the same at every open: each idle
+    pool does the same fill; ``frames_from_board`` passes them.)
 
     Parameters
     ----------
@@ -664,6 +673,8 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = 
         cum = np.cumsum(np.where(mine[:, None], inc, 0), axis=0)
         alive = (frames_idx >= created) & (frames_idx < destroyed)
         stats += np.where(alive[:, None], cum, 0)
+        if idle_pp_stats is not None:
+            stats += np.where(alive[:, None], np.asarray(idle_pp_stats, np.int64)[None, :], 0)
         idx = np.flatnonzero(mine)
         back = np.cumsum(np.where(mine, back_inc, 0))
         life = PoolLife(number=q + 1, slot=slot, created=created, destroyed=destroyed, ring_size=ring_size,
@@ -781,4 +792,10 @@ def board_rx_ring_size(board) -> int:
 
 def frames_from_board(board, bins: int | None = None) -> Frames:
     """:func:`frames_from_trace` for an ``xdplab.Board`` (its trace and RX ring size)."""
-    return frames_from_trace(board.trace, rx_ring_size=board_rx_ring_size(board), bins=bins)
+    idle = None
+    r = getattr(getattr(board, "s", None), "r", None)
+    if r is not None and hasattr(L, "RXQ_NUMBER"):
+        pools = [int(p) for p in r[L.R_RXQ_POOL + 1:L.R_RXQ_POOL + L.RXQ_NUMBER] if p >= 0]
+        if pools:
+            idle = board.s.pp[pools][:, PPF_STATS:PPF_STATS + 11].sum(axis=0)
+    return frames_from_trace(board.trace, rx_ring_size=board_rx_ring_size(board), bins=bins, idle_pp_stats=idle)
