@@ -72,6 +72,19 @@ def call_jit(typingctx, addr, bs, mem, rows, cols, xdp, env):
     return types.int64(types.int64, bs, types.int64, types.int64, types.int64, types.int64, types.int64), codegen
 
 
+def _call_through(bs, nargs):
+    """Typing and codegen of ``((int64 (*)(bs, int64 x nargs)) addr)(bs, ...)``: every argument after
+    the state is cast to int64 and travels in a register."""
+    i64 = types.int64
+
+    def codegen(context, builder, sig, args):
+        li64 = ir.IntType(64)
+        fnty = ir.FunctionType(li64, [context.get_value_type(bs)] + [li64] * nargs)
+        fn = builder.inttoptr(args[0], fnty.as_pointer())
+        return builder.call(fn, [args[1]] + [context.cast(builder, v, t, i64) for v, t in zip(args[2:], sig.args[2:])])
+    return i64(i64, bs, *([i64] * nargs)), codegen
+
+
 @intrinsic
 def call_native(typingctx, addr, bs, a0, a1, a2, a3, a4):
     """``((int64 (*)(bs, int64 x 5)) addr)(bs, a0, ..., a4)``: how translated code calls the
@@ -83,15 +96,7 @@ def call_native(typingctx, addr, bs, a0, a1, a2, a3, a4):
     program's prologue.)"""
     if not isinstance(bs, BpfStateType):
         return None
-    i64 = types.int64
-
-    def codegen(context, builder, sig, args):
-        li64 = ir.IntType(64)
-        fnty = ir.FunctionType(li64, [context.get_value_type(bs)] + [li64] * 5)
-        fn = builder.inttoptr(args[0], fnty.as_pointer())
-        return builder.call(fn, [args[1]] + [context.cast(builder, v, t, i64) for v, t in zip(args[2:], sig.args[2:])])
-
-    return i64(i64, bs, *([i64] * 5)), codegen
+    return _call_through(bs, 5)
 
 
 @intrinsic
@@ -103,14 +108,7 @@ def call_interp(typingctx, addr, bs, prog, mem, rows, cols, xdp, env):
     in a cfunc of its own that the disk cache keeps, whatever the board's type (tracing or not)."""
     if not isinstance(bs, BpfStateType):
         return None
-    i64 = types.int64
-
-    def codegen(context, builder, sig, args):
-        li64 = ir.IntType(64)
-        fnty = ir.FunctionType(li64, [context.get_value_type(bs)] + [li64] * 6)
-        fn = builder.inttoptr(args[0], fnty.as_pointer())
-        return builder.call(fn, [args[1]] + [context.cast(builder, v, t, i64) for v, t in zip(args[2:], sig.args[2:])])
-    return i64(i64, bs, *([i64] * 6)), codegen
+    return _call_through(bs, 6)
 
 
 @intrinsic
