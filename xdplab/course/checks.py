@@ -362,13 +362,19 @@ def _make_injector(spec, ov, st):
         errno = {"fail_pp_create": -12, "fail_rxq_reg": -22, "fail_mem_model": -12}[spec]
         orig = base._funcs[target]
 
+        st["seen"] = 0
+
         def injector(b, *args):
-            # only the first call fails: in mvneta_open that is rxq_def's (queue 0 is set up first), the
-            # queue the learner's mvneta_create_page_pool builds; queues 1-7 then set up as usual, so an
-            # error the learner's code swallows is not reported for it by another queue
-            if st["on"] and st["failed"] == 0:
-                st["failed"] += 1
-                return errno
+            # only one call fails, by default the first: in mvneta_open that is rxq_def's (queue 0 is set up
+            # first), the queue the learner's mvneta_create_page_pool builds; queues 1-7 then set up as
+            # usual, so an error the learner's code swallows is not reported for it by another queue.
+            # st["fail_at"] = 1 fails queue 1's instead (mvneta_setup_rxqs then tears queue 0 down).
+            if st["on"]:
+                k = st["seen"]
+                st["seen"] += 1
+                if k == st.get("fail_at", 0):
+                    st["failed"] += 1
+                    return errno
             return orig(b, *args)
         injector.__name__ = target
         ov[target] = injector
@@ -899,6 +905,7 @@ def _explain_teardown(s, ref, diffs, exc):
 def _check_rxq_drop_pkts(fn):
     ov = {"mvneta_rxq_drop_pkts": fn}
     lines = _check_teardown_state(fn)
+    lines += _check_failed_open(fn)
     for prog in ("pass", "ssh-mirror"):
         ref = _reference(prog=prog)
         s = _scenario(ov, prog=prog, fn=fn)
@@ -932,6 +939,46 @@ def _check_rxq_drop_pkts(fn):
     lines.append("✓ down/up cycles and program attach/detach (which restart the port): no pool, page or "
                  "registration outlives its queue")
     return lines
+
+
+def _failed_open_unwind(overrides, fn=None):
+    """ip link set up when queue 1's page_pool cannot be created: mvneta_setup_rxqs tears rxq_def down
+    again (mvneta_rxq_deinit -> mvneta_rxq_drop_pkts).  Returns (open's error, rxq_def's xdp_rxq_info
+    still registered, pools still alive)."""
+    inj, st = _make_injectors("fail_pp_create")
+    s = _scenario(overrides, prog="drop", packets=0, stop=False, injectors=inj, fn=fn)
+    if s.exc:
+        raise _Fail(*_describe_exc(s.exc, fn, "ip link set dev eth0 up"))
+    b = s.board
+    b.stop()
+    st["on"], st["seen"], st["fail_at"] = True, 0, 1
+    err = None
+    try:
+        b.open()
+    except XdplabError as e:
+        err = str(e)
+    except Exception as e:  # noqa: BLE001
+        _raise_if_unfinished(e)
+        raise _Fail(*_describe_exc(e, fn, "ip link set dev eth0 up when rxq 1's page_pool_create fails"))
+    st["on"] = False
+    alive = [i for i in range(len(b.state.pp)) if b.state.pp[i, PPF_STATE] in (PP_ALIVE, PP_DESTROYING)]
+    return err, bool(_rxq_row(b)[RXQ_REG_STATE] == REG_STATE_REGISTERED), alive
+
+
+def _check_failed_open(fn):
+    ref = _failed_open_unwind({})
+    if ref[0] is None or ref[1] or ref[2]:
+        raise RuntimeError(f"xdplab bug: the reference unwinding of a failed open went wrong: {ref}")
+    err, reg, alive = _failed_open_unwind({"mvneta_rxq_drop_pkts": fn}, fn)
+    what = "ip link set dev eth0 up when rxq 1's page_pool_create fails (mvneta_setup_rxqs tears rxq 0 down)"
+    if reg:
+        raise _Fail(f"✗ {what}: rxq 0's xdp_rxq_info is still registered after your teardown",
+                    "    xdp_rxq_info_unreg(&rxq->xdp_rxq) when this queue's info is registered "
+                    "(xdp_rxq_info_is_reg(b, 0): queue 0, the one being torn down)")
+    if alive:
+        raise _Fail(f"✗ {what}: page_pool {alive[0]} is still alive after your teardown",
+                    "    page_pool_destroy(rxq->page_pool) once every page is back, then rxq->page_pool = NULL")
+    return [f"✓ {what}: rxq 0's registration and pool are gone"]
 
 
 def _check_teardown_state(fn):
