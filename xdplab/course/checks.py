@@ -755,6 +755,28 @@ def _check_params(b, prog, fn):
                     "the memory model's)")
 
 
+def _open_with_fault(overrides, spec, fn, what, fail_at=0):
+    """ip link set dev eth0 up on a stopped port while the fault injector ``spec`` makes call number
+    ``fail_at`` (0: rxq_def's) fail.  Returns (board, open's error text or None, injector state)."""
+    inj, st = _make_injectors(spec)
+    s = _scenario(overrides, prog="drop", packets=0, stop=False, injectors=inj, fn=fn)
+    if s.exc:
+        raise _Fail(*_describe_exc(s.exc, fn, "ip link set dev eth0 up"))
+    b = s.board
+    b.stop()
+    st["on"], st["seen"], st["fail_at"] = True, 0, fail_at
+    err = None
+    try:
+        b.open()
+    except XdplabError as e:
+        err = str(e)
+    except Exception as e:  # noqa: BLE001
+        _raise_if_unfinished(e)
+        raise _Fail(*_describe_exc(e, fn, f"ip link set dev eth0 up when {what}"))
+    st["on"] = False
+    return b, err, st
+
+
 def _check_create_page_pool(fn):
     lines = []
     ov = {"mvneta_create_page_pool": fn}
@@ -771,22 +793,7 @@ def _check_create_page_pool(fn):
     for spec, what in (("fail_pp_create", "page_pool_create() returns -ENOMEM"),
                        ("fail_rxq_reg", "__xdp_rxq_info_reg() returns -EINVAL"),
                        ("fail_mem_model", "xdp_rxq_info_reg_mem_model() returns -ENOMEM")):
-        inj, st = _make_injectors(spec)
-        s = _scenario(ov, prog="drop", packets=0, stop=False, injectors=inj, fn=fn)
-        if s.exc:
-            raise _Fail(*_describe_exc(s.exc, fn, "ip link set dev eth0 up"))
-        b = s.board
-        b.stop()
-        st["on"] = True
-        err = None
-        try:
-            b.open()
-        except XdplabError as e:
-            err = str(e)
-        except Exception as e:  # noqa: BLE001
-            _raise_if_unfinished(e)
-            raise _Fail(*_describe_exc(e, fn, f"ip link set dev eth0 up when {what}"))
-        st["on"] = False
+        b, err, st = _open_with_fault(ov, spec, fn, what)
         want = strerror(st["errno"])
         if err is None or want not in err:
             raise _Fail(f"✗ when {what}, ip link set dev eth0 up " +
@@ -945,22 +952,7 @@ def _failed_open_unwind(overrides, fn=None):
     """ip link set up when queue 1's page_pool cannot be created: mvneta_setup_rxqs tears rxq_def down
     again (mvneta_rxq_deinit -> mvneta_rxq_drop_pkts).  Returns (open's error, rxq_def's xdp_rxq_info
     still registered, pools still alive)."""
-    inj, st = _make_injectors("fail_pp_create")
-    s = _scenario(overrides, prog="drop", packets=0, stop=False, injectors=inj, fn=fn)
-    if s.exc:
-        raise _Fail(*_describe_exc(s.exc, fn, "ip link set dev eth0 up"))
-    b = s.board
-    b.stop()
-    st["on"], st["seen"], st["fail_at"] = True, 0, 1
-    err = None
-    try:
-        b.open()
-    except XdplabError as e:
-        err = str(e)
-    except Exception as e:  # noqa: BLE001
-        _raise_if_unfinished(e)
-        raise _Fail(*_describe_exc(e, fn, "ip link set dev eth0 up when rxq 1's page_pool_create fails"))
-    st["on"] = False
+    b, err, _ = _open_with_fault(overrides, "fail_pp_create", fn, "rxq 1's page_pool_create fails", fail_at=1)
     alive = [i for i in range(len(b.state.pp)) if b.state.pp[i, PPF_STATE] in (PP_ALIVE, PP_DESTROYING)]
     return err, bool(_rxq_row(b)[RXQ_REG_STATE] == REG_STATE_REGISTERED), alive
 
