@@ -299,6 +299,17 @@ def _load() -> str:
     return f"loadavg {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} on {os.cpu_count()} CPUs ({up})"
 
 
+def _wait_notebook_ready(page, base):
+    """The opened notebook's cells are drawn, its kernel is connected and idle, and Run All exists;
+    returns the kernel (as _wait_kernel_ready)."""
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    kernel = _wait_kernel_ready(base)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
+                           " && window.jupyterapp.commands.hasCommand('notebook:run-all-cells')",
+                           timeout=30_000)
+    return kernel
+
+
 def test_player_on_a_laptop_screen(lab_server, browser):
     """The player at 1366x768: the RX ring, the code, the xdp_buff and the page_pool on screen together,
     no code line or label cut, no console error (bqplot drew 72 negative widths); then step-to-screen
@@ -312,11 +323,7 @@ def test_player_on_a_laptop_screen(lab_server, browser):
     kernel = None
     try:
         page.goto(f"{base}/lab/tree/{PLAYER_NB}?reset", wait_until="domcontentloaded")
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        kernel = _wait_kernel_ready(base)
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
-                               " && window.jupyterapp.commands.hasCommand('notebook:run-all-cells')",
-                               timeout=30_000)
+        kernel = _wait_notebook_ready(page, base)
         # the learner's screen: file browser closed, the notebook as wide as the window
         page.evaluate("() => { const s = window.jupyterapp.shell; if (s.leftCollapsed === false)"
                       " window.jupyterapp.commands.execute('application:toggle-left-area'); }")
@@ -384,11 +391,7 @@ def test_notebook_runs_and_renders(lab_server, browser, nb_path):
         # ?reset: a fresh workspace, so the notebooks of earlier tests are not restored in hidden tabs
         # (whose cells and figures would match the selectors below first)
         page.goto(f"{base}/lab/tree/course/{nb_path.name}?reset", wait_until="domcontentloaded")
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        kernel = _wait_kernel_ready(base)
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
-                               " && window.jupyterapp.commands.hasCommand('notebook:run-all-cells')",
-                               timeout=30_000)
+        kernel = _wait_notebook_ready(page, base)
         # fire and forget: the command's promise settles only when every cell has run, and a page-side
         # wait has no timeout; the wait below has one and fails with a screenshot
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
