@@ -41,7 +41,10 @@ CASES = [
     ("drop, xdp_drop.o", ["drop", "--prog", str(PROGS / "xdp_drop.o")], 30.0, "issue 3"),
     ("tx, xdp2.o", ["tx", "--prog", str(PROGS / "xdp2.o")], 10.0, "issues 2 and 3"),
     ("drop, trace on", ["drop", "--trace", "100000"], 5.0, "issue 2"),
+    ("redirect-cpu", ["redirect-cpu"], 0.0, "issue 23 (relative, below)"),
 ]
+# (case, reference case, least ratio of their wall_pps in the same round, where the target is written)
+RELATIVE = [("redirect-cpu", "drop", 1 / 3, "issue 23")]
 FIRST_BENCH_S = 2.0             # issue 2: a first xdplab bench in a new process, warm cache, in all
 VM_TARGET = 500.0               # issue 3: M eBPF instructions/s, every check on
 VM_PROGS = ("ssh_mirror (TX)", "xdp2 (PERCPU_ARRAY)", "loop_csum 1500B")   # bench_vm.CASES labels
@@ -90,6 +93,9 @@ def summarize(samples: dict[str, list[float]], first: list[float]) -> list[dict]
     for label, _, target, where in CASES:
         v = samples[label]
         rows.append(_row(label, "M frames/s", target, where, v, sum(x < target for x in v)))
+    for case, ref, least, where in RELATIVE:
+        v = [a / b for a, b in zip(samples[case], samples[ref])]
+        rows.append(_row(f"{case} / {ref}", "x", round(least, 3), where, v, sum(x < least for x in v)))
     rows.append(_row("first `xdplab bench drop`", "s", FIRST_BENCH_S, "issue 2", first,
                      sum(x >= FIRST_BENCH_S for x in first)))
     for label, v in samples.items():

@@ -40,3 +40,11 @@ def test_vm_rows_only_when_measured():
         _samples(**{"VM jit, xdp2": [650.0, 480.0], "VM interp, xdp2": [300.0, 310.0]}), [1.0])}
     assert rows["VM jit, xdp2"]["under_target"] == 1 and rows["VM jit, xdp2"]["unit"] == "M insns/s"
     assert rows["VM interp, xdp2"]["under_target"] == 2
+
+
+def test_redirect_cpu_is_held_to_a_third_of_drop_in_the_same_round():
+    rows = {r["case"]: r for r in targets.summarize(
+        _samples(**{"drop": [30.0, 36.0, 40.0], "redirect-cpu": [10.5, 11.0, 20.0]}), [1.0, 1.0, 1.0])}
+    rel = rows["redirect-cpu / drop"]
+    assert rel["target"] == 0.333 and rel["under_target"] == 1          # 11/36 < 1/3 in round 2
+    assert abs(rel["min"] - 11.0 / 36.0) < 1e-12

@@ -116,6 +116,13 @@ R_TC_DROP = _R()
 R_SKB_RELEASE = _R()       # 1: the 5.9 driver's skb path, page_pool_release_page() after build_skb (0: 6.1 recycling)
 R_BPF_INTERP = _R()        # 1: net.core.bpf_jit_enable=0, the board prices programs as ___bpf_prog_run runs them
 R_STACK_STATS = _R(8)
+# --- traffic with a pktgen-like stamp (flow id, sequence number) in the payload, checked at the socket
+R_WIRE_SEQ_OFF = _R()      # frame offset of the stamp (0 = the MAC writes none)
+R_FLOW_LAST_SEQ = _R(MAX_FLOWS)  # per flow: the highest sequence number delivered so far (-1: none)
+# --- the second CPU and CPUMAP (xdplab.cpumap)
+R_CPUMAP_ACTIVE = _R()     # entries with a kthread (0: sim_run never looks at xdplab.cpumap)
+R_CPUMAP_MAP_ID = _R()     # the board's CPUMAP (one per board)
+R_CPUMAP_SAVE = _R(8)      # the interrupted CPU's context while a kthread runs nested (xdplab.cpumap)
 # --- XDP core: mem id allocator and the rxq's struct xdp_rxq_info
 R_MEM_ID_NEXT = _R()
 R_XDP_RXQ = _R(7 * RXQ_NUMBER)   # one struct xdp_rxq_info per RX queue

@@ -21,12 +21,63 @@ MODES = {
     "tx": ("ssh-mirror", {}, "ssh", "XDP_TX: the talk's ssh-mirror swaps addresses and sends TCP/22 frames back"),
     "abort": ("abort", {}, "udp", "XDP_ABORTED: dropped, with the xdp_exception tracepoint"),
     "tc-drop": (None, {"tc_drop": True}, "udp", "no XDP; tc ingress matchall action gact drop"),
+    "redirect-cpu": (None, {}, "udp", "XDP_REDIRECT into a CPUMAP: CPU 0 picks a CPU (--program-mode), a kthread "
+                                      "there builds the skbs, after its own program (--remote-action)"),
 }
+
+# xdp-bench redirect-cpu's --program-mode -> the program of xdplab/progs/cpumap_rps.o
+PROGRAM_MODES = {"no-touch": "redirect_cpu_fixed", "l4-hash": "redirect_cpu_hash",
+                 "round-robin": "redirect_cpu_round_robin"}
+REMOTE_ACTIONS = ("disabled", "pass", "drop", "redirect")
+
+
+def _setup_redirect_cpu(b, prog, cpus, qsize, remote_action, program_mode, jit):
+    """What xdp-bench redirect-cpu does before it starts: the CPU-selecting program on eth0, every
+    --cpu in the CPUMAP with --qsize and the --remote-action program, cpus_available/cpus_count."""
+    from .bpf import load_object
+    from .bpf.progs import prog_path
+    from .cpumap import NR_CPUS
+    if not cpus:
+        raise ValueError("redirect-cpu needs at least one --cpu (the board has CPUs 0 and 1)")
+    for c in cpus:
+        if not 0 <= c < NR_CPUS:
+            raise ValueError(f"--cpu {c}: the ESPRESSObin has CPUs 0 and 1")
+    if remote_action not in REMOTE_ACTIONS:
+        raise ValueError(f"--remote-action must be one of {', '.join(REMOTE_ACTIONS)}, got {remote_action!r}")
+    if remote_action == "redirect":
+        raise ValueError("--remote-action redirect sends frames back out of eth0 with bpf_redirect(): that needs "
+                         "the redirect core (XDP_REDIRECT to devices, issue 22), which this build does not have yet")
+    if prog is None:
+        if program_mode not in PROGRAM_MODES:
+            raise ValueError(f"--program-mode must be one of {', '.join(PROGRAM_MODES)}, got {program_mode!r}")
+        obj = load_object(prog_path("cpumap_rps.o"))
+        prog = obj[PROGRAM_MODES[program_mode]]
+    obj = prog.object
+    cms = [m for m in obj.maps.values() if m.type == 16]
+    if len(cms) != 1:
+        raise ValueError(f"--prog {obj.path}: redirect-cpu needs exactly one BPF_MAP_TYPE_CPUMAP in the object, "
+                         f"found {len(cms)}")
+    remote = None
+    if remote_action != "disabled":
+        cands = [p for p in obj.programs.values() if p.attach == "xdp/cpumap" and remote_action in p.name]
+        if len(cands) != 1:
+            raise ValueError(f"--remote-action {remote_action}: the object needs one SEC(\"xdp/cpumap\") program "
+                             f"with {remote_action!r} in its name, found {[p.name for p in cands]}")
+        remote = cands[0]
+    if "cpus_available" in obj.maps:
+        for i, c in enumerate(cpus):
+            obj.maps["cpus_available"].update(i, c)
+    if "cpus_count" in obj.maps:
+        obj.maps["cpus_count"].update(0, len(cpus))
+    for c in cpus:
+        cms[0].update(c, {"qsize": qsize, "bpf_prog": remote} if cms[0].value_size >= 8 else qsize)
+    b.attach(prog, jit=jit)
 
 
 def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", seed: int = 0,
               trace: int = 0, prog=None, dma_sync: str = "page_pool", jit: bool | None = None,
-              bpf_jit_enable: int = 1) -> dict:
+              bpf_jit_enable: int = 1, cpus=(1,), qsize: int = 2048, remote_action: str = "disabled",
+              program_mode: str = "l4-hash", flows: int = 1) -> dict:
     """Run one experiment; returns the JSON-able result (keys as documented for ``--json``).
 
     ``bpf_jit_enable=0`` prices the program as 6.1's eBPF interpreter runs it (the board's
@@ -38,15 +89,24 @@ def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", 
     if jit is None:                       # a benchmark translates --prog unless XDPLAB_BPF_JIT=0
         jit = jit_wanted(True)
     b = Board(trace=trace, seed=seed, dma_sync=dma_sync, bpf_jit_enable=bpf_jit_enable, **opts)
-    if prog is not None or builtin is not None:
+    if mode == "redirect-cpu":
+        _setup_redirect_cpu(b, prog, [int(c) for c in cpus], int(qsize), remote_action, program_mode, jit)
+    elif prog is not None or builtin is not None:
         b.attach(prog if prog is not None else builtin, jit=jit)
     # warm the jitted kernels on a tiny run so wall_seconds measures simulation, not compilation
     t0 = time.perf_counter()
-    b.run(packets=64, size=size, rate=rate, kind=kind)
+    b.run(packets=64, size=size, rate=rate, kind=kind, flows=flows)
     compile_s = time.perf_counter() - t0
-    r = b.run(packets=packets, size=size, rate=rate, kind=kind)
+    r = b.run(packets=packets, size=size, rate=rate, kind=kind, flows=flows)
     out = {"mode": mode, "board": b.profile["name"], "prog": b.prog_name, "size": size,
-           "rate": rate, "seed": seed, "dma_sync": dma_sync, "bpf_jit_enable": int(bool(bpf_jit_enable))}
+           "rate": rate, "seed": seed, "dma_sync": dma_sync, "bpf_jit_enable": int(bool(bpf_jit_enable)),
+           "flows": flows}
+    if mode == "redirect-cpu":
+        sim_s = r["sim_seconds"]
+        out.update(cpus=[int(c) for c in cpus], qsize=int(qsize), remote_action=remote_action,
+                   program_mode=program_mode if prog is None else "custom",
+                   kthread={f"cpu{c}": b.cpumap_stats(c) for c in cpus},
+                   cpumap_pps=(r["cpumap"]["kthread_processed"] / sim_s) if sim_s > 0 else 0.0)
     out.update(r)
     out["warmup_seconds"] = compile_s
     out["trace_events"] = int(b.trace.n[0]) if trace else 0
@@ -67,6 +127,16 @@ def format_human(res: dict) -> str:
             lines.append(f"    {name.lower()[4:]:<12} {v[name] / res['sim_seconds']:>14,.0f} pkt/s")
     if v.get("invalid"):
         lines.append(f"    {'invalid':<12} {v['invalid'] / res['sim_seconds']:>14,.0f} pkt/s")
+    if res["mode"] == "redirect-cpu":
+        cm = res["cpumap"]
+        t = res["sim_seconds"] or 1.0
+        lines.append(f"  cpumap enqueue {cm['enqueue_processed'] / t:>14,.0f} pkt/s   drops {cm['enqueue_drops'] / t:,.0f} "
+                     f"pkt/s (qsize {res['qsize']}, ring high-water {cm['ring_high']})")
+        for c, st in res["kthread"].items():
+            lines.append(f"  kthread {c:<6} processed {st['kthread_processed']:,}  sched {st['kthread_sched']:,}  "
+                         f"xdp_pass {st['xdp_pass']:,}  xdp_drop {st['xdp_drop']:,}  xdp_redirect {st['xdp_redirect']:,}")
+        lines.append(f"  remote CPUs   {res['cpumap_pps']:>14,.0f} pkt/s   (remote action {res['remote_action']})")
+    lines.append(f"  cpu load: cpu0 {res['cpu0_busy']:.0%}, cpu1 {res['cpu1_busy']:.0%}")
     lines.append(f"  rx_discard (no descriptor) {res['hw_discard']:,}")
     lines.append(f"  simulator: {res['wall_pps'] / 1e6:.1f} M offered frames/s, "
                  f"{res['wall_rx_pps'] / 1e6:.1f} M received frames/s of wall clock ({res['wall_seconds']:.3f} s)")

@@ -24,8 +24,9 @@ from . import sim as _sim  # noqa: F401  (registers sim_run)
 from ._twospeed import JIT, PythonKernel
 from .boards import ESPRESSOBIN
 from .cost import OPS, cost_to_clock_units, cpu_clock
+from .cpumap import (CMF_COUNT, CMF_QSIZE, CMF_STATS, CPUMAP_STAT_NAMES, NR_CPUS, NCMF, create_cpumap)
 from .errno import strerror
-from .mm import PG_FREE, PG_NAMES, PG_RX_RING, PGF_PP, PGF_REFCNT, PGF_WHERE, PGF_FREE, create_pages
+from .mm import PG_FREE, PG_NAMES, PG_RX_RING, PGF_FRAG_NR, PGF_PP, PGF_REFCNT, PGF_WHERE, PGF_FREE, create_pages
 from .netstack import MAX_SKBS, STACK_STAT_NAMES, create_skbs
 from .nic.mvneta import (DMA_SYNC_FULL_AT_REFILL, DMA_SYNC_PAGE_POOL, MVNETA_MAX_RXD, MVNETA_MAX_TXD,
                          MVNETA_SKB_HEADROOM, VERDICT_INVALID, create_rx_descs, create_tx_descs)
@@ -38,7 +39,8 @@ from .bpf.state import BpfState, to_bpf_ref
 from .printk import KLOG_ROWS, format_log
 from .progs import BUILTIN_PROGS, PROG_BPF, PROG_BUILTIN, PROG_NONE, builtin_prog_id
 from .trace import Trace, create_trace
-from .traffic import make_traffic
+from .traffic import STAMP_OFF, make_traffic
+from .bpf.maps import BPF_MAP_TYPE_CPUMAP
 from .xdp import MEM_ID_MIN, create_mem_ids, create_xdp_buff
 from .xdp_abi import ENV_SIZE, XDP_ACTION_NAMES
 
@@ -77,6 +79,7 @@ class BoardState(NamedTuple):
     tr_ev: np.ndarray     # int64[capacity, TR_COLS]: trace events
     tr_t: np.ndarray      # float64[capacity]: trace times
     klog: np.ndarray      # int64[KLOG_ROWS, 6]: kernel log, then sanitizer reports
+    cpumap: np.ndarray    # int64[NR_CPUS + 1, NCMF + qsize]: the CPUMAP's entries and rings (xdplab.cpumap)
     bpf: BpfState         # the attached eBPF object's VM state (an empty one without eBPF)
 
 
@@ -110,10 +113,10 @@ define_borrowed_proxy(BoardStateRef, BoardStateType, list(BoardState._fields))
 
 
 @numba.njit(cache=True)
-def _new_board_ref(data, pg, lines, r, f, pp, pps, rxd, txd, txd_done, skb, ids, xdp, env, wire, frames, txcap, tr_ev, tr_t, klog, bpf):
+def _new_board_ref(data, pg, lines, r, f, pp, pps, rxd, txd, txd_done, skb, ids, xdp, env, wire, frames, txcap, tr_ev, tr_t, klog, cpumap, bpf):
     # StructRefProxy.__new__ would compile its constructor afresh in every process (~1.3 s);
     # this one is cached with the kernels
-    return BoardStateRef(data, pg, lines, r, f, pp, pps, rxd, txd, txd_done, skb, ids, xdp, env, wire, frames, txcap, tr_ev, tr_t, klog, bpf)
+    return BoardStateRef(data, pg, lines, r, f, pp, pps, rxd, txd, txd_done, skb, ids, xdp, env, wire, frames, txcap, tr_ev, tr_t, klog, cpumap, bpf)
 
 
 assert _new_board_ref.py_func.__code__.co_varnames[:len(BoardState._fields)] == BoardState._fields
@@ -169,7 +172,8 @@ def create_board_state(npages: int = DEFAULT_NPAGES, trace: int = 0, rx_ring: in
         txd=create_tx_descs(tx_ring), txd_done=np.zeros(tx_ring), skb=create_skbs(), ids=create_mem_ids(),
         xdp=create_xdp_buff(), env=np.zeros(ENV_SIZE, np.int64), wire=create_wire(np.zeros(0), np.zeros(0)),
         frames=np.zeros((1, 64), np.uint8), txcap=np.zeros((L.TXCAP_MAX, TXCAP_LEN), np.uint8),
-        tr_ev=tr.ev, tr_t=tr.t_ns, klog=np.zeros((KLOG_ROWS, 6), np.int64), bpf=empty_bpf_state())
+        tr_ev=tr.ev, tr_t=tr.t_ns, klog=np.zeros((KLOG_ROWS, 6), np.int64), cpumap=create_cpumap(),
+        bpf=empty_bpf_state())
 
 
 class RunResult(dict):
@@ -237,6 +241,7 @@ class Board:
         self.bpf_prog = None
         self.bpf_jited = False
         self._prog_handles = {}                 # program (built-in name or object) -> handle
+        self._cpumap_cfg = {}                   # the CPUMAP entries the board runs: cpu -> (qsize, fd, map id)
         self.open()
         if prog is not None:
             self.attach(prog)
@@ -402,16 +407,27 @@ class Board:
         self.s.r[L.R_WIRE_NEXT] = 0
 
     def run(self, packets: int = 10000, size: int = 64, rate="line", kind: str | None = None,
-            flows: int = 1, max_polls: int | None = None) -> RunResult:
-        """Send ``packets`` frames of ``size`` bytes at ``rate`` (pps or "line") and run until handled."""
+            flows: int = 1, max_polls: int | None = None, stamp: bool = False) -> RunResult:
+        """Send ``packets`` frames of ``size`` bytes at ``rate`` (pps or "line") and run until handled.
+
+        ``flows`` distinct 5-tuples (xdplab.traffic.flow_tuple), each frame's drawn from the seeded
+        generator.  ``stamp=True`` writes a pktgen-like stamp into each UDP payload (flow id and
+        sequence number, at byte ``STAMP_OFF`` of the frame) and the socket checks it: a frame
+        that arrives after a later frame of its flow counts in ``stack_stats()["udp_reordered"]``."""
         if not self.s.r[L.R_RUNNING]:
             raise XdplabError("eth0 is down: call Board.open() first")
         if kind is None:
             kind = "ssh" if self.prog_name in ("ssh-mirror", "ssh_mirror") else "udp"
+        if stamp and (kind != "udp" or size < STAMP_OFF + 8 + 4):
+            raise ValueError(f"stamp=True needs UDP frames of at least {STAMP_OFF + 12} bytes (the stamp is 8 "
+                             f"bytes of payload at offset {STAMP_OFF}), got kind={kind!r} size={size}")
+        self._sync_cpumap()
         start = max(self.clock_fx(0), self.clock_fx(1)) * L.CLOCK_UNIT_NS
         arr, tmpl, frames, flen = make_traffic(packets, size=size, rate=rate, kind=kind, flows=flows,
                                                seed=self.seed, start_ns=start)
         self._set_wire(arr, tmpl, frames, flen)
+        self.s.r[L.R_WIRE_SEQ_OFF] = STAMP_OFF if stamp else 0
+        self.s.r[L.R_FLOW_LAST_SEQ:L.R_FLOW_LAST_SEQ + L.MAX_FLOWS] = -1
         before = self.counters()
         t0 = time.perf_counter()
         polls = self._call("sim_run", int(max_polls) if max_polls is not None else 1 << 62)
@@ -426,6 +442,14 @@ class Board:
             from .bpf import format_fault
             env = self.s.r[L.R_BPF_FAULT_ENV:L.R_BPF_FAULT_ENV + ENV_SIZE].copy()
             self.s.r[L.R_BPF_FAULTS] = 0
+            cm_prog = int(self.s.r[L.R_CPUMAP_SAVE + 4])
+            self.s.r[L.R_CPUMAP_SAVE + 4] = 0
+            if cm_prog > 0:
+                prog = self.bpf_prog.object._prog_by_index(cm_prog - 1)
+                raise XdplabError(f"the CPUMAP program {prog.name!r} faulted on {n} packet(s) on the kthread's CPU "
+                                  f"(each was dropped as 6.1's cpumap drops XDP_ABORTED: bpf_warn_invalid_xdp_action, "
+                                  f"no trace_xdp_exception; the counters and Board.cpumap_stats() are up to date); "
+                                  f"the first:\n{format_fault(prog, env)}")
             raise XdplabError(f"the XDP program {self.prog_name!r} faulted on {n} packet(s) (each was "
                               f"handled as XDP_ABORTED); the first:\n{format_fault(self.bpf_prog, env)}")
 
@@ -433,9 +457,19 @@ class Board:
         s = self.s
         return {"stats": s.r[L.R_STATS:L.R_STATS + len(STAT_NAMES)].copy(),
                 "verdicts": s.r[L.R_VERDICTS:L.R_VERDICTS + 6].copy(),
-                "t": float(self.clock_fx(0)) * L.CLOCK_UNIT_NS,
+                # the run ends when the later of the two CPUs is done (CPU 1 only works for a CPUMAP)
+                "t": float(max(self.clock_fx(0), self.clock_fx(1))) * L.CLOCK_UNIT_NS,
                 "pp": self._pp_stats_array().copy(),
-                "busy": float(self.clock_fx(0) - s.r[L.R_IDLE]) * L.CLOCK_UNIT_NS}
+                "busy": float(self.clock_fx(0) - s.r[L.R_IDLE]) * L.CLOCK_UNIT_NS,
+                "busy1": float(self.clock_fx(1) - s.r[L.R_IDLE + 1]) * L.CLOCK_UNIT_NS,
+                "pp_release": self._pp_release_cnt(),
+                "cpumap": s.cpumap[:NR_CPUS, CMF_STATS:CMF_STATS + len(CPUMAP_STAT_NAMES)].sum(axis=0)}
+
+    def _pp_release_cnt(self) -> int:
+        # pages_state_release_cnt of the queues' current pools: pages that left their pool
+        from .page_pool import PPF_RELEASE_CNT as _rel
+        pools = [int(p) for p in self.s.r[L.R_RXQ_POOL:L.R_RXQ_POOL + L.RXQ_NUMBER] if p >= 0]
+        return int(self.s.pp[pools, _rel].sum()) if pools else 0
 
     def clock_fx(self, cpu: int = 0) -> int:
         """CPU ``cpu``'s clock in CLOCK_UNIT_NS (xdplab.cost.cpu_clock: the charges not yet
@@ -455,10 +489,92 @@ class Board:
             sim_seconds=sim_s, sim_pps=(rx / sim_s) if sim_s > 0 else 0.0, wall_seconds=wall,
             wall_pps=(packets / wall) if wall > 0 else 0.0, wall_rx_pps=(rx / wall) if wall > 0 else 0.0,
             polls=int(polls), cpu0_busy=(after["busy"] - before["busy"]) / 1e9 / sim_s if sim_s > 0 else 0.0,
+            cpu1_busy=(after["busy1"] - before["busy1"]) / 1e9 / sim_s if sim_s > 0 else 0.0,
+            cpu_busy_ns=[after["busy"] - before["busy"], after["busy1"] - before["busy1"]],
+            cpumap=dict(zip(CPUMAP_STAT_NAMES, (int(x) for x in after["cpumap"] - before["cpumap"])))
+            | {"pages_state_release_cnt": after["pp_release"] - before["pp_release"],
+               "ring_high": int(after["cpumap"][CPUMAP_STAT_NAMES.index("ring_high")])},
             ethtool={k: int(d[k]) for k in ETHTOOL_STATS} | dict(zip(
                 PP_ETHTOOL_NAMES, (int(x) for x in after["pp"] - before["pp"]))),
             netdev={k: int(d[k]) for k in NETDEV_STATS},
             page_pool=dict(zip(PP_STAT_NAMES, (int(x) for x in after["pp"] - before["pp"]))))
+
+    # ------------------------------------------------------------ CPUMAP (xdplab.cpumap)
+    def _cpumap_map(self):
+        """The attached object's BPF_MAP_TYPE_CPUMAP (the lab runs one per board), or None."""
+        obj = getattr(self.bpf_prog, "object", None)
+        if obj is None:
+            return None
+        cms = [m for m in obj.maps.values() if m.type == BPF_MAP_TYPE_CPUMAP]
+        if len(cms) > 1:
+            raise XdplabError(f"{len(cms)} CPUMAPs in the attached object ({', '.join(m.name for m in cms)}): the "
+                              f"lab models one CPUMAP per board; keep one")
+        return cms[0] if cms else None
+
+    def _sync_cpumap(self):
+        """cpu_map_update_elem / cpu_map_delete_elem take effect on the board.
+
+        The kernel allocates an entry (ring, kthread) in the update itself; the lab does it here,
+        before each run, for every entry whose value changed since: the old entry's bulk queues
+        are flushed and its kthread empties its ring (as kthread_stop waits for), then the new one
+        starts and sleeps.  Between runs every ring is empty, so the effect is the same."""
+        m = self._cpumap_map()
+        want = {}
+        if m is not None:
+            for cpu in range(min(m.max_entries, NR_CPUS)):
+                v = m.get(cpu)
+                if v is None:
+                    continue
+                fd = int.from_bytes(v[4:8], "little", signed=True) if len(v) >= 8 else 0
+                want[cpu] = (int.from_bytes(v[:4], "little"), fd if fd > 0 else 0, int(m.id))
+        if want == self._cpumap_cfg:
+            return
+        qmax = max([q for q, _, _ in want.values()] + [1])
+        cm = self.s.cpumap
+        if NCMF + qmax > cm.shape[1]:
+            grown = create_cpumap(qmax)
+            grown[:, :cm.shape[1]] = cm
+            self._replace(cpumap=grown)
+        for cpu in range(NR_CPUS):
+            old, new = self._cpumap_cfg.get(cpu), want.get(cpu)
+            if old == new:
+                continue
+            if old is not None:
+                self._call("cpu_map_entry_free", cpu)
+            if new is not None:
+                qsize, fd, map_id = new
+                kind, pid = PROG_NONE, 0
+                if fd > 0:
+                    prog = m._obj._prog_by_index(fd - 1)
+                    kind, pid = PROG_BPF, fd - 1
+                    if self.bpf_jited and hasattr(prog, "jit"):
+                        prog.jit()
+                self._call("cpu_map_entry_alloc", cpu, qsize, map_id, kind, pid)
+        self.s.r[L.R_CPUMAP_ACTIVE] = len(want)
+        self.s.r[L.R_CPUMAP_MAP_ID] = int(m.id) if m is not None else 0
+        self._cpumap_cfg = want
+
+    def cpumap_stats(self, cpu: int | None = None) -> dict:
+        """What the CPUMAP's two tracepoints reported so far, summed (one entry's, or all): the
+        ``xdp:xdp_cpumap_enqueue`` fields (processed, drops), the ``xdp:xdp_cpumap_kthread`` ones
+        (processed, drops, sched, xdp_pass, xdp_drop, xdp_redirect), and the lab's extras: wake-ups,
+        the ring's high-water mark, skbs handed to the stack, page_pool pages released."""
+        rows = range(NR_CPUS) if cpu is None else [int(cpu)]
+        st = self.s.cpumap[list(rows), CMF_STATS:CMF_STATS + len(CPUMAP_STAT_NAMES)]
+        out = dict(zip(CPUMAP_STAT_NAMES, (int(x) for x in st.sum(axis=0))))
+        out["ring_high"] = int(st[:, CPUMAP_STAT_NAMES.index("ring_high")].max())
+        out["ring_count"] = int(self.s.cpumap[list(rows), CMF_COUNT].sum())
+        return out
+
+    def cpu_load(self) -> list[dict]:
+        """Per CPU since boot: clock, busy and idle time (ns) and the busy share."""
+        out = []
+        for c in range(NR_CPUS):
+            t = self.clock_fx(c) * L.CLOCK_UNIT_NS
+            idle = float(self.s.r[L.R_IDLE + c]) * L.CLOCK_UNIT_NS
+            out.append({"cpu": c, "clock_ns": t, "busy_ns": t - idle, "idle_ns": idle,
+                        "load": (t - idle) / t if t > 0 else 0.0})
+        return out
 
     # ------------------------------------------------------------ reading state back
     def _pp_stats_array(self):
@@ -500,7 +616,15 @@ class Board:
         return out
 
     def stack_stats(self) -> dict:
-        return dict(zip(STACK_STAT_NAMES, (int(x) for x in self.s.r[L.R_STACK_STATS:L.R_STACK_STATS + len(STACK_STAT_NAMES)])))
+        n = len(STACK_STAT_NAMES) - 1          # udp_reordered: flow_order()
+        return dict(zip(STACK_STAT_NAMES[:n], (int(x) for x in self.s.r[L.R_STACK_STATS:L.R_STACK_STATS + n])))
+
+    def flow_order(self) -> dict:
+        """What the receiving socket saw of the generator's stamps (``Board.run(stamp=True)``): UDP
+        frames delivered, and those that arrived after a later frame of their flow (reordered)."""
+        st = self.s.r[L.R_STACK_STATS:L.R_STACK_STATS + len(STACK_STAT_NAMES)]
+        return {"udp_delivered": int(st[STACK_STAT_NAMES.index("udp_delivered")]),
+                "udp_reordered": int(st[STACK_STAT_NAMES.index("udp_reordered")])}
 
     def dmesg(self) -> list[str]:
         return format_log(self.s, self.prog_name or "xdp")
@@ -553,6 +677,21 @@ class Board:
         owned = int((s.pg[:, PGF_PP] >= 0).sum())
         if owned != inflight:
             problems.append(f"{owned} pages carry page->pp but the pools count {inflight} in flight")
+        cm = s.cpumap
+        held = []
+        for e in range(NR_CPUS):
+            q = int(cm[e, CMF_QSIZE])
+            if q:
+                from .cpumap import CMF_HEAD, CMF_BQ, CMF_BQ_COUNT, CPU_MAP_BULK_SIZE
+                h = int(cm[e, CMF_HEAD])
+                held += [int(cm[e, NCMF + (h + i) % q]) for i in range(int(cm[e, CMF_COUNT]))]
+                for c in range(NR_CPUS):
+                    b0 = CMF_BQ + c * CPU_MAP_BULK_SIZE
+                    held += [int(x) for x in cm[e, b0:b0 + int(cm[e, CMF_BQ_COUNT + c])]]
+        nfr = sum(1 + int(s.pg[f // 4096, PGF_FRAG_NR]) for f in held)
+        if census["xdp_frame"] != nfr:
+            problems.append(f"{census['xdp_frame']} pages marked xdp_frame but the CPUMAP's rings and bulk queues "
+                            f"hold {nfr}")
         if census["cpu"] or census["caller"]:
             problems.append(f"pages left in the driver's hands between polls: cpu={census['cpu']} "
                             f"caller={census['caller']}")

@@ -39,6 +39,8 @@ def _bench(args) -> int:
         from .bpf import load_object   # noqa: PLC0415 (the VM is only compiled when asked for)
         obj = load_object(args.prog)
         progs = list(obj.programs.values())
+        if args.mode == "redirect-cpu":       # the CPU-selecting program; xdp/cpumap ones are --remote-action's
+            progs = [p for p in progs if p.attach == "xdp"]
         if args.section:
             progs = [p for p in progs if p.section == args.section or p.name == args.section]
         if len(progs) != 1:
@@ -49,7 +51,8 @@ def _bench(args) -> int:
         prog = progs[0]
     res = run_bench(args.mode, packets=args.packets, size=args.size, rate=args.rate, seed=args.seed,
                     trace=args.trace, prog=prog, dma_sync=args.dma_sync, jit=False if args.no_jit else None,
-                    bpf_jit_enable=args.bpf_jit_enable)
+                    bpf_jit_enable=args.bpf_jit_enable, cpus=args.cpu or [1], qsize=args.qsize,
+                    remote_action=args.remote_action, program_mode=args.program_mode, flows=args.flows)
     if args.json:
         print(json.dumps(res, sort_keys=True))
     else:
@@ -108,6 +111,16 @@ def main(argv=None) -> int:
     b.add_argument("--bpf-jit-enable", type=int, choices=(0, 1), default=1, metavar="{0,1}",
                    help="the board's net.core.bpf_jit_enable: 0 prices the program as 6.1's eBPF interpreter "
                         "runs it (default 1, the arm64 JIT); --no-jit is the simulator's speed, not the board's")
+    b.add_argument("--flows", type=_positive, default=1, help="distinct 5-tuples in the traffic (default 1)")
+    rc = b.add_argument_group("redirect-cpu (xdp-bench redirect-cpu)")
+    rc.add_argument("--cpu", type=int, action="append", metavar="CPU",
+                    help="a CPU to redirect to (repeat for several; default 1)")
+    rc.add_argument("--qsize", type=_positive, default=2048, help="the CPUMAP's ring size per CPU (default 2048)")
+    rc.add_argument("--remote-action", choices=("disabled", "pass", "drop", "redirect"), default="disabled",
+                    help="the CPUMAP program on the remote CPU: none (disabled, skbs to the stack), XDP_PASS, "
+                         "XDP_DROP, or bpf_redirect back out of eth0")
+    rc.add_argument("--program-mode", choices=("no-touch", "l4-hash", "round-robin"), default="l4-hash",
+                    help="how the XDP program picks the CPU (default l4-hash; --prog: your own program)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench)
     w = sub.add_parser("warmup", help="compile every jitted path the course uses (numba caches it)",

@@ -70,6 +70,14 @@ OPS = (
     ("kfree_skb", "kfree_skb/consume_skb: release head state, free skbuff_head"),
     ("redirect", "xdp_do_redirect bookkeeping (per-CPU redirect info, tracepoint)"),
     ("xdp_flush", "xdp_do_flush at the end of a poll that redirected"),
+    ("cpumap_enqueue", "cpu_map_enqueue + bq_enqueue: one frame into this CPU's bulk queue of a CPUMAP entry"),
+    ("cpumap_bq_flush", "bq_flush_to_queue: the ptr_ring's producer lock, the flush list, the enqueue tracepoint"),
+    ("ptr_ring_produce", "__ptr_ring_produce: one slot checked and written (the consumer's CPU owns its line)"),
+    ("cpumap_wake", "wake_up_process of a sleeping cpumap kthread on another CPU (try_to_wake_up, IPI)"),
+    ("sched_switch", "schedule() out of a kthread that found its ring empty, and back in when woken"),
+    ("cpumap_batch", "one pass of cpu_map_kthread_run: batched consume, kmem_cache_alloc_bulk, bh/rcu, tracepoint"),
+    ("ptr_ring_consume", "one frame out of the ptr_ring and its struct page prefetched"),
+    ("xdp_frame_to_skb", "__xdp_build_skb_from_frame around build_skb: headroom, reserve, put, scrub"),
     ("unattributed", "per received frame: the part of the calibration figures that no operation above "
                      "explains with evidence (see xdplab/boards/espressobin.py)"),
 )

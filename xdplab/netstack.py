@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._bytes import get_le
 from ._twospeed import kernel
 from .cost import (C_BUILD_SKB, C_ETH_TYPE_TRANS, C_GRO_RECEIVE, C_IP_RCV, C_KFREE_SKB, C_NETIF_RECEIVE_SKB,
                    C_TC_INGRESS, C_UDP_RCV, charge, cpu_now)
 from .mm import PG_SKB, PGF_PP, PGF_WHERE, cpu_touch, cpu_write, put_page
 from .page_pool import page_pool_put_full_page
 from .trace import board_trace, board_tracing
-from ._layout import R_CPU_CUR, R_GRO_COUNT, R_RXQ_BUSY, R_RXQ_POOL, R_SKB_NR_FREE, R_STACK_STATS, R_TC_DROP
+from ._layout import MAX_FLOWS, R_FLOW_LAST_SEQ, R_WIRE_SEQ_OFF, R_CPU_CUR, R_GRO_COUNT, R_RXQ_BUSY, R_RXQ_POOL, R_SKB_NR_FREE, R_STACK_STATS, R_TC_DROP
 from .page_pool import PPF_ALLOC_COUNT, PPF_HOLD_CNT, PPF_RELEASE_CNT, PPF_RING_COUNT
 from .xdp_abi import MAX_SKB_FRAGS, SKB_SHARED_INFO_SIZE
 
@@ -38,9 +39,10 @@ SKB_FREE_TC_DROP = 1
 SKB_FREE_OTHER = 2
 
 # stack counters
-SS_GRO_RECEIVE, SS_NETIF_RECEIVE, SS_TC_DROP, SS_IP_RCV, SS_UDP_DELIVERED, SS_NOT_IP, SS_SKB_ALLOCS = range(7)
+SS_GRO_RECEIVE, SS_NETIF_RECEIVE, SS_TC_DROP, SS_IP_RCV, SS_UDP_DELIVERED, SS_NOT_IP, SS_SKB_ALLOCS, \
+    SS_UDP_REORDERED = range(8)
 STACK_STAT_NAMES = ("gro_receive", "netif_receive_skb", "tc_ingress_drop", "ip_rcv", "udp_delivered",
-                    "not_ip_consumed", "skb_allocs")
+                    "not_ip_consumed", "skb_allocs", "udp_reordered")
 
 
 # columns of the skb table b.skb (int64[MAX_SKBS, NSKBF])
@@ -141,10 +143,28 @@ def netif_receive_skb(b, skb):
         if buf[d + 23] == 17:
             charge(b, C_UDP_RCV)
             b.r[R_STACK_STATS + SS_UDP_DELIVERED] += 1
+            if b.r[R_WIRE_SEQ_OFF] != 0:
+                _udp_check_order(b, page, d)
         kfree_skb(b, skb, SKB_FREE_CONSUMED)     # the socket's reader: consume_skb after recvmsg
     else:
         b.r[R_STACK_STATS + SS_NOT_IP] += 1
         kfree_skb(b, skb, SKB_FREE_OTHER)
+
+
+@kernel
+def _udp_check_order(b, page, d):
+    """The receiving socket reads the generator's stamp (flow id, sequence number): a frame older
+    than one already delivered on its flow was reordered on the way (not a kernel function: the
+    check a test receiver does)."""
+    off = d + b.r[R_WIRE_SEQ_OFF]
+    flow = get_le(b.data, page, off, 4)
+    seq = get_le(b.data, page, off + 4, 4)
+    if flow < 0 or flow >= MAX_FLOWS:
+        return
+    if seq < b.r[R_FLOW_LAST_SEQ + flow]:
+        b.r[R_STACK_STATS + SS_UDP_REORDERED] += 1
+    else:
+        b.r[R_FLOW_LAST_SEQ + flow] = seq
 
 
 @kernel

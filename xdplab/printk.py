@@ -34,6 +34,8 @@ KLOG = {
     15: ("err", DEV + " unable to setup rxqs after MTU change"),
     16: ("warn", "xdplab: page_pool {a} has order {b}: the lab's page allocator hands out order-0 pages only, "
                  "so its allocation fails here (6.1 would allocate a compound page of {c} pages)"),
+    # bpf_warn_invalid_xdp_action(NULL, prog, act) from a CPUMAP entry's program (xdplab.cpumap): no device
+    40: ("warn", "{s} XDP return value {a} on prog cpumap prog (id {b}) dev N/A, expect packet loss!"),
 }
 
 

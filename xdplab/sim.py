@@ -1,5 +1,9 @@
 """The board's event loop: the NIC delivers frames as they arrive, interrupts start NAPI, CPU 0 polls.
 
+RX interrupts go to CPU 0 only (the A3720 has no RSS and one NAPI per port).  CPU 1 works only
+for a CPUMAP entry's kthread (``xdplab.cpumap``): after each poll it runs up to CPU 0's clock,
+and once the wire is quiet it empties its ring.
+
 Time is each CPU's own clock (``cpu_now(b)``: ``b.r[R_CLOCK + cpu]`` plus, for the CPU running,
 the charges not yet settled into it, see ``xdplab.cost.cpu_clock``); the NIC catches up with
 the CPU before every poll and the driver's work advances the CPU's clock by
@@ -10,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._layout import R_IN_SOFTIRQ, R_NAPI_SCHED, R_PP_NDESTROYING, R_RUNNING
+from ._layout import R_CPUMAP_ACTIVE, R_IN_SOFTIRQ, R_NAPI_SCHED, R_PP_NDESTROYING, R_RUNNING
 from ._twospeed import kernel
-from .cost import cpu_clock_settle, cpu_idle_until, cpu_now, cpu_switch
+from .cost import cpu_clock, cpu_clock_settle, cpu_idle_until, cpu_now, cpu_switch
+from .cpumap import cpu_map_run_kthreads
 from .nic.mvneta import NAPI_POLL_WEIGHT, mvneta_isr, mvneta_poll
 from .nic.mvneta_hw import mvneta_hw_next_irq, mvneta_hw_rx
 from .page_pool import PP_DESTROYING, PPF_STATE, page_pool_release_retry
@@ -41,9 +46,13 @@ def sim_run(b, max_polls):
         mvneta_poll(b, NAPI_POLL_WEIGHT)
         b.r[R_IN_SOFTIRQ] = 0
         polls += 1
+        if b.r[R_CPUMAP_ACTIVE] != 0:            # CPUMAP kthreads: CPU 1's up to CPU 0's clock, CPU 0's now
+            cpu_map_run_kthreads(b, cpu_clock(b, 0))
         if b.r[R_PP_NDESTROYING] > 0:            # the workqueue: deferred page_pool release
             for p in range(b.pp.shape[0]):
                 if b.pp[p, PPF_STATE] == PP_DESTROYING:
                     page_pool_release_retry(b, p, cpu_now(b))
+    if b.r[R_CPUMAP_ACTIVE] != 0:                # the wire is quiet: the kthreads empty their rings
+        cpu_map_run_kthreads(b, np.int64(1) << 62)
     cpu_clock_settle(b)                      # R_CLOCK exact for whoever reads it next
     return polls

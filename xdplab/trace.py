@@ -87,6 +87,10 @@ EVENTS = (
     ("port_open", "rx descriptors", "", "", "", ""),
     ("pp_create", "pool", "ptr_ring size", "dma_dir", "", ""),
     ("port_up", "rx descriptors filled", "", "", "", ""),
+    # CPUMAP (xdplab.cpumap): the two tracepoints of kernel/bpf/cpumap.c
+    ("xdp_cpumap_enqueue", "map id", "processed", "drops (ring full)", "to_cpu", "frames in the ring after"),
+    ("xdp_cpumap_kthread", "map id", "processed", "drops (no skb)", "sched",
+     "xdp_pass | xdp_drop << 16 | xdp_redirect << 32"),
 )
 EV_NAMES = tuple(e[0] for e in EVENTS)
 for _i, _e in enumerate(EVENTS):

@@ -14,11 +14,26 @@ import numpy as np
 
 from .nic.mvneta_hw import ETH_WIRE_OVERHEAD
 
-__all__ = ["make_frame", "make_traffic", "line_rate_pps", "KINDS"]
+__all__ = ["make_frame", "make_traffic", "line_rate_pps", "flow_tuple", "KINDS", "STAMP_OFF"]
 
 KINDS = ("udp", "ssh", "tcp")
 SRC_MAC = bytes.fromhex("e0d55e65ac83")     # the MAC in the talk's pktgen command line
 DST_MAC = bytes.fromhex("f0ad4e0a1b2c")     # an address for the ESPRESSObin's eth0 (Globalscale OUI)
+
+
+# the stamp Board.run(stamp=True) has the MAC write into each UDP frame, as pktgen writes its
+# pktgen_hdr (magic, seq_num, time) into the payload: the flow id (u32 LE) and the frame's sequence
+# number on the wire (u32 LE), right after the Ethernet, IPv4 and UDP headers
+STAMP_OFF = 14 + 20 + 8
+
+
+def flow_tuple(f: int, kind: str = "udp") -> tuple:
+    """Flow ``f``'s 5-tuple (saddr, daddr, sport, dport, protocol), as ``make_traffic`` builds it:
+    pktgen's udp_src_min..max range, one source port per flow."""
+    proto = 17 if kind == "udp" else 6
+    dport = 9 if kind == "udp" else (22 if kind == "ssh" else 9)
+    sport = 1000 + f if kind == "udp" else 40000 + (1000 + f) % 20000
+    return ("192.168.200.10", "192.168.200.1", sport, dport, proto)
 
 
 def line_rate_pps(size: int, gbps: float = 1.0) -> float:
@@ -55,8 +70,9 @@ def make_traffic(packets: int, size: int = 64, rate="line", kind: str = "udp", f
                  seed: int = 0, gbps: float = 1.0, start_ns: float = 0.0):
     """Arrival times and frames for ``packets`` frames; returns (arrival_ns, tmpl, frames, frame_len).
 
-    ``rate`` is frames per second or ``"line"``.  With several ``flows`` each
-    frame's flow (its UDP/TCP source port) is drawn from the seeded generator.
+    ``rate`` is frames per second or ``"line"``.  With several ``flows`` (distinct 5-tuples,
+    ``flow_tuple``: the source port differs) each frame's flow is drawn from the seeded
+    generator; ``tmpl[k]`` is frame k's flow.
     """
     packets = int(packets)
     if packets < 0:

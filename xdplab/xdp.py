@@ -20,7 +20,7 @@ from ._bytes import get_le, put_le
 from ._twospeed import kernel
 from .cost import C_XDP_FLUSH, C_XDP_FRAME_CONV, C_XDP_RETURN_FRAME, charge, cpu_now
 from .errno import EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP
-from ._layout import R_MEM_ID_NEXT, R_XDP_RXQ
+from ._layout import R_CPUMAP_ACTIVE, R_MEM_ID_NEXT, R_XDP_RXQ
 from .mm import PGF_FRAG0, PGF_FRAG_NR, PGF_PP, cpu_write, put_page
 from .page_pool import page_pool_put_page, page_pool_use_xdp_mem, page_pool_destroy
 from .printk import printk
@@ -297,11 +297,19 @@ def xdp_return_buff(b, xdp):
 @kernel
 def xdp_do_flush(b):
     """xdp_do_flush: send what redirects queued this poll (__dev_flush, __cpu_map_flush,
-    __xsk_map_flush); no redirect target is modelled yet, so there is nothing queued to send."""
+    __xsk_map_flush).  Modelled so far: the CPUMAP's (xdplab.cpumap)."""
     charge(b, C_XDP_FLUSH)
+    if b.r[R_CPUMAP_ACTIVE] != 0:
+        _cpu_map_flush(b)
 
 
 @kernel
 def xdp_do_flush_map(b):
     """xdp_do_flush_map: in 6.1 a define for xdp_do_flush (include/linux/filter.h), the name mvneta calls."""
     xdp_do_flush(b)
+
+
+# __cpu_map_flush lives with the CPUMAP (xdplab.cpumap), which frees frames through this module:
+# whichever of the two loads first, xdplab.cpumap puts its _cpu_map_flush here when it is done
+_cpu_map_flush = None
+from . import cpumap as _cpumap  # noqa: E402,F401

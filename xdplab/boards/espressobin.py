@@ -120,6 +120,21 @@ _PROFILE = {
     "kfree_skb": (220, "insn", "skb_release_head_state + skb_free_head + kmem_cache_free + tracepoint"),
     "redirect": (30, "insn", "xdp_do_redirect: per-CPU bpf_redirect_info read/clear, tracepoint"),
     "xdp_flush": (50, "insn", "xdp_do_flush: walk the per-CPU flush lists"),
+    # CPUMAP (kernel/bpf/cpumap.c): instruction estimates like the rows above, no new fitted number
+    "cpumap_enqueue": (15, "insn", "cpu_map_enqueue: dev_rx store, bq->q[count++], flush-list check"),
+    "cpumap_bq_flush": (60, "insn", "bq_flush_to_queue per bulk of <= 8: spin_lock/unlock of the producer "
+                                    "lock, __list_del_clearprev, trace_xdp_cpumap_enqueue (static key off)"),
+    "ptr_ring_produce": (12, "insn", "__ptr_ring_produce: slot check, store, producer index wrap"),
+    "cpumap_wake": (400, "insn", "wake_up_process on a sleeping kthread: try_to_wake_up, remote runqueue "
+                                 "enqueue, reschedule IPI (charged to the waking CPU)"),
+    "sched_switch": (800, "insn", "schedule() to idle and back when woken: two context switches, the idle "
+                                  "loop's entry and exit (charged to the kthread's CPU)"),
+    "cpumap_batch": (120, "insn", "one cpu_map_kthread_run pass: empty checks, cond_resched, "
+                                  "__ptr_ring_consume_batched, kmem_cache_alloc_bulk call, local_bh_disable/"
+                                  "enable, rcu_read_lock, trace_xdp_cpumap_kthread"),
+    "ptr_ring_consume": (10, "insn", "one frame out of the ring (slot load and zeroing) and prefetchw of its page"),
+    "xdp_frame_to_skb": (30, "insn", "__xdp_build_skb_from_frame: headroom and frame size, skb_reserve, "
+                                     "__skb_put, metasize, xdp_scrub_frame (the skb head itself: build_skb)"),
     "unattributed": (UNATTRIBUTED, "fit", "per received frame: what the three calibration figures need beyond "
                                           "every priced operation (benchmarks/calibrate.py)"),
 }

@@ -70,7 +70,7 @@ BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_WRONLY_PROG = 1 << 8
 BPF_F_MMAPABLE = 1 << 10
 
-EINVAL, ENOENT, EEXIST, E2BIG, ENODEV, EOVERFLOW, EPERM = 22, 2, 17, 7, 19, 75, 1
+EINVAL, ENOENT, EEXIST, E2BIG, ENODEV, EOVERFLOW, EPERM, ENOMEM = 22, 2, 17, 7, 19, 75, 1, 12
 CPU_MAP_MAX_QSIZE = 16384  # cpu_map_update_elem: qsize > 16k -> -EOVERFLOW
 
 
@@ -429,6 +429,8 @@ class Map:
         (or struct bpf_cpumap_val), XSKMAP a socket handle.  Raises MapError(errno)."""
         t = self.type
         vals = None
+        if t == BPF_MAP_TYPE_CPUMAP:
+            value = self._cpumap_value(value)
         if t == BPF_MAP_TYPE_PROG_ARRAY:
             idx = value if isinstance(value, (int, np.integer)) else getattr(value, "index", None)
             if idx is None or getattr(value, "object", self._obj) is not self._obj:
@@ -457,6 +459,21 @@ class Map:
             if v0 == 0:                                   # qsize 0: same as deleting
                 self._k("bpf_map_delete")(self._bs, self.index, self._key_in(key), SCRATCH_OFF)
                 return
+            fd = int.from_bytes(vals[0][4:8], "little", signed=True) if self.value_size >= 8 else 0
+            if fd > 0:
+                # __cpu_map_load_bpf_program: the program must be BPF_XDP_CPUMAP (section "xdp/cpumap").
+                # Its -EINVAL does not reach the caller in 6.1: __cpu_map_entry_alloc returns NULL and
+                # cpu_map_update_elem reports -ENOMEM (later kernels pass the -EINVAL on)
+                prog = self._obj._prog_by_index(fd - 1)
+                why = None
+                if not hasattr(prog, "attach"):
+                    why = f"no program with fd {fd} in this object (the lab's fd of a program is its index + 1)"
+                elif prog.attach != "xdp/cpumap":
+                    why = (f"program {prog.name!r} (section {prog.section!r}) is not of expected attach type "
+                           f"BPF_XDP_CPUMAP: put it in SEC(\"xdp/cpumap\")")
+                if why is not None:
+                    raise MapError(ENOMEM, self._msg("update", -ENOMEM, why + "; __cpu_map_load_bpf_program's "
+                                                     "-EINVAL comes back as -ENOMEM in 6.1"))
         if t == BPF_MAP_TYPE_DEVMAP and v0 == 0:
             if flags > BPF_EXIST:
                 raise MapError(EINVAL, self._msg("update", -EINVAL))
@@ -478,6 +495,39 @@ class Map:
             off = int(bs.maps[self.index, MAP_VBASE]) + int(self._k("bpf_map_value_offset")(bs, self.index, e, c))
             bs.umem[off: off + self.value_size] = np.frombuffer(vb, dtype=np.uint8)
         bs.elems[e, EL_USED] = 1
+
+    def _cpumap_value(self, value):
+        """A CPUMAP value: a qsize (int), raw bytes, or struct bpf_cpumap_val as a dict
+        ``{"qsize": n, "bpf_prog": prog}`` / a tuple ``(qsize, prog)``; ``prog`` is None, a program
+        of this object (section ``xdp/cpumap``) or its fd (the lab's fd of a program: index + 1)."""
+        if isinstance(value, dict):
+            unknown = set(value) - {"qsize", "bpf_prog"}
+            if unknown:
+                raise ValueError(f"map {self.name!r}: struct bpf_cpumap_val has qsize and bpf_prog, not {unknown}")
+            value = (value.get("qsize", 0), value.get("bpf_prog"))
+        if not isinstance(value, tuple):
+            return value
+        if len(value) != 2:
+            raise ValueError(f"map {self.name!r}: a CPUMAP value is (qsize, bpf_prog)")
+        qsize, prog = value
+        if prog is None:
+            fd = 0
+        elif isinstance(prog, (int, np.integer)):
+            fd = int(prog)
+        elif hasattr(prog, "index") and hasattr(prog, "attach"):
+            if getattr(prog, "object", self._obj) is not self._obj:
+                raise MapError(EINVAL, f"map {self.name!r}: the CPUMAP entry's program must come from the same "
+                                       f"object as the map (the lab runs one object per board)")
+            fd = int(prog.index) + 1
+        else:
+            raise TypeError(f"map {self.name!r}: bpf_prog must be None, a program or an fd, got {type(prog).__name__}")
+        if self.value_size < 8:
+            if fd:
+                raise ValueError(f"map {self.name!r}: value_size {self.value_size} holds only a qsize; a program "
+                                 f"needs __type(value, struct bpf_cpumap_val) (8 bytes)")
+            return int(qsize)
+        return (int(qsize) & 0xFFFFFFFF).to_bytes(4, "little") + int(fd).to_bytes(4, "little", signed=True) \
+            + bytes(self.value_size - 8)
 
     def delete(self, key):
         """bpf_map_delete_elem(fd, key); raises MapError (-EINVAL for arrays, -ENOENT if absent)."""

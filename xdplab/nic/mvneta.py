@@ -48,13 +48,14 @@ from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, pa
                          PPF_HOLD_CNT, PPF_RELEASE_CNT, PPF_RING_COUNT)
 from ..printk import printk
 from ..sanitizer import san_report
-from ..progs import bpf_prog_put, bpf_prog_run_xdp
 from ..trace import EV_PORT_OPEN, EV_PORT_STOP, EV_PORT_UP, EV_XDP_SETUP, board_trace, board_tracing
 from .._layout import (RXQ_NUMBER, TXQ_NUMBER, R_TR_MUTE, R_XDP_PROG, R_MAX_RX_SIZE, R_PKT_SIZE, R_RXQ_CMD, R_TXQ_CMD, R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_SKB_RELEASE, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
 from ..xdp import (XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_do_flush_map, xdp_frame_field, xdp_init_buff,
                    xdp_prepare_buff, xdp_return_frame, xdp_return_frame_rx_napi, xdp_rxq_info_is_reg,
                    xdp_rxq_info_reg, xdp_rxq_info_reg_mem_model, xdp_rxq_info_unreg)
-from ..xdp_abi import (ETH_FCS_LEN, MAX_SKB_FRAGS, MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_DATA, XB_DATA_END,
+from ..cpumap import xdp_do_redirect_cpumap
+from ..progs import bpf_prog_put, bpf_prog_run_xdp
+from ..xdp_abi import (ENV_RI_MAP_TYPE, ENV_RI_TGT_VALUE, ETH_FCS_LEN, MAX_SKB_FRAGS, MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_DATA, XB_DATA_END,
                        XB_DATA_META, XB_FLAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_FRAGS_SIZE, XB_HARD_START, XB_NR_FRAGS,
                        XB_PAGE, XDP_ABORTED, XDP_DROP, XDP_FLAGS_HAS_FRAGS, XDP_FRAME_SIZE, XDP_PASS, XDP_REDIRECT, XDP_TX)
 from .mvneta_hw import (RXD_ARRIVAL_PS, RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, RXD_DATA_SIZE, RXD_HW_OWN, RXD_STATUS,
@@ -335,8 +336,17 @@ def _copy_frags_to_tab(b, xdp):
 
 @kernel(hot=True)
 def xdp_do_redirect(b, xdp):
-    """xdp_do_redirect: no redirect target is modelled yet, so the lookup fails (-EINVAL)."""
+    """xdp_do_redirect: the target bpf_redirect_map() left in the redirect info (b.env's ENV_RI_*),
+    cleared as it is read.  Modelled so far: a CPUMAP entry (xdplab.cpumap); any other target
+    fails (-EINVAL)."""
     charge(b, C_REDIRECT)
+    env = b.env
+    t = env[ENV_RI_MAP_TYPE]
+    tgt = env[ENV_RI_TGT_VALUE]
+    env[ENV_RI_MAP_TYPE] = 0
+    env[ENV_RI_TGT_VALUE] = -1
+    if t == 16 and tgt >= 0:                    # BPF_MAP_TYPE_CPUMAP: the target CPU
+        return xdp_do_redirect_cpumap(b, xdp, tgt)
     return -EINVAL
 
 

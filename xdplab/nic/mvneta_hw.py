@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._bytes import copy_bytes
+from .._bytes import copy_bytes, put_le
 from .._twospeed import kernel
 from .._layout import TXCAP_MAX  # transmitted frames whose bytes are kept (a "tcpdump")
 from ..mm import dev_dma_read, dev_dma_write, dma_to_page
 from ..trace import board_trace, board_tracing
-from .._layout import (F_FIRST_PENDING, F_GBPS, F_TX_LAST, R_MAX_RX_SIZE, R_COAL_PKTS, R_COAL_USEC, R_IRQ_ON, R_RXQ_BUSY, R_RXQ_HW_NEXT,
+from .._layout import (R_WIRE_SEQ_OFF, F_FIRST_PENDING, F_GBPS, F_TX_LAST, R_MAX_RX_SIZE, R_COAL_PKTS, R_COAL_USEC, R_IRQ_ON, R_RXQ_BUSY, R_RXQ_HW_NEXT,
                        R_RXQ_PENDING_IRQ, R_RXQ_SIZE, R_STATS, R_TXCAP_LEN, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT,
                        R_TXQ_PENDING, R_TXQ_SIZE, R_WIRE_FLEN, R_WIRE_NEXT, R_WIRE_RXST, R_WIRE_TX_N)
 from ..xdp_abi import PAGE_SIZE
@@ -175,6 +175,10 @@ def _rx_one(b, t_ns, k):
             x0 = MVNETA_MH_SIZE
         src = done + x0 - MVNETA_MH_SIZE     # position in the frame
         copy_bytes(b.data, page, off + x0, b.frames, tid, src, chunk - x0)
+        if j == 0 and b.r[R_WIRE_SEQ_OFF] != 0:
+            # the generator's stamp (Board.run(stamp=True)): flow id and sequence number in the payload
+            put_le(b.data, page, off + x0 + b.r[R_WIRE_SEQ_OFF], tid, 4)
+            put_le(b.data, page, off + x0 + b.r[R_WIRE_SEQ_OFF] + 4, k, 4)
         st = 0
         if j == 0:
             st |= st0

@@ -1,0 +1,266 @@
+"""CPUMAP on the board's two CPUs (kernel/bpf/cpumap.c, Linux 6.1): the enqueue side on CPU 0,
+the kthread on CPU 1, the map's update errors, bad input, where the pages go, per-flow order."""
+import os
+
+import numpy as np
+import pytest
+
+from xdplab_testutil import npk
+from xdplab import Board, XdplabError
+from xdplab import _layout as L
+from xdplab.bpf import load_object, load_insns
+from xdplab.bpf.maps import MapError, BPF_EXIST, BPF_NOEXIST
+from xdplab.cpumap import CPUMAP_STAT_NAMES
+from xdplab.trace import trace_records
+
+OBJ = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "xdplab", "progs", "cpumap_rps.o")
+
+
+def rps(main="redirect_cpu_fixed", cpus=(1,), qsize=192, remote=None, entries=None):
+    """cpumap_rps.o with its CPUMAP filled like `xdp-bench redirect-cpu --cpu ... --qsize ...`."""
+    obj = load_object(OBJ)
+    for i, c in enumerate(cpus):
+        obj.maps["cpus_available"].update(i, c)
+    obj.maps["cpus_count"].update(0, len(cpus))
+    for c in (entries if entries is not None else cpus):
+        obj.maps["cpu_map"].update(c, {"qsize": qsize, "bpf_prog": obj[remote] if remote else None})
+    return obj, obj[main]
+
+
+def snapshot(b, r):
+    """Everything a run can tell, for comparing the two speeds."""
+    return {"r": {k: v for k, v in r.items() if not k.startswith("wall")}, "cm": b.cpumap_stats(),
+            "stack": b.stack_stats(), "order": b.flow_order(), "clocks": [b.clock_fx(0), b.clock_fx(1)],
+            "idle": [int(b.s.r[L.R_IDLE]), int(b.s.r[L.R_IDLE + 1])], "census": b.page_census(),
+            "dmesg": b.dmesg(), "pp": b.page_pool_stats()}
+
+
+# ---------------------------------------------------------------- two CPUs
+def test_without_cpumap_cpu1_never_runs(mode):
+    b = Board("drop", mode=mode)
+    r = b.run(packets=npk(mode, 5000, 300))
+    assert r["cpu1_busy"] == 0.0 and b.clock_fx(1) == 0 and r["cpu0_busy"] > 0
+    assert r["cpumap"]["enqueue_processed"] == 0
+
+
+def test_cpu1_builds_the_skbs_and_the_two_cpus_run_concurrently(mode):
+    n = npk(mode, 20000, 1200)
+    obj, prog = rps()
+    b = Board(prog, mode=mode)
+    r = b.run(packets=n)                        # line rate: both CPUs saturated
+    st = b.cpumap_stats()
+    red = r["verdicts"]["XDP_REDIRECT"]
+    assert red == r["rx_packets"] > 0 and r["ethtool"]["rx_xdp_redirect"] == red
+    assert st["enqueue_processed"] == red == st["kthread_processed"] + st["enqueue_drops"]
+    # every frame the kthread took became an skb that the stack (on CPU 1) delivered
+    assert st["skbs"] == st["kthread_processed"] == b.stack_stats()["udp_delivered"]
+    assert b.stack_stats()["gro_receive"] == 0  # 6.1's kthread: netif_receive_skb_list, no GRO
+    # concurrency: the run took less simulated time than the two CPUs' busy time added up
+    busy0, busy1 = r["cpu_busy_ns"]
+    assert busy0 > 0 and busy1 > 0
+    assert r["sim_seconds"] * 1e9 < 0.8 * (busy0 + busy1)
+    assert r["cpu0_busy"] > 0.8 and r["cpu1_busy"] > 0.9     # CPU 1 (the stack) is the slower one
+    # CPU 0 does not pay for the stack: per frame it is far cheaper than a plain XDP_PASS
+    p = Board("pass", mode=mode)
+    rp = p.run(packets=n)
+    assert busy0 / red < 0.6 * rp["cpu_busy_ns"][0] / rp["rx_packets"]
+    b.check_pages()
+    b.stop()
+
+
+def test_cpu1_idles_between_bursts_and_is_woken_by_the_flush(mode):
+    obj, prog = rps()
+    b = Board(prog, mode=mode, trace=100000)
+    n = npk(mode, 2000, 300)
+    r = b.run(packets=n, rate=20_000)           # one frame every 50 us: the kthread sleeps in between
+    st = b.cpumap_stats()
+    assert st["kthread_processed"] == n and st["enqueue_drops"] == 0
+    assert st["wakeups"] > n // 4 and st["kthread_sched"] >= st["wakeups"]
+    assert r["cpu1_busy"] < 0.5
+    load = b.cpu_load()
+    assert load[1]["idle_ns"] > load[1]["busy_ns"]
+    recs = trace_records(b.trace)
+    assert b.trace.lost[0] == 0
+    kt = [x for x in recs if x["event"] == "xdp_cpumap_kthread"]
+    enq = [x for x in recs if x["event"] == "xdp_cpumap_enqueue"]
+    assert kt and enq and all(x["cpu"] == 1 for x in kt) and all(x["cpu"] == 0 for x in enq)
+    assert sum(x["b"] for x in kt) == n and sum(x["b"] for x in enq) == n
+    assert all(x["d"] == 1 for x in enq) and all(x["a"] == obj.maps["cpu_map"].id for x in kt + enq)
+    # a pass after schedule() reports sched=1; the kthread never took a frame before it was queued
+    assert sum(x["d"] for x in kt) == st["kthread_sched"]
+    first_enq = min(x["t_ns"] for x in enq)
+    assert min(x["t_ns"] for x in kt) >= first_enq
+    b.check_pages()
+
+
+# ---------------------------------------------------------------- the map
+def test_update_errors_as_6_1_reports_them():
+    obj = load_object(OBJ)
+    cm = obj.maps["cpu_map"]
+    with pytest.raises(MapError) as e:
+        cm.update(1, {"qsize": 64}, flags=4)                   # flags > BPF_EXIST
+    assert e.value.errno == 22
+    with pytest.raises(MapError) as e:
+        cm.update(2, {"qsize": 64})                            # key >= max_entries
+    assert e.value.errno == 7
+    with pytest.raises(MapError) as e:
+        cm.update(1, {"qsize": 64}, flags=BPF_NOEXIST)         # entries always exist
+    assert e.value.errno == 17
+    with pytest.raises(MapError) as e:
+        cm.update(1, {"qsize": 16385})
+    assert e.value.errno == 75 and "16384" in str(e.value)
+    cm.update(1, {"qsize": 16384}, flags=BPF_EXIST)            # the limit itself is fine
+    with pytest.raises(MapError) as e:                         # an XDP program, not xdp/cpumap
+        cm.update(1, {"qsize": 64, "bpf_prog": obj["redirect_cpu_fixed"]})
+    assert e.value.errno == 12 and "BPF_XDP_CPUMAP" in str(e.value) and "xdp/cpumap" in str(e.value)
+    with pytest.raises(MapError) as e:                         # an fd that is no program
+        cm.update(1, {"qsize": 64, "bpf_prog": 99})
+    assert e.value.errno == 12
+    cm.update(1, {"qsize": 64, "bpf_prog": obj["cpumap_drop"]})
+    v = cm.lookup(1)
+    assert int.from_bytes(v[:4], "little") == 64 and int.from_bytes(v[4:], "little") == obj["cpumap_drop"].index + 1
+    cm.update(1, 0)                                            # qsize 0: the entry goes
+    assert cm.get(1) is None
+    # a CPU the board does not have: -ENODEV (the map may be larger than the board, up to NR_CPUS)
+    big = load_insns([0x00000000000000b7, 0x0000000000000095], name="p",
+                     maps=[{"type": 16, "key_size": 4, "value_size": 8, "max_entries": 4}]).maps["map0"]
+    with pytest.raises(MapError) as e:
+        big.update(2, {"qsize": 64})
+    assert e.value.errno == 19
+    big.update(1, {"qsize": 64})
+
+
+def test_entry_changes_between_runs_take_effect(mode):
+    obj, prog = rps(qsize=8)
+    b = Board(prog, mode=mode)
+    r = b.run(packets=npk(mode, 3000, 300))
+    assert r["cpumap"]["enqueue_drops"] > 0                     # qsize 8 at line rate
+    obj.maps["cpu_map"].update(1, {"qsize": 4096})
+    r = b.run(packets=npk(mode, 3000, 300))
+    assert r["cpumap"]["enqueue_drops"] == 0 and r["cpumap"]["kthread_processed"] == r["rx_packets"]
+    obj.maps["cpu_map"].delete(1)
+    r = b.run(packets=npk(mode, 500, 100), rate=100_000)       # the slot is empty now
+    assert r["verdicts"]["XDP_ABORTED"] == r["rx_packets"] and r["cpumap"]["enqueue_processed"] == 0
+    b.check_pages()
+    b.stop()
+
+
+# ---------------------------------------------------------------- bad input
+def test_redirect_to_an_empty_slot_is_aborted(mode):
+    obj, prog = rps(cpus=(1,), entries=())      # cpus_available says 1, the CPUMAP has no entry 1
+    b = Board(prog, mode=mode, trace=5000)
+    n = npk(mode, 2000, 200)
+    r = b.run(packets=n, rate=100_000)
+    # bpf_redirect_map(&cpu_map, 1, 0) finds no entry and returns its flags' action: XDP_ABORTED
+    assert r["verdicts"]["XDP_ABORTED"] == n and r["verdicts"]["XDP_REDIRECT"] == 0
+    assert r["ethtool"]["rx_xdp_drop"] == n and r["ethtool"]["rx_xdp_redirect"] == 0
+    assert sum(1 for x in trace_records(b.trace) if x["event"] == "xdp_exception") == min(n, 5000)
+    assert r["cpumap"]["enqueue_processed"] == 0 and r["cpu1_busy"] == 0.0
+    assert r["ethtool"]["rx_pp_recycle_cached"] == n
+    b.check_pages()
+    b.stop()
+
+
+def test_ring_overflow_drops_on_cpu0_into_the_alloc_cache(mode):
+    obj, prog = rps(qsize=16, remote="cpumap_pass")
+    b = Board(prog, mode=mode, trace=30000)
+    r = b.run(packets=npk(mode, 10000, 800))
+    st = r["cpumap"]
+    assert st["enqueue_drops"] > 0 and st["ring_high"] == 16
+    assert st["enqueue_processed"] == r["verdicts"]["XDP_REDIRECT"]
+    assert st["kthread_processed"] == st["enqueue_processed"] - st["enqueue_drops"] == st["xdp_pass"] == st["skbs"]
+    # a frame the ring refused goes back from CPU 0's NAPI: xdp_return_frame_rx_napi, the alloc cache
+    assert r["page_pool"]["cached"] == st["enqueue_drops"] and r["page_pool"]["ring"] == 0
+    enq = [x for x in trace_records(b.trace) if x["event"] == "xdp_cpumap_enqueue"]
+    assert sum(x["c"] for x in enq) == st["enqueue_drops"] and max(x["e"] for x in enq) == 16
+    assert all(x["b"] <= 8 for x in enq)                     # CPU_MAP_BULK_SIZE
+    b.check_pages()
+    b.stop()
+
+
+def test_xdp_tx_and_aborted_on_cpu1_are_dropped_with_one_warning(mode):
+    obj, prog = rps(remote="cpumap_tx")
+    b = Board(prog, mode=mode)
+    n = npk(mode, 3000, 300)
+    r = b.run(packets=n, rate=100_000)
+    st = r["cpumap"]
+    assert st["xdp_drop"] == n and st["xdp_pass"] == 0 and st["skbs"] == 0
+    warn = [m for m in b.dmesg() if "XDP return value" in m]
+    assert len(warn) == 1 and "Driver unsupported XDP return value 3" in warn[0] and "dev N/A" in warn[0]
+    # dropped on CPU 1 with return-frame-no-direct: the pool's ptr_ring, never its alloc cache
+    assert r["page_pool"]["ring"] == n and r["page_pool"]["cached"] == 0
+    b.check_pages()
+
+
+def test_a_program_that_faults_on_cpu1(mode):
+    obj, prog = rps(remote="cpumap_oob_read")
+    b = Board(prog, mode=mode)
+    n = npk(mode, 1000, 100)
+    with pytest.raises(XdplabError) as e:
+        b.run(packets=n, rate=100_000)
+    msg = str(e.value)
+    assert "cpumap_oob_read" in msg and "CPUMAP program" in msg and "Traceback" not in msg
+    st = b.cpumap_stats()
+    assert st["kthread_processed"] == n and st["xdp_drop"] == n and st["skbs"] == 0
+    assert len([m for m in b.dmesg() if "XDP return value 0" in m]) == 1    # XDP_ABORTED: the default branch
+    b.check_pages()
+    r = b.run(packets=0)                        # the board goes on
+    assert r["rx_packets"] == 0
+    b.stop()
+
+
+# ---------------------------------------------------------------- where the pages go
+def test_pages_recycled_from_cpu1_use_the_ptr_ring_and_skbs_leave_the_pool(mode):
+    n = npk(mode, 4000, 400)
+    obj, prog = rps(remote="cpumap_drop")
+    b = Board(prog, mode=mode)
+    r = b.run(packets=n, rate=100_000)
+    assert r["page_pool"]["ring"] == n and r["page_pool"]["cached"] == 0
+    assert r["cpumap"]["pages_state_release_cnt"] == 0
+    obj2, prog2 = rps()                         # no cpumap program: every frame becomes an skb on CPU 1
+    b2 = Board(prog2, mode=mode)
+    r2 = b2.run(packets=n, rate=100_000)
+    # __xdp_build_skb_from_frame -> xdp_release_frame: each page leaves its pool, the stack frees it,
+    # and the refill allocates new ones (page_pool's slow path, in bulk)
+    assert r2["cpumap"]["pages_state_release_cnt"] == n == r2["cpumap"]["pages_released"]
+    assert r2["page_pool"]["ring"] == 0 and r2["page_pool"]["cached"] == 0
+    assert r2["page_pool"]["slow"] >= n // 64
+    b.check_pages()
+    b2.check_pages()
+    b2.stop()
+
+
+# ---------------------------------------------------------------- flows
+def test_hash_keeps_each_flow_in_order_round_robin_does_not(mode):
+    n = npk(mode, 20000, 1500)
+    obj, prog = rps(main="redirect_cpu_hash", cpus=(0, 1))
+    b = Board(prog, mode=mode)
+    r = b.run(packets=n, flows=16, stamp=True, rate=300_000)
+    fo = b.flow_order()
+    assert fo["udp_delivered"] == r["cpumap"]["skbs"] > 0 and fo["udp_reordered"] == 0
+    assert b.cpumap_stats(0)["kthread_processed"] > 0 and b.cpumap_stats(1)["kthread_processed"] > 0
+    obj2, prog2 = rps(main="redirect_cpu_round_robin", cpus=(0, 1))
+    b2 = Board(prog2, mode=mode)
+    b2.run(packets=n, flows=16, stamp=True, rate=300_000)
+    assert b2.flow_order()["udp_reordered"] > 0
+    b.check_pages()
+    b2.check_pages()
+
+
+def test_stamp_needs_udp_frames():
+    b = Board("drop", mode="python")
+    with pytest.raises(ValueError, match="stamp"):
+        b.run(packets=10, kind="tcp", stamp=True)
+
+
+# ---------------------------------------------------------------- both speeds
+def test_both_speeds_give_identical_results():
+    out = []
+    for mode in ("jit", "python"):
+        obj, prog = rps(main="redirect_cpu_hash", cpus=(0, 1), qsize=32, remote="cpumap_pass")
+        b = Board(prog, mode=mode, trace=3000)
+        r = b.run(packets=600, flows=8, stamp=True)
+        s = snapshot(b, r)
+        s["trace"] = trace_records(b.trace)
+        out.append(s)
+    assert out[0] == out[1]
