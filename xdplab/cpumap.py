@@ -136,8 +136,6 @@ def bq_flush_to_queue(b, e, src):
     n = cm[e, CMF_BQ_COUNT + src]
     if n == 0:
         return
-    # the kthread consumes concurrently: run it up to now, so the ring holds what it has not taken
-    cpu_map_kthread_run(b, e, cpu_clock(b, b.r[R_CPU_CUR]))
     charge(b, C_CPUMAP_BQ_FLUSH)
     qsize = cm[e, CMF_QSIZE]
     drops = 0
@@ -162,31 +160,52 @@ def bq_flush_to_queue(b, e, src):
     _cm_trace(b, EV_XDP_CPUMAP_ENQUEUE, e, n, drops, e, cm[e, CMF_COUNT])   # trace_xdp_cpumap_enqueue
 
 
+# The kthread is run (nested) up to CPU 0's clock before CPU 0 produces into its ring.  The
+# kthread's own program can redirect into a CPUMAP too; that path has copies of the enqueue and
+# the flush without the catch-up (``*_nested``): numba's cache cannot hold mutually recursive
+# functions, and the kthread that is running needs no catch-up anyway.
+
 @kernel
-def cpu_map_enqueue(b, e, frame, dev_rx):
-    """cpu_map_enqueue(rcpu, xdpf, dev_rx): into this CPU's bulk queue of entry ``e`` (bq_enqueue);
-    a full bulk queue goes to the ring first.  Returns 0."""
-    charge(b, C_CPUMAP_ENQUEUE)
+def _bq_add(b, e, src, frame):
+    """bq->q[bq->count++] = xdpf; the bulk queue goes on this CPU's flush list."""
     cm = b.cpumap
-    src = b.r[R_CPU_CUR] & 1
     page = frame // PAGE_SIZE
     b.pg[page, PGF_WHERE] = PG_XDP_FRAME
     for i in range(b.pg[page, PGF_FRAG_NR]):
         b.pg[b.pg[page, PGF_FRAG0 + 3 * i], PGF_WHERE] = PG_XDP_FRAME
-    if cm[e, CMF_BQ_COUNT + src] == CPU_MAP_BULK_SIZE:
-        bq_flush_to_queue(b, e, src)
     cm[e, CMF_BQ + src * CPU_MAP_BULK_SIZE + cm[e, CMF_BQ_COUNT + src]] = frame
     cm[e, CMF_BQ_COUNT + src] += 1
     cm[e, CMF_BQ_LISTED + src] = 1              # list_add(&bq->flush_node, flush_list)
+
+
+@kernel
+def cpu_map_enqueue(b, e, frame, dev_rx):
+    """cpu_map_enqueue(rcpu, xdpf, dev_rx) from CPU 0's NAPI: into this CPU's bulk queue of entry
+    ``e`` (bq_enqueue); a full bulk queue goes to the ring first.  Returns 0."""
+    charge(b, C_CPUMAP_ENQUEUE)
+    src = b.r[R_CPU_CUR] & 1
+    if b.cpumap[e, CMF_BQ_COUNT + src] == CPU_MAP_BULK_SIZE:
+        # the kthread consumes concurrently: run it up to now, so the ring holds what it has not taken
+        cpu_map_kthread_run(b, e, cpu_clock(b, b.r[R_CPU_CUR]))
+        bq_flush_to_queue(b, e, src)
+    _bq_add(b, e, src, frame)
     return 0
 
 
 @kernel
-def xdp_do_redirect_cpumap(b, xdp, e):
-    """xdp_do_redirect's BPF_MAP_TYPE_CPUMAP case: the buff becomes an xdp_frame in its headroom
-    (xdp_convert_buff_to_frame; no room: -EOVERFLOW) and is enqueued for CPU ``e``."""
-    if e < 0 or e >= NR_CPUS or b.cpumap[e, CMF_QSIZE] == 0:
-        return -EINVAL
+def _cpu_map_enqueue_nested(b, e, frame):
+    """cpu_map_enqueue from a kthread's program (no catch-up)."""
+    charge(b, C_CPUMAP_ENQUEUE)
+    src = b.r[R_CPU_CUR] & 1
+    if b.cpumap[e, CMF_BQ_COUNT + src] == CPU_MAP_BULK_SIZE:
+        bq_flush_to_queue(b, e, src)
+    _bq_add(b, e, src, frame)
+    return 0
+
+
+@kernel
+def _xdp_to_redirect_frame(b, xdp):
+    """The buff as an xdp_frame in its headroom, its frags in the side table; -1 if no room."""
     page = xdp[XB_PAGE]
     n = 0
     if xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS:     # the frags travel in the skb_shared_info (b.pg side table)
@@ -200,8 +219,30 @@ def xdp_do_redirect_cpumap(b, xdp, e):
     frame = xdp_convert_buff_to_frame(b, xdp)
     if frame < 0:
         b.pg[page, PGF_FRAG_NR] = 0
+    return frame
+
+
+@kernel
+def xdp_do_redirect_cpumap(b, xdp, e):
+    """xdp_do_redirect's BPF_MAP_TYPE_CPUMAP case (CPU 0's NAPI): the buff becomes an xdp_frame in
+    its headroom (xdp_convert_buff_to_frame; no room: -EOVERFLOW), enqueued for CPU ``e``."""
+    if e < 0 or e >= NR_CPUS or b.cpumap[e, CMF_QSIZE] == 0:
+        return -EINVAL
+    frame = _xdp_to_redirect_frame(b, xdp)
+    if frame < 0:
         return -EOVERFLOW
     return cpu_map_enqueue(b, e, frame, xdp[XB_INGRESS_IFINDEX])
+
+
+@kernel
+def _xdp_do_redirect_cpumap_nested(b, xdp, e):
+    """The same from a kthread's program."""
+    if e < 0 or e >= NR_CPUS or b.cpumap[e, CMF_QSIZE] == 0:
+        return -EINVAL
+    frame = _xdp_to_redirect_frame(b, xdp)
+    if frame < 0:
+        return -EOVERFLOW
+    return _cpu_map_enqueue_nested(b, e, frame)
 
 
 @kernel
@@ -226,6 +267,18 @@ def _wake_up_process(b, e):
 def _cpu_map_flush(b):
     """__cpu_map_flush (from xdp_do_flush): every bulk queue on this CPU's flush list goes to its
     ring, and its kthread is woken."""
+    src = b.r[R_CPU_CUR] & 1
+    cm = b.cpumap
+    for e in range(NR_CPUS):
+        if cm[e, CMF_BQ_LISTED + src] != 0:
+            cpu_map_kthread_run(b, e, cpu_clock(b, b.r[R_CPU_CUR]))    # the consumer, up to now
+            bq_flush_to_queue(b, e, src)
+            _wake_up_process(b, e)
+
+
+@kernel
+def _cpu_map_flush_nested(b):
+    """__cpu_map_flush from a kthread's xdp_do_flush (no catch-up)."""
     src = b.r[R_CPU_CUR] & 1
     cm = b.cpumap
     for e in range(NR_CPUS):
@@ -278,7 +331,7 @@ def _cpumap_prog_redirect(b, xdp):
     env[ENV_RI_MAP_TYPE] = 0
     env[ENV_RI_TGT_VALUE] = -1
     if t == BPF_MAP_TYPE_CPUMAP and tgt >= 0:
-        return xdp_do_redirect_cpumap(b, xdp, tgt)
+        return _xdp_do_redirect_cpumap_nested(b, xdp, tgt)
     return -EINVAL
 
 
@@ -373,7 +426,7 @@ def _cpu_map_bpf_prog_run_xdp(b, e, n):
     r[R_PROG_ID] = id0
     if nredir > 0:                                   # xdp_do_flush after the batch
         charge(b, C_XDP_FLUSH)
-        _cpu_map_flush(b)
+        _cpu_map_flush_nested(b)
     cm[e, CMF_STATS + CMS_KT_PASS] += npass
     cm[e, CMF_STATS + CMS_KT_DROP] += ndrop
     cm[e, CMF_STATS + CMS_KT_REDIRECT] += nredir
