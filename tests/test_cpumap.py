@@ -148,13 +148,14 @@ def test_entry_changes_between_runs_take_effect(mode):
 # ---------------------------------------------------------------- bad input
 def test_redirect_to_an_empty_slot_is_aborted(mode):
     obj, prog = rps(cpus=(1,), entries=())      # cpus_available says 1, the CPUMAP has no entry 1
-    b = Board(prog, mode=mode, trace=5000)
+    b = Board(prog, mode=mode, trace=40000)
     n = npk(mode, 2000, 200)
     r = b.run(packets=n, rate=100_000)
     # bpf_redirect_map(&cpu_map, 1, 0) finds no entry and returns its flags' action: XDP_ABORTED
     assert r["verdicts"]["XDP_ABORTED"] == n and r["verdicts"]["XDP_REDIRECT"] == 0
     assert r["ethtool"]["rx_xdp_drop"] == n and r["ethtool"]["rx_xdp_redirect"] == 0
-    assert sum(1 for x in trace_records(b.trace) if x["event"] == "xdp_exception") == min(n, 5000)
+    assert b.trace.lost[0] == 0
+    assert sum(1 for x in trace_records(b.trace) if x["event"] == "xdp_exception") == n
     assert r["cpumap"]["enqueue_processed"] == 0 and r["cpu1_busy"] == 0.0
     assert r["ethtool"]["rx_pp_recycle_cached"] == n
     b.check_pages()
@@ -163,14 +164,15 @@ def test_redirect_to_an_empty_slot_is_aborted(mode):
 
 def test_ring_overflow_drops_on_cpu0_into_the_alloc_cache(mode):
     obj, prog = rps(qsize=16, remote="cpumap_pass")
-    b = Board(prog, mode=mode, trace=30000)
-    r = b.run(packets=npk(mode, 10000, 800))
+    b = Board(prog, mode=mode, trace=150000)
+    r = b.run(packets=npk(mode, 5000, 800))
     st = r["cpumap"]
     assert st["enqueue_drops"] > 0 and st["ring_high"] == 16
     assert st["enqueue_processed"] == r["verdicts"]["XDP_REDIRECT"]
     assert st["kthread_processed"] == st["enqueue_processed"] - st["enqueue_drops"] == st["xdp_pass"] == st["skbs"]
     # a frame the ring refused goes back from CPU 0's NAPI: xdp_return_frame_rx_napi, the alloc cache
     assert r["page_pool"]["cached"] == st["enqueue_drops"] and r["page_pool"]["ring"] == 0
+    assert b.trace.lost[0] == 0
     enq = [x for x in trace_records(b.trace) if x["event"] == "xdp_cpumap_enqueue"]
     assert sum(x["c"] for x in enq) == st["enqueue_drops"] and max(x["e"] for x in enq) == 16
     assert all(x["b"] <= 8 for x in enq)                     # CPU_MAP_BULK_SIZE
@@ -261,6 +263,42 @@ def test_both_speeds_give_identical_results():
         b = Board(prog, mode=mode, trace=3000)
         r = b.run(packets=600, flows=8, stamp=True)
         s = snapshot(b, r)
-        s["trace"] = trace_records(b.trace)
+        mid = obj.maps["cpu_map"].id            # map ids count loads: the two objects differ in it only
+        s["trace"] = [x | {"a": x["a"] - mid} if x["event"].startswith("xdp_cpumap") else x
+                      for x in trace_records(b.trace)]
+        assert b.trace.lost[0] > 0              # the trace filled up: the same first 3000 events
         out.append(s)
     assert out[0] == out[1]
+
+
+def test_no_two_kernels_call_each_other_in_a_cycle():
+    """numba's cached copy of mutually recursive kernels segfaults in the next process (CONTRIBUTING):
+    the kthread (run from CPU 0's enqueue) must not reach that enqueue again through its program's
+    redirects.  The call graph of every registered kernel, by name, has no cycle."""
+    import ast
+    import inspect
+    import textwrap
+    from xdplab._twospeed import _REGISTRY
+    names = set(_REGISTRY)
+    graph = {}
+    for name, (fn, _) in _REGISTRY.items():
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        except (OSError, TypeError):
+            continue
+        graph[name] = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)
+                       and isinstance(n.func, ast.Name) and n.func.id in names and n.func.id != name}
+    state = {}
+
+    def visit(n, path):
+        state[n] = 1
+        for m in graph.get(n, ()):
+            if state.get(m) == 1:
+                raise AssertionError("kernel call cycle: " + " -> ".join(path[path.index(m):] + [m]))
+            if m not in state:
+                visit(m, path + [m])
+        state[n] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n, [n])
