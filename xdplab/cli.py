@@ -49,7 +49,7 @@ def _bench(args) -> int:
         prog = progs[0]
     res = run_bench(args.mode, packets=args.packets, size=args.size, rate=args.rate, seed=args.seed,
                     trace=args.trace, prog=prog, dma_sync=args.dma_sync, jit=False if args.no_jit else None,
-                    bpf_jit_enable=args.bpf_jit_enable)
+                    bpf_jit_enable=args.bpf_jit_enable, target=args.target)
     if args.json:
         print(json.dumps(res, sort_keys=True))
     else:
@@ -108,6 +108,9 @@ def main(argv=None) -> int:
     b.add_argument("--bpf-jit-enable", type=int, choices=(0, 1), default=1, metavar="{0,1}",
                    help="the board's net.core.bpf_jit_enable: 0 prices the program as 6.1's eBPF interpreter "
                         "runs it (default 1, the arm64 JIT); --no-jit is the simulator's speed, not the board's")
+    b.add_argument("--target", choices=("eth0", "veth0"), default="eth0",
+                   help="redirect modes: where the frames go (default eth0; veth0: a veth pair with veth1 in netns "
+                        "'remote' dropping them)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench)
     w = sub.add_parser("warmup", help="compile every jitted path the course uses (numba caches it)",
