@@ -37,6 +37,7 @@ MAX_OPS = 64               # room for xdplab.cost.OPS
 MAX_FLOWS = 1024
 MAX_PROGS = 16             # program handles (slot 0 is NULL)
 TXCAP_MAX = 256
+MAX_NETDEV = 8             # rows of the net_device table b.nd (xdplab.netdev)
 
 # --- mm: the page allocator
 R_NR_FREE = _R()
@@ -83,6 +84,7 @@ R_TXQ_COUNT = _R()
 R_TXQ_PENDING = _R()       # queued, doorbell not rung
 R_TXQ_HW_NEXT = _R()
 R_TXQ_HW_SENT = _R()       # sent by the MAC, not reclaimed yet
+R_TXQ_UNANNOUNCED = _R()   # txq->pending: descriptors written by ndo_xdp_xmit without XDP_XMIT_FLUSH, doorbell not rung
 # --- the port (struct mvneta_port and its net_device)
 R_IFINDEX = _R()
 R_MTU = _R()
@@ -127,6 +129,12 @@ R_CPUMAP_SAVE = _R(8)      # the interrupted CPU's context while a kthread runs 
 R_MEM_ID_NEXT = _R()
 R_XDP_RXQ = _R(7 * RXQ_NUMBER)   # one struct xdp_rxq_info per RX queue
 R_PP_NDESTROYING = _R()    # pools waiting for their pages (PP_DESTROYING): the deferred work's to retry
+# --- net devices and the redirect core (xdplab.netdev, xdplab.redirect, xdplab.devmap)
+R_NAPI_DEV = _R()          # row of b.nd whose NAPI poll is running (the redirect's dev / dev_rx)
+R_XDP_NO_DIRECT = _R()     # xdp_set_return_frame_no_direct(): __xdp_return may not recycle NAPI-direct
+R_DEV_FLUSH_N = _R()       # this CPU's dev_flush_list: devmap bulk queues with frames (rows of b.nd) ...
+R_DEV_FLUSH = _R(MAX_NETDEV)   # ... in list order (list_add: the newest first)
+R_VETH_PS = _R(8)          # veth_poll's struct veth_stats (poll-local), xdplab.nic.veth.PS_*
 # --- trace, kernel log, sanitizer
 R_TR_N = _R()
 R_TR_LOST = _R()

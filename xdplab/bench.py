@@ -23,7 +23,14 @@ MODES = {
     "tc-drop": (None, {"tc_drop": True}, "udp", "no XDP; tc ingress matchall action gact drop"),
     "redirect-cpu": (None, {}, "udp", "XDP_REDIRECT into a CPUMAP: CPU 0 picks a CPU (--program-mode), a kthread "
                                       "there builds the skbs, after its own program (--remote-action)"),
+    "redirect": ("xdp_redirect.o", {}, "udp", "XDP_REDIRECT with bpf_redirect(ifindex of --target): out of eth0 through "
+                                              "mvneta_xdp_xmit (xdp-bench redirect eth0 eth0)"),
+    "redirect-map": ("redirect_devmap.o", {}, "udp", "XDP_REDIRECT through a DEVMAP (slot 0 = --target: eth0, or veth0 "
+                                                     "whose peer veth1 in netns 'remote' drops)"),
 }
+REDIRECT_TARGETS = ("eth0", "veth0")
+# the programs the redirect modes load from xdplab/progs (prebuilt, like xdp_drop.o)
+_MODE_PROGS = {"redirect": "xdp_redirect_prog", "redirect-map": "xdp_redirect_devmap"}
 
 # xdp-bench redirect-cpu's --program-mode -> the program of xdplab/progs/cpumap_rps.o
 PROGRAM_MODES = {"no-touch": "redirect_cpu_fixed", "l4-hash": "redirect_cpu_hash",
@@ -77,7 +84,7 @@ def _setup_redirect_cpu(b, prog, cpus, qsize, remote_action, program_mode, jit):
 def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", seed: int = 0,
               trace: int = 0, prog=None, dma_sync: str = "page_pool", jit: bool | None = None,
               bpf_jit_enable: int = 1, cpus=(1,), qsize: int = 2048, remote_action: str = "disabled",
-              program_mode: str = "l4-hash", flows: int = 1) -> dict:
+              program_mode: str = "l4-hash", flows: int = 1, target: str = "eth0") -> dict:
     """Run one experiment; returns the JSON-able result (keys as documented for ``--json``).
 
     ``bpf_jit_enable=0`` prices the program as 6.1's eBPF interpreter runs it (the board's
@@ -91,6 +98,8 @@ def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", 
     b = Board(trace=trace, seed=seed, dma_sync=dma_sync, bpf_jit_enable=bpf_jit_enable, **opts)
     if mode == "redirect-cpu":
         _setup_redirect_cpu(b, prog, [int(c) for c in cpus], int(qsize), remote_action, program_mode, jit)
+    elif mode in _MODE_PROGS:
+        prog = _setup_redirect(b, mode, prog, target, jit)
     elif prog is not None or builtin is not None:
         b.attach(prog if prog is not None else builtin, jit=jit)
     # warm the jitted kernels on a tiny run so wall_seconds measures simulation, not compilation
@@ -111,7 +120,42 @@ def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", 
     out["warmup_seconds"] = compile_s
     out["trace_events"] = int(b.trace.n[0]) if trace else 0
     out["bpf_jit"] = bool(b.bpf_jited)         # --prog translated to native code (xdplab.bpf.jit)
+    if mode in _MODE_PROGS:
+        out["target"] = target
     return out
+
+
+def _setup_redirect(b, mode, prog, target, jit):
+    """The redirect modes' board: the target device (eth0, or veth0 with veth1 in netns 'remote'
+    dropping what arrives, since a veth peer without XDP program or GRO refuses frames) and the
+    program: bpf_redirect(target's ifindex) (.rodata ifindex_out), or slot 0 of the object's DEVMAP."""
+    from pathlib import Path
+    from .bpf import load_object
+    if target not in REDIRECT_TARGETS:
+        raise ValueError(f"--target must be one of {', '.join(REDIRECT_TARGETS)}, got {target!r}")
+    if prog is None:
+        obj = load_object(Path(__file__).resolve().parent / "progs" / MODES[mode][0])
+        prog = obj.programs[_MODE_PROGS[mode]]
+    obj = prog.object
+    if target == "veth0":
+        b.ip("netns add remote")
+        b.ip("link add veth0 type veth peer name veth1 netns remote")
+        b.ip("link set veth0 up")
+        b.ip("-n remote link set veth1 up")
+        b.dev("veth1", "remote").attach("drop")
+    ifindex = b.dev(target).ifindex
+    if mode == "redirect":
+        try:
+            obj.set_global("ifindex_out", ifindex)   # before attach: as libbpf sets .rodata before load
+        except (KeyError, ValueError):
+            pass                                     # a --prog without ifindex_out redirects where it says
+    else:
+        devmaps = [m for m in obj.maps.values() if m.type_name in ("devmap", "devmap_hash")]
+        if not devmaps:
+            raise ValueError(f"redirect-map: {prog.name} has no DEVMAP to put {target} in")
+        devmaps[0].update(0, ifindex)
+    b.attach(prog, jit=jit)
+    return prog
 
 
 def format_human(res: dict) -> str:
@@ -138,6 +182,10 @@ def format_human(res: dict) -> str:
         lines.append(f"  remote CPUs   {res['cpumap_pps']:>14,.0f} pkt/s   (remote action {res['remote_action']})")
     lines.append(f"  cpu load: cpu0 {res['cpu0_busy']:.0%}, cpu1 {res['cpu1_busy']:.0%}")
     lines.append(f"  rx_discard (no descriptor) {res['hw_discard']:,}")
+    for name, dev in sorted(res.get("devices", {}).items()):
+        nd = dev["netdev"]
+        lines.append(f"  {name:<8} rx {nd['rx_packets']:>10,}  tx {nd['tx_packets']:>10,}  "
+                     f"tx_dropped {nd['tx_dropped']:,}")
     lines.append(f"  simulator: {res['wall_pps'] / 1e6:.1f} M offered frames/s, "
                  f"{res['wall_rx_pps'] / 1e6:.1f} M received frames/s of wall clock ({res['wall_seconds']:.3f} s)")
     return "\n".join(lines)

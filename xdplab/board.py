@@ -42,9 +42,13 @@ from .trace import Trace, create_trace
 from .traffic import STAMP_OFF, make_traffic
 from .bpf.maps import BPF_MAP_TYPE_CPUMAP
 from .xdp import MEM_ID_MIN, create_mem_ids, create_xdp_buff
-from .xdp_abi import ENV_SIZE, XDP_ACTION_NAMES
+from .xdp_abi import ENV_SIZE, XB_SIZE, XDP_ACTION_NAMES
+from .netdev import (ND_NAMES, ETH0_ROW as L_ETH0_ROW, LO_ROW as L_LO_ROW, ND_GRO, ND_HARD_HEADER_LEN, ND_IFINDEX, ND_KIND,
+                     ND_KIND_LOOPBACK, ND_KIND_MVNETA, ND_KIND_VETH, ND_MTU, ND_NAPI, ND_NETNS, ND_PEER, ND_PROG,
+                     ND_PROG_ID, ND_PROG_KIND, ND_RING_COUNT, ND_UP, VETH_RQ_STATS, VETH_TQ_STATS, create_netdevs)
+from . import redirect as _redirect  # noqa: F401  (registers the redirect core, devmap and veth kernels)
 
-__all__ = ["BoardState", "BoardStateRef", "to_ref", "create_board_state", "Board", "RunResult", "XdplabError"]
+__all__ = ["BoardState", "BoardStateRef", "to_ref", "create_board_state", "Board", "NetDev", "RunResult", "XdplabError"]
 
 
 class XdplabError(RuntimeError):
@@ -80,6 +84,9 @@ class BoardState(NamedTuple):
     tr_t: np.ndarray      # float64[capacity]: trace times
     klog: np.ndarray      # int64[KLOG_ROWS, 6]: kernel log, then sanitizer reports
     cpumap: np.ndarray    # int64[NR_CPUS + 1, NCMF + qsize]: the CPUMAP's entries and rings (xdplab.cpumap)
+    nd: np.ndarray        # int64[MAX_NETDEV, NDF]: struct net_device of each device (xdplab.netdev.ND_*)
+    ndq: np.ndarray       # int64[MAX_NETDEV, NNDQ]: their frame queues (devmap bulk queue, veth ring ...)
+    xdpx: np.ndarray      # int64[2, XB_SIZE]: the xdp_buffs of veth's NAPI (0) and of a devmap program (1)
     bpf: BpfState         # the attached eBPF object's VM state (an empty one without eBPF)
 
 
@@ -113,10 +120,10 @@ define_borrowed_proxy(BoardStateRef, BoardStateType, list(BoardState._fields))
 
 
 @numba.njit(cache=True)
-def _new_board_ref(data, pg, lines, r, f, pp, pps, rxd, txd, txd_done, skb, ids, xdp, env, wire, frames, txcap, tr_ev, tr_t, klog, cpumap, bpf):
+def _new_board_ref(data, pg, lines, r, f, pp, pps, rxd, txd, txd_done, skb, ids, xdp, env, wire, frames, txcap, tr_ev, tr_t, klog, cpumap, nd, ndq, xdpx, bpf):
     # StructRefProxy.__new__ would compile its constructor afresh in every process (~1.3 s);
     # this one is cached with the kernels
-    return BoardStateRef(data, pg, lines, r, f, pp, pps, rxd, txd, txd_done, skb, ids, xdp, env, wire, frames, txcap, tr_ev, tr_t, klog, cpumap, bpf)
+    return BoardStateRef(data, pg, lines, r, f, pp, pps, rxd, txd, txd_done, skb, ids, xdp, env, wire, frames, txcap, tr_ev, tr_t, klog, cpumap, nd, ndq, xdpx, bpf)
 
 
 assert _new_board_ref.py_func.__code__.co_varnames[:len(BoardState._fields)] == BoardState._fields
@@ -163,6 +170,7 @@ def create_board_state(npages: int = DEFAULT_NPAGES, trace: int = 0, rx_ring: in
     r[L.R_COAL_USEC] = 100                   # MVNETA_RX_COAL_USEC
     r[L.R_SKB_NR_FREE] = MAX_SKBS
     r[L.R_MEM_ID_NEXT] = MEM_ID_MIN
+    nd, ndq = create_netdevs()
     f[L.F_HZ] = profile["hz"]
     f[L.F_GBPS] = 1.0
     f[L.F_COST:L.F_COST + len(OPS)] = cost
@@ -172,8 +180,8 @@ def create_board_state(npages: int = DEFAULT_NPAGES, trace: int = 0, rx_ring: in
         txd=create_tx_descs(tx_ring), txd_done=np.zeros(tx_ring), skb=create_skbs(), ids=create_mem_ids(),
         xdp=create_xdp_buff(), env=np.zeros(ENV_SIZE, np.int64), wire=create_wire(np.zeros(0), np.zeros(0)),
         frames=np.zeros((1, 64), np.uint8), txcap=np.zeros((L.TXCAP_MAX, TXCAP_LEN), np.uint8),
-        tr_ev=tr.ev, tr_t=tr.t_ns, klog=np.zeros((KLOG_ROWS, 6), np.int64), cpumap=create_cpumap(),
-        bpf=empty_bpf_state())
+        tr_ev=tr.ev, tr_t=tr.t_ns, klog=np.zeros((KLOG_ROWS, 6), np.int64), cpumap=create_cpumap(), nd=nd, ndq=ndq,
+        xdpx=np.zeros((2, XB_SIZE), np.int64), bpf=empty_bpf_state())
 
 
 class RunResult(dict):
@@ -242,6 +250,8 @@ class Board:
         self.bpf_jited = False
         self._prog_handles = {}                 # program (built-in name or object) -> handle
         self._cpumap_cfg = {}                   # the CPUMAP entries the board runs: cpu -> (qsize, fd, map id)
+        self._netdev_init()
+        self._dev_prog_names = {}
         self.open()
         if prog is not None:
             self.attach(prog)
@@ -290,6 +300,13 @@ class Board:
             self.bpf_prog = None
         elif hasattr(prog, "state") and hasattr(prog, "index"):
             kind, pid, frags, name = PROG_BPF, int(prog.index), int(bool(getattr(prog, "frags", False))), prog.name
+            if any(int(self.s.nd[r, ND_PROG_KIND]) == PROG_BPF for r in self._dev_rows.values()) and \
+                    prog.state is not self.s.bpf:
+                raise XdplabError(f"{prog.name!r} comes from another eBPF object than the program(s) on the "
+                                  f"veth devices: the lab runs one object's programs per board")
+            import weakref
+            if getattr(prog, "object", None) is not None:
+                prog.object._xdplab_board = weakref.ref(self)
             self.bpf_prog = prog
             if jit is None:
                 jit = jit_wanted(None)
@@ -429,12 +446,21 @@ class Board:
         self.s.r[L.R_WIRE_SEQ_OFF] = STAMP_OFF if stamp else 0
         self.s.r[L.R_FLOW_LAST_SEQ:L.R_FLOW_LAST_SEQ + L.MAX_FLOWS] = -1
         before = self.counters()
+        dev_before = self._dev_counters()
         t0 = time.perf_counter()
         polls = self._call("sim_run", int(max_polls) if max_polls is not None else 1 << 62)
         wall = time.perf_counter() - t0
         self._raise_bpf_fault()
         after = self.counters()
-        return self._result(before, after, packets, arr, wall, polls)
+        res = self._result(before, after, packets, arr, wall, polls)
+        if len(dev_before) > 1 or res["verdicts"]["XDP_REDIRECT"]:
+            # the per-device section: what each device's ethtool -S and ip -s link counted in this run
+            dev_after = self._dev_counters()
+            res["devices"] = {name: {sec: {k: v - dev_before[name][sec].get(k, 0) for k, v in vals.items()
+                                           if isinstance(v, int) and k != "peer_ifindex"}
+                                     for sec, vals in dev_after[name].items()}
+                              for name in dev_after}
+        return res
 
     def _raise_bpf_fault(self):
         n = int(self.s.r[L.R_BPF_FAULTS])
@@ -576,6 +602,201 @@ class Board:
                         "load": (t - idle) / t if t > 0 else 0.0})
         return out
 
+
+    # ------------------------------------------------------------ net devices (issue 22)
+    def _dev_counters(self) -> dict:
+        """{name: {"ethtool": ..., "netdev": ...}} of every device but lo (what RunResult['devices'] diffs)."""
+        return {d.name: {"ethtool": d.ethtool(), "netdev": d.netdev_stats()} for d in self.devices()
+                if d.kind != "loopback"}
+
+    def _netdev_init(self):
+        # (netns, name) -> row of b.nd; netns 0 is the root namespace, others are Board.netns_add()'s
+        self._dev_rows = {(0, "eth0"): L_ETH0_ROW, (0, "lo"): L_LO_ROW}
+        self._netns_names = ["init_net"]
+
+    def netns_add(self, name: str) -> int:
+        """ip netns add NAME: a network namespace (with its own lo, ifindex 1); returns its number."""
+        if name in self._netns_names:
+            raise XdplabError(f"ip netns add {name}: Cannot create namespace file \"/var/run/netns/{name}\": "
+                              f"File exists")
+        ns = len(self._netns_names)
+        self._netns_names.append(name)
+        row = self._free_dev_row(f"ip netns add {name}")
+        nd = self.s.nd
+        nd[row, :] = 0
+        nd[row, ND_PEER] = -1
+        nd[row, ND_IFINDEX] = 1
+        nd[row, ND_KIND] = ND_KIND_LOOPBACK
+        nd[row, ND_NETNS] = ns
+        nd[row, ND_UP] = 0                    # a new namespace's lo is down until `ip -n NS link set lo up`
+        nd[row, ND_MTU] = 65536
+        self._dev_rows[(ns, "lo")] = row
+        return ns
+
+    def _netns(self, netns) -> int:
+        if netns is None or netns == 0 or netns == "init_net":
+            return 0
+        if isinstance(netns, str) and netns in self._netns_names:
+            return self._netns_names.index(netns)
+        raise XdplabError(f"Cannot open network namespace \"{netns}\": No such file or directory "
+                          f"(create it first: Board.ip('netns add {netns}'))")
+
+    def _free_dev_row(self, what):
+        used = set(self._dev_rows.values())
+        for r in range(L.MAX_NETDEV):
+            if r not in used:
+                return r
+        raise XdplabError(f"{what}: the board holds at most {L.MAX_NETDEV} net devices")
+
+    def _new_ifindex(self, ns):
+        # dev_new_index(net): the next free ifindex of that namespace (6.1 counts per netns)
+        used = {int(self.s.nd[r, ND_IFINDEX]) for (n, _), r in self._dev_rows.items() if n == ns}
+        i = 1
+        while i in used:
+            i += 1
+        return i
+
+    def veth_add(self, name: str, peer: str, peer_netns=None, netns=None):
+        """ip link add NAME type veth peer name PEER [netns PEER_NETNS]: a veth pair, both down, GRO off,
+        MTU 1500.  The peer is registered first (6.1's veth_newlink), so in a fresh namespace it gets
+        ifindex 2 and NAME the next free ifindex of its own namespace.  Returns (dev, peer)."""
+        ns, pns = self._netns(netns), self._netns(peer_netns)
+        for n, nm in ((ns, name), (pns, peer)):
+            if (n, nm) in self._dev_rows:
+                raise XdplabError(f"ip link add {name} type veth peer name {peer}: RTNETLINK answers: File exists "
+                                  f"({nm} already exists in {self._netns_names[n]})")
+        nd = self.s.nd
+        rows = []
+        for n, nm in ((pns, peer), (ns, name)):
+            r = self._free_dev_row(f"ip link add {name} type veth")
+            nd[r, :] = 0
+            nd[r, ND_IFINDEX] = self._new_ifindex(n)
+            nd[r, ND_KIND] = ND_KIND_VETH
+            nd[r, ND_NETNS] = n
+            nd[r, ND_MTU] = 1500
+            nd[r, ND_HARD_HEADER_LEN] = 14
+            self._dev_rows[(n, nm)] = r
+            rows.append(r)
+        rp, rd = rows
+        nd[rd, ND_PEER] = rp
+        nd[rp, ND_PEER] = rd
+        return self.dev(name, netns), self.dev(peer, peer_netns)
+
+    def ip(self, cmd: str):
+        """A few iproute2 commands, as the talk's recipe types them::
+
+            b.ip("netns add remote")
+            b.ip("link add veth0 type veth peer name veth1 netns remote")
+            b.ip("link set veth0 up");  b.ip("-n remote link set veth1 up")
+            b.ip("link set dev veth0 mtu 1400")
+            b.ip("-n remote link set dev veth1 xdp off")
+
+        (``xdp obj FILE`` is ``Board.dev(name).attach(prog)``.)"""
+        w = cmd.split()
+        ns = None
+        if len(w) >= 2 and w[0] in ("-n", "-netns"):
+            ns, w = w[1], w[2:]
+        if w[:2] == ["netns", "add"] and len(w) == 3:
+            return self.netns_add(w[2])
+        if w[:2] == ["link", "add"] and len(w) >= 7 and w[3:6] == ["type", "veth", "peer"] and w[6] == "name":
+            rest = w[8:]
+            pns = rest[1] if rest[:1] == ["netns"] and len(rest) == 2 else None
+            if rest and pns is None:
+                raise XdplabError(f"ip {cmd}: the lab understands 'link add A type veth peer name B [netns NS]'")
+            return self.veth_add(w[2], w[7], peer_netns=pns, netns=ns)
+        if w[:2] == ["link", "set"]:
+            w = w[2:]
+            if w[:1] == ["dev"]:
+                w = w[1:]
+            if len(w) >= 2:
+                dev = self.dev(w[0], ns)
+                if w[1:] == ["up"]:
+                    return dev.up()
+                if w[1:] == ["down"]:
+                    return dev.down()
+                if w[1] == "mtu" and len(w) == 3:
+                    return dev.set_mtu(int(w[2]))
+                if w[1:] == ["xdp", "off"]:
+                    return dev.detach()
+        raise XdplabError(f"ip {cmd}: not a command the lab models (netns add, link add ... type veth peer name "
+                          f"..., link set [dev] NAME up|down|mtu N|xdp off)")
+
+    def dev(self, name: str, netns=None) -> "NetDev":
+        """The device ``name`` of namespace ``netns`` (None: the root namespace): ``b.dev("veth0")``,
+        ``b.dev("veth1", "remote")``."""
+        ns = self._netns(netns)
+        row = self._dev_rows.get((ns, name))
+        if row is None:
+            have = sorted(n for (k, n) in self._dev_rows if k == ns)
+            raise XdplabError(f"Device \"{name}\" does not exist in {self._netns_names[ns]} (it has "
+                              f"{', '.join(have)}; create a veth pair with Board.ip('link add ... type veth ...'))")
+        return NetDev(self, row, name, ns)
+
+    def devices(self) -> list:
+        """Every device, root namespace first (`ip -all link`)."""
+        return [NetDev(self, r, nm, ns) for (ns, nm), r in sorted(self._dev_rows.items(),
+                                                                   key=lambda kv: (kv[0][0], self.s.nd[kv[1], ND_IFINDEX]))]
+
+    def netdev_ifindexes(self, netns=0) -> set:
+        """The ifindexes of namespace ``netns`` (what dev_get_by_index can find there)."""
+        ns = self._netns(netns)
+        return {int(self.s.nd[r, ND_IFINDEX]) for (n, _), r in self._dev_rows.items() if n == ns}
+
+    def _bind_object(self, prog):
+        """The board runs one eBPF object's programs (its VM state is the board's ``bpf``): a
+        program for another device must come from the object already on the board, if any."""
+        obj = getattr(prog, "object", None)
+        cur = self.s.bpf
+        in_use = self.bpf_prog is not None or any(
+            int(self.s.nd[r, ND_PROG_KIND]) == PROG_BPF for r in self._dev_rows.values())
+        if in_use and prog.state is not cur:
+            raise XdplabError(f"{prog.name!r} comes from another eBPF object than the program(s) already on the "
+                              f"board: the lab runs one object's programs per board (put them in one .c file, or "
+                              f"detach the others first)")
+        if obj is not None:
+            import weakref
+            obj._xdplab_board = weakref.ref(self)      # Map.update checks DEVMAP devices against it
+        if prog.state is not cur:
+            self._replace(bpf=prog.state)
+        if self.mode == "jit" and self.s.r[L.R_BPF_INTERP_ADDR] == 0:
+            from .bpf.vm import interp_entry_addr
+            self.s.r[L.R_BPF_INTERP_ADDR] = interp_entry_addr()
+
+    def tracepoints(self, name: str | None = None) -> list[dict]:
+        """The recorded redirect tracepoints with the kernel's field names (``Board(trace=N)``):
+        ``xdp:xdp_redirect``, ``xdp:xdp_redirect_err`` (prog_id, act, ifindex, err, to_ifindex,
+        map_id, map_index), ``xdp:xdp_devmap_xmit`` (from_ifindex, to_ifindex, sent, drops, err),
+        ``xdp:xdp_bulk_tx`` (ifindex, sent, drops, err), ``xdp:xdp_exception`` (act).  ``name`` picks
+        one ("xdp:xdp_redirect_err" or "xdp_redirect_err").  ``prog_id`` is the receiving device's
+        program as attached now (the lab does not record it per event)."""
+        from .trace import trace_records
+        fields = {"xdp_redirect": ("ifindex", "to_ifindex", "err", "map_id", "map_index"),
+                  "xdp_redirect_err": ("ifindex", "to_ifindex", "err", "map_id", "map_index"),
+                  "xdp_devmap_xmit": ("from_ifindex", "to_ifindex", "sent", "drops", "err"),
+                  "xdp_bulk_tx": ("ifindex", "sent", "drops", "err"),
+                  "xdp_exception": ("rx_desc", "page", "act")}
+        want = None if name is None else name.split(":")[-1]
+        out = []
+        for rec in trace_records(self.trace):
+            ev = rec["event"]
+            if ev not in fields or (want is not None and ev != want):
+                continue
+            d = {"name": "xdp:" + ev, "t_ns": rec["t_ns"], "cpu": rec["cpu"]}
+            d.update(zip(fields[ev], (rec[k] for k in "abcde")))
+            if ev.startswith("xdp_redirect"):
+                d["act"] = "XDP_REDIRECT"
+                row = self._row_of_ifindex(d["ifindex"])
+                d["prog_id"] = int(self.s.nd[row, ND_PROG_ID]) if row not in (None, L_ETH0_ROW) else int(
+                    self.s.r[L.R_PROG_ID])
+            out.append(d)
+        return out
+
+    def _row_of_ifindex(self, ifindex, ns=0):
+        for (n, _), r in self._dev_rows.items():
+            if n == ns and int(self.s.nd[r, ND_IFINDEX]) == ifindex:
+                return r
+        return None
+
     # ------------------------------------------------------------ reading state back
     def _pp_stats_array(self):
         # mvneta_ethtool_pp_stats: page_pool_get_stats summed over the 8 RX queues' current pools (a
@@ -698,3 +919,212 @@ class Board:
         if problems:
             raise AssertionError("page conservation violated:\n  " + "\n  ".join(problems))
         return census
+
+
+class NetDev:
+    """One net device of a board (``Board.dev(name, netns)``), driven like ``ip link`` / ``ethtool``.
+
+    ``name``, ``ifindex``, ``netns`` (None: the root namespace), ``kind`` ("mvneta", "veth",
+    "loopback"), ``is_up``, ``mtu``, ``peer`` (a veth's other end), ``has_ndo_xdp_xmit`` (can
+    it be a redirect target), ``napi`` (a veth RX queue's NAPI exists: the device is up and
+    has an XDP program or GRO), ``gro``, ``xdp_prog`` (name of the attached program);
+    ``up()``, ``down()``, ``set_mtu(n)``, ``set_gro(on)`` (``ethtool -K dev gro on``),
+    ``attach(prog)``, ``detach()``, ``ethtool()`` (``ethtool -S``), ``netdev_stats()``
+    (``ip -s link``), ``ring_count`` (frames waiting in a veth's ptr_ring).  eth0's methods are
+    the ``Board``'s own (``attach``, ``open``/``stop``, ``set_mtu`` ...)."""
+
+    def __init__(self, board, row, name, netns):
+        self._b = board
+        self.row = row
+        self.name = name
+        self._ns = netns
+
+    def __repr__(self):
+        st = "UP" if self.is_up else "DOWN"
+        peer = f"@{self.peer.name}" if self.peer is not None else ""
+        return (f"<NetDev {self.ifindex}: {self.name}{peer} ({self.kind}, netns {self.netns or 'init_net'}) "
+                f"mtu {self.mtu} {st}" + (f" xdp {self.xdp_prog}" if self.xdp_prog else "") + ">")
+
+    def __eq__(self, other):
+        return isinstance(other, NetDev) and other._b is self._b and other.row == self.row
+
+    def __hash__(self):
+        return hash((id(self._b), self.row))
+
+    @property
+    def _nd(self):
+        return self._b.s.nd[self.row]
+
+    @property
+    def ifindex(self) -> int:
+        return int(self._nd[ND_IFINDEX])
+
+    @property
+    def netns(self):
+        return None if self._ns == 0 else self._b._netns_names[self._ns]
+
+    @property
+    def kind(self) -> str:
+        return {ND_KIND_MVNETA: "mvneta", ND_KIND_VETH: "veth", ND_KIND_LOOPBACK: "loopback"}[int(self._nd[ND_KIND])]
+
+    @property
+    def is_up(self) -> bool:
+        if self.kind == "mvneta":
+            return bool(self._b.s.r[L.R_RUNNING])
+        return bool(self._nd[ND_UP])
+
+    @property
+    def mtu(self) -> int:
+        return int(self._b.s.r[L.R_MTU]) if self.kind == "mvneta" else int(self._nd[ND_MTU])
+
+    @property
+    def peer(self):
+        p = int(self._nd[ND_PEER])
+        if p < 0:
+            return None
+        for (ns, nm), r in self._b._dev_rows.items():
+            if r == p:
+                return NetDev(self._b, r, nm, ns)
+        return None
+
+    @property
+    def has_ndo_xdp_xmit(self) -> bool:
+        return self.kind in ("mvneta", "veth")
+
+    @property
+    def napi(self) -> bool:
+        if self.kind == "mvneta":
+            return self.is_up
+        return bool(self._nd[ND_NAPI])
+
+    @property
+    def gro(self) -> bool:
+        return True if self.kind == "mvneta" else bool(self._nd[ND_GRO])
+
+    @property
+    def ring_count(self) -> int:
+        return int(self._nd[ND_RING_COUNT])
+
+    @property
+    def xdp_prog(self):
+        if self.kind == "mvneta":
+            return self._b.prog_name
+        return getattr(self, "_prog_name", None) or self._b._dev_prog_names.get(self.row)
+
+    def _veth_only(self, what):
+        if self.kind != "veth":
+            raise XdplabError(f"{what} on {self.name}: the lab models this for veth devices "
+                              f"(eth0: use the Board's own methods)")
+
+    def up(self):
+        """ip link set dev NAME up (veth_open: the RX queue's NAPI if a program or GRO wants it)."""
+        if self.kind == "mvneta":
+            return self._b.open()
+        self._nd[ND_UP] = 1
+        self._b._call("veth_napi_update", self.row)
+
+    def down(self):
+        """ip link set dev NAME down (veth_close: NAPI off, frames left in the ring returned)."""
+        if self.kind == "mvneta":
+            self._b._call("mvneta_stop")
+            return
+        self._nd[ND_UP] = 0
+        self._b._call("veth_napi_update", self.row)
+
+    def set_mtu(self, mtu: int):
+        """ip link set dev NAME mtu N."""
+        if self.kind == "mvneta":
+            return self._b.set_mtu(mtu)
+        self._veth_only("set_mtu")
+        if not 68 <= int(mtu) <= 65535:
+            raise XdplabError(f"ip link set dev {self.name} mtu {mtu}: Error: mtu must be in [68, 65535]")
+        self._nd[ND_MTU] = int(mtu)
+
+    def set_gro(self, on: bool = True):
+        """ethtool -K NAME gro on|off: a veth without XDP program gets its NAPI (and can receive
+        redirected frames) only with GRO on."""
+        self._veth_only("ethtool -K gro")
+        self._nd[ND_GRO] = int(bool(on))
+        self._b._call("veth_napi_update", self.row)
+
+    def attach(self, prog, jit=None):
+        """ip link set dev NAME xdp ...: a built-in name or a program of the board's eBPF object
+        (veth_xdp_set).  A program without frags support is refused while the peer's MTU exceeds
+        3504 (PAGE_SIZE - VETH_XDP_HEADROOM - skb_shared_info - the peer's 14-byte header: -ERANGE)."""
+        if self.kind == "mvneta":
+            return self._b.attach(prog, jit=jit)
+        self._veth_only("attach")
+        b = self._b
+        if isinstance(prog, str):
+            kind, pid, frags, name = PROG_BUILTIN, builtin_prog_id(prog), 0, prog
+        elif hasattr(prog, "state") and hasattr(prog, "index"):
+            kind, pid, frags, name = PROG_BPF, int(prog.index), int(bool(getattr(prog, "frags", False))), prog.name
+            if jit is None:
+                jit = jit_wanted(None)
+            if hasattr(prog, "jit"):
+                if jit and b.mode == "jit":
+                    prog.jit()
+                elif jit is False:
+                    prog.interpret()
+            b._bind_object(prog)
+        else:
+            raise TypeError(f"prog must be a built-in name ({', '.join(sorted(BUILTIN_PROGS))}) or a program "
+                            f"from xdplab.bpf.load_object(), got {type(prog).__name__}")
+        peer = self.peer
+        if peer is not None and not frags and peer.mtu > 4096 - 258 - 320 - 14:
+            raise XdplabError(f"ip link set dev {self.name} xdp: {strerror(-34)}: Peer MTU is too large to set "
+                              f"XDP ({peer.name} has MTU {peer.mtu} > 3504; lower it, or use an xdp.frags program)")
+        h = b._bpf_prog_get(prog)
+        b._call("veth_xdp_set", self.row, h, kind, pid, frags, what=f"ip link set dev {self.name} xdp")
+        b._dev_prog_names[self.row] = name
+
+    def detach(self):
+        """ip link set dev NAME xdp off."""
+        if self.kind == "mvneta":
+            return self._b.detach()
+        self._veth_only("detach")
+        self._b._call("veth_xdp_set", self.row, 0, PROG_NONE, 0, 0)
+        self._b._dev_prog_names.pop(self.row, None)
+
+    def ethtool(self) -> dict:
+        """ethtool -S NAME (veth_get_ethtool_stats, 6.1: peer_ifindex, rx_queue_0_*, tx_queue_0_*,
+        the latter the peer RX queue's peer_tq_* counters)."""
+        if self.kind == "mvneta":
+            return self._b.ethtool()
+        if self.kind != "veth":
+            return {}
+        nd = self._b.s.nd
+        r = self.row
+        p = int(nd[r, ND_PEER])
+        out = {"peer_ifindex": int(nd[p, ND_IFINDEX]) if p >= 0 else 0}
+        base = ND_NAMES.index("rq_xdp_packets")
+        for i, k in enumerate(VETH_RQ_STATS):
+            out[f"rx_queue_0_{k}"] = int(nd[r, base + i])
+        for i, k in enumerate(VETH_TQ_STATS):
+            out[f"tx_queue_0_{k}"] = int(nd[p, base + 7 + i]) if p >= 0 else 0
+        return out
+
+    def netdev_stats(self) -> dict:
+        """ip -s link show NAME (veth_get_stats64, 6.1: this end's RX queue and the peer's)."""
+        if self.kind == "mvneta":
+            return self._b.netdev_stats()
+        nd = self._b.s.nd
+        r = self.row
+        z = dict.fromkeys(("rx_packets", "rx_bytes", "rx_errors", "rx_dropped", "tx_packets", "tx_bytes",
+                           "tx_dropped"), 0)
+        if self.kind != "veth":
+            return z
+        g = lambda row, n: int(nd[row, ND_NAMES.index(n)])   # noqa: E731
+        z["tx_dropped"] = g(r, "dropped") + g(r, "rq_xdp_tx_err")
+        z["tx_packets"], z["tx_bytes"] = g(r, "lstats_packets"), g(r, "lstats_bytes")
+        z["rx_dropped"] = g(r, "rq_rx_drops") + g(r, "rq_peer_tq_xdp_xmit_err")
+        z["rx_bytes"], z["rx_packets"] = g(r, "rq_xdp_bytes"), g(r, "rq_xdp_packets")
+        p = int(nd[r, ND_PEER])
+        if p >= 0:
+            z["rx_bytes"] += g(p, "lstats_bytes")
+            z["rx_packets"] += g(p, "lstats_packets")
+            z["tx_dropped"] += g(p, "rq_peer_tq_xdp_xmit_err")
+            z["rx_dropped"] += g(p, "rq_xdp_tx_err")
+            z["tx_bytes"] += g(p, "rq_xdp_bytes")
+            z["tx_packets"] += g(p, "rq_xdp_packets")
+        return z

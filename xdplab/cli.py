@@ -52,7 +52,8 @@ def _bench(args) -> int:
     res = run_bench(args.mode, packets=args.packets, size=args.size, rate=args.rate, seed=args.seed,
                     trace=args.trace, prog=prog, dma_sync=args.dma_sync, jit=False if args.no_jit else None,
                     bpf_jit_enable=args.bpf_jit_enable, cpus=args.cpu or [1], qsize=args.qsize,
-                    remote_action=args.remote_action, program_mode=args.program_mode, flows=args.flows)
+                    remote_action=args.remote_action, program_mode=args.program_mode, flows=args.flows,
+                    target=args.target)
     if args.json:
         print(json.dumps(res, sort_keys=True))
     else:
@@ -121,6 +122,9 @@ def main(argv=None) -> int:
                          "XDP_DROP, or bpf_redirect back out of eth0")
     rc.add_argument("--program-mode", choices=("no-touch", "l4-hash", "round-robin"), default="l4-hash",
                     help="how the XDP program picks the CPU (default l4-hash; --prog: your own program)")
+    b.add_argument("--target", choices=("eth0", "veth0"), default="eth0",
+                   help="redirect modes: where the frames go (default eth0; veth0: a veth pair with veth1 in netns "
+                        "'remote' dropping them)")
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench)
     w = sub.add_parser("warmup", help="compile every jitted path the course uses (numba caches it)",

@@ -51,7 +51,7 @@ from .page_pool import page_pool_release_page
 from .printk import printk
 from .progs import bpf_prog_run_xdp
 from .trace import EV_XDP_CPUMAP_ENQUEUE, EV_XDP_CPUMAP_KTHREAD, board_trace, board_tracing
-from .xdp import (XDPF_DATA, XDPF_DEV_RX, XDPF_FLAGS, XDPF_FRAME_SZ, XDPF_HEADROOM, XDPF_LEN, XDPF_MEM_ID,
+from .xdp import (xdp_convert_frame_to_buff, XDPF_DATA, XDPF_DEV_RX, XDPF_FLAGS, XDPF_FRAME_SZ, XDPF_HEADROOM, XDPF_LEN, XDPF_MEM_ID,
                   XDPF_MEM_TYPE, XDPF_METASIZE, xdp_convert_buff_to_frame, xdp_frame_field, xdp_return_frame,
                   xdp_return_frame_rx_napi)
 from .xdp_abi import (ENV_ERR, ENV_RI_MAP_TYPE, ENV_RI_TGT_VALUE, MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_DATA, XB_DATA_END,
@@ -289,36 +289,13 @@ def _cpu_map_flush_nested(b):
 
 # ---------------------------------------------------------------- the kthread
 @kernel
-def xdp_convert_frame_to_buff(b, frame, xdp):
-    """xdp_convert_frame_to_buff + the kthread's rxq (dev = dev_rx, mem = the frame's)."""
+def _kthread_frame_to_buff(b, frame, xdp):
+    """xdp_convert_frame_to_buff + the kthread's on-stack rxq (only dev = dev_rx and mem are set)."""
     charge(b, C_XDP_BUFF_PREP)
-    page = frame // PAGE_SIZE
-    hs = frame % PAGE_SIZE
-    data = xdp_frame_field(b, frame, XDPF_DATA)
-    xdp[XB_PAGE] = page
-    xdp[XB_HARD_START] = hs
-    xdp[XB_DATA] = data
-    xdp[XB_DATA_END] = data + xdp_frame_field(b, frame, XDPF_LEN)
-    xdp[XB_DATA_META] = data - xdp_frame_field(b, frame, XDPF_METASIZE)
-    xdp[XB_FRAME_SZ] = xdp_frame_field(b, frame, XDPF_FRAME_SZ)
-    xdp[XB_FLAGS] = xdp_frame_field(b, frame, XDPF_FLAGS)
+    xdp_convert_frame_to_buff(b, frame, xdp)
     xdp[XB_RXQ] = 0
     xdp[XB_INGRESS_IFINDEX] = xdp_frame_field(b, frame, XDPF_DEV_RX)
-    xdp[XB_RX_QUEUE_INDEX] = 0                  # the kthread's on-stack rxq: only dev and mem are set
-    xdp[XB_MEM_TYPE] = xdp_frame_field(b, frame, XDPF_MEM_TYPE)
-    xdp[XB_MEM_ID] = xdp_frame_field(b, frame, XDPF_MEM_ID)
-    n = 0
-    size = 0
-    if xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS:
-        n = b.pg[page, PGF_FRAG_NR]
-        for i in range(n):
-            k = XB_FRAG0 + i * XB_FRAG_STRIDE
-            xdp[k] = b.pg[page, PGF_FRAG0 + 3 * i]
-            xdp[k + 1] = b.pg[page, PGF_FRAG0 + 3 * i + 1]
-            xdp[k + 2] = b.pg[page, PGF_FRAG0 + 3 * i + 2]
-            size += xdp[k + 2]
-    xdp[XB_NR_FRAGS] = n
-    xdp[XB_FRAGS_SIZE] = size
+    xdp[XB_RX_QUEUE_INDEX] = 0
 
 
 @kernel
@@ -394,7 +371,7 @@ def _cpu_map_bpf_prog_run_xdp(b, e, n):
     nredir = 0
     for i in range(n):
         frame = cm[e, CMF_BATCH + i]
-        xdp_convert_frame_to_buff(b, frame, xdp)
+        _kthread_frame_to_buff(b, frame, xdp)
         act = bpf_prog_run_xdp(b, xdp)
         if b.env[ENV_ERR] != 0 and r[R_BPF_FAULTS] == 1 and r[R_CPUMAP_SAVE + 4] == 0:
             r[R_CPUMAP_SAVE + 4] = cm[e, CMF_PROG_ID] + 1   # the board's first fault was this program's
@@ -583,11 +560,5 @@ def cpu_map_entry_alloc(b, e, qsize, map_id, prog_kind, prog_id):
 
 
 __all__ += ["bq_flush_to_queue", "cpu_map_kthread_pass", "cpu_map_entry_alloc", "cpu_map_entry_free",
-            "xdp_convert_frame_to_buff", "xdp_release_frame", "CMF_STATS", "CMF_QSIZE", "CMF_COUNT", "CMF_STATE",
+            "xdp_release_frame", "CMF_STATS", "CMF_QSIZE", "CMF_COUNT", "CMF_STATE",
             "CMF_RING", "NCMF"]
-
-
-# xdp_do_flush (xdplab.xdp) calls __cpu_map_flush: this module imports that one, so it hands its
-# function over here rather than be imported from there
-from . import xdp as _xdp  # noqa: E402
-_xdp._cpu_map_flush = _cpu_map_flush

@@ -1,12 +1,13 @@
 """Linux errno values (include/uapi/asm-generic/errno*.h), used as negative returns."""
 
-__all__ = ["EPERM", "ENOENT", "EIO", "E2BIG", "ENOMEM", "EFAULT", "EBUSY", "EEXIST", "ENODEV",
+__all__ = ["EPERM", "ENOENT", "EIO", "ENXIO", "E2BIG", "ENOMEM", "EFAULT", "EBUSY", "EEXIST", "ENODEV",
            "EINVAL", "ENOSPC", "ERANGE", "EMSGSIZE", "EOPNOTSUPP", "ENETDOWN", "EOVERFLOW",
            "EBADRQC", "ENOTSUPP", "EACCES", "strerror"]
 
 EPERM = 1
 ENOENT = 2
 EIO = 5
+ENXIO = 6
 E2BIG = 7
 ENOMEM = 12
 EACCES = 13

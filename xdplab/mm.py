@@ -36,13 +36,13 @@ from .xdp_abi import MAX_SKB_FRAGS, PAGE_SHIFT, PAGE_SIZE
 
 __all__ = [
     "create_pages", "alloc_page", "alloc_pages_bulk", "put_page", "get_page", "page_ref_count",
-    "dma_map_page", "dma_unmap_page", "dma_sync_single_for_cpu", "dma_sync_single_for_device",
+    "dma_map_page", "dma_unmap_page", "dma_map_single", "dma_unmap_single", "dma_sync_single_for_cpu", "dma_sync_single_for_device",
     "dma_sync_single_range_for_device", "dma_to_page", "cpu_read", "cpu_write", "dev_dma_write",
     "dev_dma_read", "line_mask", "cpu_touch", "cpu_touch_lines",
     "DMA_BIDIRECTIONAL", "DMA_TO_DEVICE", "DMA_FROM_DEVICE", "DMA_NONE", "DMA_ATTR_SKIP_CPU_SYNC",
     "PHYS_OFFSET", "PG_FREE", "PG_RX_RING", "PG_ALLOC_CACHE", "PG_PTR_RING", "PG_CPU", "PG_TX_RING",
     "PG_SKB", "PG_XDP_FRAME", "PG_CALLER", "PG_NAMES", "PGF_REFCNT", "PGF_PP", "PGF_WHERE",
-    "PGF_DMA_ADDR", "PGF_DMA_DIR", "PGF_PFMEMALLOC", "PGF_FREE", "PGF_FRAG_NR", "PGF_FRAG0", "NPGF",
+    "PGF_DMA_ADDR", "PGF_DMA_DIR", "PGF_PFMEMALLOC", "PGF_FREE", "PGF_FRAG_NR", "PGF_FRAG0", "PGF_DMA_EXTRA", "NPGF",
     "LN_DEV_DIRTY", "LN_CPU_DIRTY", "LN_CACHED",
 ]
 
@@ -83,7 +83,11 @@ PGF_PFMEMALLOC = 5
 PGF_FREE = 6         # storage of the allocator's free stack (slot i holds a free page)
 PGF_FRAG_NR = 7      # skb_shared_info.nr_frags of a frame/skb whose head is this page
 PGF_FRAG0 = 8        # frags: (page, offset, size) x MAX_SKB_FRAGS
-NPGF = PGF_FRAG0 + 3 * MAX_SKB_FRAGS
+# streaming mappings (dma_map_single) of a page that already has its main mapping (a page_pool page
+# that ndo_xdp_xmit maps again for DMA_TO_DEVICE): without an IOMMU both are the same bus address,
+# and the page's own mapping must survive the second one's dma_unmap_single
+PGF_DMA_EXTRA = PGF_FRAG0 + 3 * MAX_SKB_FRAGS
+NPGF = PGF_DMA_EXTRA + 1
 # columns of b.lines (uint64[npages, 3]): one bit per 64-byte cache line of the page
 LN_DEV_DIRTY = 0     # written by the device, not yet invalidated for the CPU
 LN_CPU_DIRTY = 1     # written by the CPU, not yet cleaned for the device
@@ -245,6 +249,35 @@ def dma_unmap_page(b, addr, size, dir, attrs):
         _sync_for_cpu_lines(b, p, line_mask(addr & (PAGE_SIZE - 1), size), dir)
     b.pg[p, PGF_DMA_ADDR] = 0
     b.pg[p, PGF_DMA_DIR] = DMA_NONE
+
+
+@kernel
+def dma_map_single(b, p, offset, size, dir):
+    """dma_map_single(dev, page_address(p) + offset, size, dir): a streaming mapping of a buffer
+    the device did not allocate (ndo_xdp_xmit's frames).  Returns the bus address.
+
+    A page that is already mapped (a page_pool page: its pool keeps a mapping for its whole life)
+    gets a second mapping of the same bus address (no IOMMU on the A3720), counted in
+    ``PGF_DMA_EXTRA`` so that its ``dma_unmap_single`` leaves the pool's mapping in place."""
+    if b.pg[p, PGF_DMA_DIR] == DMA_NONE:
+        return dma_map_page(b, p, offset, size, dir, 0)
+    charge(b, C_DMA_MAP)
+    b.pg[p, PGF_DMA_EXTRA] += 1
+    b.r[R_MM_DMA_MAPS] += 1
+    _sync_for_device_lines(b, p, line_mask(offset, size))
+    return PHYS_OFFSET + (p << PAGE_SHIFT) + offset
+
+
+@kernel
+def dma_unmap_single(b, addr, size, dir):
+    """dma_unmap_single: end a streaming mapping made by ``dma_map_single``."""
+    p = dma_to_page(b, addr)
+    if p >= 0 and b.pg[p, PGF_DMA_EXTRA] > 0:
+        charge(b, C_DMA_UNMAP)
+        b.pg[p, PGF_DMA_EXTRA] -= 1
+        _sync_for_cpu_lines(b, p, line_mask(addr & (PAGE_SIZE - 1), size), dir)
+        return
+    dma_unmap_page(b, addr, size, dir, 0)
 
 
 @kernel(hot=True)

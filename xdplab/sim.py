@@ -20,6 +20,8 @@ from .cost import cpu_clock, cpu_clock_settle, cpu_idle_until, cpu_now, cpu_swit
 from .cpumap import cpu_map_run_kthreads
 from .nic.mvneta import NAPI_POLL_WEIGHT, mvneta_isr, mvneta_poll
 from .nic.mvneta_hw import mvneta_hw_next_irq, mvneta_hw_rx
+from .nic.veth import veth_napi_run
+from .netdev import ND_NAPI_SCHED
 from .page_pool import PP_DESTROYING, PPF_STATE, page_pool_release_retry
 
 __all__ = ["sim_run"]
@@ -44,6 +46,10 @@ def sim_run(b, max_polls):
             mvneta_isr(b)
         b.r[R_IN_SOFTIRQ] = 1                    # net_rx_action: NAPI polls in softirq context
         mvneta_poll(b, NAPI_POLL_WEIGHT)
+        for d in range(b.nd.shape[0]):           # NAPIs eth0's poll scheduled (a veth its redirects reached)
+            if b.nd[d, ND_NAPI_SCHED] != 0:
+                veth_napi_run(b)
+                break
         b.r[R_IN_SOFTIRQ] = 0
         polls += 1
         if b.r[R_CPUMAP_ACTIVE] != 0:            # CPUMAP kthreads: CPU 1's up to CPU 0's clock, CPU 0's now

@@ -76,7 +76,8 @@ EVENTS = (
     ("skb_free", "skb", "page", "0 consumed, 1 tc drop, 2 other", "", ""),
     ("napi_done", "rx_done", "1 if napi_complete", "", "", ""),
     ("xdp_exception", "rx desc", "page", "action", "", ""),
-    ("xdp_redirect_err", "rx desc", "page", "-errno", "", ""),
+    # tracepoint xdp:xdp_redirect_err (prog_id is the ingress device's program, Board.tracepoints)
+    ("xdp_redirect_err", "ifindex", "to_ifindex", "err", "map_id", "map_index"),
     ("page_alloc", "", "page", "", "", ""),
     ("page_free", "", "page", "", "", ""),
     ("dma_sync_for_device", "", "page", "offset", "length", ""),
@@ -91,6 +92,13 @@ EVENTS = (
     ("xdp_cpumap_enqueue", "map id", "processed", "drops (ring full)", "to_cpu", "frames in the ring after"),
     ("xdp_cpumap_kthread", "map id", "processed", "drops (no skb)", "sched",
      "xdp_pass | xdp_drop << 16 | xdp_redirect << 32"),
+    # XDP_REDIRECT (issue 22): the tracepoints by their kernel names, and where a frame waits
+    ("xdp_redirect", "ifindex", "to_ifindex", "err", "map_id", "map_index"),
+    ("xdp_devmap_xmit", "from_ifindex", "to_ifindex", "sent", "drops", "err"),
+    ("xdp_bulk_tx", "ifindex", "sent", "drops", "err", ""),
+    ("bq_enqueue", "to_ifindex", "page", "frames in the bulk queue", "from_ifindex", ""),
+    ("veth_ring", "ifindex of the ring's device", "page", "frames in the ring", "", ""),
+    ("veth_poll", "ifindex", "frames done", "1 if napi_complete", "", ""),
 )
 EV_NAMES = tuple(e[0] for e in EVENTS)
 for _i, _e in enumerate(EVENTS):

@@ -18,15 +18,15 @@ import numpy as np
 
 from ._bytes import get_le, put_le
 from ._twospeed import kernel
-from .cost import C_XDP_FLUSH, C_XDP_FRAME_CONV, C_XDP_RETURN_FRAME, charge, cpu_now
-from .errno import EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP
-from ._layout import R_CPUMAP_ACTIVE, R_MEM_ID_NEXT, R_XDP_RXQ
-from .mm import PGF_FRAG0, PGF_FRAG_NR, PGF_PP, cpu_write, put_page
+from .cost import C_XDP_FRAME_CONV, C_XDP_RETURN_FRAME, charge, cpu_now
+from .errno import EFAULT, EINVAL, ENODEV, ENOMEM, ENOSPC, EOPNOTSUPP
+from ._layout import R_MEM_ID_NEXT, R_XDP_NO_DIRECT, R_XDP_RXQ
+from .mm import PGF_FRAG0, PGF_FRAG_NR, PGF_PP, alloc_page, cpu_read, cpu_write, put_page
 from .page_pool import page_pool_put_page, page_pool_use_xdp_mem, page_pool_destroy
 from .printk import printk
 from .xdp_abi import (MEM_TYPE_MAX, MEM_TYPE_PAGE_ORDER0, MEM_TYPE_PAGE_POOL, MEM_TYPE_PAGE_SHARED,
                       PAGE_SIZE, SKB_SHARED_INFO_SIZE, XB_DATA, XB_DATA_END,
-                      XB_DATA_META, XB_FLAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_FRAME_SZ, XB_HARD_START, XB_INGRESS_IFINDEX, XB_MEM_ID, XB_MEM_TYPE, XB_NR_FRAGS,
+                      XB_DATA_META, XB_FLAGS, XB_FRAG0, XB_FRAGS_SIZE, XB_FRAG_STRIDE, XB_FRAME_SZ, XB_HARD_START, XB_INGRESS_IFINDEX, XB_MEM_ID, XB_MEM_TYPE, XB_NR_FRAGS,
                       XB_PAGE, XB_RX_QUEUE_INDEX, XB_RXQ, XB_SIZE, XDP_FLAGS_HAS_FRAGS, XDP_FRAME_SIZE)
 
 __all__ = [
@@ -34,7 +34,8 @@ __all__ = [
     "xdp_rxq_info_reg", "xdp_rxq_info_reg_mem_model", "xdp_rxq_info_unreg", "xdp_rxq_info_unreg_mem_model",
     "xdp_rxq_info_is_reg", "xdp_rxq_info_unused", "xdp_init_buff", "xdp_prepare_buff", "xdp_data_hard_end",
     "xdp_convert_buff_to_frame", "xdp_frame_field", "xdp_return_frame", "xdp_return_frame_rx_napi",
-    "xdp_return_buff", "xdp_return_page", "xdp_do_flush", "xdp_do_flush_map",
+    "xdp_return_buff", "xdp_return_page", "xdp_get_frame_len", "xdp_convert_frame_to_buff",
+    "xdp_update_frame_from_buff", "xdpf_clone",
     "REG_STATE_NEW", "REG_STATE_REGISTERED", "REG_STATE_UNREGISTERED", "REG_STATE_UNUSED",
     "RXQ_DEV", "RXQ_QUEUE_INDEX", "RXQ_REG_STATE", "RXQ_MEM_TYPE", "RXQ_MEM_ID", "RXQ_NAPI_ID",
     "RXQ_FRAG_SIZE", "XDPF_DATA", "XDPF_LEN", "XDPF_HEADROOM", "XDPF_METASIZE", "XDPF_MEM_TYPE",
@@ -249,6 +250,8 @@ def xdp_return_page(b, page, mem_type, mem_id, napi_direct):
     """__xdp_return for one page, dispatching on the memory model."""
     charge(b, C_XDP_RETURN_FRAME)
     if mem_type == MEM_TYPE_PAGE_POOL:
+        if napi_direct and b.r[R_XDP_NO_DIRECT] != 0:
+            napi_direct = False             # xdp_return_frame_no_direct(): veth's NAPI, not the pool's
         # 6.1 finds the pool through page->pp
         page_pool_put_page(b, b.pg[page, PGF_PP], page, -1, napi_direct)
     elif mem_type == MEM_TYPE_PAGE_SHARED or mem_type == MEM_TYPE_PAGE_ORDER0:
@@ -295,21 +298,93 @@ def xdp_return_buff(b, xdp):
 
 
 @kernel
-def xdp_do_flush(b):
-    """xdp_do_flush: send what redirects queued this poll (__dev_flush, __cpu_map_flush,
-    __xsk_map_flush).  Modelled so far: the CPUMAP's (xdplab.cpumap)."""
-    charge(b, C_XDP_FLUSH)
-    if b.r[R_CPUMAP_ACTIVE] != 0:
-        _cpu_map_flush(b)
+def xdp_get_frame_len(b, frame):
+    """xdp_get_frame_len: the frame's bytes, its frags included (6.1)."""
+    n = xdp_frame_field(b, frame, XDPF_LEN)
+    if xdp_frame_field(b, frame, XDPF_FLAGS) & XDP_FLAGS_HAS_FRAGS:
+        page = frame // PAGE_SIZE
+        for i in range(b.pg[page, PGF_FRAG_NR]):
+            n += b.pg[page, PGF_FRAG0 + 3 * i + 2]
+    return n
 
 
 @kernel
-def xdp_do_flush_map(b):
-    """xdp_do_flush_map: in 6.1 a define for xdp_do_flush (include/linux/filter.h), the name mvneta calls."""
-    xdp_do_flush(b)
+def xdp_convert_frame_to_buff(b, frame, xdp):
+    """xdp_convert_frame_to_buff(frame, xdp): an xdp_buff over a frame's buffer (veth's NAPI, a devmap
+    program), its memory model the frame's (the receiver sets ``xdp->rxq->mem = frame->mem``)."""
+    page = frame // PAGE_SIZE
+    hs = frame % PAGE_SIZE
+    data = xdp_frame_field(b, frame, XDPF_DATA)
+    xdp[XB_PAGE] = page
+    xdp[XB_HARD_START] = hs
+    xdp[XB_DATA] = data
+    xdp[XB_DATA_END] = data + xdp_frame_field(b, frame, XDPF_LEN)
+    xdp[XB_DATA_META] = data - xdp_frame_field(b, frame, XDPF_METASIZE)
+    xdp[XB_FRAME_SZ] = xdp_frame_field(b, frame, XDPF_FRAME_SZ)
+    xdp[XB_FLAGS] = xdp_frame_field(b, frame, XDPF_FLAGS)
+    xdp[XB_MEM_TYPE] = xdp_frame_field(b, frame, XDPF_MEM_TYPE)
+    xdp[XB_MEM_ID] = xdp_frame_field(b, frame, XDPF_MEM_ID)
+    n = 0
+    size = 0
+    if xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS:
+        n = b.pg[page, PGF_FRAG_NR]
+        for i in range(n):
+            k = XB_FRAG0 + i * XB_FRAG_STRIDE
+            xdp[k] = b.pg[page, PGF_FRAG0 + 3 * i]
+            xdp[k + 1] = b.pg[page, PGF_FRAG0 + 3 * i + 1]
+            xdp[k + 2] = b.pg[page, PGF_FRAG0 + 3 * i + 2]
+            size += xdp[k + 2]
+    xdp[XB_NR_FRAGS] = n
+    xdp[XB_FRAGS_SIZE] = size
 
 
-# __cpu_map_flush lives with the CPUMAP (xdplab.cpumap), which frees frames through this module:
-# whichever of the two loads first, xdplab.cpumap puts its _cpu_map_flush here when it is done
-_cpu_map_flush = None
-from . import cpumap as _cpumap  # noqa: E402,F401
+@kernel
+def xdp_update_frame_from_buff(b, xdp, frame):
+    """xdp_update_frame_from_buff: a program's head/tail/meta adjustments written back into the
+    frame (XDP_PASS of a veth or devmap program). 0 or -ENOSPC."""
+    hs = xdp[XB_HARD_START]
+    headroom = xdp[XB_DATA] - hs
+    metasize = xdp[XB_DATA] - xdp[XB_DATA_META]
+    if metasize < 0:
+        metasize = 0
+    if headroom - metasize < XDP_FRAME_SIZE:
+        return -ENOSPC
+    if xdp[XB_DATA_END] > xdp_data_hard_end(xdp):
+        printk(b, cpu_now(b), 6, 0, 0, 0)      # "Driver BUG: missing reserved tailroom"
+        return -ENOSPC
+    d = b.data
+    page = frame // PAGE_SIZE
+    put_le(d, page, hs + XDPF_DATA, xdp[XB_DATA], 8)
+    put_le(d, page, hs + XDPF_LEN, xdp[XB_DATA_END] - xdp[XB_DATA], 2)
+    put_le(d, page, hs + XDPF_HEADROOM, headroom - XDP_FRAME_SIZE, 2)
+    put_le(d, page, hs + XDPF_METASIZE, metasize, 4)
+    put_le(d, page, hs + XDPF_FRAME_SZ, xdp[XB_FRAME_SZ], 4)
+    put_le(d, page, hs + XDPF_FLAGS, xdp[XB_FLAGS], 4)
+    cpu_write(b, page, hs, XDP_FRAME_SIZE)
+    return 0
+
+
+@kernel
+def xdpf_clone(b, frame):
+    """xdpf_clone: a copy of a linear frame in a fresh page (dev_alloc_page), MEM_TYPE_PAGE_ORDER0,
+    frame_sz PAGE_SIZE; -1 (NULL) if it does not fit a page or no page is free.  BPF_F_BROADCAST
+    sends the clones to all but the last device of the map."""
+    headroom = xdp_frame_field(b, frame, XDPF_HEADROOM) + XDP_FRAME_SIZE
+    total = headroom + xdp_frame_field(b, frame, XDPF_LEN)
+    if total > PAGE_SIZE:
+        return -1
+    np_ = alloc_page(b)
+    if np_ < 0:
+        return -1
+    page = frame // PAGE_SIZE
+    off = frame % PAGE_SIZE
+    for i in range(total):                              # memcpy(addr, xdpf, totalsize)
+        b.data[np_, i] = b.data[page, off + i]
+    cpu_read(b, page, off, total)
+    cpu_write(b, np_, 0, total)
+    put_le(b.data, np_, XDPF_DATA, headroom, 8)
+    put_le(b.data, np_, XDPF_FRAME_SZ, PAGE_SIZE, 4)
+    put_le(b.data, np_, XDPF_MEM_TYPE, MEM_TYPE_PAGE_ORDER0, 4)
+    put_le(b.data, np_, XDPF_MEM_ID, 0, 4)
+    b.pg[np_, PGF_FRAG_NR] = 0
+    return np_ * PAGE_SIZE

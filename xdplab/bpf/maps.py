@@ -431,6 +431,10 @@ class Map:
         vals = None
         if t == BPF_MAP_TYPE_CPUMAP:
             value = self._cpumap_value(value)
+        if t in (BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH) and isinstance(value, (tuple, list)):
+            value = self._devmap_val(value)
+        if t in (BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH) and not isinstance(value, (tuple, list)):
+            self._devmap_check(value)
         if t == BPF_MAP_TYPE_PROG_ARRAY:
             idx = value if isinstance(value, (int, np.integer)) else getattr(value, "index", None)
             if idx is None or getattr(value, "object", self._obj) is not self._obj:
@@ -528,6 +532,37 @@ class Map:
             return int(qsize)
         return (int(qsize) & 0xFFFFFFFF).to_bytes(4, "little") + int(fd).to_bytes(4, "little", signed=True) \
             + bytes(self.value_size - 8)
+    def _devmap_val(self, value):
+        """A DEVMAP value given as (ifindex, program): struct bpf_devmap_val { u32 ifindex; u32 bpf_prog; }.
+        The program must be one of this object's, section ``xdp/devmap`` (expected_attach_type
+        BPF_XDP_DEVMAP): the lab stores its id as its index + 1 (the kernel: the fd given, the id kept)."""
+        if len(value) != 2:
+            raise ValueError(f"map {self.name!r}: a devmap value is an ifindex or (ifindex, program)")
+        ifindex, prog = value
+        if self.value_size < 8:
+            raise MapError(EINVAL, self._msg("update", -EINVAL, "a 4-byte devmap value has no program: "
+                                                                "declare the value as struct bpf_devmap_val"))
+        pid = 0
+        if prog is not None:
+            if getattr(prog, "object", None) is not self._obj or getattr(prog, "attach", "") != "xdp/devmap":
+                raise MapError(EINVAL, self._msg("update", -EINVAL, "the devmap program must be a program of "
+                                                                    "this object in section xdp/devmap"))
+            pid = int(prog.index) + 1
+            if int(ifindex) == 0:
+                raise MapError(EINVAL, self._msg("update", -EINVAL, "a program needs an ifindex"))
+        return int(ifindex).to_bytes(4, "little") + pid.to_bytes(4, "little") + bytes(self.value_size - 8)
+
+    def _devmap_check(self, value):
+        """dev_map_update_elem -> __dev_map_alloc_node: dev_get_by_index(net, ifindex) in the namespace
+        of the caller (the board's root namespace): -EINVAL if there is no such device.  A map whose
+        object is not on a board yet has no namespace to check against."""
+        ifindex = int.from_bytes(self._bytes(value, self.value_size, "value")[:4], "little")
+        ref = getattr(self._obj, "_xdplab_board", None)
+        board = ref() if ref is not None else None
+        if ifindex and board is not None and ifindex not in board.netdev_ifindexes(0):
+            raise MapError(EINVAL, f"bpf_map_update_elem on map {self.name!r} ({self.type_name}): -EINVAL: no device "
+                                   f"with ifindex {ifindex} in the root namespace (dev_map_update_elem: "
+                                   f"dev_get_by_index failed; the board has {sorted(board.netdev_ifindexes(0))})")
 
     def delete(self, key):
         """bpf_map_delete_elem(fd, key); raises MapError (-EINVAL for arrays, -ENOENT if absent)."""

@@ -38,8 +38,8 @@ from .._twospeed import kernel
 from ..cost import (C_DESC_READ, C_DESC_WRITE, C_IRQ_ENTRY, C_MMIO_READ, C_MMIO_WRITE, C_NAPI_POLL, C_REDIRECT,
                     C_REFILL_DESC, C_RX_LOOP, C_STATS_FOLD, C_TX_DONE_DESC, C_TX_SUBMIT, C_TXQ_LOCK,
                     C_UNATTRIBUTED, C_XDP_BUFF_PREP, C_XDP_STATS, charge, charge_n, cpu_now)
-from ..errno import EINVAL, ENOMEM, EOPNOTSUPP
-from ..mm import (PGF_FRAG0, PGF_FRAG_NR, PGF_WHERE, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, PG_CPU, PG_RX_RING, PG_TX_RING, dma_sync_single_for_cpu,
+from ..errno import EINVAL, ENETDOWN, ENOMEM, EOPNOTSUPP
+from ..mm import (PGF_FRAG0, PGF_FRAG_NR, PGF_WHERE, DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_map_single, dma_unmap_single, PG_CPU, PG_RX_RING, PG_TX_RING, dma_sync_single_for_cpu,
                   dma_sync_single_for_device)
 from ..netstack import SKB_FREE_OTHER, SKBF_DATA, SKBF_FRAG0, SKBF_LEN, SKBF_NR_FRAGS, skb_mark_for_recycle, build_skb, eth_type_trans, kfree_skb, napi_gro_flush, napi_gro_receive
 from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, page_pool_alloc_pages,
@@ -49,13 +49,12 @@ from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, pa
 from ..printk import printk
 from ..sanitizer import san_report
 from ..trace import EV_PORT_OPEN, EV_PORT_STOP, EV_PORT_UP, EV_XDP_SETUP, board_trace, board_tracing
-from .._layout import (RXQ_NUMBER, TXQ_NUMBER, R_TR_MUTE, R_XDP_PROG, R_MAX_RX_SIZE, R_PKT_SIZE, R_RXQ_CMD, R_TXQ_CMD, R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_SKB_RELEASE, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_VERDICTS, R_WARNED_INVALID)
-from ..xdp import (XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_do_flush_map, xdp_frame_field, xdp_init_buff,
+from .._layout import (RXQ_NUMBER, TXQ_NUMBER, R_TR_MUTE, R_XDP_PROG, R_MAX_RX_SIZE, R_PKT_SIZE, R_RXQ_CMD, R_TXQ_CMD, R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_SKB_RELEASE, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_TXQ_UNANNOUNCED, R_VERDICTS, R_WARNED_INVALID)
+from ..xdp import (XDPF_DATA, XDPF_FLAGS, XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_frame_field, xdp_init_buff,
                    xdp_prepare_buff, xdp_return_frame, xdp_return_frame_rx_napi, xdp_rxq_info_is_reg,
                    xdp_rxq_info_reg, xdp_rxq_info_reg_mem_model, xdp_rxq_info_unreg)
-from ..cpumap import xdp_do_redirect_cpumap
 from ..progs import bpf_prog_put, bpf_prog_run_xdp
-from ..xdp_abi import (ENV_RI_MAP_TYPE, ENV_RI_TGT_VALUE, ETH_FCS_LEN, MAX_SKB_FRAGS, MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_DATA, XB_DATA_END,
+from ..xdp_abi import (ETH_FCS_LEN, MAX_SKB_FRAGS, MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_DATA, XB_DATA_END,
                        XB_DATA_META, XB_FLAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_FRAGS_SIZE, XB_HARD_START, XB_NR_FRAGS,
                        XB_PAGE, XDP_ABORTED, XDP_DROP, XDP_FLAGS_HAS_FRAGS, XDP_FRAME_SIZE, XDP_PASS, XDP_REDIRECT, XDP_TX)
 from .mvneta_hw import (RXD_ARRIVAL_PS, RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, RXD_DATA_SIZE, RXD_HW_OWN, RXD_STATUS,
@@ -64,14 +63,14 @@ from .mvneta_hw import (RXD_ARRIVAL_PS, RXD_BUF_PHYS_ADDR, RXD_BUF_VIRT_ADDR, RX
                         MVNETA_RXD_LAST_DESC, mvneta_hw_tx_kick)
 from .mvneta_stats import (S_REFILL_ERRORS, S_RX_BYTES, S_RX_DROPPED, S_RX_ERRORS, S_RX_PACKETS, S_RX_XDP_DROP,
                            S_RX_XDP_PASS, S_RX_XDP_REDIRECT, S_RX_XDP_TX, S_RX_XDP_TX_ERRORS, S_SKB_ALLOC_ERRORS,
-                           S_TX_BYTES, S_TX_PACKETS)
+                           S_TX_BYTES, S_TX_PACKETS, S_TX_XDP_XMIT, S_TX_XDP_XMIT_ERRORS)
 
 __all__ = [
     "create_rx_descs", "create_tx_descs", "RXD_STATUS", "RXD_DATA_SIZE", "RXD_BUF_PHYS_ADDR", "RXD_BUF_VIRT_ADDR",
     "RXD_HW_OWN", "RXD_ARRIVAL_PS", "NRXD", "TXD_COMMAND", "TXD_DATA_SIZE", "TXD_BUF_PHYS_ADDR", "TXD_BUF_TYPE",
     "TXD_BUF_PTR", "NTXD", "mvneta_isr", "xdp_do_redirect",
     "mvneta_rx_refill", "mvneta_rx_refill_queue", "mvneta_rxq_desc_num_update", "mvneta_rx_swbm",
-    "mvneta_run_xdp", "mvneta_xdp_put_buff", "mvneta_xdp_xmit_back", "mvneta_xdp_submit_frame",
+    "mvneta_run_xdp", "mvneta_xdp_put_buff", "mvneta_xdp_xmit_back", "mvneta_xdp_submit_frame", "mvneta_xdp_xmit",
     "mvneta_txq_pend_desc_add", "mvneta_txq_done", "mvneta_txq_bufs_free", "mvneta_poll",
     "mvneta_create_page_pool", "mvneta_rxq_fill", "mvneta_rxq_drop_pkts", "mvneta_txq_done_force",
     "mvneta_rxq_init", "mvneta_rxq_deinit", "mvneta_setup_rxqs", "mvneta_cleanup_rxqs", "mvneta_setup_txqs",
@@ -238,7 +237,9 @@ def _mvneta_xdp_put_buff_cold(b, xdp):
 def mvneta_txq_pend_desc_add(b, pend_desc):
     """mvneta_txq_pend_desc_add: the doorbell (at most 255 descriptors per register write)."""
     charge(b, C_MMIO_WRITE)
-    b.r[R_TXQ_PENDING] += pend_desc
+    # txq->pending: what ndo_xdp_xmit queued without XDP_XMIT_FLUSH goes out with this doorbell
+    b.r[R_TXQ_PENDING] += pend_desc + b.r[R_TXQ_UNANNOUNCED]
+    b.r[R_TXQ_UNANNOUNCED] = 0
     mvneta_hw_tx_kick(b, cpu_now(b))
 
 
@@ -263,32 +264,44 @@ def _tx_desc(b, length, phys, cmd, btype, ptr, page):
 def mvneta_xdp_submit_frame(b, frame, dma_map):
     """mvneta_xdp_submit_frame: one descriptor per buffer; MVNETA_XDP_TX or MVNETA_XDP_DROPPED.
 
+    ``dma_map`` False (XDP_TX): the page is this port's page_pool page, whose mapping the pool
+    keeps: the driver only syncs what the CPU may have written (MVNETA_TYPE_XDP_TX).  True
+    (ndo_xdp_xmit): the frame may come from anywhere, so every buffer is mapped with
+    ``dma_map_single(DMA_TO_DEVICE)`` and unmapped at TX completion (MVNETA_TYPE_XDP_NDO).
     Returns the bytes queued in the high bits: (nxmit_byte << 8) | result.
     """
     page = frame // PAGE_SIZE
-    nfr = b.pg[page, PGF_FRAG_NR]
+    nfr = b.pg[page, PGF_FRAG_NR] if xdp_frame_field(b, frame, XDPF_FLAGS) & XDP_FLAGS_HAS_FRAGS else 0
     num_frames = 1 + nfr
     if b.r[R_TXQ_COUNT] + num_frames >= b.r[R_TXQ_SIZE]:
         return MVNETA_XDP_DROPPED
     length = xdp_frame_field(b, frame, XDPF_LEN)
     nbytes = 0
-    # XDP_TX: the page keeps page_pool's mapping; sync what the CPU may have written
-    phys = page_pool_get_dma_addr(b, page) + (frame % PAGE_SIZE) + XDP_FRAME_SIZE + xdp_frame_field(b, frame, XDPF_HEADROOM)
-    dma_sync_single_for_device(b, phys, length, DMA_BIDIRECTIONAL)
+    if dma_map:
+        phys = dma_map_single(b, page, xdp_frame_field(b, frame, XDPF_DATA), length, DMA_TO_DEVICE)
+        btype = MVNETA_TYPE_XDP_NDO
+    else:
+        # XDP_TX: the page keeps page_pool's mapping; sync what the CPU may have written
+        phys = page_pool_get_dma_addr(b, page) + (frame % PAGE_SIZE) + XDP_FRAME_SIZE + xdp_frame_field(b, frame, XDPF_HEADROOM)
+        dma_sync_single_for_device(b, phys, length, DMA_BIDIRECTIONAL)
+        btype = MVNETA_TYPE_XDP_TX
     cmd = MVNETA_TX_L4_CSUM_NOT | MVNETA_TXD_F_DESC
     if nfr == 0:
         cmd |= MVNETA_TXD_L_DESC | MVNETA_TXD_Z_PAD
-    _tx_desc(b, length, phys, cmd, MVNETA_TYPE_XDP_TX, frame, page)
+    _tx_desc(b, length, phys, cmd, btype, frame, page)
     nbytes += length
     for i in range(nfr):
         fp = b.pg[page, PGF_FRAG0 + 3 * i]
         flen = b.pg[page, PGF_FRAG0 + 3 * i + 2]
-        fphys = page_pool_get_dma_addr(b, fp) + b.pg[page, PGF_FRAG0 + 3 * i + 1]
-        dma_sync_single_for_device(b, fphys, flen, DMA_BIDIRECTIONAL)
+        if dma_map:
+            fphys = dma_map_single(b, fp, b.pg[page, PGF_FRAG0 + 3 * i + 1], flen, DMA_TO_DEVICE)
+        else:
+            fphys = page_pool_get_dma_addr(b, fp) + b.pg[page, PGF_FRAG0 + 3 * i + 1]
+            dma_sync_single_for_device(b, fphys, flen, DMA_BIDIRECTIONAL)
         c = 0
         if i == nfr - 1:
             c = MVNETA_TXD_L_DESC | MVNETA_TXD_Z_PAD
-        _tx_desc(b, flen, fphys, c, MVNETA_TYPE_XDP_TX, -1, fp)
+        _tx_desc(b, flen, fphys, c, btype, -1, fp)
         nbytes += flen
     # tx_desc->command |= MVNETA_TXD_L_DESC | MVNETA_TXD_Z_PAD: the last descriptor's command is read
     # back from uncached memory and stored again (the kernel builds with -fno-strict-aliasing: the
@@ -296,6 +309,38 @@ def mvneta_xdp_submit_frame(b, frame, dma_map):
     charge(b, C_DESC_READ)
     charge(b, C_DESC_WRITE)
     return (nbytes << 8) | MVNETA_XDP_TX
+
+
+@kernel
+def mvneta_xdp_xmit(b, qrow, qcol, num_frame, flags):
+    """mvneta_xdp_xmit(dev, num_frame, frames, flags): ndo_xdp_xmit, the frames at
+    ``b.ndq[qrow, qcol:qcol + num_frame]``.  -ENETDOWN if the port is down, -EINVAL for unknown
+    flags; else submits in order (dma_map_single each), stops at the first that does not fit,
+    rings the doorbell only with XDP_XMIT_FLUSH, and returns how many it took (the caller frees
+    the rest).  Counts tx_packets/tx_bytes, xdp_xmit and xdp_xmit_err (ethtool's tx_xdp_xmit*)."""
+    if b.r[R_RUNNING] == 0:
+        return -ENETDOWN                       # test_bit(__MVNETA_DOWN, &pp->state)
+    if flags & ~1:
+        return -EINVAL                         # flags & ~XDP_XMIT_FLAGS_MASK
+    charge(b, C_TXQ_LOCK)                      # __netif_tx_lock(nq, cpu)
+    nxmit = 0
+    nbytes = 0
+    for i in range(num_frame):
+        frame = b.ndq[qrow, qcol + i]
+        r = mvneta_xdp_submit_frame(b, frame, True)
+        if (r & 0xFF) != MVNETA_XDP_TX:
+            break
+        nbytes += r >> 8
+        nxmit += 1
+        b.r[R_TXQ_UNANNOUNCED] += 1 + b.pg[frame // PAGE_SIZE, PGF_FRAG_NR] * (
+            (xdp_frame_field(b, frame, XDPF_FLAGS) & XDP_FLAGS_HAS_FRAGS) != 0)
+    if flags & 1:                              # XDP_XMIT_FLUSH
+        mvneta_txq_pend_desc_add(b, 0)
+    b.r[R_STATS + S_TX_BYTES] += nbytes
+    b.r[R_STATS + S_TX_PACKETS] += nxmit
+    b.r[R_STATS + S_TX_XDP_XMIT] += nxmit
+    b.r[R_STATS + S_TX_XDP_XMIT_ERRORS] += num_frame - nxmit
+    return nxmit
 
 
 @kernel
@@ -335,22 +380,6 @@ def _copy_frags_to_tab(b, xdp):
 
 
 @kernel(hot=True)
-def xdp_do_redirect(b, xdp):
-    """xdp_do_redirect: the target bpf_redirect_map() left in the redirect info (b.env's ENV_RI_*),
-    cleared as it is read.  Modelled so far: a CPUMAP entry (xdplab.cpumap); any other target
-    fails (-EINVAL)."""
-    charge(b, C_REDIRECT)
-    env = b.env
-    t = env[ENV_RI_MAP_TYPE]
-    tgt = env[ENV_RI_TGT_VALUE]
-    env[ENV_RI_MAP_TYPE] = 0
-    env[ENV_RI_TGT_VALUE] = -1
-    if t == 16 and tgt >= 0:                    # BPF_MAP_TYPE_CPUMAP: the target CPU
-        return xdp_do_redirect_cpumap(b, xdp, tgt)
-    return -EINVAL
-
-
-@kernel(hot=True)
 def mvneta_run_xdp(b, xdp, frame_sz):
     """mvneta_run_xdp: run the program and act on its verdict; returns MVNETA_XDP_*."""
     off = b.r[R_RX_OFFSET]
@@ -374,8 +403,7 @@ def mvneta_run_xdp(b, xdp, frame_sz):
     if act == XDP_REDIRECT:
         b.r[R_VERDICTS + XDP_REDIRECT] += 1
         err = xdp_do_redirect(b, xdp)
-        if err != 0:
-            _tr(b, 18, desc, xdp[XB_PAGE], err, 0, 0)    # trace_xdp_redirect_err
+        if err != 0:                       # xdp_do_redirect traced xdp:xdp_redirect_err
             put = True
             ret = MVNETA_XDP_DROPPED
         else:
@@ -603,6 +631,8 @@ def mvneta_txq_bufs_free(b, num, napi):
         charge(b, C_DESC_READ)                 # IS_TSO_HEADER(txq, tx_desc->buf_phys_addr): uncached
         if t != MVNETA_TYPE_XDP_TX:
             charge(b, C_DESC_READ)             # tx_desc->data_size for dma_unmap_single
+            if t == MVNETA_TYPE_XDP_NDO:
+                dma_unmap_single(b, b.txd[d, TXD_BUF_PHYS_ADDR], b.txd[d, TXD_DATA_SIZE], DMA_TO_DEVICE)
         ptr = b.txd[d, TXD_BUF_PTR]
         _tr(b, 13, d, ptr // PAGE_SIZE if ptr >= 0 else -1, t, 0, 0)
         if (t == MVNETA_TYPE_XDP_TX or t == MVNETA_TYPE_XDP_NDO) and ptr >= 0:
@@ -870,6 +900,7 @@ def mvneta_txq_done_force(b):
     mvneta_txq_bufs_free(b, b.r[R_TXQ_COUNT], False)
     b.r[R_TXQ_COUNT] = 0
     b.r[R_TXQ_PENDING] = 0
+    b.r[R_TXQ_UNANNOUNCED] = 0
     b.r[R_TXQ_HW_SENT] = 0
     b.r[R_TXQ_PUT] = 0
     b.r[R_TXQ_GET] = 0
@@ -1028,3 +1059,8 @@ def mvneta_change_mtu(b, mtu):
     mvneta_setup_txqs(b)
     mvneta_start_dev(b)
     return 0
+
+
+# the redirect core calls mvneta_xdp_xmit (through the devmap), mvneta calls the core: imported after
+# this module's kernels (see xdplab.redirect)
+from ..redirect import xdp_do_flush_map, xdp_do_redirect  # noqa: E402
