@@ -168,6 +168,7 @@ class RxRingView(_View):
         self.figure = _fig(self.row_marks + [self.pointers], height=height, min_width="300px",
                            margin=dict(top=2, bottom=2, left=2, right=2))
         self.caption = W.HTML()
+        self.caption.add_class("xdplab-ring-caption")
         self.legend = _swatches(DESC_STATE_NAMES + self.POINTERS, DESC_COLORS + self.POINTER_COLORS)
         self.widget = W.VBox([_title(f"RX ring (rxq 0, {n} descriptors)"), self.caption, self.figure, self.legend],
                              layout=W.Layout(min_width="0"))
@@ -282,6 +283,7 @@ class PagePoolView(_View):
         self.stats = W.HTML()
         self.stats.add_class("xdplab-pp")
         self.caption = W.HTML()
+        self.caption.add_class("xdplab-pp-caption")
         self.widget = W.VBox([
             _title("page_pool of rxq 0"),
             W.HBox([W.Box([self.figure], layout=W.Layout(flex="1 1 auto", min_width="215px")),
@@ -395,6 +397,7 @@ class XdpBuffView(_View):
         self.figure, self.zoom_figure = figs
         self.legend = _swatches(self.SEGMENTS, self.SEG_COLORS)
         self.caption = W.HTML()
+        self.caption.add_class("xdplab-xdp-caption")
         self.widget = W.VBox([_title(f"xdp_buff: the page, then its first {self.ZOOM} bytes"), self.figure,
                               self.zoom_figure, self.legend, self.caption], layout=W.Layout(min_width="0"))
         self.update(0)
