@@ -44,22 +44,14 @@ __all__ = ["Stepper", "track", "decode_track", "HAVE_STEPPER"]
 
 HAVE_STEPPER = anywidget is not None
 
-_NUM = re.compile(r"(\d+)")
+# a digit run that prints back as itself: no leading zero, at most 15 digits (exact as a float64)
+_NUM = re.compile(r"(?<![0-9])(0|[1-9][0-9]{0,14})(?![0-9])")
 
 
 def _split(s: str):
-    """Literal parts and the integers between them; a digit run that would not print back as itself
-    (a leading zero, more than 15 digits) stays in the literal."""
+    """Literal parts and the integers between them (other digit runs stay in the literals)."""
     toks = _NUM.split(s)
-    parts, nums = [toks[0]], []
-    for k in range(1, len(toks), 2):
-        d = toks[k]
-        if (len(d) > 1 and d[0] == "0") or len(d) > 15:
-            parts[-1] += d + toks[k + 1]
-        else:
-            nums.append(int(d))
-            parts.append(toks[k + 1])
-    return tuple(parts), nums
+    return tuple(toks[0::2]), [int(d) for d in toks[1::2]]
 
 
 def _index_bytes(index: np.ndarray, count: int):
@@ -119,22 +111,31 @@ def track(widget, trait: str, values, *, cond=None) -> dict:
         tpl = list(templates)
         tid = np.asarray(tid, np.int64)
         # numbers a template always has the same: back into its text (style sizes, fixed labels)
-        keep_of = []
+        nkeep = np.zeros(len(tpl), np.int64)
+        kept = []
         for k, parts in enumerate(tpl):
             js = np.flatnonzero(tid == k)
             m = np.array([rows[j] for j in js], np.float64).reshape(len(js), len(parts) - 1)
-            keep = [h for h in range(m.shape[1]) if not np.all(m[:, h] == m[0, h])]
+            keep = np.flatnonzero(np.any(m != m[:1], axis=0))
+            keep_set = set(keep.tolist())
             lit, cur = [], parts[0]
             for h in range(m.shape[1]):
-                if h in keep:
+                if h in keep_set:
                     lit.append(cur)
                     cur = parts[h + 1]
                 else:
                     cur += str(int(m[0, h])) + parts[h + 1]
             lit.append(cur)
             tpl[k] = lit
-            keep_of.append(keep)
-        nums = np.array([rows[j][h] for j in range(len(rows)) for h in keep_of[tid[j]]], np.float64)
+            nkeep[k] = keep.size
+            kept.append((js, m[:, keep]))
+        # each distinct text's numbers, in the order of the distinct texts
+        per = nkeep[tid]
+        start = np.r_[0, np.cumsum(per)[:-1]] if per.size else per
+        nums = np.empty(int(per.sum()), np.float64)
+        for js, vals in kept:
+            if vals.size:
+                nums[(start[js][:, None] + np.arange(vals.shape[1])).ravel()] = vals.ravel()
         t.update(kind="text", templates=tpl, tid=tid.astype(np.uint32).tobytes(), nums=nums.tobytes(),
                  count=len(uniq))
     else:
