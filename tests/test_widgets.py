@@ -130,10 +130,21 @@ def synth():
     return tr, at, frames_from_trace(tr, rx_ring_size=RING)
 
 
-@pytest.fixture()
-def lab(synth):
+STEPPINGS = ("browser", "kernel") if importlib.util.find_spec("anywidget") else ("kernel",)
+
+
+@pytest.fixture(params=STEPPINGS)
+def lab(synth, request):
+    """The lab on the synthetic trace, once per way of stepping: what Python sees is the same."""
     tr, at, frames = synth
-    return xw.Lab(frames), at, frames
+    return xw.Lab(frames, stepping=request.param), at, frames
+
+
+@pytest.fixture()
+def klab(synth):
+    """The lab stepped by the kernel (its messages are what these tests watch)."""
+    tr, at, frames = synth
+    return xw.Lab(frames, stepping="kernel"), at, frames
 
 
 def _lit(view, name, i):
@@ -397,10 +408,10 @@ def test_player_plays_and_pauses_like_a_media_player(lab):
     p.pause()
 
 
-def test_slider_and_event_line_move_together(lab):
+def test_slider_and_event_line_move_together(klab):
     """Each frame sends the views, then the event line and the slider, in one burst: the slider never
     shows a position the event line has not reached (a browser-side Play moved the slider first)."""
-    L, at, _f = lab
+    L, at, _f = klab
     p = L.player
     p.seek(at["rx0"])
     sent = []
@@ -417,7 +428,7 @@ def test_slider_and_event_line_move_together(lab):
 def test_player_plays_on_the_kernels_event_loop(synth):
     """Inside a running asyncio loop (the kernel's), play advances by itself, and pause stops it there."""
     _tr, at, frames = synth
-    L = xw.Lab(frames)
+    L = xw.Lab(frames, stepping="kernel")
 
     async def run():
         p = L.player
@@ -433,9 +444,9 @@ def test_player_plays_on_the_kernels_event_loop(synth):
     assert v >= at["poll"] + 2 and later == v
 
 
-def test_views_send_only_what_changed(lab):
+def test_views_send_only_what_changed(klab):
     """Marks are built once; an update sends one message per widget whose content changed, none for the rest."""
-    L, at, _f = lab
+    L, at, _f = klab
     ring = L.views["ring"]
     marks_before = [id(m) for m in ring.figure.marks]
     L.player.seek(at["nic0"])
@@ -458,6 +469,145 @@ def test_lab_starts_where_asked(synth):
     assert xw.Lab(frames).player.value == 0
     assert xw.Lab(frames, start="napi_poll").player.value == at["poll"]
     assert xw.Lab(frames, start=at["rx1"]).player.value == at["rx1"]
+
+
+# ---------------------------------------------------------------- stepping in the browser
+
+needs_anywidget = pytest.mark.skipif("browser" not in STEPPINGS, reason="stepping in the browser needs anywidget")
+
+
+def _tracks_by_trait(player):
+    """(model id, trait) -> [(condition, value per frame)] as the page decodes the player's tracks."""
+    from xdplab_widgets.stepper import decode_track
+    out = {}
+    for t in player.stepper.tracks:
+        cond = t.get("cond")
+        out.setdefault((t["model"], t["trait"]), []).append(
+            (None if cond is None else (cond["model"], cond["trait"], cond["value"]), decode_track(t)))
+    return out
+
+
+def _same(a, b):
+    if isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a, dtype=b.dtype), b)
+    return a == b
+
+
+@needs_anywidget
+@pytest.mark.parametrize("src", ["synth", "real"])
+def test_tracks_hold_what_every_view_shows_at_every_frame(synth, real_run, src):
+    """What the page applies at frame i is exactly what the kernel's views hold at frame i: every tracked
+    trait, every frame, both listings of the code panel (each under its button), the event line."""
+    frames = synth[2] if src == "synth" else xw.frames_from_board(real_run[0])
+    L = xw.Lab(frames, stepping="browser")
+    p = L.player
+    tracks = _tracks_by_trait(p)
+    code = L.views["napi"]
+    listings = [v for _label, v in code.choice.options]
+    checked = set()
+    for i in range(frames.n):
+        for k, listing in enumerate(listings):
+            states = [(p.event, {"value": p.event_html(i)})]
+            for name, v in L.views.items():
+                states += v.state_at(i, choice=listing) if name == "napi" else v.state_at(i)
+            for w, traits in states:
+                for trait, want in traits.items():
+                    cands = tracks[(w.model_id, trait)]
+                    got = [vals[i] for cond, vals in cands
+                           if cond is None or cond == (code.choice.model_id, "index", k)]
+                    assert len(got) == 1, (type(w).__name__, trait, i, listing)
+                    assert _same(got[0], want), (type(w).__name__, trait, i, listing, got[0], want)
+                    checked.add((w.model_id, trait))
+    assert checked == set(tracks)           # no track for a trait no view shows
+
+
+@needs_anywidget
+def test_track_text_templates_round_trip():
+    """Texts are sent as templates and numbers: whatever the digits, the page rebuilds the very string."""
+    from xdplab_widgets.stepper import decode_track, track
+    w = W.HTML()
+    vals = ["rx_busy 3 of 512", "rx_busy 17 of 512", "007 and 0 and 10", "x" * 3, "",
+            "12345678901234567890 big", "rx_busy 3 of 512", "a1b22c333", "font-size:12px 4", "font-size:12px 5"]
+    t = track(w, "value", vals)
+    assert decode_track(t) == vals
+    assert t["count"] == len(set(vals))
+    assert "512" in "".join(t["templates"][0])              # a number that never changes stays in the text
+    ints = track(W.IntProgress(), "value", [0, 5, 5, 64, 0])
+    assert ints["kind"] == "json" and decode_track(ints) == [0, 5, 5, 64, 0]
+
+
+@needs_anywidget
+def test_browser_stepping_sends_the_views_nothing(lab):
+    """Stepping in the browser, the kernel's views take each frame's values without sending them (the
+    page has them): a seek from Python sends the slider alone, and a slider the page moved sends nothing
+    back; Python still reads the frame on screen."""
+    L, at, f = lab
+    p = L.player
+    if p.stepping != "browser":
+        pytest.skip("kernel stepping: see test_views_send_only_what_changed")
+    ring, xb, code = L.views["ring"], L.views["xdp_buff"], L.views["napi"]
+    sent = []
+    watched = [("event", p.event), ("slider", p.slider), ("code", code.code), ("rects", xb.rects[0]),
+               ("caption", ring.caption)] + [(f"row{r}", m) for r, m in enumerate(ring.row_marks)]
+    for name, w in watched:
+        # ipywidgets 8 echoes a front-end's change to every front-end (method "echo_update"): not ours
+        w._send = (lambda n: (lambda msg, buffers=None: sent.append(n) if msg.get("method") == "update"
+                              else None))(name)
+    p.seek(at["rx0"])
+    assert sent == ["slider"]
+    assert np.array_equal(ring.shown_colors, ring.colors_at(at["rx0"])) and f"event {at['rx0']}</b>" in p.event.value
+    sent.clear()
+    p.slider.set_state({"value": at["nic1"]})              # as the page's message sets it
+    assert sent == [] and p.value == at["nic1"] and p.slider.value == at["nic1"]
+    assert np.array_equal(ring.shown_colors, ring.colors_at(at["nic1"]))
+    assert f"event {at['nic1']}</b>" in p.event.value
+    p.slider.set_state({"value": at["rx0"]})
+    code.choice.value = "talk"                              # the page switches listings by itself
+    assert sent == [] and _lit_text(code) == _lit(code, "talk", at["rx0"]).strip()
+
+
+@needs_anywidget
+def test_browser_stepping_play_is_the_pages(synth):
+    """Play pressed in the page: the page keeps the time (no kernel timer, no seek back from the kernel
+    even at the end, the page went back itself); play() from Python at the end still starts from 0."""
+    _tr, at, frames = synth
+    p = xw.Lab(frames, stepping="browser").player
+
+    async def run():
+        p.seek(at["poll"])
+        p.play_btn.set_state({"value": True})               # the page's play
+        await asyncio.sleep(0.3)
+        return p.value, p._timer
+
+    assert asyncio.run(run()) == (at["poll"], None)
+    assert p.play_btn.description == "pause"
+    p.play_btn.set_state({"value": False})
+    p.seek(frames.n - 1)
+    p.play_btn.set_state({"value": True})
+    assert p.value == frames.n - 1
+    p.pause()
+    p.play()
+    assert p.value == 0 and p.playing
+    p.pause()
+
+
+@needs_anywidget
+def test_stepper_knows_the_controls_and_the_jumps(synth):
+    _tr, at, frames = synth
+    L = xw.Lab(frames, stepping="browser")
+    p, st = L.player, L.player.stepper
+    assert st in list(_widgets(L.widget))
+    assert st.refs == {"slider": p.slider.model_id, "play": p.play_btn.model_id, "next": p.next_btn.model_id,
+                       "prev": p.prev_btn.model_id, "poll": p.poll_btn.model_id,
+                       "prev_poll": p.prev_poll_btn.model_id, "pkt": p.pkt_btn.model_id,
+                       "speed": p.speed.model_id}
+    assert st.speeds == [k for _label, k in xw.player.SPEEDS] and st.last == frames.n - 1
+    polls = np.frombuffer(st.jumps["napi_poll"], np.int32)
+    assert list(polls) == [i for i in range(frames.n) if EV_NAMES[frames.ev[i, TR_EV]] == "napi_poll"]
+    assert frames.next_frame(-1, "napi_poll") == polls[0]
+    assert "0x" not in repr(st)                             # no address in a notebook's text output
+    with pytest.raises(ValueError, match="stepping"):
+        xw.Lab(frames, stepping="page")
 
 
 def test_lab_rejects_what_it_cannot_show():

@@ -48,7 +48,7 @@ class Lab:
     VIEWS = ("ring", "napi", "xdp_buff", "page_pool", "counters")
 
     def __init__(self, source, *, rx_ring_size: int | None = None, views=VIEWS, interval_ms: int = 40,
-                 start=0):
+                 start=0, stepping: str = "auto"):
         if isinstance(source, Frames):
             frames = source
         elif hasattr(source, "ev") and hasattr(source, "t_ns"):
@@ -72,7 +72,7 @@ class Lab:
         self._counters = _WhenShown(v["counters"]) if "counters" in v else None
         if self._counters is not None:
             driven.append(self._counters)
-        self.player = Player(frames, driven, interval_ms=interval_ms, start=start)
+        self.player = Player(frames, driven, interval_ms=interval_ms, start=start, stepping=stepping)
         cell = W.Layout(min_width="0", overflow="hidden")
         boxes = {k: W.Box([v[k].widget], layout=cell) for k in ("ring", "napi", "xdp_buff", "page_pool") if k in v}
         panels = list(boxes.values())

@@ -2,14 +2,26 @@
 
 It behaves like a media player: *play* runs from where it is, *pause* keeps the
 position, nothing rewinds by itself; play stops on the last event, and *play*
-pressed there starts again from the first.  The kernel keeps the time: while
-playing, a timer on the kernel's event loop advances ``speed`` events every
-``interval_ms`` and updates every view, then the position slider and the event
-line, in the same burst of messages, so the slider and the line never disagree
-(a browser-side ``Play`` widget moved the slider first, and the line followed a
-round trip later).  A frame that takes longer than the interval delays the next
-one: play slows down, it never queues frames.  Without a running event loop
-(plain Python, tests), ``tick()`` advances one frame by hand.
+pressed there starts again from the first.  A frame that takes longer than the
+interval delays the next one: play slows down, it never queues frames.
+
+Two ways to step (``stepping=``):
+
+* ``"browser"`` (the default when anywidget is installed, as the lab extra does):
+  every view's values for every frame are sent to the page once
+  (``stepper.py``), and the page steps and plays by itself, without waiting
+  for the kernel: a step reaches the screen in one frame of the browser's.
+  The kernel follows the slider: ``value``, ``seek``, ``step``, ``play``,
+  ``pause`` work from Python as before, and the views' traits hold what the
+  page shows (set without being sent again).  A view without ``tracks()`` is
+  still updated by the kernel.
+* ``"kernel"``: the kernel keeps the time: while playing, a timer on the
+  kernel's event loop advances ``speed`` events every ``interval_ms`` and
+  updates every view, then the slider and the event line, in the same burst
+  of messages, so the slider and the line never disagree.
+
+Without a running event loop (plain Python, tests), ``tick()`` advances one
+frame by hand, whichever the stepping.
 """
 
 from __future__ import annotations
@@ -19,13 +31,32 @@ import html
 import time
 
 import ipywidgets as W
+import numpy as np
 
-from .frames import Frames
+from xdplab.trace import TR_EV
 
-__all__ = ["Player", "SPEEDS"]
+from .frames import EV, Frames
+from .stepper import HAVE_STEPPER, Stepper, track
+
+__all__ = ["Player", "SPEEDS", "STEPPINGS"]
 
 #: (label, events a frame advances)
 SPEEDS = (("1 event", 1), ("5", 5), ("20", 20), ("100", 100), ("500", 500))
+#: who steps: the page (frames sent once) or the kernel (a round trip a step)
+STEPPINGS = ("browser", "kernel")
+#: the events the jump buttons go to
+JUMPS = ("napi_poll", "xdp_run")
+
+
+def _views_of(v):
+    """The view itself behind a wrapper (the lab's ``_WhenShown``)."""
+    return getattr(v, "view", v)
+
+
+def _from_page(widget, name: str) -> bool:
+    """Is the change of ``widget.name`` being handled one the page sent?  (ipywidgets holds a property
+    lock on the traits it sets from a front-end message while their observers run.)"""
+    return name in getattr(widget, "_property_lock", {})
 
 
 def _running_loop():
@@ -44,9 +75,18 @@ class Player:
     views : objects with ``update(i)`` (every view in this package).
     interval_ms : time between two frames while playing (40 ms: 25 frames per second).
     start : the frame shown first.
+    stepping : "browser", "kernel" or "auto" (browser when anywidget is installed): see the module.
     """
 
-    def __init__(self, frames: Frames, views=(), interval_ms: int = 40, start: int = 0):
+    def __init__(self, frames: Frames, views=(), interval_ms: int = 40, start: int = 0, stepping: str = "auto"):
+        if stepping == "auto":
+            stepping = "browser" if HAVE_STEPPER else "kernel"
+        if stepping not in STEPPINGS:
+            raise ValueError(f"stepping={stepping!r}: choose 'browser', 'kernel' or 'auto'")
+        if stepping == "browser" and not HAVE_STEPPER:
+            raise ImportError("stepping='browser' needs anywidget (pip install anywidget, or the lab extra: "
+                              "pip install -e '.[lab]'); stepping='kernel' works without it")
+        self.stepping = stepping
         self.frames = frames
         self.views = list(views)
         self.interval_s = max(int(interval_ms), 1) / 1000.0
@@ -83,7 +123,23 @@ class Player:
         self.controls = W.HBox([self.play_btn, self.prev_btn, self.next_btn, self.prev_poll_btn, self.poll_btn,
                                 self.pkt_btn, self.speed, self.slider],
                                layout=W.Layout(flex_flow="row wrap", align_items="center", width="100%"))
-        self.widget = W.VBox([self.controls, self.event], layout=W.Layout(width="100%"))
+        self.stepper = None
+        if stepping == "browser":
+            # the views' values go to the page once; Python keeps its copy without sending it again
+            for v in self.views:
+                if hasattr(_views_of(v), "tracks"):
+                    _views_of(v)._sent.silent = True
+            self.stepper = Stepper(
+                refs={k: w.model_id for k, w in (("slider", self.slider), ("play", self.play_btn),
+                                                 ("next", self.next_btn), ("prev", self.prev_btn),
+                                                 ("poll", self.poll_btn), ("prev_poll", self.prev_poll_btn),
+                                                 ("pkt", self.pkt_btn), ("speed", self.speed))},
+                tracks=self.tracks(), last=self.last, interval_ms=int(self.interval_s * 1000),
+                speeds=[k for _label, k in SPEEDS],
+                jumps={name: np.flatnonzero(frames.ev[:, TR_EV] == EV[name]).astype(np.int32).tobytes()
+                       for name in JUMPS})
+        parts = [self.controls, self.event] + ([self.stepper] if self.stepper is not None else [])
+        self.widget = W.VBox(parts, layout=W.Layout(width="100%"))
         # names for the page (tests and styling find the player's parts by them)
         for w, cls in ((self.widget, "xdplab-player"), (self.play_btn, "xdplab-play"), (self.prev_btn, "xdplab-prev"),
                        (self.next_btn, "xdplab-step"), (self.slider, "xdplab-slider"), (self.event, "xdplab-event")):
@@ -107,14 +163,31 @@ class Player:
     def step(self, k: int = 1):
         self.seek(self._i + k)
 
+    def event_html(self, i: int) -> str:
+        """The event line at frame i."""
+        return (f'<div style="font-family:monospace;font-size:12px;line-height:1.35">'
+                f'<b>event {i}</b> / {self.last} &nbsp; {html.escape(self.frames.describe(i))}</div>')
+
+    def tracks(self) -> list:
+        """Every tracked view's values for every frame, then the event line's (``stepper.track``)."""
+        out = []
+        for v in self.views:
+            if hasattr(_views_of(v), "tracks"):
+                out += _views_of(v).tracks()
+        out.append(track(self.event, "value", [self.event_html(i) for i in range(self.frames.n)]))
+        return out
+
     def show(self, i: int):
-        """Update every view to frame i, then the event line and the slider (one burst of messages)."""
+        """Update every view to frame i, then the event line and the slider (one burst of messages;
+        stepping in the browser, only the slider's, and only when the page did not move it)."""
         t0 = time.perf_counter()
         self._i = i
         for v in self.views:
             v.update(i)
-        self.event.value = (f'<div style="font-family:monospace;font-size:12px;line-height:1.35">'
-                            f'<b>event {i}</b> / {self.last} &nbsp; {html.escape(self.frames.describe(i))}</div>')
+        with self.event.hold_sync():
+            self.event.value = self.event_html(i)
+            if self.stepper is not None:
+                self.event._states_to_send.clear()         # the page has it
         if self.slider.value != i:
             self._moving = True
             try:
@@ -135,8 +208,12 @@ class Player:
         if not playing:
             self._cancel()
             return
+        if self.stepper is not None and _from_page(self.play_btn, "value"):
+            return                                # the page plays (and went back to the start itself)
         if self._i >= self.last:                  # at the end: play again from the start
             self.seek(0)
+        if self.stepper is not None:
+            return                                # the page keeps the time; tick() still works by hand
         self._deadline = time.perf_counter()
         self._schedule(0.0)
 
@@ -177,5 +254,6 @@ class Player:
         """Stop playing and close the player's widgets."""
         self.pause()
         for w in (self.play_btn, self.prev_btn, self.next_btn, self.prev_poll_btn, self.poll_btn, self.pkt_btn,
-                  self.speed, self.slider, self.event, self.controls, self.widget):
-            w.close()
+                  self.speed, self.slider, self.event, self.controls, self.widget, self.stepper):
+            if w is not None:
+                w.close()

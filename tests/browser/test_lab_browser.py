@@ -128,6 +128,29 @@ LAYOUT_JS = """() => {
           code: {sw: code.scrollWidth, cw: code.clientWidth, sh: code.scrollHeight, ch: code.clientHeight}};
 }"""
 
+# what the page shows of the player's frame: the event line's number, the captions, the code panel, the ring's
+# descriptor colours (bqplot's dots, in data order), each text with its whitespace collapsed
+SCREEN_JS = """() => {
+  const t = s => { const e = document.querySelector(s); return e ? e.textContent.replace(/\\s+/g, ' ').trim() : null; };
+  const ev = t('.xdplab-event');
+  const marks = [...document.querySelectorAll('.xdplab-panel-ring .bqplot.figure svg.svg-figure g[clip-path]')];
+  const colors = marks.slice(0, -1).flatMap(g => [...g.querySelectorAll('path.dot')].map(d => d.style.fill));
+  return {value: parseInt((ev.match(/event (\\d+)/) || [0, -1])[1]), event: ev, ring: t('.xdplab-ring-caption'),
+          code: t('.xdplab-code'), xdp_buff: t('.xdplab-xdp-caption'), page_pool: t('.xdplab-pp-caption'), colors};
+}"""
+
+# the same, as the kernel holds it (printed by a cell run after the steps): the kernel follows the page
+KERNEL_STATE_CELL = (
+    "import json as _j, html as _h, re as _re\n"
+    "from xdplab_widgets.views import DESC_COLORS as _C\n"
+    "def _t(s): return _re.sub(r'\\s+', ' ', _h.unescape(_re.sub(r'<[^>]+>', '', s))).strip()\n"
+    "_v = lab.views\n"
+    "print('XDPLAB-STATE ' + _j.dumps({'value': lab.player.value, 'event': _t(lab.player.event.value),"
+    " 'ring': _t(_v['ring'].caption.value), 'code': _t(_v['napi'].code.value),"
+    " 'xdp_buff': _t(_v['xdp_buff'].caption.value), 'page_pool': _t(_v['page_pool'].caption.value),"
+    " 'colors': [_C[int(x)] for x in _v['ring'].shown_colors], 'stepping': lab.player.stepping,"
+    " 'ready': bool(lab.player.stepper is not None and lab.player.stepper.ready)}))")
+
 if not CHROMIUM.exists():
     pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
 try:
@@ -290,6 +313,50 @@ def _check_player(page, stem):
     assert play["settled"] == play["later"] == play["readout"], f"pause did not hold the position: {play}"
 
 
+def _run_cell(page, code: str):
+    """Append a code cell to the open notebook and run it (the notebook is a copy; nothing is saved)."""
+    page.evaluate("""async (code) => {
+      const app = window.jupyterapp, nb = app.shell.currentWidget, model = nb.content.model;
+      model.sharedModel.insertCell(model.cells.length, {cell_type: 'code', source: code});
+      nb.content.activeCellIndex = model.cells.length - 1;
+      await app.commands.execute('notebook:run-cell');
+    }""", code)
+
+
+def _kernel_state(page, base, kernel, marker="XDPLAB-STATE "):
+    """Run KERNEL_STATE_CELL and read what it printed."""
+    n0 = page.locator(f".jp-OutputArea-output:has-text('{marker.strip()}')").count()
+    _run_cell(page, KERNEL_STATE_CELL)
+    page.wait_for_function(f"""() => [...document.querySelectorAll('.jp-OutputArea-output')]
+                               .filter(e => e.textContent.includes('{marker.strip()}')).length > {n0}""",
+                           timeout=60_000)
+    out = page.locator(f".jp-OutputArea-output:has-text('{marker.strip()}')").last.inner_text()
+    return json.loads(out.split(marker, 1)[1].strip().splitlines()[0])
+
+
+def _rgb(hexcolor: str) -> str:
+    h = hexcolor.lstrip("#")
+    return "rgb(" + ", ".join(str(int(h[k:k + 2], 16)) for k in (0, 2, 4)) + ")"
+
+
+def _assert_screen_is_kernels(page, base, kernel, what):
+    """The page's player shows the frame the kernel's player is at, every view as the kernel holds it."""
+    deadline = time.monotonic() + 30
+    while _get(f"{base}/api/kernels/{kernel}")["execution_state"] != "idle":
+        assert time.monotonic() < deadline, "kernel still busy"
+        time.sleep(0.2)
+    page.wait_for_timeout(1000)
+    k = _kernel_state(page, base, kernel)
+    scr = page.evaluate(SCREEN_JS)
+    colors = [_rgb(c) for c in k.pop("colors")]
+    shown = scr.pop("colors")
+    for key in ("value", "event", "ring", "code", "xdp_buff", "page_pool"):
+        assert scr[key] == k[key], f"{what}: the page shows {key} {scr[key]!r}, the kernel holds {k[key]!r}"
+    assert len(shown) == len(colors) and shown == colors, \
+        f"{what}: ring colours differ at {[i for i, (a, b) in enumerate(zip(shown, colors)) if a != b][:10]}"
+    return k
+
+
 def _load() -> str:
     try:
         up = subprocess.run(["uptime"], capture_output=True, text=True, timeout=10).stdout.strip()
@@ -364,6 +431,12 @@ def test_player_on_a_laptop_screen(lab_server, browser):
         assert play["settled"] == play["later"], f"pause did not hold the position: {play}"
         assert play["readout"] == play["settled"], f"the slider and the event line disagree: {play}"
         assert play["playLabel"] == "play", play
+        # the page and the kernel agree: after the learner's steps and play, and after a seek from Python
+        k = _assert_screen_is_kernels(page, base, kernel, "after steps and play")
+        print(f"stepping: {k['stepping']} (page ready: {k['ready']})")
+        _run_cell(page, "lab.player.seek(lab.frames.next_frame(lab.player.value + 40, 'xdp_verdict'))")
+        k2 = _assert_screen_is_kernels(page, base, kernel, "after a seek from Python")
+        assert k2["value"] > k["value"]
         # the counters open below, drawn once visible
         page.locator(".xdplab-lab button", has_text="ethtool -S").first.click()   # the ToggleButton
         page.wait_for_timeout(1500)
