@@ -632,3 +632,63 @@ class CountersView(_View):
         t = float(self.frames.t_ns[i]) / 1000.0
         return [(self.table, {"value": self._table_at(i)}), (self.cursor, {"x": np.array([t, t])})]
 
+
+
+class RedirectView(_View):
+    """XDP_REDIRECT per device: the devmap bulk queue, the veth ring, what was sent and dropped.
+
+    One row per device the trace's redirect events name (by ifindex; ``names`` from the board):
+    frames its program redirected (``xdp:xdp_redirect``) or failed to (``xdp_redirect_err``), frames
+    waiting in the devmap bulk queue towards it (up to ``DEV_MAP_BULK_SIZE`` = 16, drawn as cells),
+    in its veth ring (``VETH_RING_SIZE`` = 256), and what ``xdp:xdp_devmap_xmit`` says was sent to it
+    or dropped; below, eth0's TX completions of redirected frames (``MVNETA_TYPE_XDP_NDO``: unmapped,
+    the frame returned to its page_pool).  Read from the trace only (``frames.redirect_state``).
+    """
+
+    BULK = 16
+
+    def __init__(self, frames: Frames, names: dict | None = None):
+        from .frames import redirect_state
+        self.frames = frames
+        self._sent = _Sent()
+        self.state = redirect_state(frames, names)
+        self.table = W.HTML()
+        self._cache = {}
+        self.widget = W.VBox([_title("XDP_REDIRECT: devmap bulk queues and veth rings, per device"), self.table])
+        self.update(0)
+
+    def _name(self, ix):
+        nm = self.state.names.get(ix)
+        return f"{ix}: {nm}" if nm else f"ifindex {ix}"
+
+    def values_at(self, i: int) -> dict:
+        return self.state.row(i)
+
+    def _html_at(self, i: int) -> str:
+        st = self.state
+        key = (tuple(int(getattr(st, k)[i].sum()) if st.active else 0 for k in ("bq", "ring", "sent", "drops",
+                                                                                  "redirected", "redirect_err"))
+               + (st.bq[i].tobytes(), st.ring[i].tobytes(), int(st.ndo_done[i])))
+        s = self._cache.get(key)
+        if s is not None:
+            return s
+        rows = []
+        for ix, v in self.values_at(i).items():
+            cells = "".join(f'<span style="display:inline-block;width:7px;height:10px;margin-right:1px;'
+                            f'background:{"#ff7f0e" if k < v["bq"] else "#eee"}"></span>' for k in range(self.BULK))
+            rows.append(f"<tr><td>{html.escape(self._name(ix))}</td><td align='right'>{v['redirected']}</td>"
+                        f"<td align='right'>{v['redirect_err']}</td><td>{cells} {v['bq']}</td>"
+                        f"<td align='right'>{v['ring']}</td><td align='right'>{v['sent']}</td>"
+                        f"<td align='right'>{v['drops']}</td></tr>")
+        if not rows:
+            rows.append("<tr><td colspan=7>no redirect in this trace</td></tr>")
+        s = self._cache[key] = (
+            '<div style="font-family:monospace;font-size:11px"><table>'
+            "<tr><th>device</th><th>redirected</th><th>redirect_err</th><th>devmap bulk queue (16)</th>"
+            "<th>veth ring</th><th>devmap_xmit sent</th><th>drops</th></tr>" + "".join(rows) +
+            f"</table>eth0 TX completions of redirected frames (MVNETA_TYPE_XDP_NDO, pages going home): "
+            f"{int(st.ndo_done[i])}</div>")
+        return s
+
+    def state_at(self, i: int):
+        return [(self.table, {"value": self._html_at(i)})]
