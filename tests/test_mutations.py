@@ -41,6 +41,11 @@ EQUIVALENT = {
             "the lab's page allocator does not model gfp flags (6.1 passes the caller's GFP_KERNEL or GFP_ATOMIC "
             "| __GFP_NOWARN; the lab's mvneta_rx_refill has no gfp argument)",
     },
+    "redir_ex1": {
+        "`if ret & 255 != MVNETA_XDP_TX:` -> `if ret & 254 != MVNETA_XDP_TX:`":
+            "mvneta_xdp_submit_frame returns MVNETA_XDP_TX (bit 1, the bytes above bit 8) or MVNETA_XDP_DROPPED "
+            "(bit 0): masking bit 0 off turns DROPPED into 0, still not MVNETA_XDP_TX, so the loop stops the same",
+    },
     "napi_ex2": {
         "`len_ = xdp[XB_DATA_END] - xdp[XB_HARD_START] - off` -> "
         "`len_ = xdp[XB_DATA_END] + xdp[XB_HARD_START] - off`":
