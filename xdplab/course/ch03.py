@@ -94,13 +94,17 @@ SCENARIOS = {
     "veth-nopeer": ("veth-nopeer", dict(packets=200, rate=200_000), {}),
     "veth-drop": ("veth-drop", dict(packets=300, rate="line"), {}),
     "veth-gro": ("veth-gro", dict(packets=150, rate=100_000), {}),
-    "veth-mtu": ("veth-mtu", dict(packets=100, rate=100_000, size=600), {}),
+    "veth-mtu": ("veth-mtu", [dict(packets=60, rate=100_000, size=522), dict(packets=60, rate=100_000, size=523)],
+                 {}),
     "veth-full": ("veth-full", dict(packets=300, rate=200_000, kind="ssh"), {}),
 }
 
 
 def _label(sc):
     setup, run, _ = SCENARIOS[sc]
+    if isinstance(run, list):
+        return f"{_setup(setup)[4]}: {run[0]['packets']} frames of {run[0]['size']} bytes (518 bytes without the FCS: " \
+               f"veth1's MTU + 14 + 4, the most it takes), then {run[1]['packets']} of {run[1]['size']} bytes"
     r = run.get("rate")
     rate = "line rate" if r == "line" else f"{r / 1000:.0f} kpps"
     kind = {"ssh": "TCP port-22"}.get(run.get("kind"), "UDP")
@@ -133,7 +137,8 @@ def _run(sc, overrides, fn=None):
             prep(b, obj)
         s.phase = "traffic"
         f0 = b.state.r[L.R_OP_COUNT:L.R_OP_COUNT + len(OPS)].copy()
-        b.run(**run)
+        for one in (run if isinstance(run, list) else [run]):
+            b.run(**one)
         _snapshot(s, b)
         s.run_ops = {name: int(b.state.r[L.R_OP_COUNT + i] - f0[i]) for i, (name, _) in enumerate(OPS)}
         s.extra["devices"] = _dev_snapshot(b)
@@ -350,6 +355,20 @@ def _explain_veth(s, ref, keys, exc):
     return out
 
 
+def _unregistered_peer(b, f):
+    """veth0 whose peer veth_dellink has just cleared (priv->peer = NULL), the board's other rows full of
+    veth pairs, the last with NAPI (so that code reading row -1 finds a queue that looks alive)."""
+    from ..netdev import ND_PEER, NDQ_BQ
+    for k in range(3):
+        b.ip(f"link add veth{2 * k} type veth peer name veth{2 * k + 1}")
+    last = b.dev("veth4")
+    b.ip("link set veth4 up")
+    last.attach("drop")
+    v0 = b.dev("veth0")
+    b.state.nd[v0.row, ND_PEER] = -1
+    return f(b.state, v0.row, v0.row, NDQ_BQ, 0, 1, True)
+
+
 def _check_veth_xdp_xmit(fn):
     name = "veth_xdp_xmit"
     lines = []
@@ -359,6 +378,13 @@ def _check_veth_xdp_xmit(fn):
     if got != -22:
         raise _Fail(f"✗ veth_xdp_xmit with flags 0x2 returned {got}, the 6.1 driver -EINVAL (-22)",
                     "    flags & ~XDP_XMIT_FLAGS_MASK first: a flag this kernel does not know is refused")
+    got = _direct(name, fn, _unregistered_peer)
+    if got != -6:
+        raise _Fail(f"✗ veth_xdp_xmit while the peer is being unregistered (veth_dellink has cleared priv->peer) "
+                    f"returned {got}, the 6.1 driver -ENXIO (-6)",
+                    "    rcv = rcu_dereference(priv->peer) may be NULL (b.nd[dev, ND_PEER] < 0): return -ENXIO before "
+                    "touching the peer's queue")
+    lines.append("✓ unknown flags (-EINVAL) and a peer being unregistered (-ENXIO) are refused first")
     _check("veth-nopeer", name, fn, _explain_veth)
     ref = _reference("veth-nopeer")
     n = ref.extra["devices"]["veth0"]["netdev"]["tx_dropped"]
@@ -369,7 +395,7 @@ def _check_veth_xdp_xmit(fn):
     lines.append("✓ an XDP program on veth1 (at line rate), then GRO only: the frames land in veth1's ring, its NAPI "
                  "runs, tx_queue_0_xdp_xmit / rx_queue_0_* and every page match 6.1")
     _check("veth-mtu", name, fn, _explain_veth)
-    lines.append("✓ frames longer than the peer's MTU stop the bulk (peer_tq_xdp_xmit_err)")
+    lines.append("✓ a frame of the peer's MTU + 14 + 4 bytes goes in, one byte more stops the bulk (peer_tq_xdp_xmit_err)")
     s, ref = _check("veth-full", name, fn, _explain_veth)
     lines.append(f"✓ XDP_TX from veth1 back into veth0's ring (ndo_xmit false): it holds 256, "
                  f"{ref.extra['devices']['veth1']['ethtool']['rx_queue_0_xdp_tx_errors']} more were refused and "
