@@ -82,3 +82,20 @@ def test_bench_no_jit_flag():
     assert json.loads(p.stdout)["bpf_jit"] is False
     p = xdplab("bench", "drop", "--prog", "xdplab/progs/xdp_drop.o", "--packets", "2000", "--json")
     assert json.loads(p.stdout)["bpf_jit"] is True
+
+
+@pytest.mark.parametrize("args", [["redirect"], ["redirect-map"], ["redirect-map", "--target", "veth0"]])
+def test_bench_redirect_modes(args):
+    p = xdplab("bench", *args, "--packets", "20000", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert KEYS <= set(r) and r["mode"] == args[0]
+    n = r["rx_packets"]
+    assert r["verdicts"]["XDP_REDIRECT"] == n == r["ethtool"]["rx_xdp_redirect"]
+    target = args[-1] if "--target" in args else "eth0"
+    assert r["target"] == target
+    assert r["devices"][target]["netdev"]["tx_packets"] == n          # the per-device section
+    if target == "veth0":
+        assert r["devices"]["veth1"]["ethtool"]["rx_queue_0_xdp_drops"] == n
+    else:
+        assert r["ethtool"]["tx_xdp_xmit"] == n

@@ -40,3 +40,11 @@ def test_vm_rows_only_when_measured():
         _samples(**{"VM jit, xdp2": [650.0, 480.0], "VM interp, xdp2": [300.0, 310.0]}), [1.0])}
     assert rows["VM jit, xdp2"]["under_target"] == 1 and rows["VM jit, xdp2"]["unit"] == "M insns/s"
     assert rows["VM interp, xdp2"]["under_target"] == 2
+
+
+def test_redirect_map_is_compared_with_drop_of_the_same_round():
+    rows = {r["case"]: r for r in targets.summarize(_samples(**{"redirect-map / drop": [0.4, 0.3, 0.5]}), [1.0])}
+    r = rows["redirect-map / drop"]
+    assert r["target"] == 1 / 3 and r["under_target"] == 1 and r["min"] == 0.3
+    assert ">= 1/3 x" in targets.format_table([r])
+    assert "redirect-map / drop" not in {r["case"] for r in targets.summarize(_samples(), [1.0])}
