@@ -32,6 +32,7 @@ import time
 
 import ipywidgets as W
 import numpy as np
+import traitlets as T
 
 from xdplab.trace import TR_EV
 
@@ -46,6 +47,14 @@ SPEEDS = (("1 event", 1), ("5", 5), ("20", 20), ("100", 100), ("500", 500))
 STEPPINGS = ("browser", "kernel")
 #: the events the jump buttons go to
 JUMPS = ("napi_poll", "xdp_run")
+
+
+class _PositionSlider(W.IntSlider):
+    """The position slider.  Its value is not echoed back to the page that moved it (ipywidgets 8 echoes a
+    front-end's change to every front-end): playing in the page, the kernel hears the position every
+    half second, and an echo of an older position would move the page back."""
+
+    value = T.CInt(0, help="the frame shown").tag(sync=True, echo_update=False)
 
 
 def _views_of(v):
@@ -102,8 +111,11 @@ class Player:
                                 tooltip="jump to the next packet the program sees (bpf_prog_run_xdp)")
         self.speed = W.Dropdown(options=SPEEDS, value=1, description="speed", tooltip="events a frame advances",
                                 layout=W.Layout(width="auto"), style={"description_width": "initial"})
-        self.slider = W.IntSlider(value=0, min=0, max=self.last, step=1, description="event",
-                                  continuous_update=True, readout=True,
+        self.slider = _PositionSlider(value=0, min=0, max=self.last, step=1, description="event",
+                                  continuous_update=True,
+                                  # no readout: ipywidgets measures it (a forced layout of the whole page)
+                                  # on every move; the event line below says the number
+                                  readout=False,
                                   style={"description_width": "initial"},
                                   layout=W.Layout(flex="1 1 240px", min_width="160px"))
         self.event = W.HTML(layout=W.Layout(min_height="20px"))

@@ -231,7 +231,7 @@ function bsearch(a, x) {                     // first index with a[k] > x
 }
 async function initialize({ model }) {
   const wm = model.widget_manager;
-  const S = {tracks: [], frame: -1, timer: null, deadline: 0, busy: false};
+  const S = {tracks: [], frame: -1, timer: null, deadline: 0, busy: false, synced: 0, unsynced: false};
   const refs = model.get("refs");
   const M = {};
   for (const [k, id] of Object.entries(refs)) M[k] = await wm.get_model(id);
@@ -240,13 +240,20 @@ async function initialize({ model }) {
   const loadJumps = () => { for (const [k, dv] of Object.entries(model.get("jumps"))) jumps[k] = copyOut(dv, Int32Array); };
   loadJumps();
   S.tracks = await loadTracks(model, wm);
-  const show = (i) => {                      // the views, then the event line's and the slider's
+  // the kernel learns the position from the slider: at once after a step, at most every SYNC_MS while
+  // playing (each message makes the kernel busy then idle, and the page redraws its status), and on pause
+  const SYNC_MS = 500;
+  const sync = () => { S.synced = performance.now(); S.unsynced = false; S.busy = true;
+                       try { M.slider.save_changes(); } finally { S.busy = false; } };
+  const show = (i, playing) => {             // the views, then the event line's and the slider's
     i = Math.max(0, Math.min(i, last()));
     S.frame = i;
     applyFrame(S, i);
     if (M.slider.get("value") !== i) {
       S.busy = true;
-      try { M.slider.set("value", i); M.slider.save_changes(); } finally { S.busy = false; }
+      try { M.slider.set("value", i); } finally { S.busy = false; }
+      if (!playing || performance.now() - S.synced >= SYNC_MS) sync();
+      else S.unsynced = true;
     }
   };
   const setPlayLabel = (on) => M.play.set({description: on ? "pause" : "play", icon: on ? "pause" : "play"});
@@ -254,7 +261,7 @@ async function initialize({ model }) {
   const tick = () => {
     S.timer = null;
     if (!M.play.get("value")) return;
-    show(S.frame + speed());
+    show(S.frame + speed(), true);
     if (S.frame >= last()) { M.play.set("value", false); M.play.save_changes(); return; }
     const now = performance.now();
     S.deadline = Math.max(S.deadline + model.get("interval_ms"), now);
@@ -264,7 +271,7 @@ async function initialize({ model }) {
     const on = !!M.play.get("value");
     setPlayLabel(on);
     if (S.timer !== null) { clearTimeout(S.timer); S.timer = null; }
-    if (!on) return;
+    if (!on) { if (S.unsynced) sync(); return; }
     if (S.frame >= last()) show(0);       // play at the end: from the start
     S.deadline = performance.now();
     S.timer = setTimeout(tick, 0);
