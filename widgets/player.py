@@ -11,10 +11,13 @@ Two ways to step (``stepping=``):
   every view's values for every frame are sent to the page once
   (``stepper.py``), and the page steps and plays by itself, without waiting
   for the kernel: a step reaches the screen in one frame of the browser's.
-  The kernel follows the slider: ``value``, ``seek``, ``step``, ``play``,
-  ``pause`` work from Python as before, and the views' traits hold what the
-  page shows (set without being sent again).  A view without ``tracks()`` is
-  still updated by the kernel.
+  The kernel follows the slider (at once after a step, every half second
+  while the page plays, and on pause): ``value``, ``seek``, ``step``,
+  ``play``, ``pause`` work from Python as before, and the views' traits hold
+  what the page shows (set without being sent again).  A view without
+  ``tracks()`` is still updated by the kernel.  Until the page says it holds
+  the tracks (``stepper.ready``), and in a front-end that cannot run the
+  stepper's code, the kernel steps as below.
 * ``"kernel"``: the kernel keeps the time: while playing, a timer on the
   kernel's event loop advances ``speed`` events every ``interval_ms`` and
   updates every view, then the slider and the event line, in the same burst
@@ -137,10 +140,9 @@ class Player:
                                layout=W.Layout(flex_flow="row wrap", align_items="center", width="100%"))
         self.stepper = None
         if stepping == "browser":
-            # the views' values go to the page once; Python keeps its copy without sending it again
-            for v in self.views:
-                if hasattr(_views_of(v), "tracks"):
-                    _views_of(v)._sent.silent = True
+            # the views' values go to the page once; once the page says it holds them (``ready``), Python
+            # keeps its copy without sending it again.  Until then (or in a front-end that cannot run the
+            # stepper's code) the kernel steps as with stepping="kernel".
             self.stepper = Stepper(
                 refs={k: w.model_id for k, w in (("slider", self.slider), ("play", self.play_btn),
                                                  ("next", self.next_btn), ("prev", self.prev_btn),
@@ -150,6 +152,7 @@ class Player:
                 speeds=[k for _label, k in SPEEDS],
                 jumps={name: np.flatnonzero(frames.ev[:, TR_EV] == EV[name]).astype(np.int32).tobytes()
                        for name in JUMPS})
+            self.stepper.observe(self._on_ready, "ready")
         parts = [self.controls, self.event] + ([self.stepper] if self.stepper is not None else [])
         self.widget = W.VBox(parts, layout=W.Layout(width="100%"))
         # names for the page (tests and styling find the player's parts by them)
@@ -175,6 +178,16 @@ class Player:
     def step(self, k: int = 1):
         self.seek(self._i + k)
 
+    @property
+    def page_steps(self) -> bool:
+        """Is the page stepping (stepping="browser", and the page holds the tracks)?"""
+        return self.stepper is not None and bool(self.stepper.ready)
+
+    def _on_ready(self, change):
+        for v in self.views:
+            if hasattr(_views_of(v), "tracks"):
+                _views_of(v)._sent.silent = bool(change["new"])
+
     def event_html(self, i: int) -> str:
         """The event line at frame i."""
         return (f'<div style="font-family:monospace;font-size:12px;line-height:1.35">'
@@ -198,7 +211,7 @@ class Player:
             v.update(i)
         with self.event.hold_sync():
             self.event.value = self.event_html(i)
-            if self.stepper is not None:
+            if self.page_steps:
                 self.event._states_to_send.clear()         # the page has it
         if self.slider.value != i:
             self._moving = True
@@ -220,11 +233,11 @@ class Player:
         if not playing:
             self._cancel()
             return
-        if self.stepper is not None and _from_page(self.play_btn, "value"):
+        if self.page_steps and _from_page(self.play_btn, "value"):
             return                                # the page plays (and went back to the start itself)
         if self._i >= self.last:                  # at the end: play again from the start
             self.seek(0)
-        if self.stepper is not None:
+        if self.page_steps:
             return                                # the page keeps the time; tick() still works by hand
         self._deadline = time.perf_counter()
         self._schedule(0.0)
