@@ -629,6 +629,26 @@ def test_until_the_page_holds_the_tracks_the_kernel_steps(synth):
 
 
 @needs_anywidget
+def test_in_a_kernel_the_tracks_are_built_after_the_cell(synth):
+    """Inside a running event loop (a kernel), Lab() returns at once and the tracks follow a few turns of
+    the loop later, the same as built at once."""
+    _tr, _at, frames = synth
+
+    async def run():
+        L = xw.Lab(frames, stepping="browser")
+        at_once = list(L.player.stepper.tracks)
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if L.player.stepper.tracks:
+                break
+        return at_once, L
+
+    at_once, L = asyncio.run(run())
+    assert at_once == [] and not L.player.page_steps
+    assert L.player.stepper.tracks == L.player.tracks()
+
+
+@needs_anywidget
 def test_stepper_knows_the_controls_and_the_jumps(synth):
     _tr, at, frames = synth
     L = xw.Lab(frames, stepping="browser")

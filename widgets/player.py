@@ -128,6 +128,7 @@ class Player:
         self._timer = None
         self._deadline = 0.0
         self._loop = _running_loop()  # the kernel's loop (a cell runs inside it)
+        self._closed = False
         self.prev_btn.on_click(lambda _b: self.step(-1))
         self.next_btn.on_click(lambda _b: self.step(+1))
         self.prev_poll_btn.on_click(lambda _b: self.seek(self.frames.prev_frame(self._i, "napi_poll")))
@@ -148,11 +149,18 @@ class Player:
                                                  ("next", self.next_btn), ("prev", self.prev_btn),
                                                  ("poll", self.poll_btn), ("prev_poll", self.prev_poll_btn),
                                                  ("pkt", self.pkt_btn), ("speed", self.speed))},
-                tracks=self.tracks(), last=self.last, interval_ms=int(self.interval_s * 1000),
+                last=self.last, interval_ms=int(self.interval_s * 1000),
                 speeds=[k for _label, k in SPEEDS],
                 jumps={name: np.flatnonzero(frames.ev[:, TR_EV] == EV[name]).astype(np.int32).tobytes()
                        for name in JUMPS})
             self.stepper.observe(self._on_ready, "ready")
+            self.stepper.add_class("xdplab-stepper")
+            if self._loop is None:
+                self.stepper.tracks = self.tracks()
+            else:
+                # in a kernel: build them once the cell has run (a second or more for a long trace), one view
+                # per turn of the event loop; the page steps from the moment it holds them
+                self._loop.call_soon(self._build_tracks, 0, [])
         parts = [self.controls, self.event] + ([self.stepper] if self.stepper is not None else [])
         self.widget = W.VBox(parts, layout=W.Layout(width="100%"))
         # names for the page (tests and styling find the player's parts by them)
@@ -193,14 +201,30 @@ class Player:
         return (f'<div style="font-family:monospace;font-size:12px;line-height:1.35">'
                 f'<b>event {i}</b> / {self.last} &nbsp; {html.escape(self.frames.describe(i))}</div>')
 
+    def _tracked(self):
+        return [_views_of(v) for v in self.views if hasattr(_views_of(v), "tracks")]
+
     def tracks(self) -> list:
         """Every tracked view's values for every frame, then the event line's (``stepper.track``)."""
         out = []
-        for v in self.views:
-            if hasattr(_views_of(v), "tracks"):
-                out += _views_of(v).tracks()
-        out.append(track(self.event, "value", [self.event_html(i) for i in range(self.frames.n)]))
+        for v in self._tracked():
+            out += v.tracks()
+        out.append(self._event_track())
         return out
+
+    def _event_track(self):
+        return track(self.event, "value", [self.event_html(i) for i in range(self.frames.n)])
+
+    def _build_tracks(self, k: int, done: list):
+        """tracks(), one view per call, on the event loop; sent to the page at the end."""
+        if self.stepper is None or self._closed:
+            return
+        views = self._tracked()
+        if k < len(views):
+            done += views[k].tracks()
+            self._loop.call_soon(self._build_tracks, k + 1, done)
+        else:
+            self.stepper.tracks = done + [self._event_track()]
 
     def show(self, i: int):
         """Update every view to frame i, then the event line and the slider (one burst of messages;
@@ -277,6 +301,7 @@ class Player:
 
     def close(self):
         """Stop playing and close the player's widgets."""
+        self._closed = True
         self.pause()
         for w in (self.play_btn, self.prev_btn, self.next_btn, self.prev_poll_btn, self.poll_btn, self.pkt_btn,
                   self.speed, self.slider, self.event, self.controls, self.widget, self.stepper):

@@ -307,10 +307,18 @@ def _uses_views(nb_path: Path) -> bool:
     return any("xdplab_widgets" in "".join(c.get("source", "")) for c in nb["cells"] if c["cell_type"] == "code")
 
 
+def _wait_page_steps(page):
+    """A player stepping in the page: wait until the page holds its tracks (the kernel builds them after
+    the cell has run; until then the kernel steps)."""
+    if page.locator(".xdplab-stepper").count():
+        page.wait_for_selector(".xdplab-stepper.xdplab-stepper-ready", state="attached", timeout=90_000)
+
+
 def _check_player(page, stem):
     """The first player on the page answers: a step reaches the screen, play moves, pause holds."""
     if page.locator(".xdplab-player").count() == 0:
         return
+    _wait_page_steps(page)
     page.locator(".xdplab-player").first.scroll_into_view_if_needed()
     steps = [page.evaluate(STEP_LATENCY_JS) for _ in range(5)]
     assert all(ms is not None and ms >= 0 for ms in steps), f"step did not update the player's event line: {steps}"
@@ -411,6 +419,9 @@ def test_player_on_a_laptop_screen(lab_server, browser, stepping):
         while _get(f"{base}/api/kernels/{kernel}")["execution_state"] != "idle":
             assert time.monotonic() < deadline, "kernel still busy after the player appeared"
             time.sleep(0.2)
+        if stepping == "browser":
+            _wait_page_steps(page)
+            assert page.locator(".xdplab-stepper.xdplab-stepper-ready").count() == 1
         page.wait_for_timeout(1000)
         # the lab's top at the top of the notebook's visible area, as a learner scrolls to it
         page.evaluate("() => document.querySelector('.xdplab-lab').scrollIntoView({block: 'start'})")
