@@ -133,11 +133,20 @@ def synth():
 STEPPINGS = ("browser", "kernel") if importlib.util.find_spec("anywidget") else ("kernel",)
 
 
+def _page_ready(player):
+    """What the page's stepper says once it holds the tracks (its message sets ``ready``)."""
+    player.stepper.set_state({"ready": True})
+    return player
+
+
 @pytest.fixture(params=STEPPINGS)
 def lab(synth, request):
-    """The lab on the synthetic trace, once per way of stepping: what Python sees is the same."""
+    """The lab on the synthetic trace, once per way of stepping (the page ready): what Python sees is the same."""
     tr, at, frames = synth
-    return xw.Lab(frames, stepping=request.param), at, frames
+    L = xw.Lab(frames, stepping=request.param)
+    if request.param == "browser":
+        _page_ready(L.player)
+    return L, at, frames
 
 
 @pytest.fixture()
@@ -571,7 +580,7 @@ def test_browser_stepping_play_is_the_pages(synth):
     """Play pressed in the page: the page keeps the time (no kernel timer, no seek back from the kernel
     even at the end, the page went back itself); play() from Python at the end still starts from 0."""
     _tr, at, frames = synth
-    p = xw.Lab(frames, stepping="browser").player
+    p = _page_ready(xw.Lab(frames, stepping="browser").player)
 
     async def run():
         p.seek(at["poll"])
@@ -589,6 +598,54 @@ def test_browser_stepping_play_is_the_pages(synth):
     p.play()
     assert p.value == 0 and p.playing
     p.pause()
+
+
+@needs_anywidget
+def test_until_the_page_holds_the_tracks_the_kernel_steps(synth):
+    """stepping="browser" in a front-end that has not run (or cannot run) the stepper's code: the kernel
+    sends every view's change and plays on its own clock, as with stepping="kernel"."""
+    _tr, at, frames = synth
+    L = xw.Lab(frames, stepping="browser")
+    p, ring = L.player, L.views["ring"]
+    assert not p.page_steps
+    sent = []
+    for name, w in (("row0", ring.row_marks[0]), ("event", p.event), ("slider", p.slider)):
+        w._send = (lambda n: (lambda msg, buffers=None: sent.append(n) if msg.get("method") == "update"
+                              else None))(name)
+    p.seek(at["nic0"])
+    p.seek(at["nic1"])                                    # desc 1 filled: row 0 changes
+    assert sent.count("row0") >= 1 and sent[-2:] == ["event", "slider"]
+
+    async def run():
+        p.seek(at["poll"])
+        p.play_btn.set_state({"value": True})              # the page's play, no stepper there: the kernel plays
+        await asyncio.sleep(0.5)
+        p.pause()
+        return p.value
+
+    assert asyncio.run(run()) > at["poll"]
+    _page_ready(p)
+    assert p.page_steps and ring._sent.silent
+
+
+@needs_anywidget
+def test_in_a_kernel_the_tracks_are_built_after_the_cell(synth):
+    """Inside a running event loop (a kernel), Lab() returns at once and the tracks follow a few turns of
+    the loop later, the same as built at once."""
+    _tr, _at, frames = synth
+
+    async def run():
+        L = xw.Lab(frames, stepping="browser")
+        at_once = list(L.player.stepper.tracks)
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if L.player.stepper.tracks:
+                break
+        return at_once, L
+
+    at_once, L = asyncio.run(run())
+    assert at_once == [] and not L.player.page_steps
+    assert L.player.stepper.tracks == L.player.tracks()
 
 
 @needs_anywidget

@@ -11,10 +11,13 @@ Two ways to step (``stepping=``):
   every view's values for every frame are sent to the page once
   (``stepper.py``), and the page steps and plays by itself, without waiting
   for the kernel: a step reaches the screen in one frame of the browser's.
-  The kernel follows the slider: ``value``, ``seek``, ``step``, ``play``,
-  ``pause`` work from Python as before, and the views' traits hold what the
-  page shows (set without being sent again).  A view without ``tracks()`` is
-  still updated by the kernel.
+  The kernel follows the slider (at once after a step, every half second
+  while the page plays, and on pause): ``value``, ``seek``, ``step``,
+  ``play``, ``pause`` work from Python as before, and the views' traits hold
+  what the page shows (set without being sent again).  A view without
+  ``tracks()`` is still updated by the kernel.  Until the page says it holds
+  the tracks (``stepper.ready``), and in a front-end that cannot run the
+  stepper's code, the kernel steps as below.
 * ``"kernel"``: the kernel keeps the time: while playing, a timer on the
   kernel's event loop advances ``speed`` events every ``interval_ms`` and
   updates every view, then the slider and the event line, in the same burst
@@ -32,6 +35,7 @@ import time
 
 import ipywidgets as W
 import numpy as np
+import traitlets as T
 
 from xdplab.trace import TR_EV
 
@@ -46,6 +50,14 @@ SPEEDS = (("1 event", 1), ("5", 5), ("20", 20), ("100", 100), ("500", 500))
 STEPPINGS = ("browser", "kernel")
 #: the events the jump buttons go to
 JUMPS = ("napi_poll", "xdp_run")
+
+
+class _PositionSlider(W.IntSlider):
+    """The position slider.  Its value is not echoed back to the page that moved it (ipywidgets 8 echoes a
+    front-end's change to every front-end): playing in the page, the kernel hears the position every
+    half second, and an echo of an older position would move the page back."""
+
+    value = T.CInt(0, help="the frame shown").tag(sync=True, echo_update=False)
 
 
 def _views_of(v):
@@ -102,8 +114,11 @@ class Player:
                                 tooltip="jump to the next packet the program sees (bpf_prog_run_xdp)")
         self.speed = W.Dropdown(options=SPEEDS, value=1, description="speed", tooltip="events a frame advances",
                                 layout=W.Layout(width="auto"), style={"description_width": "initial"})
-        self.slider = W.IntSlider(value=0, min=0, max=self.last, step=1, description="event",
-                                  continuous_update=True, readout=True,
+        self.slider = _PositionSlider(value=0, min=0, max=self.last, step=1, description="event",
+                                  continuous_update=True,
+                                  # no readout: ipywidgets measures it (a forced layout of the whole page)
+                                  # on every move; the event line below says the number
+                                  readout=False,
                                   style={"description_width": "initial"},
                                   layout=W.Layout(flex="1 1 240px", min_width="160px"))
         self.event = W.HTML(layout=W.Layout(min_height="20px"))
@@ -113,6 +128,7 @@ class Player:
         self._timer = None
         self._deadline = 0.0
         self._loop = _running_loop()  # the kernel's loop (a cell runs inside it)
+        self._closed = False
         self.prev_btn.on_click(lambda _b: self.step(-1))
         self.next_btn.on_click(lambda _b: self.step(+1))
         self.prev_poll_btn.on_click(lambda _b: self.seek(self.frames.prev_frame(self._i, "napi_poll")))
@@ -125,19 +141,26 @@ class Player:
                                layout=W.Layout(flex_flow="row wrap", align_items="center", width="100%"))
         self.stepper = None
         if stepping == "browser":
-            # the views' values go to the page once; Python keeps its copy without sending it again
-            for v in self.views:
-                if hasattr(_views_of(v), "tracks"):
-                    _views_of(v)._sent.silent = True
+            # the views' values go to the page once; once the page says it holds them (``ready``), Python
+            # keeps its copy without sending it again.  Until then (or in a front-end that cannot run the
+            # stepper's code) the kernel steps as with stepping="kernel".
             self.stepper = Stepper(
                 refs={k: w.model_id for k, w in (("slider", self.slider), ("play", self.play_btn),
                                                  ("next", self.next_btn), ("prev", self.prev_btn),
                                                  ("poll", self.poll_btn), ("prev_poll", self.prev_poll_btn),
                                                  ("pkt", self.pkt_btn), ("speed", self.speed))},
-                tracks=self.tracks(), last=self.last, interval_ms=int(self.interval_s * 1000),
+                last=self.last, interval_ms=int(self.interval_s * 1000),
                 speeds=[k for _label, k in SPEEDS],
                 jumps={name: np.flatnonzero(frames.ev[:, TR_EV] == EV[name]).astype(np.int32).tobytes()
                        for name in JUMPS})
+            self.stepper.observe(self._on_ready, "ready")
+            self.stepper.add_class("xdplab-stepper")
+            if self._loop is None:
+                self.stepper.tracks = self.tracks()
+            else:
+                # in a kernel: build them once the cell has run (a second or more for a long trace), one view
+                # per turn of the event loop; the page steps from the moment it holds them
+                self._loop.call_soon(self._build_tracks, 0, [])
         parts = [self.controls, self.event] + ([self.stepper] if self.stepper is not None else [])
         self.widget = W.VBox(parts, layout=W.Layout(width="100%"))
         # names for the page (tests and styling find the player's parts by them)
@@ -163,19 +186,45 @@ class Player:
     def step(self, k: int = 1):
         self.seek(self._i + k)
 
+    @property
+    def page_steps(self) -> bool:
+        """Is the page stepping (stepping="browser", and the page holds the tracks)?"""
+        return self.stepper is not None and bool(self.stepper.ready)
+
+    def _on_ready(self, change):
+        for v in self.views:
+            if hasattr(_views_of(v), "tracks"):
+                _views_of(v)._sent.silent = bool(change["new"])
+
     def event_html(self, i: int) -> str:
         """The event line at frame i."""
         return (f'<div style="font-family:monospace;font-size:12px;line-height:1.35">'
                 f'<b>event {i}</b> / {self.last} &nbsp; {html.escape(self.frames.describe(i))}</div>')
 
+    def _tracked(self):
+        return [_views_of(v) for v in self.views if hasattr(_views_of(v), "tracks")]
+
     def tracks(self) -> list:
         """Every tracked view's values for every frame, then the event line's (``stepper.track``)."""
         out = []
-        for v in self.views:
-            if hasattr(_views_of(v), "tracks"):
-                out += _views_of(v).tracks()
-        out.append(track(self.event, "value", [self.event_html(i) for i in range(self.frames.n)]))
+        for v in self._tracked():
+            out += v.tracks()
+        out.append(self._event_track())
         return out
+
+    def _event_track(self):
+        return track(self.event, "value", [self.event_html(i) for i in range(self.frames.n)])
+
+    def _build_tracks(self, k: int, done: list):
+        """tracks(), one view per call, on the event loop; sent to the page at the end."""
+        if self.stepper is None or self._closed:
+            return
+        views = self._tracked()
+        if k < len(views):
+            done += views[k].tracks()
+            self._loop.call_soon(self._build_tracks, k + 1, done)
+        else:
+            self.stepper.tracks = done + [self._event_track()]
 
     def show(self, i: int):
         """Update every view to frame i, then the event line and the slider (one burst of messages;
@@ -186,7 +235,7 @@ class Player:
             v.update(i)
         with self.event.hold_sync():
             self.event.value = self.event_html(i)
-            if self.stepper is not None:
+            if self.page_steps:
                 self.event._states_to_send.clear()         # the page has it
         if self.slider.value != i:
             self._moving = True
@@ -208,11 +257,11 @@ class Player:
         if not playing:
             self._cancel()
             return
-        if self.stepper is not None and _from_page(self.play_btn, "value"):
+        if self.page_steps and _from_page(self.play_btn, "value"):
             return                                # the page plays (and went back to the start itself)
         if self._i >= self.last:                  # at the end: play again from the start
             self.seek(0)
-        if self.stepper is not None:
+        if self.page_steps:
             return                                # the page keeps the time; tick() still works by hand
         self._deadline = time.perf_counter()
         self._schedule(0.0)
@@ -252,6 +301,7 @@ class Player:
 
     def close(self):
         """Stop playing and close the player's widgets."""
+        self._closed = True
         self.pause()
         for w in (self.play_btn, self.prev_btn, self.next_btn, self.prev_poll_btn, self.poll_btn, self.pkt_btn,
                   self.speed, self.slider, self.event, self.controls, self.widget, self.stepper):

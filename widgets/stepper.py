@@ -231,7 +231,7 @@ function bsearch(a, x) {                     // first index with a[k] > x
 }
 async function initialize({ model }) {
   const wm = model.widget_manager;
-  const S = {tracks: [], frame: -1, timer: null, deadline: 0, busy: false};
+  const S = {tracks: [], frame: -1, timer: null, deadline: 0, busy: false, synced: 0, unsynced: false};
   const refs = model.get("refs");
   const M = {};
   for (const [k, id] of Object.entries(refs)) M[k] = await wm.get_model(id);
@@ -239,14 +239,20 @@ async function initialize({ model }) {
   const jumps = {};
   const loadJumps = () => { for (const [k, dv] of Object.entries(model.get("jumps"))) jumps[k] = copyOut(dv, Int32Array); };
   loadJumps();
-  S.tracks = await loadTracks(model, wm);
-  const show = (i) => {                      // the views, then the event line's and the slider's
+  // the kernel learns the position from the slider: at once after a step, at most every SYNC_MS while
+  // playing (each message makes the kernel busy then idle, and the page redraws its status), and on pause
+  const SYNC_MS = 500;
+  const sync = () => { S.synced = performance.now(); S.unsynced = false; S.busy = true;
+                       try { M.slider.save_changes(); } finally { S.busy = false; } };
+  const show = (i, playing) => {             // the views, then the event line's and the slider's
     i = Math.max(0, Math.min(i, last()));
     S.frame = i;
     applyFrame(S, i);
     if (M.slider.get("value") !== i) {
       S.busy = true;
-      try { M.slider.set("value", i); M.slider.save_changes(); } finally { S.busy = false; }
+      try { M.slider.set("value", i); } finally { S.busy = false; }
+      if (!playing || performance.now() - S.synced >= SYNC_MS) sync();
+      else S.unsynced = true;
     }
   };
   const setPlayLabel = (on) => M.play.set({description: on ? "pause" : "play", icon: on ? "pause" : "play"});
@@ -254,7 +260,7 @@ async function initialize({ model }) {
   const tick = () => {
     S.timer = null;
     if (!M.play.get("value")) return;
-    show(S.frame + speed());
+    show(S.frame + speed(), true);
     if (S.frame >= last()) { M.play.set("value", false); M.play.save_changes(); return; }
     const now = performance.now();
     S.deadline = Math.max(S.deadline + model.get("interval_ms"), now);
@@ -264,7 +270,7 @@ async function initialize({ model }) {
     const on = !!M.play.get("value");
     setPlayLabel(on);
     if (S.timer !== null) { clearTimeout(S.timer); S.timer = null; }
-    if (!on) return;
+    if (!on) { if (S.unsynced) sync(); return; }
     if (S.frame >= last()) show(0);       // play at the end: from the start
     S.deadline = performance.now();
     S.timer = setTimeout(tick, 0);
@@ -279,25 +285,44 @@ async function initialize({ model }) {
   const clicks = {next: () => show(S.frame + 1), prev: () => show(S.frame - 1),
                   poll: () => jump("napi_poll", 1), prev_poll: () => jump("napi_poll", -1),
                   pkt: () => jump("xdp_run", 1)};
-  for (const [k, fn] of Object.entries(clicks)) {
-    const m = M[k];
-    if (!m) continue;
-    const send = m.send.bind(m);
-    // a click on this button steps here; the kernel learns the new position from the slider
-    m.send = (content, callbacks, buffers) => (content && content.event === "click") ? fn()
-                                                                                      : send(content, callbacks, buffers);
-  }
-  M.slider.on("change:value", () => { if (!S.busy && M.slider.get("value") !== S.frame) show(M.slider.get("value")); });
-  M.play.on("change:value", onPlay);
-  const conds = new Set(S.tracks.filter(r => r.cm).map(r => r.cm));
-  for (const cm of conds) cm.on("change", () => applyFrame(S, S.frame));
-  model.on("change:tracks", async () => { S.tracks = await loadTracks(model, wm); applyFrame(S, S.frame); });
+  const takeOver = () => {                   // the controls act here from now on
+    for (const [k, fn] of Object.entries(clicks)) {
+      const m = M[k];
+      if (!m) continue;
+      const send = m.send.bind(m);
+      // a click on this button steps here; the kernel learns the new position from the slider
+      m.send = (content, callbacks, buffers) => (content && content.event === "click") ? fn()
+                                                                                        : send(content, callbacks, buffers);
+    }
+    M.slider.on("change:value", () => { if (!S.busy && M.slider.get("value") !== S.frame) show(M.slider.get("value")); });
+    M.play.on("change:value", onPlay);
+  };
+  const watched = new Set();
+  // the tracks come with the widget, or a moment later (the kernel builds them after the cell has run):
+  // until the page holds them the kernel steps, and ``ready`` tells it when to stop
+  const load = async () => {
+    if (!(model.get("tracks") || []).length) return;
+    S.tracks = await loadTracks(model, wm);
+    for (const r of S.tracks) {
+      if (r.cm && !watched.has(r.cm)) { watched.add(r.cm); r.cm.on("change", () => applyFrame(S, S.frame)); }
+    }
+    if (!S.installed) { takeOver(); S.installed = true; }
+    S.frame = -1;
+    show(M.slider.get("value"));
+    model.set("ready", true);
+    model.save_changes();
+  };
+  model.on("change:tracks", load);
   model.on("change:jumps", loadJumps);
-  show(M.slider.get("value"));
-  model.set("ready", true);
-  model.save_changes();
+  await load();
 }
-export default { initialize, render({ el }) { el.style.display = "none"; } };
+function render({ model, el }) {
+  el.style.display = "none";
+  const mark = () => el.classList.toggle("xdplab-stepper-ready", !!model.get("ready"));
+  mark();
+  model.on("change:ready", mark);
+}
+export default { initialize, render };
 """
 
 if HAVE_STEPPER:
