@@ -73,11 +73,13 @@ def _veth(napi_check=True, enxio=True, flush=True, free_on_error=False):
         if flags & ~XDP_XMIT_FLAGS_MASK:
             return -EINVAL
         rcv = b.nd[dev, ND_PEER]
-        if rcv < 0 or (napi_check and b.nd[rcv, ND_NAPI] == 0):
+        if rcv < 0:
+            return -ENXIO
+        if napi_check and b.nd[rcv, ND_NAPI] == 0:
             if free_on_error:
                 for i in range(n):
                     xdp_return_frame(b, b.ndq[qrow, qcol + i])
-            return -ENXIO if enxio else 0
+            return -ENXIO if enxio else 0      # enxio=False: "nothing taken" said as 0 instead of an error
         max_len = b.nd[rcv, ND_MTU] + b.nd[rcv, ND_HARD_HEADER_LEN] + VLAN_HLEN
         charge(b, C_TXQ_LOCK)
         nxmit = 0
