@@ -41,6 +41,16 @@ EQUIVALENT = {
             "the lab's page allocator does not model gfp flags (6.1 passes the caller's GFP_KERNEL or GFP_ATOMIC "
             "| __GFP_NOWARN; the lab's mvneta_rx_refill has no gfp argument)",
     },
+    "redir_ex1": {
+        "`if ret & 255 != MVNETA_XDP_TX:` -> `if ret & 254 != MVNETA_XDP_TX:`":
+            "mvneta_xdp_submit_frame returns MVNETA_XDP_TX (bit 1, the bytes above bit 8) or MVNETA_XDP_DROPPED "
+            "(bit 0): masking bit 0 off turns DROPPED into 0, still not MVNETA_XDP_TX, so the loop stops the same",
+    },
+    "redir_ex2": {
+        "`if rcv < 0:` -> `if rcv < 1:`":
+            "row 0 of the device table is always eth0 (mvneta), never a veth's peer: a veth's peer row is 2 or more, "
+            "or -1 once veth_dellink has cleared priv->peer",
+    },
     "napi_ex2": {
         "`len_ = xdp[XB_DATA_END] - xdp[XB_HARD_START] - off` -> "
         "`len_ = xdp[XB_DATA_END] + xdp[XB_HARD_START] - off`":

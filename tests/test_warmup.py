@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from xdplab.warmup import BOARDS, STEPS
+from xdplab.warmup import BENCHES, BOARDS, STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def test_every_jit_board_of_the_chapters_is_warmed():
     for nb, prog, opts in boards:
         assert (prog, opts) in warmed, f"{nb}: Board({prog!r}, {opts}) runs with the JIT but xdplab warmup " \
                                        "does not compile it: add it to xdplab.warmup.BOARDS"
-    assert len(STEPS) == len(BOARDS)
+    assert len(STEPS) == len(BOARDS) + len(BENCHES)
 
 
 def _binder_env(tmp_path):

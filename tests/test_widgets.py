@@ -130,10 +130,30 @@ def synth():
     return tr, at, frames_from_trace(tr, rx_ring_size=RING)
 
 
-@pytest.fixture()
-def lab(synth):
+STEPPINGS = ("browser", "kernel") if importlib.util.find_spec("anywidget") else ("kernel",)
+
+
+def _page_ready(player):
+    """What the page's stepper says once it holds the tracks (its message sets ``ready``)."""
+    player.stepper.set_state({"ready": True})
+    return player
+
+
+@pytest.fixture(params=STEPPINGS)
+def lab(synth, request):
+    """The lab on the synthetic trace, once per way of stepping (the page ready): what Python sees is the same."""
     tr, at, frames = synth
-    return xw.Lab(frames), at, frames
+    L = xw.Lab(frames, stepping=request.param)
+    if request.param == "browser":
+        _page_ready(L.player)
+    return L, at, frames
+
+
+@pytest.fixture()
+def klab(synth):
+    """The lab stepped by the kernel (its messages are what these tests watch)."""
+    tr, at, frames = synth
+    return xw.Lab(frames, stepping="kernel"), at, frames
 
 
 def _lit(view, name, i):
@@ -397,10 +417,10 @@ def test_player_plays_and_pauses_like_a_media_player(lab):
     p.pause()
 
 
-def test_slider_and_event_line_move_together(lab):
+def test_slider_and_event_line_move_together(klab):
     """Each frame sends the views, then the event line and the slider, in one burst: the slider never
     shows a position the event line has not reached (a browser-side Play moved the slider first)."""
-    L, at, _f = lab
+    L, at, _f = klab
     p = L.player
     p.seek(at["rx0"])
     sent = []
@@ -417,7 +437,7 @@ def test_slider_and_event_line_move_together(lab):
 def test_player_plays_on_the_kernels_event_loop(synth):
     """Inside a running asyncio loop (the kernel's), play advances by itself, and pause stops it there."""
     _tr, at, frames = synth
-    L = xw.Lab(frames)
+    L = xw.Lab(frames, stepping="kernel")
 
     async def run():
         p = L.player
@@ -433,9 +453,9 @@ def test_player_plays_on_the_kernels_event_loop(synth):
     assert v >= at["poll"] + 2 and later == v
 
 
-def test_views_send_only_what_changed(lab):
+def test_views_send_only_what_changed(klab):
     """Marks are built once; an update sends one message per widget whose content changed, none for the rest."""
-    L, at, _f = lab
+    L, at, _f = klab
     ring = L.views["ring"]
     marks_before = [id(m) for m in ring.figure.marks]
     L.player.seek(at["nic0"])
@@ -458,6 +478,193 @@ def test_lab_starts_where_asked(synth):
     assert xw.Lab(frames).player.value == 0
     assert xw.Lab(frames, start="napi_poll").player.value == at["poll"]
     assert xw.Lab(frames, start=at["rx1"]).player.value == at["rx1"]
+
+
+# ---------------------------------------------------------------- stepping in the browser
+
+needs_anywidget = pytest.mark.skipif("browser" not in STEPPINGS, reason="stepping in the browser needs anywidget")
+
+
+def _tracks_by_trait(player):
+    """(model id, trait) -> [(condition, value per frame)] as the page decodes the player's tracks."""
+    from xdplab_widgets.stepper import decode_track
+    out = {}
+    for t in player.stepper.tracks:
+        cond = t.get("cond")
+        out.setdefault((t["model"], t["trait"]), []).append(
+            (None if cond is None else (cond["model"], cond["trait"], cond["value"]), decode_track(t)))
+    return out
+
+
+def _same(a, b):
+    if isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a, dtype=b.dtype), b)
+    return a == b
+
+
+@needs_anywidget
+@pytest.mark.parametrize("src", ["synth", "real"])
+def test_tracks_hold_what_every_view_shows_at_every_frame(synth, real_run, src):
+    """What the page applies at frame i is exactly what the kernel's views hold at frame i: every tracked
+    trait, every frame, both listings of the code panel (each under its button), the event line."""
+    frames = synth[2] if src == "synth" else xw.frames_from_board(real_run[0])
+    L = xw.Lab(frames, stepping="browser")
+    p = L.player
+    tracks = _tracks_by_trait(p)
+    code = L.views["napi"]
+    listings = [v for _label, v in code.choice.options]
+    checked = set()
+    for i in range(frames.n):
+        for k, listing in enumerate(listings):
+            states = [(p.event, {"value": p.event_html(i)})]
+            for name, v in L.views.items():
+                states += v.state_at(i, choice=listing) if name == "napi" else v.state_at(i)
+            for w, traits in states:
+                for trait, want in traits.items():
+                    cands = tracks[(w.model_id, trait)]
+                    got = [vals[i] for cond, vals in cands
+                           if cond is None or cond == (code.choice.model_id, "index", k)]
+                    assert len(got) == 1, (type(w).__name__, trait, i, listing)
+                    assert _same(got[0], want), (type(w).__name__, trait, i, listing, got[0], want)
+                    checked.add((w.model_id, trait))
+    assert checked == set(tracks)           # no track for a trait no view shows
+
+
+@needs_anywidget
+def test_track_text_templates_round_trip():
+    """Texts are sent as templates and numbers: whatever the digits, the page rebuilds the very string."""
+    from xdplab_widgets.stepper import decode_track, track
+    w = W.HTML()
+    vals = ["rx_busy 3 of 512", "rx_busy 17 of 512", "007 and 0 and 10", "x" * 3, "",
+            "12345678901234567890 big", "rx_busy 3 of 512", "a1b22c333", "font-size:12px 4", "font-size:12px 5"]
+    t = track(w, "value", vals)
+    assert decode_track(t) == vals
+    assert t["count"] == len(set(vals))
+    assert "512" in "".join(t["templates"][0])              # a number that never changes stays in the text
+    ints = track(W.IntProgress(), "value", [0, 5, 5, 64, 0])
+    assert ints["kind"] == "json" and decode_track(ints) == [0, 5, 5, 64, 0]
+
+
+@needs_anywidget
+def test_browser_stepping_sends_the_views_nothing(lab):
+    """Stepping in the browser, the kernel's views take each frame's values without sending them (the
+    page has them): a seek from Python sends the slider alone, and a slider the page moved sends nothing
+    back; Python still reads the frame on screen."""
+    L, at, f = lab
+    p = L.player
+    if p.stepping != "browser":
+        pytest.skip("kernel stepping: see test_views_send_only_what_changed")
+    ring, xb, code = L.views["ring"], L.views["xdp_buff"], L.views["napi"]
+    sent = []
+    watched = [("event", p.event), ("slider", p.slider), ("code", code.code), ("rects", xb.rects[0]),
+               ("caption", ring.caption)] + [(f"row{r}", m) for r, m in enumerate(ring.row_marks)]
+    for name, w in watched:
+        # ipywidgets 8 echoes a front-end's change to every front-end (method "echo_update"): not ours
+        w._send = (lambda n: (lambda msg, buffers=None: sent.append(n) if msg.get("method") == "update"
+                              else None))(name)
+    p.seek(at["rx0"])
+    assert sent == ["slider"]
+    assert np.array_equal(ring.shown_colors, ring.colors_at(at["rx0"])) and f"event {at['rx0']}</b>" in p.event.value
+    sent.clear()
+    p.slider.set_state({"value": at["nic1"]})              # as the page's message sets it
+    assert sent == [] and p.value == at["nic1"] and p.slider.value == at["nic1"]
+    assert np.array_equal(ring.shown_colors, ring.colors_at(at["nic1"]))
+    assert f"event {at['nic1']}</b>" in p.event.value
+    p.slider.set_state({"value": at["rx0"]})
+    code.choice.value = "talk"                              # the page switches listings by itself
+    assert sent == [] and _lit_text(code) == _lit(code, "talk", at["rx0"]).strip()
+
+
+@needs_anywidget
+def test_browser_stepping_play_is_the_pages(synth):
+    """Play pressed in the page: the page keeps the time (no kernel timer, no seek back from the kernel
+    even at the end, the page went back itself); play() from Python at the end still starts from 0."""
+    _tr, at, frames = synth
+    p = _page_ready(xw.Lab(frames, stepping="browser").player)
+
+    async def run():
+        p.seek(at["poll"])
+        p.play_btn.set_state({"value": True})               # the page's play
+        await asyncio.sleep(0.3)
+        return p.value, p._timer
+
+    assert asyncio.run(run()) == (at["poll"], None)
+    assert p.play_btn.description == "pause"
+    p.play_btn.set_state({"value": False})
+    p.seek(frames.n - 1)
+    p.play_btn.set_state({"value": True})
+    assert p.value == frames.n - 1
+    p.pause()
+    p.play()
+    assert p.value == 0 and p.playing
+    p.pause()
+
+
+@needs_anywidget
+def test_until_the_page_holds_the_tracks_the_kernel_steps(synth):
+    """stepping="browser" in a front-end that has not run (or cannot run) the stepper's code: the kernel
+    sends every view's change and plays on its own clock, as with stepping="kernel"."""
+    _tr, at, frames = synth
+    L = xw.Lab(frames, stepping="browser")
+    p, ring = L.player, L.views["ring"]
+    assert not p.page_steps
+    sent = []
+    for name, w in (("row0", ring.row_marks[0]), ("event", p.event), ("slider", p.slider)):
+        w._send = (lambda n: (lambda msg, buffers=None: sent.append(n) if msg.get("method") == "update"
+                              else None))(name)
+    p.seek(at["nic0"])
+    p.seek(at["nic1"])                                    # desc 1 filled: row 0 changes
+    assert sent.count("row0") >= 1 and sent[-2:] == ["event", "slider"]
+
+    async def run():
+        p.seek(at["poll"])
+        p.play_btn.set_state({"value": True})              # the page's play, no stepper there: the kernel plays
+        await asyncio.sleep(0.5)
+        p.pause()
+        return p.value
+
+    assert asyncio.run(run()) > at["poll"]
+    _page_ready(p)
+    assert p.page_steps and ring._sent.silent
+
+
+@needs_anywidget
+def test_in_a_kernel_the_tracks_are_built_after_the_cell(synth):
+    """Inside a running event loop (a kernel), Lab() returns at once and the tracks follow a few turns of
+    the loop later, the same as built at once."""
+    _tr, _at, frames = synth
+
+    async def run():
+        L = xw.Lab(frames, stepping="browser")
+        at_once = list(L.player.stepper.tracks)
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if L.player.stepper.tracks:
+                break
+        return at_once, L
+
+    at_once, L = asyncio.run(run())
+    assert at_once == [] and not L.player.page_steps
+    assert L.player.stepper.tracks == L.player.tracks()
+
+
+@needs_anywidget
+def test_stepper_knows_the_controls_and_the_jumps(synth):
+    _tr, at, frames = synth
+    L = xw.Lab(frames, stepping="browser")
+    p, st = L.player, L.player.stepper
+    assert st in list(_widgets(L.widget))
+    assert st.refs == {"slider": p.slider.model_id, "play": p.play_btn.model_id, "next": p.next_btn.model_id,
+                       "prev": p.prev_btn.model_id, "poll": p.poll_btn.model_id,
+                       "prev_poll": p.prev_poll_btn.model_id, "pkt": p.pkt_btn.model_id,
+                       "speed": p.speed.model_id}
+    assert st.speeds == [k for _label, k in xw.player.SPEEDS] and st.last == frames.n - 1
+    polls = np.frombuffer(st.jumps["napi_poll"], np.int32)
+    assert list(polls) == [i for i in range(frames.n) if EV_NAMES[frames.ev[i, TR_EV]] == "napi_poll"]
+    assert frames.next_frame(-1, "napi_poll") == polls[0]
+    assert "0x" not in repr(st)                             # no address in a notebook's text output
+    with pytest.raises(ValueError, match="stepping"):
+        xw.Lab(frames, stepping="page")
 
 
 def test_lab_rejects_what_it_cannot_show():
@@ -623,3 +830,61 @@ def test_importing_xdplab_pulls_in_no_ui():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"importing xdplab imported {out.stdout.strip()}"
+
+
+# ---------------------------------------------------------------- XDP_REDIRECT (issue 22 item 5)
+
+@pytest.fixture(scope="module")
+def redirect_board():
+    """eth0 -> DEVMAP -> veth0 -> veth1 (xdp drop), traced."""
+    from xdplab import Board
+    from xdplab.bpf import load_object
+    from xdplab.bpf.progs import PROGS_DIR
+    obj = load_object(PROGS_DIR / "redirect_devmap.o")
+    b = Board(obj.programs["xdp_redirect_devmap"], mode="python", trace=40000)
+    b.ip("netns add remote")
+    v0, v1 = b.ip("link add veth0 type veth peer name veth1 netns remote")
+    b.ip("link set veth0 up")
+    b.ip("-n remote link set veth1 up")
+    obj.maps["tx_port"].update(0, v0.ifindex)
+    v1.attach("drop")
+    r = b.run(packets=200, rate="line")
+    return b, r
+
+
+def test_redirect_state_follows_the_bulk_queue_and_the_veth_ring(redirect_board):
+    from xdplab_widgets.frames import board_netdev_names, frames_from_board, redirect_state
+    b, r = redirect_board
+    f = frames_from_board(b)
+    names = board_netdev_names(b)
+    st = redirect_state(f, names)
+    v0, v1 = b.dev("veth0"), b.dev("veth1", "remote")
+    k0, k1 = st.ifindexes.index(v0.ifindex), st.ifindexes.index(2)
+    assert names[v0.ifindex] == "veth0" and "veth1@remote" in names[2] and "eth0" in names[2]
+    # what the trace replays ends where the board's counters are
+    assert st.redirected[-1, k1] == r["ethtool"]["rx_xdp_redirect"] == 200      # from eth0 (ifindex 2)
+    assert st.sent[-1, k0] == r["devices"]["veth0"]["ethtool"]["tx_queue_0_xdp_xmit"] == 200
+    assert st.drops[-1, k0] == 0 and st.bq[-1].sum() == 0 and st.ring[-1].sum() == 0
+    # at line rate the bulk queue fills to 16 before xdp_devmap_xmit empties it, and frames wait in veth1's ring
+    assert st.bq[:, k0].max() == 16 and set(np.unique(st.bq[:, k0])) == set(range(17))
+    assert st.ring[:, k1].max() > 0
+    i = f.next_frame(0, "xdp_devmap_xmit")
+    assert st.bq[i, k0] == 0 and st.bq[i - 1, k0] > 0
+
+
+def test_redirect_view_in_the_lab_and_the_stepper(redirect_board):
+    from xdplab_widgets import Lab
+    b, _ = redirect_board
+    lab = Lab(b)
+    assert "redirect" in lab.views
+    v = lab.views["redirect"]
+    i = lab.frames.next_frame(0, "bq_enqueue")
+    assert "veth0" in v.state_at(i)[0][1]["value"] and "devmap bulk queue" in v.state_at(i)[0][1]["value"]
+    # the browser-side stepper collects the view's values for every frame
+    tr = v.tracks()
+    assert tr and tr[0]["trait"] == "value" and tr[0]["model"] == v.table.model_id
+    # a trace without a redirect gets no redirect panel
+    from xdplab import Board
+    plain = Board("drop", mode="python", trace=5000)
+    plain.run(packets=50, rate=100_000)
+    assert "redirect" not in Lab(plain).views

@@ -8,7 +8,9 @@
 
 Each view (``RxRingView``, ``CodeView``, ``XdpBuffView``, ``PagePoolView``,
 ``CountersView``) takes the replayed :class:`Frames` and can be driven by a
-:class:`Player` on its own.
+:class:`Player` on its own.  The player steps in the page (``stepper.py``:
+every view's values for every frame sent once) when anywidget is installed,
+through the kernel otherwise (``stepping=``).
 """
 
 from .frames import DESC_STATE_NAMES, Frames, PoolLife, frames_from_board, frames_from_trace

@@ -47,7 +47,8 @@ from xdplab.xdp_abi import ETH_FCS_LEN, XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_RED
 
 __all__ = ["Frames", "PoolLife", "frames_from_trace", "frames_from_board", "board_rx_ring_size", "DESC_EMPTY",
            "DESC_NIC", "DESC_FILLED", "DESC_PROCESSING", "DESC_REFILL_FAILED", "DESC_STATE_NAMES", "COUNTER_NAMES",
-           "NAPI_LISTINGS", "CODE_LISTINGS", "CTX_IDLE", "CTX_NAPI", "CTX_SETUP", "CTX_NAMES", "describe_event"]
+           "NAPI_LISTINGS", "CODE_LISTINGS", "CTX_IDLE", "CTX_NAPI", "CTX_SETUP", "CTX_NAMES", "describe_event",
+           "RedirectState", "redirect_state", "board_netdev_names", "REDIRECT_EVENTS"]
 
 EV = {name: i for i, name in enumerate(EV_NAMES)}
 
@@ -799,3 +800,113 @@ def frames_from_board(board, bins: int | None = None) -> Frames:
         if pools:
             idle = board.s.pp[pools][:, PPF_STATS:PPF_STATS + 11].sum(axis=0)
     return frames_from_trace(board.trace, rx_ring_size=board_rx_ring_size(board), bins=bins, idle_pp_stats=idle)
+
+
+# ---------------------------------------------------------------- XDP_REDIRECT (issue 22): where a frame waits
+@dataclass
+class RedirectState:
+    """Per-frame state of the redirect path, replayed from the redirect events of a trace.
+
+    Devices are named by ifindex (``ifindexes``; the trace carries no namespace: a veth in another
+    namespace may share an ifindex with a root-namespace device, see ``names``).  For frame ``i``
+    and device column ``k``:
+
+    * ``bq[i, k]``: frames in the devmap bulk queue towards that device (``bq_enqueue`` says how
+      many after each enqueue; ``xdp_devmap_xmit`` empties it: sent or freed);
+    * ``ring[i, k]``: frames in the device's veth ``ptr_ring`` (``veth_ring`` after each produce,
+      less what each ``veth_poll`` of that device consumed);
+    * ``sent`` / ``drops``: ``xdp_devmap_xmit``'s sent and drops towards it so far;
+    * ``redirected``: ``xdp_redirect`` events from it (successful redirects by its program),
+      ``redirect_err``: ``xdp_redirect_err`` events from it;
+    * ``ndo_done``: eth0's TX completions of ``MVNETA_TYPE_XDP_NDO`` buffers so far (each unmapped
+      and its frame returned: the page going home through its memory model).
+    """
+
+    ifindexes: tuple
+    bq: np.ndarray
+    ring: np.ndarray
+    sent: np.ndarray
+    drops: np.ndarray
+    redirected: np.ndarray
+    redirect_err: np.ndarray
+    ndo_done: np.ndarray
+    names: dict
+
+    @property
+    def active(self) -> bool:
+        return len(self.ifindexes) > 0
+
+    def row(self, i: int) -> dict:
+        """{ifindex: {column: value}} at frame i."""
+        return {ix: {k: int(getattr(self, k)[i, c]) for k in ("bq", "ring", "sent", "drops", "redirected",
+                                                               "redirect_err")}
+                for c, ix in enumerate(self.ifindexes)}
+
+
+REDIRECT_EVENTS = ("xdp_redirect", "xdp_redirect_err", "bq_enqueue", "xdp_devmap_xmit", "veth_ring", "veth_poll")
+
+
+def redirect_state(frames: Frames, names: dict | None = None) -> RedirectState:
+    """Replay the redirect events of ``frames.ev`` (a loop over those events only, then forward fills)."""
+    ev = frames.ev
+    n = frames.n
+    code = ev[:, TR_EV]
+    a, b, c, d = ev[:, TR_A], ev[:, TR_B], ev[:, TR_C], ev[:, TR_D]
+    want = np.isin(code, [EV[k] for k in REDIRECT_EVENTS])
+    idx = np.flatnonzero(want)
+    ifx = set()
+    for i in idx:
+        e = code[i]
+        if e in (EV["xdp_redirect"], EV["xdp_redirect_err"]):
+            ifx.add(int(a[i]))
+            if b[i] > 0 and e == EV["xdp_redirect"]:
+                ifx.add(int(b[i]))
+        elif e == EV["bq_enqueue"] or e == EV["veth_ring"] or e == EV["veth_poll"]:
+            ifx.add(int(a[i]))
+        elif e == EV["xdp_devmap_xmit"]:
+            ifx.add(int(b[i]))
+    ifindexes = tuple(sorted(x for x in ifx if x > 0))
+    col = {x: k for k, x in enumerate(ifindexes)}
+    m = len(ifindexes)
+    out = {k: np.zeros((n, m), np.int64) for k in ("bq", "ring", "sent", "drops", "redirected", "redirect_err")}
+    cur = {k: np.zeros(m, np.int64) for k in out}
+    last = 0
+    for i in idx:
+        for k in out:                          # carry the state forward to this event
+            out[k][last:i] = cur[k]
+        e = code[i]
+        if e == EV["xdp_redirect"] and a[i] in col:
+            cur["redirected"][col[a[i]]] += 1
+        elif e == EV["xdp_redirect_err"] and a[i] in col:
+            cur["redirect_err"][col[a[i]]] += 1
+        elif e == EV["bq_enqueue"] and a[i] in col:
+            cur["bq"][col[a[i]]] = c[i]
+        elif e == EV["xdp_devmap_xmit"] and b[i] in col:
+            k = col[b[i]]
+            cur["bq"][k] = 0
+            cur["sent"][k] += c[i]
+            cur["drops"][k] += d[i]
+        elif e == EV["veth_ring"] and a[i] in col:
+            cur["ring"][col[a[i]]] = c[i]
+        elif e == EV["veth_poll"] and a[i] in col:
+            k = col[a[i]]
+            cur["ring"][k] = max(cur["ring"][k] - b[i], 0)
+        last = i
+    for k in out:
+        out[k][last:] = cur[k]
+    from xdplab.nic.mvneta import MVNETA_TYPE_XDP_NDO
+    ndo = np.cumsum((code == EV["tx_done"]) & (c == MVNETA_TYPE_XDP_NDO))
+    return RedirectState(ifindexes=ifindexes, ndo_done=ndo, names=dict(names or {}), **out)
+
+
+def board_netdev_names(board) -> dict:
+    """{ifindex: "name" or "name / name@netns"} of a board's devices (the trace names devices by ifindex only)."""
+    out = {}
+    try:
+        devs = board.devices()
+    except AttributeError:
+        return out
+    for dv in devs:
+        nm = dv.name + (f"@{dv.netns}" if dv.netns else "")
+        out[dv.ifindex] = nm if dv.ifindex not in out else f"{out[dv.ifindex]} / {nm}"
+    return out

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipywidgets as W
 
-from .frames import Frames, frames_from_board, frames_from_trace
+from .frames import EV, REDIRECT_EVENTS, Frames, board_netdev_names, frames_from_board, frames_from_trace
 from .player import Player
-from .views import CodeView, CountersView, PagePoolView, RxRingView, XdpBuffView
+from .views import CodeView, CountersView, PagePoolView, RedirectView, RxRingView, XdpBuffView
 
 __all__ = ["Lab", "lab"]
 
@@ -48,7 +48,7 @@ class Lab:
     VIEWS = ("ring", "napi", "xdp_buff", "page_pool", "counters")
 
     def __init__(self, source, *, rx_ring_size: int | None = None, views=VIEWS, interval_ms: int = 40,
-                 start=0):
+                 start=0, stepping: str = "auto"):
         if isinstance(source, Frames):
             frames = source
         elif hasattr(source, "ev") and hasattr(source, "t_ns"):
@@ -59,8 +59,11 @@ class Lab:
             raise TypeError(f"Lab needs an xdplab.Board (created with trace=N), an xdplab.trace.Trace or Frames, "
                             f"got {type(source).__name__}")
         self.frames = frames
+        names = board_netdev_names(source) if hasattr(source, "devices") else None
         make = {"ring": RxRingView, "napi": CodeView, "xdp_buff": XdpBuffView, "page_pool": PagePoolView,
-                "counters": CountersView}
+                "counters": CountersView, "redirect": lambda f: RedirectView(f, names)}
+        if views is self.VIEWS and _has_redirect(frames):
+            views = tuple(views) + ("redirect",)      # a trace with XDP_REDIRECT gets the per-device panel
         unknown = set(views) - set(make)
         if unknown:
             raise ValueError(f"unknown views {sorted(unknown)}; choose from {list(make)}")
@@ -68,18 +71,19 @@ class Lab:
             start = max(frames.next_frame(-1, start), 0)     # no such event: the first frame
         self.views = {name: make[name](frames) for name in views}
         v = self.views
-        driven = [v[k] for k in ("ring", "napi", "xdp_buff", "page_pool") if k in v]
+        driven = [v[k] for k in ("ring", "napi", "xdp_buff", "page_pool", "redirect") if k in v]
         self._counters = _WhenShown(v["counters"]) if "counters" in v else None
         if self._counters is not None:
             driven.append(self._counters)
-        self.player = Player(frames, driven, interval_ms=interval_ms, start=start)
+        self.player = Player(frames, driven, interval_ms=interval_ms, start=start, stepping=stepping)
         cell = W.Layout(min_width="0", overflow="hidden")
         boxes = {k: W.Box([v[k].widget], layout=cell) for k in ("ring", "napi", "xdp_buff", "page_pool") if k in v}
         panels = list(boxes.values())
         self.grid = W.GridBox(panels, layout=W.Layout(grid_template_columns="minmax(0, 1fr) minmax(0, 1fr)",
                                                       grid_gap="6px 16px", width="100%"))
         self.counters_box = W.Box([], layout=W.Layout(width="100%"))
-        parts = [self.player.widget, self.grid, self.counters_box]
+        parts = [self.player.widget, self.grid] + ([v["redirect"].widget] if "redirect" in v else []) + \
+            [self.counters_box]
         if self._counters is not None:
             self.counters_btn = W.ToggleButton(value=False, description="ethtool -S", icon="table",
                                                layout=W.Layout(width="auto"),
@@ -103,6 +107,11 @@ class Lab:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _has_redirect(frames) -> bool:
+    import numpy as np
+    return bool(np.isin(frames.ev[:, 1], [EV[k] for k in REDIRECT_EVENTS]).any())
 
 
 def lab(source, **kw) -> Lab:

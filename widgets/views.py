@@ -26,6 +26,7 @@ from xdplab.nic.mvneta_hw import MVNETA_MH_SIZE
 from xdplab.page_pool import PP_ALLOC_CACHE_REFILL, PP_ALLOC_CACHE_SIZE, PP_ETHTOOL_NAMES, PP_STAT_NAMES
 from xdplab.xdp_abi import PAGE_SIZE, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE
 
+from .stepper import track
 from .frames import (CODE_LISTINGS, COUNTER_NAMES, CTX_NAPI, CTX_SETUP, DESC_PROCESSING, DESC_STATE_NAMES,
                      NAPI_LISTINGS, Frames)
 
@@ -59,10 +60,15 @@ def _swatches(names, colors):
 
 
 class _Sent:
-    """What each trait already shows, so that an update sends only what changed."""
+    """What each trait already shows, so that an update sends only what changed.
+
+    ``silent``: the page applies the values itself (a player stepping in the browser, ``stepper.py``):
+    the traits are set in Python and nothing is sent.
+    """
 
     def __init__(self):
         self._last = {}
+        self.silent = False
 
     def set(self, widget, **traits):
         """Assign the traits of ``widget`` that differ from what it shows, in one message."""
@@ -79,7 +85,38 @@ class _Sent:
             for name, value in todo.items():
                 setattr(widget, name, value)
                 last[name] = value.copy() if isinstance(value, np.ndarray) else value
+            if self.silent:
+                # what hold_sync would send on exit: the page already shows it
+                widget._states_to_send.clear()
         return True
+
+
+def _record(state_at, n):
+    """[(widget, trait, [value at frame 0, 1, ..., n-1])] from ``state_at(i)`` for every frame."""
+    cols = {}
+    for i in range(n):
+        for w, traits in state_at(i):
+            for name, v in traits.items():
+                c = cols.get((id(w), name))
+                if c is None:
+                    c = cols[(id(w), name)] = (w, name, [None] * n)
+                c[2][i] = v
+    return list(cols.values())
+
+
+class _View:
+    """What every view has: ``state_at(i)`` says what its widgets show at frame i (a function of i
+    alone), ``update(i)`` puts it on screen, ``tracks()`` gives it for every frame (``stepper.track``)."""
+
+    def state_at(self, i: int):
+        raise NotImplementedError
+
+    def update(self, i: int):
+        for w, traits in self.state_at(i):
+            self._sent.set(w, **traits)
+
+    def tracks(self) -> list:
+        return [track(w, name, vals) for w, name, vals in _record(self.state_at, self.frames.n)]
 
 
 _MISSING = object()
@@ -91,7 +128,7 @@ def _same(a, b):
     return a == b
 
 
-class RxRingView:
+class RxRingView(_View):
     """The RX descriptor ring (``struct mvneta_rx_queue``, 512 descriptors) as a 16 x 32 grid.
 
     Descriptor 0 is top left; the ring wraps from the bottom right back to it.
@@ -131,6 +168,7 @@ class RxRingView:
         self.figure = _fig(self.row_marks + [self.pointers], height=height, min_width="300px",
                            margin=dict(top=2, bottom=2, left=2, right=2))
         self.caption = W.HTML()
+        self.caption.add_class("xdplab-ring-caption")
         self.legend = _swatches(DESC_STATE_NAMES + self.POINTERS, DESC_COLORS + self.POINTER_COLORS)
         self.widget = W.VBox([_title(f"RX ring (rxq 0, {n} descriptors)"), self.caption, self.figure, self.legend],
                              layout=W.Layout(min_width="0"))
@@ -153,7 +191,8 @@ class RxRingView:
     def _xy(self, desc):
         return desc % self.cols, desc // self.cols
 
-    def update(self, i: int):
+    def _rest_at(self, i: int):
+        """The pointers and the caption at frame i."""
         f = self.frames
         pos = np.array([f.hw_pos[i], f.next_desc_to_proc[i], f.first_to_refill[i]])
         x, y = self._xy(pos)
@@ -161,18 +200,41 @@ class RxRingView:
         off = np.array([0.0, 0.0, 0.0])
         off[1] = 0.25 if pos[1] == pos[0] else 0.0
         off[2] = 0.25 * ((pos[2] == pos[0]) + (pos[2] == pos[1]))
-        colors = self.colors_at(i)
-        for r, mark in enumerate(self.row_marks):
-            self._sent.set(mark, color=colors[r * self.cols:(r + 1) * self.cols])
-        self._sent.set(self.pointers, x=x.astype(np.float32), y=(y - 0.45 - off).astype(np.float32))
         p = int(f.proc_desc[i])
-        self._sent.set(self.caption, value=(
-            f'<div style="{_MONO}">rx_busy {int(f.rx_busy[i])} &middot; NIC writes {int(f.hw_pos[i])} &middot; '
-            f'next_desc_to_proc {int(f.next_desc_to_proc[i])} &middot; first_to_refill '
-            f'{int(f.first_to_refill[i])}{f" &middot; processing desc {p}" if p >= 0 else ""}</div>'))
+        return [(self.pointers, {"x": x.astype(np.float32), "y": (y - 0.45 - off).astype(np.float32)}),
+                (self.caption, {"value": (
+                    f'<div style="{_MONO}">rx_busy {int(f.rx_busy[i])} &middot; NIC writes {int(f.hw_pos[i])} '
+                    f'&middot; next_desc_to_proc {int(f.next_desc_to_proc[i])} &middot; first_to_refill '
+                    f'{int(f.first_to_refill[i])}{f" &middot; processing desc {p}" if p >= 0 else ""}</div>')})]
+
+    def state_at(self, i: int):
+        colors = self.colors_at(i)
+        return [(mark, {"color": colors[r * self.cols:(r + 1) * self.cols]}) for r, mark in enumerate(self.row_marks)] \
+            + self._rest_at(i)
+
+    def tracks(self) -> list:
+        # the rows vectorised: each row's distinct states over the trace, one index per frame
+        f = self.frames
+        st = np.array(f.ring_state, np.int8, copy=True)
+        hit = np.flatnonzero(f.proc_desc >= 0)
+        st[hit, f.proc_desc[hit]] = DESC_PROCESSING
+        out = []
+        for r, mark in enumerate(self.row_marks):
+            block = np.ascontiguousarray(st[:, r * self.cols:(r + 1) * self.cols])
+            # a row changes at a few events: its distinct states from the frames where it changed
+            chg = np.r_[True, np.any(block[1:] != block[:-1], axis=1)]
+            seen, uniq, of_run = {}, [], []
+            for j in np.flatnonzero(chg):
+                k = seen.setdefault(block[j].tobytes(), len(uniq))
+                if k == len(uniq):
+                    uniq.append(block[j].astype(np.float32))
+                of_run.append(k)
+            index = np.asarray(of_run, np.int64)[np.cumsum(chg) - 1]
+            out.append(track(mark, "color", (uniq, index)))
+        return out + [track(w, name, vals) for w, name, vals in _record(self._rest_at, f.n)]
 
 
-class PagePoolView:
+class PagePoolView(_View):
     """page_pool (``net/core/page_pool.c``): where the RX queue's pool keeps its pages, and its stats.
 
     Bars: the in-softirq alloc cache (at most 128 pages, ``PP_ALLOC_CACHE_SIZE``,
@@ -196,6 +258,7 @@ class PagePoolView:
         if ptr_ring_size is None:
             ptr_ring_size = max((p.ring_size for p in f.pools), default=0) or f.rx_ring_size
         self.ptr_ring_size = int(ptr_ring_size)
+        self._tables = {}
         ymax = float(max(self.ptr_ring_size, f.rx_ring_size, int(f.pp_in_skb.max(initial=0)),
                          int(f.pp_on_tx_ring.max(initial=0)), int(f.pp_ring.max(initial=0)), PP_ALLOC_CACHE_SIZE))
         k = len(self.BARS)
@@ -220,6 +283,7 @@ class PagePoolView:
         self.stats = W.HTML()
         self.stats.add_class("xdplab-pp")
         self.caption = W.HTML()
+        self.caption.add_class("xdplab-pp-caption")
         self.widget = W.VBox([
             _title("page_pool of rxq 0"),
             W.HBox([W.Box([self.figure], layout=W.Layout(flex="1 1 auto", min_width="215px")),
@@ -269,10 +333,16 @@ class PagePoolView:
                 f'<table style="font-family:monospace;font-size:11px;line-height:1.15;border-collapse:collapse">'
                 f'<tr><th colspan="2" style="text-align:left">page_pool<br>_stats</th>{head}</tr>{"".join(rows)}</table>')
 
-    def update(self, i: int):
+    def _table_at(self, i: int) -> str:
+        # the table changes only with its pools' own events: built once per distinct state
+        key = tuple((p.number, p._at(i), p.alive(i)) for p in self.pools_shown(i))
+        s = self._tables.get(key)
+        if s is None:
+            s = self._tables[key] = self._table(i)
+        return s
+
+    def state_at(self, i: int):
         f = self.frames
-        self._sent.set(self.bars, y=self.values_at(i))
-        self._sent.set(self.stats, value=self._table(i))
         cur = f.rxq_pool_at(i)
         if cur is None:
             cap = "rxq 0 holds no pool: the port is down (mvneta_stop destroyed it)" if f.pools else "no pool yet"
@@ -280,10 +350,11 @@ class PagePoolView:
             born = "before the trace began" if cur.created < 0 else f"created at event {cur.created}"
             cap = (f"pool {cur.number} ({born}): cache &le; {PP_ALLOC_CACHE_SIZE} (dashed; grey: refill "
                    f"{PP_ALLOC_CACHE_REFILL}), ptr_ring of {cur.ring_size or self.ptr_ring_size} (dashed)")
-        self._sent.set(self.caption, value=f'<div style="font-size:11px;line-height:1.3">{cap}</div>')
+        return [(self.bars, {"y": self.values_at(i)}), (self.stats, {"value": self._table_at(i)}),
+                (self.caption, {"value": f'<div style="font-size:11px;line-height:1.3">{cap}</div>'})]
 
 
-class XdpBuffView:
+class XdpBuffView(_View):
     """The current packet's ``struct xdp_buff`` in its 4096-byte page (mvneta, order-0 pages).
 
     From ``data_hard_start``: the 40 bytes an ``xdp_frame`` takes if the packet
@@ -326,6 +397,7 @@ class XdpBuffView:
         self.figure, self.zoom_figure = figs
         self.legend = _swatches(self.SEGMENTS, self.SEG_COLORS)
         self.caption = W.HTML()
+        self.caption.add_class("xdplab-xdp-caption")
         self.widget = W.VBox([_title(f"xdp_buff: the page, then its first {self.ZOOM} bytes"), self.figure,
                               self.zoom_figure, self.legend, self.caption], layout=W.Layout(min_width="0"))
         self.update(0)
@@ -356,7 +428,7 @@ class XdpBuffView:
         return [(hs, frame_end), (frame_end, head_end), mh, meta_seg, (data, data_end), (data_end, end_hard),
                 (end_hard, PAGE_SIZE)]
 
-    def update(self, i: int):
+    def state_at(self, i: int):
         f = self.frames
         seg = self.segments_at(i)
         xs = np.array([self._rect(a, b) for a, b in seg], np.float32)
@@ -366,19 +438,18 @@ class XdpBuffView:
         # labels: data above, data_end below (they are often a few pixels apart), data_meta only when valid
         lx = np.array([data, data_end, meta if meta < data else -1000], np.float32) if st else \
             np.full(3, -1000, np.float32)
-        for r, m in zip(self.rects, self.marks):
-            self._sent.set(r, x=xs)
-            self._sent.set(m, x=lx)
         act = int(f.xb_action[i])
         verdict = f" &middot; verdict <b>{_ACTION_NAMES[act]}</b>" if st >= 3 and act >= 0 else ""
         txt = (f"page {int(f.xb_page[i])}: headroom = data - data_hard_start = {data} B, "
                f"len = {data_end - data} B, tailroom = {PAGE_SIZE - SKB_SHARED_INFO_SIZE - data_end} B" if st
                else "no packet in the driver's hands")
-        self._sent.set(self.caption, value=f'<div style="{_TEXT}">{self.STAGES[st]}{verdict}<br>'
-                                           f'<span style="font-family:monospace">{txt}</span></div>')
+        cap = (f'<div style="{_TEXT}">{self.STAGES[st]}{verdict}<br>'
+               f'<span style="font-family:monospace">{txt}</span></div>')
+        return [x for r, m in zip(self.rects, self.marks) for x in ((r, {"x": xs}), (m, {"x": lx}))] + \
+            [(self.caption, {"value": cap})]
 
 
-class CodeView:
+class CodeView(_View):
     """The code that runs, the line being executed lit.
 
     While a NAPI poll runs: the RX loop, as mvneta does it in Linux 6.1
@@ -453,29 +524,48 @@ class CodeView:
 
     def update(self, i: int):
         self._i = i
+        super().update(i)
+
+    def _listing_at(self, i: int, choice: str):
+        name = "setup" if self.frames.ctx[i] == CTX_SETUP else choice
+        return [(self.code, {"value": self._html[name][self.lit_line(name, i) + 1]}),
+                (self.title, {"value": f'<div style="font-size:13px;font-weight:bold">{self.TITLES[name]}</div>'})]
+
+    def _status_at(self, i: int):
         f = self.frames
-        name = self.shown_listing(i)
-        self._sent.set(self.code, value=self._html[name][self.lit_line(name, i) + 1])
-        self._sent.set(self.title, value=f'<div style="font-size:13px;font-weight:bold">{self.TITLES[name]}</div>')
         ctx = int(f.ctx[i])
         budget = int(f.budget[i])
         left = budget - int(f.rx_proc[i])
         if ctx == CTX_NAPI:
             status = (f"poll #{int(f.poll_index[i])}: budget {budget}, rx_todo {int(f.rx_todo[i])}, "
                       f"rx_proc {int(f.rx_proc[i])}, left {left}")
-            self._sent.set(self.budget, max=max(budget, 1), value=max(left, 0))
+            bar = {"max": max(budget, 1), "value": max(left, 0)}
         else:
             status = ("process context, no poll: NAPI is disabled while the port is set up" if ctx == CTX_SETUP
                       else f"no poll running: NAPI waits for mvneta_isr (rx_busy {int(f.rx_busy[i])})")
-            self._sent.set(self.budget, value=0)
-        self._sent.set(self.status, value=f'<div style="{_MONO};padding-left:6px">{status}</div>')
+            # the bar's length: the last poll's budget (NAPI's weight), empty
+            bar = {"max": max(budget, 1), "value": 0}
+        return [(self.budget, bar), (self.status, {"value": f'<div style="{_MONO};padding-left:6px">{status}</div>'})]
+
+    def state_at(self, i: int, choice: str | None = None):
+        return self._listing_at(i, choice or self.choice.value) + self._status_at(i)
+
+    def tracks(self) -> list:
+        """The status for every frame; the code and its title once per listing the buttons offer, each
+        applied while its button is the one chosen."""
+        n = self.frames.n
+        out = [track(w, name, vals) for w, name, vals in _record(self._status_at, n)]
+        for k, (_label, listing) in enumerate(self.choice.options):
+            for w, name, vals in _record(lambda i: self._listing_at(i, listing), n):
+                out.append(track(w, name, vals, cond=(self.choice, "index", k)))
+        return out
 
 
 #: the former name (the view shows more than the NAPI loop now)
 NapiLoopView = CodeView
 
 
-class CountersView:
+class CountersView(_View):
     """``ethtool -S eth0`` (mvneta's XDP counters and page_pool's ``rx_pp_*``) and throughput over simulated time.
 
     The counters are counted from the trace at the current frame; ``rx_pp_*``
@@ -497,6 +587,7 @@ class CountersView:
         self._sent = _Sent()
         f = frames
         self._cols = np.array([COUNTER_NAMES.index(k) for k in self.SHOWN])
+        self._tables = {}
         self.table = W.HTML()
         ymax = float(max(f.tp_rx_pps.max(initial=0), f.tp_xdp_pps.max(initial=0), f.tp_discard_pps.max(initial=0),
                          1.0)) * 1.1 / 1e6
@@ -523,16 +614,81 @@ class CountersView:
     def values_at(self, i: int) -> dict:
         return dict(zip(self.SHOWN, (int(x) for x in self.frames.counters[i, self._cols])))
 
-    def update(self, i: int):
-        f = self.frames
-        v = self.values_at(i)
+    def _table_at(self, i: int) -> str:
+        key = self.frames.counters[i, self._cols].tobytes()
+        s = self._tables.get(key)
+        if s is None:
+            v = self.values_at(i)
 
-        def table(keys):
-            return "<table>" + "".join(f"<tr><td>{k}</td><td align='right'>{v[k]}</td></tr>" for k in keys) + \
-                "</table>"
-        self._sent.set(self.table, value=(
-            f'<div style="font-family:monospace;font-size:11px"><b>ethtool -S eth0</b>'
-            f'<div style="display:flex;gap:14px">{table(self.MVNETA)}{table(PP_ETHTOOL_NAMES)}</div></div>'))
-        t = float(f.t_ns[i]) / 1000.0
-        self._sent.set(self.cursor, x=np.array([t, t]))
+            def table(keys):
+                return "<table>" + "".join(f"<tr><td>{k}</td><td align='right'>{v[k]}</td></tr>" for k in keys) + \
+                    "</table>"
+            s = self._tables[key] = (
+                f'<div style="font-family:monospace;font-size:11px"><b>ethtool -S eth0</b>'
+                f'<div style="display:flex;gap:14px">{table(self.MVNETA)}{table(PP_ETHTOOL_NAMES)}</div></div>')
+        return s
 
+    def state_at(self, i: int):
+        t = float(self.frames.t_ns[i]) / 1000.0
+        return [(self.table, {"value": self._table_at(i)}), (self.cursor, {"x": np.array([t, t])})]
+
+
+
+class RedirectView(_View):
+    """XDP_REDIRECT per device: the devmap bulk queue, the veth ring, what was sent and dropped.
+
+    One row per device the trace's redirect events name (by ifindex; ``names`` from the board):
+    frames its program redirected (``xdp:xdp_redirect``) or failed to (``xdp_redirect_err``), frames
+    waiting in the devmap bulk queue towards it (up to ``DEV_MAP_BULK_SIZE`` = 16, drawn as cells),
+    in its veth ring (``VETH_RING_SIZE`` = 256), and what ``xdp:xdp_devmap_xmit`` says was sent to it
+    or dropped; below, eth0's TX completions of redirected frames (``MVNETA_TYPE_XDP_NDO``: unmapped,
+    the frame returned to its page_pool).  Read from the trace only (``frames.redirect_state``).
+    """
+
+    BULK = 16
+
+    def __init__(self, frames: Frames, names: dict | None = None):
+        from .frames import redirect_state
+        self.frames = frames
+        self._sent = _Sent()
+        self.state = redirect_state(frames, names)
+        self.table = W.HTML()
+        self._cache = {}
+        self.widget = W.VBox([_title("XDP_REDIRECT: devmap bulk queues and veth rings, per device"), self.table])
+        self.update(0)
+
+    def _name(self, ix):
+        nm = self.state.names.get(ix)
+        return f"{ix}: {nm}" if nm else f"ifindex {ix}"
+
+    def values_at(self, i: int) -> dict:
+        return self.state.row(i)
+
+    def _html_at(self, i: int) -> str:
+        st = self.state
+        key = (tuple(int(getattr(st, k)[i].sum()) if st.active else 0 for k in ("bq", "ring", "sent", "drops",
+                                                                                  "redirected", "redirect_err"))
+               + (st.bq[i].tobytes(), st.ring[i].tobytes(), int(st.ndo_done[i])))
+        s = self._cache.get(key)
+        if s is not None:
+            return s
+        rows = []
+        for ix, v in self.values_at(i).items():
+            cells = "".join(f'<span style="display:inline-block;width:7px;height:10px;margin-right:1px;'
+                            f'background:{"#ff7f0e" if k < v["bq"] else "#eee"}"></span>' for k in range(self.BULK))
+            rows.append(f"<tr><td>{html.escape(self._name(ix))}</td><td align='right'>{v['redirected']}</td>"
+                        f"<td align='right'>{v['redirect_err']}</td><td>{cells} {v['bq']}</td>"
+                        f"<td align='right'>{v['ring']}</td><td align='right'>{v['sent']}</td>"
+                        f"<td align='right'>{v['drops']}</td></tr>")
+        if not rows:
+            rows.append("<tr><td colspan=7>no redirect in this trace</td></tr>")
+        s = self._cache[key] = (
+            '<div style="font-family:monospace;font-size:11px"><table>'
+            "<tr><th>device</th><th>redirected</th><th>redirect_err</th><th>devmap bulk queue (16)</th>"
+            "<th>veth ring</th><th>devmap_xmit sent</th><th>drops</th></tr>" + "".join(rows) +
+            f"</table>eth0 TX completions of redirected frames (MVNETA_TYPE_XDP_NDO, pages going home): "
+            f"{int(st.ndo_done[i])}</div>")
+        return s
+
+    def state_at(self, i: int):
+        return [(self.table, {"value": self._html_at(i)})]

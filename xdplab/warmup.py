@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 
-__all__ = ["STEPS", "warmup"]
+__all__ = ["STEPS", "BOARDS", "BENCHES", "warmup"]
 
 
 # The boards the chapters build with the JIT (mode="jit", no trace), as (program, Board options,
@@ -62,8 +62,23 @@ def _bpf_on_board():
     Board(obj.programs[next(iter(obj.programs))], mode="jit").run(packets=200, rate=100_000)
 
 
+# ch03 runs the redirect benchmarks (xdplab.bench.run_bench: an eBPF program on the board, a veth pair)
+BENCHES = (
+    ("redirect", {}),                           # ch03: bpf_redirect out of eth0 (xdplab bench redirect)
+    ("redirect-map", {"target": "veth0"}),      # ch03: DEVMAP to veth0 (xdplab bench redirect-map --target veth0)
+)
+
+
+def _bench(mode, kw):
+    def step():
+        from .bench import run_bench
+        run_bench(mode, packets=400, **kw)
+    return step
+
+
 # What the chapters run (make lab compiles these before JupyterLab opens) ...
-STEPS = tuple((_label(p, o), _board(p, o, k)) for p, o, k in BOARDS)
+STEPS = tuple((_label(p, o), _board(p, o, k)) for p, o, k in BOARDS) + tuple(
+    ("xdplab bench " + m + "".join(f" --{k} {v}" for k, v in kw.items()), _bench(m, kw)) for m, kw in BENCHES)
 # ... and what the rest of the lab runs: the eBPF interpreter (compiled apart from the board, see
 # xdplab.progs._bpf_run_interp) for xdplab bpf run, %%bpf_c and compiled programs on the board.
 # Binder's postBuild and make test compile these too (--all).

@@ -1237,6 +1237,12 @@ EXERCISES = {
 }
 
 
+# one checker module per chapter from chapter 03 on (the ones above are chapters 00-02's)
+from .ch03 import EXERCISES as _CH03_EXERCISES  # noqa: E402
+
+EXERCISES.update(_CH03_EXERCISES)
+
+
 # ================================================================ entry points
 
 def run_check(exercise: str, fn) -> CheckResult:

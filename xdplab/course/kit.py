@@ -51,6 +51,19 @@ from ..xdp_abi import (ETH_FCS_LEN, MEM_TYPE_PAGE_POOL, MEM_TYPE_PAGE_SHARED, PA
                        XB_DATA, XB_DATA_END, XB_DATA_META, XB_FLAGS, XB_HARD_START, XB_PAGE, XDP_ABORTED, XDP_DROP,
                        XDP_FLAGS_HAS_FRAGS, XDP_PACKET_HEADROOM, XDP_PASS, XDP_REDIRECT, XDP_TX)
 
+# ----------------------------------------------------------------- chapter 03: XDP_REDIRECT's targets
+from .._layout import R_RUNNING, R_TXQ_COUNT, R_TXQ_SIZE
+from ..cost import C_TXQ_LOCK
+from ..errno import ENETDOWN, ENOSPC, ENXIO
+from ..mm import PG_XDP_FRAME
+from ..netdev import (ND_HARD_HEADER_LEN, ND_IFINDEX, ND_MTU, ND_NAPI, ND_PEER, ND_RING_COUNT, ND_DROPPED,
+                      ND_RQ_PEER_TQ_XDP_XMIT, ND_RQ_PEER_TQ_XDP_XMIT_ERR, VETH_RING_SIZE, VLAN_HLEN)
+from ..nic.mvneta import mvneta_txq_pend_desc_add, mvneta_xdp_submit_frame
+from ..nic.mvneta_stats import S_TX_BYTES, S_TX_PACKETS, S_TX_XDP_XMIT, S_TX_XDP_XMIT_ERRORS
+from ..nic.veth import __ptr_ring_produce, __veth_xdp_flush
+from ..redirect import XDP_XMIT_FLAGS_MASK, XDP_XMIT_FLUSH, xdp_do_flush, xdp_do_flush_map
+from ..xdp import xdp_get_frame_len, xdp_return_frame, xdp_return_frame_rx_napi
+
 # ----------------------------------------------------------------- the NETA register the exercises write
 # drivers/net/ethernet/marvell/mvneta.c
 MVNETA_RXQ_STATUS_UPDATE_REG_BASE = 0x1480
@@ -124,4 +137,5 @@ def lab_count_verdict(b, act):
         b.r[R_VERDICTS + VERDICT_INVALID] += 1
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations",)]
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations",)] + [
+    "__ptr_ring_produce", "__veth_xdp_flush"]          # the kernel's own names (drivers/net/veth.c, ptr_ring.h)

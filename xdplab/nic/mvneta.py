@@ -235,9 +235,10 @@ def _mvneta_xdp_put_buff_cold(b, xdp):
 
 @kernel
 def mvneta_txq_pend_desc_add(b, pend_desc):
-    """mvneta_txq_pend_desc_add: the doorbell (at most 255 descriptors per register write)."""
+    """mvneta_txq_pend_desc_add(pp, txq, pend_desc): the doorbell, announcing pend_desc + txq->pending
+    descriptors (at most 255 per register write); txq->pending is what mvneta_xdp_submit_frame
+    queued since the last doorbell (ndo_xdp_xmit without XDP_XMIT_FLUSH leaves it there)."""
     charge(b, C_MMIO_WRITE)
-    # txq->pending: what ndo_xdp_xmit queued without XDP_XMIT_FLUSH goes out with this doorbell
     b.r[R_TXQ_PENDING] += pend_desc + b.r[R_TXQ_UNANNOUNCED]
     b.r[R_TXQ_UNANNOUNCED] = 0
     mvneta_hw_tx_kick(b, cpu_now(b))
@@ -308,6 +309,7 @@ def mvneta_xdp_submit_frame(b, frame, dma_map):
     # stores in between may alias it, so the compiler reloads it)
     charge(b, C_DESC_READ)
     charge(b, C_DESC_WRITE)
+    b.r[R_TXQ_UNANNOUNCED] += num_frames      # txq->pending += num_frames: the next doorbell announces them
     return (nbytes << 8) | MVNETA_XDP_TX
 
 
@@ -332,8 +334,6 @@ def mvneta_xdp_xmit(b, qrow, qcol, num_frame, flags):
             break
         nbytes += r >> 8
         nxmit += 1
-        b.r[R_TXQ_UNANNOUNCED] += 1 + b.pg[frame // PAGE_SIZE, PGF_FRAG_NR] * (
-            (xdp_frame_field(b, frame, XDPF_FLAGS) & XDP_FLAGS_HAS_FRAGS) != 0)
     if flags & 1:                              # XDP_XMIT_FLUSH
         mvneta_txq_pend_desc_add(b, 0)
     b.r[R_STATS + S_TX_BYTES] += nbytes
@@ -357,7 +357,7 @@ def mvneta_xdp_xmit_back(b, xdp):
         b.r[R_STATS + S_TX_BYTES] += r >> 8
         b.r[R_STATS + S_TX_PACKETS] += 1
         b.r[R_STATS + S_RX_XDP_TX] += 1
-        mvneta_txq_pend_desc_add(b, 1 + b.pg[xdp[XB_PAGE], PGF_FRAG_NR])
+        mvneta_txq_pend_desc_add(b, 0)       # the doorbell for what submit_frame added to txq->pending
     else:
         b.r[R_STATS + S_RX_XDP_TX_ERRORS] += 1
         b.pg[xdp[XB_PAGE], PGF_FRAG_NR] = 0

@@ -39,7 +39,7 @@ from .._layout import R_IN_SOFTIRQ, R_NAPI_DEV, R_VETH_PS, R_XDP_NO_DIRECT
 from .._twospeed import kernel
 from ..cost import (C_NAPI_POLL, C_PP_RECYCLE_RING, C_PP_REFILL_PAGE, C_TXQ_LOCK, C_XDP_BUFF_PREP, C_XDP_STATS,
                     charge)
-from ..errno import EINVAL, ENXIO, EOVERFLOW
+from ..errno import EINVAL, ENOSPC, ENXIO, EOVERFLOW
 from ..mm import PG_XDP_FRAME, PGF_FRAG0, PGF_FRAG_NR, PGF_PP, PGF_WHERE
 from ..netstack import SKBF_DATA, SKBF_LEN, build_skb, eth_type_trans, napi_gro_flush, napi_gro_receive
 from ..page_pool import page_pool_release_page
@@ -49,7 +49,7 @@ from ..xdp import (XDPF_DATA, XDPF_FLAGS, XDPF_LEN, XDPF_MEM_TYPE, xdp_convert_b
 from ..xdp_abi import (MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX, XB_RX_QUEUE_INDEX,
                        XDP_ABORTED, XDP_DROP, XDP_FLAGS_HAS_FRAGS, XDP_PASS, XDP_REDIRECT, XDP_TX)
 
-__all__ = ["veth_xdp_xmit", "veth_ndo_xdp_xmit", "veth_poll", "veth_xdp_rcv", "veth_xdp_rcv_one",
+__all__ = ["__veth_xdp_flush", "__ptr_ring_produce", "veth_xdp_xmit", "veth_ndo_xdp_xmit", "veth_poll", "veth_xdp_rcv", "veth_xdp_rcv_one",
            "veth_xdp_flush", "veth_xdp_flush_bq", "veth_xdp_tx", "veth_napi_update", "veth_napi_del",
            "veth_xdp_set", "veth_napi_run", "VETH_XDP_HEADROOM", "PS_XDP_REDIRECT", "PS_XDP_TX", "PS_XDP_DROPS", "PS_RX_DROPS",
            "PS_XDP_BYTES"]
@@ -65,11 +65,27 @@ PS_XDP_BYTES = 4
 
 
 @kernel
-def _veth_xdp_flush(b, rq):
+def __veth_xdp_flush(b, rq):
     """__veth_xdp_flush(rq): schedule the ring owner's NAPI unless it is already (rx_notify_masked)."""
     if b.nd[rq, ND_RX_NOTIFY_MASKED] == 0 and b.nd[rq, ND_NAPI_SCHED] == 0:
         b.nd[rq, ND_RX_NOTIFY_MASKED] = 1
         b.nd[rq, ND_NAPI_SCHED] = 1
+
+
+@kernel
+def __ptr_ring_produce(b, rq, frame):
+    """__ptr_ring_produce(&rq->xdp_ring, veth_xdp_to_ptr(frame)): 0, or -ENOSPC when the ring's 256
+    slots are full (the caller holds the producer lock)."""
+    if b.nd[rq, ND_RING_COUNT] >= VETH_RING_SIZE:
+        return -ENOSPC
+    charge(b, C_PP_RECYCLE_RING)               # one slot store (the lock is held)
+    t = b.nd[rq, ND_RING_TAIL]
+    b.ndq[rq, NDQ_RING + t] = frame
+    b.nd[rq, ND_RING_TAIL] = t + 1 if t + 1 < VETH_RING_SIZE else 0
+    b.nd[rq, ND_RING_COUNT] += 1
+    b.pg[frame // PAGE_SIZE, PGF_WHERE] = PG_XDP_FRAME
+    netdev_trace(b, EV_VETH_RING, b.nd[rq, ND_IFINDEX], frame // PAGE_SIZE, b.nd[rq, ND_RING_COUNT], 0, 0)
+    return 0
 
 
 @kernel
@@ -87,18 +103,11 @@ def veth_xdp_xmit(b, dev, qrow, qcol, n, flags, ndo_xmit):
     nxmit = 0
     for i in range(n):
         frame = b.ndq[qrow, qcol + i]
-        if xdp_get_frame_len(b, frame) > max_len or b.nd[rcv, ND_RING_COUNT] >= VETH_RING_SIZE:
+        if xdp_get_frame_len(b, frame) > max_len or __ptr_ring_produce(b, rcv, frame) != 0:
             break
-        charge(b, C_PP_RECYCLE_RING)           # __ptr_ring_produce: one slot store (the lock is held)
-        t = b.nd[rcv, ND_RING_TAIL]
-        b.ndq[rcv, NDQ_RING + t] = frame
-        b.nd[rcv, ND_RING_TAIL] = t + 1 if t + 1 < VETH_RING_SIZE else 0
-        b.nd[rcv, ND_RING_COUNT] += 1
-        b.pg[frame // PAGE_SIZE, PGF_WHERE] = PG_XDP_FRAME
-        netdev_trace(b, EV_VETH_RING, b.nd[rcv, ND_IFINDEX], frame // PAGE_SIZE, b.nd[rcv, ND_RING_COUNT], 0, 0)
         nxmit += 1
     if flags & 1:                              # XDP_XMIT_FLUSH
-        _veth_xdp_flush(b, rcv)
+        __veth_xdp_flush(b, rcv)
     if ndo_xmit:
         b.nd[rcv, ND_RQ_PEER_TQ_XDP_XMIT] += nxmit
         b.nd[rcv, ND_RQ_PEER_TQ_XDP_XMIT_ERR] += n - nxmit
@@ -139,7 +148,7 @@ def veth_xdp_flush(b, rq):
     rcv = b.nd[rq, ND_PEER]
     if rcv < 0 or b.nd[rcv, ND_PROG] == 0:
         return
-    _veth_xdp_flush(b, rcv)
+    __veth_xdp_flush(b, rcv)
 
 
 @kernel
