@@ -270,8 +270,13 @@ class Board:
         return Trace(ev=s.tr_ev, t_ns=s.tr_t, n=s.r[L.R_TR_N:L.R_TR_N + 1], lost=s.r[L.R_TR_LOST:L.R_TR_LOST + 1])
 
     # ------------------------------------------------------------ program attach
-    def attach(self, prog, jit=None):
+    def attach(self, prog, jit=None, frags=None):
         """ip link set dev eth0 xdp ...: attach a program (mvneta_xdp_setup).
+
+        ``frags``: for a built-in program (a name), load it frags-aware, as a program in an
+        ``xdp.frags`` section is (``BPF_F_XDP_HAS_FRAGS``): it may then see multi-buffer frames,
+        and mvneta accepts it at an MTU above 3520.  A compiled program's section decides (its
+        ``frags`` attribute); passing ``frags`` for it is an error.
 
         ``jit=True`` translates an eBPF program to native code first (``prog.jit()``, as the
         kernel's JIT does at load): the same results, several times faster, after 1-3 s of
@@ -281,9 +286,14 @@ class Board:
         old = (self.bpf_prog, self.bpf_jited, self.s.bpf)
         self.bpf_jited = False
         if isinstance(prog, str):
-            kind, pid, frags, name = PROG_BUILTIN, builtin_prog_id(prog), 0, prog
+            kind, pid, name = PROG_BUILTIN, builtin_prog_id(prog), prog
+            frags = int(bool(frags))
             self.bpf_prog = None
         elif hasattr(prog, "state") and hasattr(prog, "index"):
+            if frags is not None:
+                raise ValueError(f"frags= is for built-in programs: {prog.name!r} is frags-aware if its "
+                                 f"section is xdp.frags (SEC(\"xdp.frags\")), and it is "
+                                 f"{'' if getattr(prog, 'frags', False) else 'not '}")
             kind, pid, frags, name = PROG_BPF, int(prog.index), int(bool(getattr(prog, "frags", False))), prog.name
             self.bpf_prog = prog
             if jit is None:
