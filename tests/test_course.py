@@ -470,3 +470,14 @@ def test_len_filter_measuring_the_linear_part_only():
 def test_len_filter_off_by_one():
     _rejects("mbuf_ex3", _len_filter(body="if (bpf_xdp_get_buff_len(ctx) >= 4000) return XDP_DROP; return XDP_PASS;"),
              "exactly 4000")
+
+
+def test_add_rx_fragment_with_a_frag_offset_of_zero():
+    base = solution("mbuf_ex1")
+
+    def mvneta_swbm_add_rx_fragment(b, i, xdp, size, page):
+        left = base(b, i, xdp, size, page)
+        if xdp_buff_has_frags(xdp):
+            xdp[XB_FRAG0 + (xdp[XB_NR_FRAGS] - 1) * XB_FRAG_STRIDE + 1] = 0     # skb_frag_off_set(frag, 0)
+        return left
+    _rejects("mbuf_ex1", mvneta_swbm_add_rx_fragment, "rx_offset_correction", "offset 0")

@@ -412,8 +412,12 @@ class Board:
         self.s.r[L.R_WIRE_NEXT] = 0
 
     def run(self, packets: int = 10000, size: int = 64, rate="line", kind: str | None = None,
-            flows: int = 1, max_polls: int | None = None) -> RunResult:
-        """Send ``packets`` frames of ``size`` bytes at ``rate`` (pps or "line") and run until handled."""
+            flows: int = 1, max_polls: int | None = None, burst: bool = False) -> RunResult:
+        """Send ``packets`` frames of ``size`` bytes at ``rate`` (pps or "line") and run until handled.
+
+        ``size`` may be a mix (``[64, 9000]``: each frame's size drawn from the list, seeded).
+        ``burst=True``: every frame is on the ring when the first interrupt fires (a link partner's
+        queue released at once): the NAPI budget then ends in the middle of multi-buffer frames."""
         if not self.s.r[L.R_RUNNING]:
             raise XdplabError("eth0 is down: call Board.open() first")
         if kind is None:
@@ -421,6 +425,8 @@ class Board:
         start = max(self.clock_fx(0), self.clock_fx(1)) * L.CLOCK_UNIT_NS
         arr, tmpl, frames, flen = make_traffic(packets, size=size, rate=rate, kind=kind, flows=flows,
                                                seed=self.seed, start_ns=start)
+        if burst and len(arr):
+            arr[:] = arr[0]
         self._set_wire(arr, tmpl, frames, flen)
         before = self.counters()
         t0 = time.perf_counter()

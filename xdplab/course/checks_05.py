@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from ..board import Board, XdplabError
 from ..sanitizer import SanitizerError
-from .checks import (EXERCISES, Exercise, _Fail, _describe_exc, _raise_if_unfinished, _Unfinished, _scenario,
+from ..mm import PG_CPU, PGF_WHERE
+from ..xdp_abi import XB_FLAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_NR_FRAGS, XDP_FLAGS_HAS_FRAGS
+from .. import _layout as L
+from .checks import (EXERCISES, Exercise, _base, _Fail, _describe_exc, _raise_if_unfinished, _Unfinished, _scenario,
                      _traffic)
 
 __all__ = ["CHECKERS_05", "mbuf_ex3_reference_insns", "LEN_LIMIT", "EX3_SIZES"]
@@ -73,6 +76,34 @@ def _check_add_rx_fragment(fn):
                  "shrinking a frag away")
     _traffic(fn, name, [dict(prog="frags-pass", packets=8, size=3520, size2=3523, mtu=3500, rate=20_000)],
              _explain_add_frag)
+    seen = []
+    orig = _base()._funcs["bpf_prog_run_xdp"]
+
+    def bpf_prog_run_xdp(b, xdp):            # what the program is handed: every frag where the NIC wrote it
+        if xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS:
+            for k in range(xdp[XB_NR_FRAGS]):
+                f = XB_FRAG0 + k * XB_FRAG_STRIDE
+                page, off = int(xdp[f]), int(xdp[f + 1])
+                if (off != b.r[L.R_RX_OFFSET] or b.pg[page, PGF_WHERE] != PG_CPU) and len(seen) < 3:
+                    seen.append((k, page, off, int(b.pg[page, PGF_WHERE])))
+        return orig(b, xdp)
+    s = _scenario({name: fn, "bpf_prog_run_xdp": bpf_prog_run_xdp}, prog="frags-drop", packets=4, size=JUMBO,
+                  fn=fn, **_J)
+    if s.exc:
+        raise _Fail(*_describe_exc(s.exc, fn, s.label))
+    if seen:
+        k, page, off, where = seen[0]
+        lines_ = [f"✗ {s.label}: when the program ran, frags[{k}] was {{page {page}, offset {off}}}, and the lab's "
+                  f"page census placed that page at {where} (PG_CPU is {PG_CPU})"]
+        if off != 256:
+            lines_.append("    the NIC wrote the buffer at page + rx_offset_correction (256: the descriptor's "
+                          "buf_phys_addr is the pool's DMA address + 256), so the frag's offset is b.r[R_RX_OFFSET] "
+                          "(skb_frag_off_set(frag, pp->rx_offset_correction))")
+        if where != PG_CPU:
+            lines_.append("    b.pg[page, PGF_WHERE] = PG_CPU once the descriptor is emptied (lab bookkeeping, not "
+                          "kernel code: check_pages() and the player know where every page is from it)")
+        raise _Fail(*lines_)
+    lines.append("✓ each frag handed to the program at the offset the NIC wrote it (256), its page the CPU's")
     lines.append("✓ MTU 3500: a second buffer of 2 FCS bytes only is no frag (the page goes back, the frame stays "
                  "linear), a second buffer of 5 bytes is a frag of 1")
     return lines
