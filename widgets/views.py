@@ -22,7 +22,7 @@ import ipywidgets as W
 import numpy as np
 
 from xdplab.nic.mvneta import MVNETA_SKB_HEADROOM
-from xdplab.nic.mvneta_hw import MVNETA_MH_SIZE
+from xdplab.nic.mvneta_hw import MVNETA_MH_SIZE, MVNETA_RXD_FIRST_DESC, MVNETA_RXD_LAST_DESC
 from xdplab.page_pool import PP_ALLOC_CACHE_REFILL, PP_ALLOC_CACHE_SIZE, PP_ETHTOOL_NAMES, PP_STAT_NAMES
 from xdplab.xdp_abi import PAGE_SIZE, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE
 
@@ -169,7 +169,15 @@ class RxRingView:
         self._sent.set(self.caption, value=(
             f'<div style="{_MONO}">rx_busy {int(f.rx_busy[i])} &middot; NIC writes {int(f.hw_pos[i])} &middot; '
             f'next_desc_to_proc {int(f.next_desc_to_proc[i])} &middot; first_to_refill '
-            f'{int(f.first_to_refill[i])}{f" &middot; processing desc {p}" if p >= 0 else ""}</div>'))
+            f'{int(f.first_to_refill[i])}{f" &middot; processing desc {p} ({self.desc_kind(i)})" if p >= 0 else ""}'
+            f'</div>'))
+
+    def desc_kind(self, i: int) -> str:
+        """Where the descriptor being processed at frame i sits in its frame: FIRST, LAST, FIRST+LAST (a
+        one-buffer frame) or a middle buffer of a multi-buffer frame (from rx_desc->status)."""
+        st = int(self.frames.proc_status[i])
+        first, last = bool(st & MVNETA_RXD_FIRST_DESC), bool(st & MVNETA_RXD_LAST_DESC)
+        return "FIRST+LAST" if first and last else "FIRST" if first else "LAST" if last else "middle"
 
 
 class PagePoolView:
@@ -374,8 +382,20 @@ class XdpBuffView:
         txt = (f"page {int(f.xb_page[i])}: headroom = data - data_hard_start = {data} B, "
                f"len = {data_end - data} B, tailroom = {PAGE_SIZE - SKB_SHARED_INFO_SIZE - data_end} B" if st
                else "no packet in the driver's hands")
+        frags = self.shared_info_text(i) if st else ""
         self._sent.set(self.caption, value=f'<div style="{_TEXT}">{self.STAGES[st]}{verdict}<br>'
-                                           f'<span style="font-family:monospace">{txt}</span></div>')
+                                           f'<span style="font-family:monospace">{txt}{frags}</span></div>')
+
+    def shared_info_text(self, i: int) -> str:
+        """The skb_shared_info at the end of the page: the frame's frags (page, size), or '' for a linear frame."""
+        f = self.frames
+        nr = int(f.xb_nr_frags[i])
+        if nr == 0:
+            return ""
+        parts = ", ".join(f"frags[{j}] page {int(f.xb_frag_page[i, j])} {int(f.xb_frag_size[i, j])} B"
+                          for j in range(nr))
+        return (f"<br>skb_shared_info (XDP_FLAGS_HAS_FRAGS): nr_frags {nr}, xdp_frags_size "
+                f"{int(f.xb_frags_size[i])} B: {parts}")
 
 
 class CodeView:

@@ -87,6 +87,9 @@ EVENTS = (
     ("port_open", "rx descriptors", "", "", "", ""),
     ("pp_create", "pool", "ptr_ring size", "dma_dir", "", ""),
     ("port_up", "rx descriptors filled", "", "", "", ""),
+    # mvneta_swbm_add_rx_fragment: a non-first buffer of a frame (multi-buffer)
+    ("rx_add_frag", "rx desc", "page", "frag index in skb_shared_info (-1: no frag, the page went back)",
+     "frag size", "xdp_frags_size"),
 )
 EV_NAMES = tuple(e[0] for e in EVENTS)
 for _i, _e in enumerate(EVENTS):
