@@ -56,7 +56,8 @@ def test_bench_errors(args, msg):
     assert "Traceback" not in p.stderr
 
 
-_WALL = {"wall_seconds", "wall_pps", "wall_rx_pps", "warmup_seconds", "bpf_jit"}
+_WALL = {"wall_seconds", "wall_pps", "wall_rx_pps", "warmup_seconds", "bpf_jit", "wall_rx_bytes_per_s",
+         "wall_offered_bytes_per_s"}
 
 
 @pytest.mark.parametrize("mode, obj, rate", [("drop", "xdp_drop.o", "line"), ("tx", "xdp2.o", "line"),
@@ -99,3 +100,22 @@ def test_bench_redirect_modes(args):
         assert r["devices"]["veth1"]["ethtool"]["rx_queue_0_xdp_drops"] == n
     else:
         assert r["ethtool"]["tx_xdp_xmit"] == n
+@pytest.mark.parametrize("mode", ["drop", "pass", "tx", "abort", "tc-drop"])
+def test_bench_every_mode_takes_a_jumbo_size(mode):
+    """--size above one RX buffer (3520 bytes): eth0 gets the MTU the frame needs, the built-in is
+    loaded frags-aware, and the rates come per frame and per byte (the old keys stay)."""
+    from xdplab.bench import run_bench
+    r = run_bench(mode, packets=3000, size=9000, rate="line")
+    assert r["mtu"] == 8982 and r["buffers_per_frame"] == 3
+    assert r["rx_packets"] == 3000 and r["hw_discard"] == 0
+    assert r["sim_rx_bytes_per_s"] == pytest.approx(r["sim_pps"] * 9000)
+    assert r["sim_rx_buffers_per_s"] == pytest.approx(r["sim_pps"] * 3)
+    for k in ("sim_pps", "wall_pps", "wall_rx_pps", "wall_rx_bytes_per_s", "wall_offered_bytes_per_s"):
+        assert r[k] > 0
+    assert r["netdev"]["rx_errors"] == 0
+
+
+def test_bench_refuses_a_frame_above_max_mtu():
+    p = xdplab("bench", "drop", "--size", "9700", "--packets", "10")
+    assert p.returncode == 2 and "the largest frame mvneta receives is 9694 bytes" in p.stderr
+    assert "Traceback" not in p.stderr

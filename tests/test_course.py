@@ -357,3 +357,127 @@ def test_rxq_desc_num_update_that_never_ends_is_reported():
         while rx_done > 0 or rx_filled > 0:          # forgets to take its share off the counts
             mvreg_write(b, MVNETA_RXQ_STATUS_UPDATE_REG(0), min(rx_done, 255))
     _rejects("lab_ex2", mvneta_rxq_desc_num_update, "LoopNeverEnds", "a loop that never ends")
+
+
+# ------------------------------------------------------------------ 05: multi-buffer
+
+def _add_frag(set_flag=True, fcs=True, reset=True, put_empty=True, frags_size="size"):
+    def mvneta_swbm_add_rx_fragment(b, i, xdp, size, page):
+        if size > MVNETA_MAX_RX_BUF_SIZE:
+            ln = MVNETA_MAX_RX_BUF_SIZE
+            data_len = ln
+        else:
+            ln = size
+            data_len = ln - (ETH_FCS_LEN if fcs else 0)
+        charge(b, C_DESC_READ)
+        dma_sync_single_for_cpu(b, b.rxd[i, RXD_BUF_PHYS_ADDR], ln, page_pool_get_dma_dir(b, b.r[R_RXQ_POOL]))
+        charge(b, C_DESC_WRITE)
+        b.rxd[i, RXD_BUF_PHYS_ADDR] = 0
+        b.pg[page, PGF_WHERE] = PG_CPU
+        if reset and not xdp_buff_has_frags(xdp):
+            xdp[XB_NR_FRAGS] = 0
+        nr = xdp[XB_NR_FRAGS]
+        if data_len > 0 and nr < MAX_SKB_FRAGS:
+            k = XB_FRAG0 + nr * XB_FRAG_STRIDE
+            xdp[k], xdp[k + 1], xdp[k + 2] = page, b.r[R_RX_OFFSET], data_len
+            xdp[XB_NR_FRAGS] = nr + 1
+            if frags_size == "sum":
+                xdp[XB_FRAGS_SIZE] = (xdp[XB_FRAGS_SIZE] if xdp_buff_has_frags(xdp) else 0) + data_len
+            if not xdp_buff_has_frags(xdp):
+                if frags_size == "size":
+                    xdp[XB_FRAGS_SIZE] = size
+                if set_flag:
+                    xdp_buff_set_frags_flag(xdp)
+        elif put_empty:
+            page_pool_put_full_page(b, b.r[R_RXQ_POOL], page, True)
+        return size - ln
+    return mvneta_swbm_add_rx_fragment
+
+
+def test_add_rx_fragment_without_the_frags_flag_leaks_the_frag_pages():
+    _rejects("mbuf_ex1", _add_frag(set_flag=False), "XDP_FLAGS_HAS_FRAGS", "skb_shared_info")
+
+
+def test_add_rx_fragment_without_fcs_on_the_last_buffer():
+    _rejects("mbuf_ex1", _add_frag(fcs=False), "ETH_FCS_LEN", "tx_bytes")
+
+
+def test_add_rx_fragment_with_frags_size_as_the_sum_of_the_frags():
+    # what one would write from the struct's comment; 6.1's mvneta stores *size (FCS included) instead
+    _rejects("mbuf_ex1", _add_frag(frags_size="sum"), "xdp_frags_size = *size", "FCS included")
+
+
+def test_add_rx_fragment_keeps_an_fcs_only_buffer():
+    _rejects("mbuf_ex1", _add_frag(put_empty=False), "page_pool_put_full_page(pool, page, true)", "only FCS")
+
+
+def _put_buff(frags=True, check_flag=True, direct=True):
+    def mvneta_xdp_put_buff(b, xdp, sync_len):
+        pool = b.r[R_RXQ_POOL]
+        if frags and (xdp_buff_has_frags(xdp) or not check_flag):
+            for i in range(xdp[XB_NR_FRAGS]):
+                page_pool_put_full_page(b, pool, xdp[XB_FRAG0 + i * XB_FRAG_STRIDE], direct)
+        page_pool_put_page(b, pool, xdp[XB_PAGE], sync_len, True)
+    return mvneta_xdp_put_buff
+
+
+def test_put_buff_returning_the_head_only_leaks_the_frags():
+    _rejects("mbuf_ex2", _put_buff(frags=False), "return each frag", "kmemleak")
+
+
+def test_put_buff_trusting_a_stale_nr_frags_frees_twice():
+    _rejects("mbuf_ex2", _put_buff(check_flag=False), "twice", "xdp_buff_has_frags", "nr_frags")
+
+
+def test_put_buff_frags_through_the_ptr_ring():
+    _rejects("mbuf_ex2", _put_buff(direct=False), "allow_direct = true")
+
+
+_LEN_FILTER = """#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("{sec}")
+int xdp_len_filter(struct xdp_md *ctx)
+{{
+	{body}
+}}
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def _len_filter(sec="xdp.frags", body="if (bpf_xdp_get_buff_len(ctx) > 4000) return XDP_DROP; return XDP_PASS;"):
+    from xdplab.bpf import load_object
+    from xdplab.bpf.progs import ClangMissing, compile_c
+    try:
+        return load_object(compile_c(_LEN_FILTER.format(sec=sec, body=body)))
+    except ClangMissing:
+        pytest.skip("clang is not installed")
+
+
+def test_len_filter_the_reference_is_the_checker_s():
+    assert run_check("mbuf_ex3", _len_filter()).ok
+
+
+def test_len_filter_without_frags_section_is_refused_by_mvneta():
+    _rejects("mbuf_ex3", _len_filter(sec="xdp"), "-EOPNOTSUPP", "prog does not support XDP frags", 'SEC("xdp.frags")')
+
+
+def test_len_filter_measuring_the_linear_part_only():
+    body = ("void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;"
+            " if (end - data > 4000) return XDP_DROP; return XDP_PASS;")
+    _rejects("mbuf_ex3", _len_filter(body=body), "linear", "bpf_xdp_get_buff_len")
+
+
+def test_len_filter_off_by_one():
+    _rejects("mbuf_ex3", _len_filter(body="if (bpf_xdp_get_buff_len(ctx) >= 4000) return XDP_DROP; return XDP_PASS;"),
+             "exactly 4000")
+
+
+def test_add_rx_fragment_with_a_frag_offset_of_zero():
+    base = solution("mbuf_ex1")
+
+    def mvneta_swbm_add_rx_fragment(b, i, xdp, size, page):
+        left = base(b, i, xdp, size, page)
+        if xdp_buff_has_frags(xdp):
+            xdp[XB_FRAG0 + (xdp[XB_NR_FRAGS] - 1) * XB_FRAG_STRIDE + 1] = 0     # skb_frag_off_set(frag, 0)
+        return left
+    _rejects("mbuf_ex1", mvneta_swbm_add_rx_fragment, "rx_offset_correction", "offset 0")

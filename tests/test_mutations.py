@@ -98,3 +98,36 @@ def test_checker_rejects_every_mutant(exercise):
     stale = set(allowed) - {m.key for m, _ in surv}
     assert not stale, f"{exercise}: listed as equivalent but now rejected (drop them from EQUIVALENT): {stale}"
     print(f"{exercise}: {len(ms)} mutants, {len(ms) - len(surv)} rejected, {len(surv)} equivalent (listed)")
+
+
+# mbuf_ex3 is a C program (Exercise.program): its mutants are the C changes a learner makes, compiled with clang;
+# each must be rejected
+_LEN_FILTER_MUTANTS = {
+    "SEC(\"xdp.frags\") -> SEC(\"xdp\")": ('SEC("xdp.frags")', 'SEC("xdp")'),
+    "> 4000 -> >= 4000": ("> 4000", ">= 4000"),
+    "> 4000 -> > 4001": ("> 4000", "> 4001"),
+    "> 4000 -> > 3999": ("> 4000", "> 3999"),
+    "> -> <": ("> 4000", "< 4000"),
+    "XDP_DROP -> XDP_PASS": ("return XDP_DROP", "return XDP_PASS"),
+    "XDP_PASS -> XDP_DROP": ("return XDP_PASS", "return XDP_DROP"),
+    "XDP_DROP -> XDP_ABORTED": ("return XDP_DROP", "return XDP_ABORTED"),
+    "bpf_xdp_get_buff_len(ctx) -> data_end - data": (
+        "bpf_xdp_get_buff_len(ctx)", "((long)ctx->data_end - (long)ctx->data)"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(_LEN_FILTER_MUTANTS))
+def test_len_filter_checker_rejects_every_c_mutant(key):
+    from xdplab.bpf import load_object
+    from xdplab.bpf.progs import ClangMissing, compile_c
+    from xdplab.course import run_check
+    from xdplab.course.checks import SOLUTIONS_DIR
+    src = (SOLUTIONS_DIR / EXERCISES["mbuf_ex3"].solution_file).read_text()
+    old, new = _LEN_FILTER_MUTANTS[key]
+    assert old in src
+    try:
+        obj = load_object(compile_c(src.replace(old, new)))
+    except ClangMissing:
+        pytest.skip("clang is not installed")
+    r = run_check("mbuf_ex3", obj)
+    assert not r.ok and r.status == "fail", f"the mbuf_ex3 checker accepts the C mutant {key}:\n{r}"

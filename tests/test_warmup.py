@@ -34,6 +34,8 @@ def chapter_jit_boards():
             if cell["cell_type"] != "code":
                 continue
             src = "".join(cell["source"])
+            if src.startswith("%%"):               # a cell magic (%%bpf_c): the cell is not Python
+                continue
             src = "\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!")))
             for node in ast.walk(ast.parse(src)):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Board":

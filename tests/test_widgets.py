@@ -888,3 +888,28 @@ def test_redirect_view_in_the_lab_and_the_stepper(redirect_board):
     plain = Board("drop", mode="python", trace=5000)
     plain.run(packets=50, rate=100_000)
     assert "redirect" not in Lab(plain).views
+def test_a_multi_buffer_frame_in_the_views():
+    """Jumbo frames (issue 24): the ring view says where each descriptor sits in its frame (FIRST, middle,
+    LAST), the xdp_buff view shows the skb_shared_info the frags went to, read from the trace only."""
+    from xdplab import Board
+    from xdplab_widgets import Lab
+    b = Board(None, trace=8000, mode="python", mtu=9000)
+    b.attach("drop", frags=True)
+    b.run(packets=3, size=9000, rate=10_000)
+    f = xw.frames_from_board(b)
+    add = np.flatnonzero(f.ev[:, TR_EV] == EV["rx_add_frag"])
+    assert add.size == 6                                          # two frags a frame
+    run = np.flatnonzero(f.ev[:, TR_EV] == EV["xdp_run"])
+    i = int(run[-1])
+    assert f.xb_nr_frags[i] == 2 and f.xb_frags_size[i] == 5482
+    assert list(f.xb_frag_size[i, :2]) == [3520, 1958] and (f.xb_frag_page[i, :2] >= 0).all()
+    lab = Lab(b)
+    lab.player.seek(i)
+    xb = lab.views["xdp_buff"]
+    assert "nr_frags 2, xdp_frags_size 5482 B" in xb.caption.value and "1958 B" in xb.caption.value
+    ring = lab.views["ring"]
+    kinds = [ring.desc_kind(int(k)) for k in np.flatnonzero(f.ev[:, TR_EV] == EV["rx_desc"])[-3:]]
+    assert kinds == ["FIRST", "middle", "LAST"]
+    # the next frame's FIRST descriptor starts a linear xdp_buff again
+    nxt = np.flatnonzero(f.ev[:, TR_EV] == EV["rx_desc"])[-6]
+    assert f.xb_nr_frags[nxt] == 0

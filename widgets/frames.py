@@ -358,6 +358,11 @@ class Frames:
     xb_data_meta: np.ndarray
     xb_stage: np.ndarray      # 0 none, 1 prepared (synced for CPU), 2 program running, 3 verdict, 4 skb
     xb_action: np.ndarray     # last verdict (-1 before one)
+    xb_nr_frags: np.ndarray   # int16[n]: skb_shared_info.nr_frags of the current frame (0: linear)
+    xb_frags_size: np.ndarray  # int64[n]: skb_shared_info.xdp_frags_size
+    xb_frag_page: np.ndarray  # int32[n, k]: frags[j]'s page (-1: none), k = most frags the trace saw
+    xb_frag_size: np.ndarray  # int32[n, k]: frags[j]'s size
+    proc_status: np.ndarray   # int64[n]: rx_desc->status of the descriptor being processed (FIRST/LAST bits)
     # the code that runs
     ctx: np.ndarray           # int8[n]: CTX_IDLE, CTX_NAPI or CTX_SETUP
     napi_line: dict           # listing name (CODE_LISTINGS) -> int16[n]: line lit, -1 when it is not running
@@ -696,8 +701,9 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = 
     data = np.select([sync, run, ver, skb], [c + MVNETA_MH_SIZE, c, d, c], 0)
     data_end = np.select([sync, run, ver, skb], [c + d - ETH_FCS_LEN, d, e, c + d], 0)
     stage = np.select([sync, run, ver, skb], [1, 2, 3, 4], 0)
-    # a new packet starts at its rx_desc, and the poll's xdp_buff is gone at napi_done: clear the view
-    start = m["rx_desc"] | m["napi_done"] | m["port_stop"]
+    # a new packet starts at its FIRST rx_desc (a frame's other descriptors are its frags), and the poll's
+    # xdp_buff is gone at napi_done: clear the view
+    start = (m["rx_desc"] & ((c & MVNETA_RXD_FIRST_DESC) != 0)) | m["napi_done"] | m["port_stop"]
     xb_mask2 = xb_mask | start
     xb_page = _ffill(xb_mask2, np.where(start, -1, b), -1)
     xb_data = _ffill(xb_mask, data, 0)
@@ -707,6 +713,19 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = 
     xb_stage = _ffill(xb_mask2, np.where(start, 0, stage), 0).astype(np.int8)
     action = np.where(c >= 0, np.minimum(c, 5), 5)
     xb_action = _ffill(ver | start, np.where(ver, action, -1), -1).astype(np.int8)
+    # skb_shared_info of the current frame: mvneta_swbm_add_rx_fragment's events (a frame starts linear)
+    frag = m["rx_add_frag"] & (c >= 0)
+    xb_nr_frags = _ffill(frag | start, np.where(start, 0, c + 1), 0).astype(np.int16)
+    xb_frags_size = _ffill(frag | start, np.where(start, 0, e), 0)
+    kmax = int(c[frag].max()) + 1 if frag.any() else 0
+    xb_frag_page = np.full((n, kmax), -1, np.int32)
+    xb_frag_size = np.zeros((n, kmax), np.int32)
+    for j in range(kmax):
+        fj = frag & (c == j)
+        xb_frag_page[:, j] = _ffill(fj | start, np.where(start, -1, b), -1)
+        xb_frag_size[:, j] = _ffill(fj | start, np.where(start, 0, d), 0)
+    xb_frag_page[np.arange(kmax)[None, :] >= xb_nr_frags[:, None]] = -1
+    proc_status = _ffill(proc_mask, np.where(m["rx_desc"], c, 0), 0)
 
     # ---- the code that runs: a line of the listing of the event's context, -1 elsewhere
     ctx = _contexts(m, c, n)
@@ -773,7 +792,8 @@ def frames_from_trace(trace: Trace, rx_ring_size: int = 512, bins: int | None = 
         pp_in_skb=pp_in_skb, pp_on_tx_ring=pp_on_tx_ring, pages_from_allocator=pages_from,
         pages_to_allocator=pages_to, pp_stats=stats, pools=tuple(pools), rxq_pool=rxq_pool,
         xb_page=xb_page, xb_data=xb_data, xb_data_end=xb_data_end, xb_data_meta=xb_data_meta,
-        xb_stage=xb_stage, xb_action=xb_action,
+        xb_stage=xb_stage, xb_action=xb_action, xb_nr_frags=xb_nr_frags, xb_frags_size=xb_frags_size,
+        xb_frag_page=xb_frag_page, xb_frag_size=xb_frag_size, proc_status=proc_status,
         ctx=ctx, napi_line=napi_line, budget=budget, rx_todo=rx_todo, rx_proc=rx_proc, poll_index=poll_index,
         counters=cnt,
         tp_t_us=(edges[:-1] + edges[1:]) / 2 / 1000.0, tp_rx_pps=rate(first), tp_xdp_pps=rate(ver),

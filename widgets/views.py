@@ -22,7 +22,7 @@ import ipywidgets as W
 import numpy as np
 
 from xdplab.nic.mvneta import MVNETA_SKB_HEADROOM
-from xdplab.nic.mvneta_hw import MVNETA_MH_SIZE
+from xdplab.nic.mvneta_hw import MVNETA_MH_SIZE, MVNETA_RXD_FIRST_DESC, MVNETA_RXD_LAST_DESC
 from xdplab.page_pool import PP_ALLOC_CACHE_REFILL, PP_ALLOC_CACHE_SIZE, PP_ETHTOOL_NAMES, PP_STAT_NAMES
 from xdplab.xdp_abi import PAGE_SIZE, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE
 
@@ -205,7 +205,8 @@ class RxRingView(_View):
                 (self.caption, {"value": (
                     f'<div style="{_MONO}">rx_busy {int(f.rx_busy[i])} &middot; NIC writes {int(f.hw_pos[i])} '
                     f'&middot; next_desc_to_proc {int(f.next_desc_to_proc[i])} &middot; first_to_refill '
-                    f'{int(f.first_to_refill[i])}{f" &middot; processing desc {p}" if p >= 0 else ""}</div>')})]
+                    f'{int(f.first_to_refill[i])}{f" &middot; processing desc {p} ({self.desc_kind(i)})" if p >= 0 else ""}'
+                    f'</div>')})]
 
     def state_at(self, i: int):
         colors = self.colors_at(i)
@@ -232,6 +233,13 @@ class RxRingView(_View):
             index = np.asarray(of_run, np.int64)[np.cumsum(chg) - 1]
             out.append(track(mark, "color", (uniq, index)))
         return out + [track(w, name, vals) for w, name, vals in _record(self._rest_at, f.n)]
+
+    def desc_kind(self, i: int) -> str:
+        """Where the descriptor being processed at frame i sits in its frame: FIRST, LAST, FIRST+LAST (a
+        one-buffer frame) or a middle buffer of a multi-buffer frame (from rx_desc->status)."""
+        st = int(self.frames.proc_status[i])
+        first, last = bool(st & MVNETA_RXD_FIRST_DESC), bool(st & MVNETA_RXD_LAST_DESC)
+        return "FIRST+LAST" if first and last else "FIRST" if first else "LAST" if last else "middle"
 
 
 class PagePoolView(_View):
@@ -443,10 +451,22 @@ class XdpBuffView(_View):
         txt = (f"page {int(f.xb_page[i])}: headroom = data - data_hard_start = {data} B, "
                f"len = {data_end - data} B, tailroom = {PAGE_SIZE - SKB_SHARED_INFO_SIZE - data_end} B" if st
                else "no packet in the driver's hands")
+        frags = self.shared_info_text(i) if st else ""
         cap = (f'<div style="{_TEXT}">{self.STAGES[st]}{verdict}<br>'
-               f'<span style="font-family:monospace">{txt}</span></div>')
+               f'<span style="font-family:monospace">{txt}{frags}</span></div>')
         return [x for r, m in zip(self.rects, self.marks) for x in ((r, {"x": xs}), (m, {"x": lx}))] + \
             [(self.caption, {"value": cap})]
+
+    def shared_info_text(self, i: int) -> str:
+        """The skb_shared_info at the end of the page: the frame's frags (page, size), or '' for a linear frame."""
+        f = self.frames
+        nr = int(f.xb_nr_frags[i])
+        if nr == 0:
+            return ""
+        parts = ", ".join(f"frags[{j}] page {int(f.xb_frag_page[i, j])} {int(f.xb_frag_size[i, j])} B"
+                          for j in range(nr))
+        return (f"<br>skb_shared_info (XDP_FLAGS_HAS_FRAGS): nr_frags {nr}, xdp_frags_size "
+                f"{int(f.xb_frags_size[i])} B: {parts}")
 
 
 class CodeView(_View):

@@ -81,6 +81,26 @@ def _setup_redirect_cpu(b, prog, cpus, qsize, remote_action, program_mode, jit):
     b.attach(prog, jit=jit)
 
 
+ETH_OVERHEAD = 14 + 4          # Ethernet header + FCS: a frame of `size` bytes needs MTU size - 18
+MAX_MTU = 9676                 # mvneta's max_mtu
+ONE_BUFFER_MTU = 3520          # MVNETA_MAX_RX_BUF_SIZE: above it a frame spans buffers (frags)
+
+
+def bench_mtu(size: int) -> int:
+    """The MTU the bench gives eth0 for ``size``-byte frames: 1500, or just enough for a jumbo frame."""
+    mtu = max(1500, int(size) - ETH_OVERHEAD)
+    if mtu > MAX_MTU:
+        raise ValueError(f"--size {size}: the largest frame mvneta receives is {MAX_MTU + ETH_OVERHEAD} bytes "
+                         f"(max_mtu {MAX_MTU} + Ethernet header and FCS)")
+    return mtu
+
+
+def buffers_per_frame(size: int) -> int:
+    """RX buffers (descriptors) a ``size``-byte frame takes: data_size = 2-byte Marvell header + frame,
+    in buffers of MVNETA_MAX_RX_BUF_SIZE (3520) bytes."""
+    return -(-(int(size) + 2) // ONE_BUFFER_MTU)
+
+
 def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", seed: int = 0,
               trace: int = 0, prog=None, dma_sync: str = "page_pool", jit: bool | None = None,
               bpf_jit_enable: int = 1, cpus=(1,), qsize: int = 2048, remote_action: str = "disabled",
@@ -95,13 +115,17 @@ def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", 
     builtin, opts, kind, _ = MODES[mode]
     if jit is None:                       # a benchmark translates --prog unless XDPLAB_BPF_JIT=0
         jit = jit_wanted(True)
-    b = Board(trace=trace, seed=seed, dma_sync=dma_sync, bpf_jit_enable=bpf_jit_enable, **opts)
+    mtu = bench_mtu(size)
+    b = Board(trace=trace, seed=seed, dma_sync=dma_sync, bpf_jit_enable=bpf_jit_enable, mtu=mtu, **opts)
     if mode == "redirect-cpu":
         _setup_redirect_cpu(b, prog, [int(c) for c in cpus], int(qsize), remote_action, program_mode, jit)
     elif mode in _MODE_PROGS:
         prog = _setup_redirect(b, mode, prog, target, jit)
-    elif prog is not None or builtin is not None:
-        b.attach(prog if prog is not None else builtin, jit=jit)
+    elif prog is not None:
+        b.attach(prog, jit=jit)
+    elif builtin is not None:
+        # above one buffer, the built-in is loaded frags-aware (BPF_F_XDP_HAS_FRAGS), as mvneta requires
+        b.attach(builtin, jit=jit, frags=True if mtu > ONE_BUFFER_MTU else None)
     # warm the jitted kernels on a tiny run so wall_seconds measures simulation, not compilation
     t0 = time.perf_counter()
     b.run(packets=64, size=size, rate=rate, kind=kind, flows=flows)
@@ -117,6 +141,14 @@ def run_bench(mode: str, packets: int = 1_000_000, size: int = 64, rate="line", 
                    kthread={f"cpu{c}": b.cpumap_stats(c) for c in cpus},
                    cpumap_pps=(r["cpumap"]["kthread_processed"] / sim_s) if sim_s > 0 else 0.0)
     out.update(r)
+    # per frame and per byte: the board's work grows with the buffers a frame takes, the link's with its bytes
+    out["mtu"] = mtu
+    out["buffers_per_frame"] = buffers_per_frame(size)
+    rx = r["rx_packets"]
+    out["sim_rx_bytes_per_s"] = rx * size / r["sim_seconds"] if r["sim_seconds"] > 0 else 0.0
+    out["wall_rx_bytes_per_s"] = rx * size / r["wall_seconds"] if r["wall_seconds"] > 0 else 0.0
+    out["wall_offered_bytes_per_s"] = packets * size / r["wall_seconds"] if r["wall_seconds"] > 0 else 0.0
+    out["sim_rx_buffers_per_s"] = r["sim_pps"] * out["buffers_per_frame"]
     out["warmup_seconds"] = compile_s
     out["trace_events"] = int(b.trace.n[0]) if trace else 0
     out["bpf_jit"] = bool(b.bpf_jited)         # --prog translated to native code (xdplab.bpf.jit)
@@ -166,6 +198,10 @@ def format_human(res: dict) -> str:
              f"{res['size']}-byte frames, offered {res['packets_offered']:,} at {res['rate']}"
              + (", net.core.bpf_jit_enable=0 (interpreter)" if res.get("bpf_jit_enable") == 0 else ""),
              f"  receive total {res['sim_pps']:>14,.0f} pkt/s   (simulated board time {res['sim_seconds']:.3f} s)"]
+    if "sim_rx_bytes_per_s" in res:
+        lines.append(f"                {res['sim_rx_bytes_per_s'] * 8 / 1e6:>14,.1f} Mbit/s of frames"
+                     + (f", {res['buffers_per_frame']} RX buffers a frame (MTU {res['mtu']}, frags)"
+                        if res.get("buffers_per_frame", 1) > 1 else ""))
     for name in ("XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_ABORTED", "XDP_REDIRECT"):
         if v.get(name):
             lines.append(f"    {name.lower()[4:]:<12} {v[name] / res['sim_seconds']:>14,.0f} pkt/s")
@@ -187,5 +223,7 @@ def format_human(res: dict) -> str:
         lines.append(f"  {name:<8} rx {nd['rx_packets']:>10,}  tx {nd['tx_packets']:>10,}  "
                      f"tx_dropped {nd['tx_dropped']:,}")
     lines.append(f"  simulator: {res['wall_pps'] / 1e6:.1f} M offered frames/s, "
-                 f"{res['wall_rx_pps'] / 1e6:.1f} M received frames/s of wall clock ({res['wall_seconds']:.3f} s)")
+                 f"{res['wall_rx_pps'] / 1e6:.1f} M received frames/s of wall clock ({res['wall_seconds']:.3f} s)"
+                 + (f", {res['wall_rx_bytes_per_s'] / 1e9:.2f} GB/s of frames" if "wall_rx_bytes_per_s" in res
+                    else ""))
     return "\n".join(lines)

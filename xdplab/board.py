@@ -285,8 +285,13 @@ class Board:
         return Trace(ev=s.tr_ev, t_ns=s.tr_t, n=s.r[L.R_TR_N:L.R_TR_N + 1], lost=s.r[L.R_TR_LOST:L.R_TR_LOST + 1])
 
     # ------------------------------------------------------------ program attach
-    def attach(self, prog, jit=None):
+    def attach(self, prog, jit=None, frags=None):
         """ip link set dev eth0 xdp ...: attach a program (mvneta_xdp_setup).
+
+        ``frags``: for a built-in program (a name), load it frags-aware, as a program in an
+        ``xdp.frags`` section is (``BPF_F_XDP_HAS_FRAGS``): it may then see multi-buffer frames,
+        and mvneta accepts it at an MTU above 3520.  A compiled program's section decides (its
+        ``frags`` attribute); passing ``frags`` for it is an error.
 
         ``jit=True`` translates an eBPF program to native code first (``prog.jit()``, as the
         kernel's JIT does at load): the same results, several times faster, after 1-3 s of
@@ -296,9 +301,14 @@ class Board:
         old = (self.bpf_prog, self.bpf_jited, self.s.bpf)
         self.bpf_jited = False
         if isinstance(prog, str):
-            kind, pid, frags, name = PROG_BUILTIN, builtin_prog_id(prog), 0, prog
+            kind, pid, name = PROG_BUILTIN, builtin_prog_id(prog), prog
+            frags = int(bool(frags))
             self.bpf_prog = None
         elif hasattr(prog, "state") and hasattr(prog, "index"):
+            if frags is not None:
+                raise ValueError(f"frags= is for built-in programs: {prog.name!r} is frags-aware if its "
+                                 f"section is xdp.frags (SEC(\"xdp.frags\")), and it is "
+                                 f"{'' if getattr(prog, 'frags', False) else 'not '}")
             kind, pid, frags, name = PROG_BPF, int(prog.index), int(bool(getattr(prog, "frags", False))), prog.name
             if any(int(self.s.nd[r, ND_PROG_KIND]) == PROG_BPF for r in self._dev_rows.values()) and \
                     prog.state is not self.s.bpf:
@@ -424,13 +434,16 @@ class Board:
         self.s.r[L.R_WIRE_NEXT] = 0
 
     def run(self, packets: int = 10000, size: int = 64, rate="line", kind: str | None = None,
-            flows: int = 1, max_polls: int | None = None, stamp: bool = False) -> RunResult:
+            flows: int = 1, max_polls: int | None = None, stamp: bool = False, burst: bool = False) -> RunResult:
         """Send ``packets`` frames of ``size`` bytes at ``rate`` (pps or "line") and run until handled.
 
+        ``size`` may be a mix (``[64, 9000]``: each frame's size drawn from the list, seeded).
         ``flows`` distinct 5-tuples (xdplab.traffic.flow_tuple), each frame's drawn from the seeded
         generator.  ``stamp=True`` writes a pktgen-like stamp into each UDP payload (flow id and
         sequence number, at byte ``STAMP_OFF`` of the frame) and the socket checks it: a frame
-        that arrives after a later frame of its flow counts in ``stack_stats()["udp_reordered"]``."""
+        that arrives after a later frame of its flow counts in ``stack_stats()["udp_reordered"]``.
+        ``burst=True``: every frame is on the ring when the first interrupt fires (a link partner's
+        queue released at once): the NAPI budget then ends in the middle of multi-buffer frames."""
         if not self.s.r[L.R_RUNNING]:
             raise XdplabError("eth0 is down: call Board.open() first")
         if kind is None:
@@ -442,6 +455,8 @@ class Board:
         start = max(self.clock_fx(0), self.clock_fx(1)) * L.CLOCK_UNIT_NS
         arr, tmpl, frames, flen = make_traffic(packets, size=size, rate=rate, kind=kind, flows=flows,
                                                seed=self.seed, start_ns=start)
+        if burst and len(arr):
+            arr[:] = arr[0]
         self._set_wire(arr, tmpl, frames, flen)
         self.s.r[L.R_WIRE_SEQ_OFF] = STAMP_OFF if stamp else 0
         self.s.r[L.R_FLOW_LAST_SEQ:L.R_FLOW_LAST_SEQ + L.MAX_FLOWS] = -1

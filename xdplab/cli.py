@@ -98,7 +98,8 @@ def main(argv=None) -> int:
                        description="; ".join(f"{k}: {v[3]}" for k, v in MODES.items()))
     b.add_argument("mode", choices=list(MODES))
     b.add_argument("--packets", type=_positive, default=1_000_000, help="frames offered (default 1000000)")
-    b.add_argument("--size", type=int, default=64, help="frame size in bytes incl. FCS (default 64)")
+    b.add_argument("--size", type=int, default=64, help="frame size in bytes incl. FCS (default 64); above 1518 eth0 gets MTU size-18, and above "
+                        "3538 frames span RX buffers (multi-buffer: the built-in programs load frags-aware)")
     b.add_argument("--rate", type=_rate, default="line", help="packets per second, or 'line' (default)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--trace", type=int, default=0, metavar="EVENTS", help="record up to EVENTS trace events")
@@ -151,9 +152,10 @@ def main(argv=None) -> int:
     if add_bpf_parser is not None:
         add_bpf_parser(sub)
     args = p.parse_args(argv)
+    from .board import XdplabError
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, XdplabError) as e:
         print(f"xdplab {args.cmd}: {e}", file=sys.stderr)
         return 2
 

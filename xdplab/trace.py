@@ -99,6 +99,9 @@ EVENTS = (
     ("bq_enqueue", "to_ifindex", "page", "frames in the bulk queue", "from_ifindex", ""),
     ("veth_ring", "ifindex of the ring's device", "page", "frames in the ring", "", ""),
     ("veth_poll", "ifindex", "frames done", "1 if napi_complete", "", ""),
+    # mvneta_swbm_add_rx_fragment: a non-first buffer of a frame (multi-buffer)
+    ("rx_add_frag", "rx desc", "page", "frag index in skb_shared_info (-1: no frag, the page went back)",
+     "frag size", "xdp_frags_size"),
 )
 EV_NAMES = tuple(e[0] for e in EVENTS)
 for _i, _e in enumerate(EVENTS):

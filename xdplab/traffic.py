@@ -66,18 +66,35 @@ def make_frame(kind: str = "udp", size: int = 64, sport: int = 9, dport: int = 9
     return raw + zlib.crc32(raw).to_bytes(4, "little")
 
 
-def make_traffic(packets: int, size: int = 64, rate="line", kind: str = "udp", flows: int = 1,
+def _sizes(size):
+    """``size`` as a tuple of frame sizes: one int, or a mix (a list/tuple of ints)."""
+    if isinstance(size, (list, tuple, np.ndarray)):
+        sizes = tuple(int(x) for x in size)
+        if not sizes:
+            raise ValueError("size: an empty mix; give one size or a list of sizes such as [64, 9000]")
+        return sizes
+    return (int(size),)
+
+
+def make_traffic(packets: int, size=64, rate="line", kind: str = "udp", flows: int = 1,
                  seed: int = 0, gbps: float = 1.0, start_ns: float = 0.0):
     """Arrival times and frames for ``packets`` frames; returns (arrival_ns, tmpl, frames, frame_len).
 
     ``rate`` is frames per second or ``"line"``.  With several ``flows`` (distinct 5-tuples,
     ``flow_tuple``: the source port differs) each frame's flow is drawn from the seeded
     generator; ``tmpl[k]`` is frame k's flow.
+    ``size`` is one frame size, or a mix (``[64, 9000]``): each frame's size is then
+    drawn from the list with equal weight (repeat a size to weight it), from the same
+    seeded generator.  At ``"line"`` a mix is sent back to back, each frame taking its
+    own time on the wire; a numeric rate must not exceed the line rate of the mix's
+    mean size.
     """
     packets = int(packets)
     if packets < 0:
         raise ValueError(f"packets must be >= 0, got {packets}")
-    line = line_rate_pps(size, gbps)
+    sizes = _sizes(size)
+    mean = float(np.mean(sizes))
+    line = line_rate_pps(mean, gbps)
     if isinstance(rate, str):
         if rate != "line":
             raise ValueError(f"rate must be a number of frames per second or 'line', got {rate!r}")
@@ -87,18 +104,31 @@ def make_traffic(packets: int, size: int = 64, rate="line", kind: str = "udp", f
         if not pps > 0:
             raise ValueError(f"rate must be positive, got {rate}")
         if pps > line * 1.000001:
-            raise ValueError(f"rate {pps:.0f} pps exceeds line rate {line:.0f} pps for {size}-byte frames "
+            what = f"{sizes[0]}-byte frames" if len(sizes) == 1 else f"a mix of mean size {mean:.0f} bytes"
+            raise ValueError(f"rate {pps:.0f} pps exceeds line rate {line:.0f} pps for {what} "
                              f"on {gbps:g} GbE; use rate='line'")
     flows = int(flows)
     if not 1 <= flows <= 1024:
         raise ValueError(f"flows must be in [1, 1024], got {flows}")
+    if flows * len(sizes) > 1024:
+        raise ValueError(f"flows x sizes must be at most 1024 templates, got {flows} x {len(sizes)}")
     rng = np.random.default_rng(seed)
-    frames_l = [make_frame(kind, size, sport=1000 + f) for f in range(flows)]
+    frames_l = [make_frame(kind, sz, sport=1000 + f) for sz in sizes for f in range(flows)]
     maxlen = max(len(f) for f in frames_l)
-    frames = np.zeros((flows, maxlen), np.uint8)
+    frames = np.zeros((len(frames_l), maxlen), np.uint8)
     for i, f in enumerate(frames_l):
         frames[i, : len(f)] = np.frombuffer(f, np.uint8)
     frame_len = np.array([len(f) for f in frames_l], np.int64)
     tmpl = rng.integers(0, flows, packets) if flows > 1 else np.zeros(packets, np.int64)
-    arrival = start_ns + (np.arange(packets, dtype=np.float64) + 1.0) * (1e9 / pps)
+    if len(sizes) == 1:
+        arrival = start_ns + (np.arange(packets, dtype=np.float64) + 1.0) * (1e9 / pps)
+    else:
+        which = rng.integers(0, len(sizes), packets)
+        tmpl = which * flows + tmpl
+        if isinstance(rate, str):
+            # back to back: each frame occupies the wire for its own size (preamble, IFG included)
+            wire_ns = (frame_len[tmpl] + ETH_WIRE_OVERHEAD) * 8 / gbps
+            arrival = start_ns + np.cumsum(wire_ns)
+        else:
+            arrival = start_ns + (np.arange(packets, dtype=np.float64) + 1.0) * (1e9 / pps)
     return arrival, tmpl.astype(np.int64), frames, frame_len

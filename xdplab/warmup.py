@@ -29,6 +29,7 @@ BOARDS = (
     ("pass", {}, "udp"),                      # xdplab bench pass
     ("ssh-mirror", {}, "ssh"),                # xdplab bench tx
     ("abort", {}, "udp"),                     # xdplab bench abort
+    (None, {"mtu": 9000}, "udp"),             # ch05: Board(None, mtu=9000), then attach("drop", frags=True)
 )
 
 

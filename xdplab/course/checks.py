@@ -92,6 +92,7 @@ class Exercise:
     solution_file: str
     checker: object
     summary: str
+    program: bool = False      # the learner writes an XDP program in C (%%bpf_c), not a driver function
 
 
 # ================================================================ running boards
@@ -186,11 +187,23 @@ def _lab_prog(name):
         # return bpf_xdp_adjust_meta(ctx, -8) ? XDP_DROP : XDP_PASS;  -- mvneta gives no metadata room
         "meta-test": ctx + [pack(mov, 2, imm=-8), pack(call, imm=54), pack(jne, 0, off=2, imm=0),
                             pack(mov, 0, imm=2), pack(exit_), pack(mov, 0, imm=1), pack(exit_)],
-    }[name]
-    return load_insns(insns, name=name.replace("-", "_")).programs[name.replace("-", "_")]
+        # chapter 05, SEC("xdp.frags"): return XDP_DROP / XDP_ABORTED / XDP_PASS / XDP_TX on multi-buffer frames
+        "frags-drop": [pack(mov, 0, imm=1), pack(exit_)],
+        "frags-abort": [pack(mov, 0, imm=0), pack(exit_)],
+        "frags-pass": [pack(mov, 0, imm=2), pack(exit_)],
+        "frags-tx": [pack(mov, 0, imm=3), pack(exit_)],
+        # bpf_xdp_adjust_tail(ctx, -2000); return XDP_DROP;  -- the last frag is released by the helper
+        "frags-shrink-drop": ctx + [pack(mov, 2, imm=-2000), pack(call, imm=65), pack(mov, 0, imm=1), pack(exit_)],
+    }.get(name)
+    if name == "frags-count":              # xdp_frags.o: bpf_xdp_get_buff_len, bpf_xdp_load_bytes of the tail
+        from ..bpf import load_object, prog_path
+        return load_object(prog_path("xdp_frags.o")).programs["xdp_frags_count"]
+    section = "xdp.frags" if name.startswith("frags-") else "xdp"
+    return load_insns(insns, name=name.replace("-", "_"), section=section).programs[name.replace("-", "_")]
 
 
-LAB_PROGS = ("redirect", "shrink-drop", "meta-test")
+LAB_PROGS = ("redirect", "shrink-drop", "meta-test", "frags-drop", "frags-abort", "frags-pass", "frags-tx",
+             "frags-shrink-drop", "frags-count")
 
 
 def _snapshot(s: Snap, b: Board):
@@ -1248,6 +1261,17 @@ EXERCISES.update(_CH03_EXERCISES)
 def run_check(exercise: str, fn) -> CheckResult:
     """Check ``fn`` for an exercise; never raises for a mistake in ``fn``."""
     ex = EXERCISES[exercise]
+    if ex.program:
+        try:
+            lines = ex.checker(fn)
+        except _Unfinished as e:
+            return CheckResult(exercise, ex.function, False, "unfinished",
+                               [f"the stub still raises NotImplementedError({str(e)!r}).",
+                                f"Write {ex.function} in the %%bpf_c cell (SEC(\"xdp.frags\")), run it, then run this "
+                                "one again."])
+        except _Fail as f:
+            return CheckResult(exercise, ex.function, False, "fail", f.lines)
+        return CheckResult(exercise, ex.function, True, "pass", lines)
     if not callable(fn):
         return CheckResult(exercise, ex.function, False, "fail",
                            [f"✗ expected a function {ex.function}(...), got {type(fn).__name__}"])
@@ -1279,6 +1303,10 @@ def solution(exercise: str):
     path = SOLUTIONS_DIR / ex.solution_file
     if not path.exists():
         raise FileNotFoundError(f"reference solutions are in the repository's course/solutions/ ({path} not found)")
+    if ex.program:                     # a C program: compiled with clang (xdplab.bpf.progs.ClangMissing without)
+        from ..bpf import load_object
+        from ..bpf.progs import compile_c
+        return load_object(compile_c(path.read_text()))
     modname = f"_xdplab_solution_{path.stem}"
     mod = sys.modules.get(modname)
     if mod is None:
@@ -1291,4 +1319,8 @@ def solution(exercise: str):
 
 def show_solution(exercise: str) -> None:
     """Print the reference solution (after the hints, when you are stuck)."""
+    ex = EXERCISES[exercise]
+    if ex.program:
+        print((SOLUTIONS_DIR / ex.solution_file).read_text())
+        return
     print(inspect.getsource(solution(exercise)))

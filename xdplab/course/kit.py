@@ -47,6 +47,7 @@ from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, PP
 from ..progs import bpf_prog_run_xdp
 from ..xdp import (xdp_prepare_buff, xdp_rxq_info_is_reg, xdp_rxq_info_reg, xdp_rxq_info_reg_mem_model,
                    xdp_rxq_info_unreg)
+from ..xdp_abi import MAX_SKB_FRAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_FRAGS_SIZE, XB_NR_FRAGS  # chapter 05: skb_shared_info
 from ..xdp_abi import (ETH_FCS_LEN, MEM_TYPE_PAGE_POOL, MEM_TYPE_PAGE_SHARED, PAGE_SIZE, SKB_SHARED_INFO_SIZE,
                        XB_DATA, XB_DATA_END, XB_DATA_META, XB_FLAGS, XB_HARD_START, XB_PAGE, XDP_ABORTED, XDP_DROP,
                        XDP_FLAGS_HAS_FRAGS, XDP_PACKET_HEADROOM, XDP_PASS, XDP_REDIRECT, XDP_TX)
@@ -135,6 +136,22 @@ def lab_count_verdict(b, act):
         b.r[R_VERDICTS + act] += 1
     else:
         b.r[R_VERDICTS + VERDICT_INVALID] += 1
+
+
+# ----------------------------------------------------------------- include/net/xdp.h (chapter 05)
+def xdp_buff_has_frags(xdp):
+    """xdp_buff_has_frags(xdp): does the buff carry frags (XDP_FLAGS_HAS_FRAGS)?"""
+    return bool(xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS)
+
+
+def xdp_buff_set_frags_flag(xdp):
+    """xdp_buff_set_frags_flag(xdp)."""
+    xdp[XB_FLAGS] |= XDP_FLAGS_HAS_FRAGS
+
+
+def xdp_buff_clear_frags_flag(xdp):
+    """xdp_buff_clear_frags_flag(xdp)."""
+    xdp[XB_FLAGS] &= ~XDP_FLAGS_HAS_FRAGS
 
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations",)] + [

@@ -197,7 +197,10 @@ def _apply(fn_node, path, kind, stmt_path):
 
 
 def mutants(exercise: str):
-    """Every single-statement mutant of the exercise's reference solution (a list of Mutant)."""
+    """Every single-statement mutant of the exercise's reference solution (a list of Mutant).  A program
+    exercise (C, ``Exercise.program``) has none here: tests/test_mutations.py compiles its C mutants."""
+    if EXERCISES[exercise].program:
+        return []
     fn_node = _function_node(exercise)
     v = _Sites()
     # the function's own statements and below; the docstring and the signature stay

@@ -48,7 +48,7 @@ from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, pa
                          PPF_HOLD_CNT, PPF_RELEASE_CNT, PPF_RING_COUNT)
 from ..printk import printk
 from ..sanitizer import san_report
-from ..trace import EV_PORT_OPEN, EV_PORT_STOP, EV_PORT_UP, EV_XDP_SETUP, board_trace, board_tracing
+from ..trace import EV_PORT_OPEN, EV_PORT_STOP, EV_PORT_UP, EV_RX_ADD_FRAG, EV_XDP_SETUP, board_trace, board_tracing
 from .._layout import (RXQ_NUMBER, TXQ_NUMBER, R_TR_MUTE, R_XDP_PROG, R_MAX_RX_SIZE, R_PKT_SIZE, R_RXQ_CMD, R_TXQ_CMD, R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_SKB_RELEASE, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_TXQ_UNANNOUNCED, R_VERDICTS, R_WARNED_INVALID)
 from ..xdp import (XDPF_DATA, XDPF_FLAGS, XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_frame_field, xdp_init_buff,
                    xdp_prepare_buff, xdp_return_frame, xdp_return_frame_rx_napi, xdp_rxq_info_is_reg,
@@ -490,7 +490,9 @@ def mvneta_swbm_add_rx_fragment(b, i, xdp, size, page):
             # buffer and the 4 FCS bytes included: xdp_frags_size and skb->len count the FCS
             xdp[XB_FRAGS_SIZE] = size
             xdp[XB_FLAGS] |= XDP_FLAGS_HAS_FRAGS
+        _tr(b, EV_RX_ADD_FRAG, i, page, nf, data_len, xdp[XB_FRAGS_SIZE])
     else:
+        _tr(b, EV_RX_ADD_FRAG, i, page, -1, data_len, 0)
         page_pool_put_full_page(b, b.r[R_RXQ_POOL], page, True)
     return size - ln
 
