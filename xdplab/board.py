@@ -284,6 +284,8 @@ class Board:
             kind, pid, frags, name = PROG_BUILTIN, builtin_prog_id(prog), 0, prog
             self.bpf_prog = None
         elif hasattr(prog, "state") and hasattr(prog, "index"):
+            if hasattr(prog, "check_loaded"):
+                prog.check_loaded()          # a program xdplab refused (its object's others load)
             kind, pid, frags, name = PROG_BPF, int(prog.index), int(bool(getattr(prog, "frags", False))), prog.name
             self.bpf_prog = prog
             if jit is None:

@@ -57,7 +57,8 @@ for _k, _v in BPF_MAP_TYPE_NAMES.items():
     globals()["BPF_MAP_TYPE_" + _v.upper()] = _k
 
 SUPPORTED_MAP_TYPES = (BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_HASH,
-                       BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PROG_ARRAY,
+                       BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
+                       BPF_MAP_TYPE_PROG_ARRAY,
                        BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
                        BPF_MAP_TYPE_XSKMAP)
 
@@ -66,6 +67,7 @@ BPF_NOEXIST = 1
 BPF_EXIST = 2
 BPF_F_LOCK = 4
 BPF_F_NO_PREALLOC = 1
+BPF_F_NO_COMMON_LRU = 2
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_WRONLY_PROG = 1 << 8
 BPF_F_MMAPABLE = 1 << 10
@@ -349,6 +351,7 @@ class Map:
         self.id = d.id
         self.percpu = is_percpu_type(d.type)
         self.section = d.section
+        self.error = getattr(d, "error", "")   # a map xdplab could not create: every operation refuses
 
     def __repr__(self):
         return (f"<Map {self.name!r} id {self.id} {self.type_name} key {self.key_size}B value "
@@ -373,6 +376,8 @@ class Map:
         raise TypeError(f"map {self.name!r}: {what} must be bytes or int, got {type(v).__name__}")
 
     def _key_in(self, key):
+        if self.error:
+            raise MapError(95, f"{self.error} (the programs that use it did not load)")
         kb = self._bytes(key, self.key_size, "key")
         um = self._bs.umem
         um[SCRATCH_OFF: SCRATCH_OFF + self.key_size] = np.frombuffer(kb, dtype=np.uint8)
@@ -489,6 +494,8 @@ class Map:
     def keys(self, as_int: bool = False):
         """Iterate keys with bpf_map_get_next_key, like `bpftool map dump`."""
         bs = self._bs
+        if self.error:
+            return
         out = np.zeros(max(self.key_size, 4), dtype=np.uint8)
         kbuf = np.zeros(max(self.key_size, 4), dtype=np.uint8)
         fn = self._k("bpf_map_get_next_key")

@@ -124,7 +124,9 @@ class KernelObject:
     """A BpfObject loaded into the running kernel (maps created and filled from the VM's
     current map contents; programs loaded with their relocated instructions)."""
 
-    def __init__(self, obj):
+    def __init__(self, obj, programs=None):
+        """``programs``: the names to load (default: every program xdplab loaded; like libbpf's
+        autoload, a program left out is not given to the kernel)."""
         self.obj = obj
         self.ncpus = possible_cpus()
         self.map_fds: dict[str, int] = {}
@@ -141,11 +143,15 @@ class KernelObject:
                 if d.type != BPF_MAP_TYPE_PROG_ARRAY:
                     self._copy_map_in(d)
             for p in obj.programs.values():
+                if getattr(p, "load_error", "") or (programs is not None and p.name not in programs):
+                    continue
                 self.prog_fds[p.name] = self._load_prog(p)
             for d in self._defs:
                 if d.type == BPF_MAP_TYPE_PROG_ARRAY:
                     m = obj.maps[d.name]
                     for k, prog in m.items():
+                        if prog.name not in self.prog_fds:
+                            continue
                         self.update(d.name, k, int(self.prog_fds[prog.name]).to_bytes(4, "little"))
         except Exception:
             self.close()
