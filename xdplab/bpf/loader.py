@@ -28,12 +28,12 @@ from .insn import (BPF_ALU, BPF_ALU64, BPF_ATOMIC, BPF_CALL, BPF_CMPXCHG, BPF_DW
                    OP_ATOMIC_W, OP_BSWAP, OP_CALL, OP_CALL_LOCAL, OP_EXIT, OP_JA, OP_LD_IMM64, OP_LDSX, OP_LDX,
                    OP_LE, OP_MOVSX, OP_MOVSX32, OP_SDIV, OP_SMOD, OP_ST, OP_STX, ALU64_K, ALU64_X, ALU32_K,
                    ALU32_X, JMP64_K, JMP64_X, JMP32_K, JMP32_X, SIZE_INDEX, disasm_one, pack, unpack)
-from .maps import (BPF_F_NO_COMMON_LRU, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_LRU_HASH,
+from .maps import (PERF_RING_SIZE, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_F_NO_COMMON_LRU, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_LRU_HASH,
                    BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
                    BPF_MAP_TYPE_NAMES, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_XSKMAP, SUPPORTED_MAP_TYPES,
                    is_hash_type, is_percpu_type)
 from .relo_core import POISON_HELPER
-from .state import K_MAP, K_MAPVAL, NR_CPUS, PTR_SHIFT, _pow2_at_least
+from .state import K_FUNC, K_MAP, K_MAPVAL, NR_CPUS, PTR_SHIFT, _pow2_at_least
 
 # the largest value of an array map: KMALLOC_MAX_SIZE, 1 << (MAX_ORDER + PAGE_SHIFT - 1) with 6.1's
 # MAX_ORDER 11 and 4 KiB pages (array_map_alloc_check refuses more with -E2BIG)
@@ -78,6 +78,8 @@ class MapDef:
     internal: bool = False        # global data (.rodata/.data/.bss)
     variables: dict = field(default_factory=dict)   # global data: name -> (offset, size) from BTF
     error: str = ""               # why xdplab cannot create this map (the programs that use it are refused)
+    kattr: tuple | None = None    # (key_size, value_size, max_entries) as the kernel has them, where the
+                                  # VM's storage differs (perf event array: a ring per slot; ringbuf)
 
 
 @dataclass
@@ -374,6 +376,27 @@ def _make_map(path, name, mt, ks, vs, me, fl, section) -> MapDef:
                             f"map '{name}': type BPF_MAP_TYPE_{tn.upper()} is not supported by xdplab (supported: "
                             + ", ".join("BPF_MAP_TYPE_" + BPF_MAP_TYPE_NAMES[t].upper() for t in SUPPORTED_MAP_TYPES)
                             + ")")
+    if mt == BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+        ks, vs = ks or 4, vs or 4
+        if (ks, vs) != (4, 4):
+            raise _err(path, f"map '{name}': perf_event_array needs 4-byte keys and values (got {ks}/{vs})")
+        if me == 0:
+            me = NR_CPUS              # libbpf: max_entries 0 means one slot per possible CPU
+        if me > 4096:
+            raise _err(path, f"map '{name}': {me} perf event slots; xdplab allows 4096")
+        return MapDef(name=name, type=mt, key_size=4, value_size=2 * PERF_RING_SIZE, max_entries=me, map_flags=fl,
+                      section=section, id=next(_map_ids), kattr=(4, 4, me))
+    if mt == BPF_MAP_TYPE_RINGBUF:
+        if ks or vs:
+            raise _err(path, f"map '{name}': a ringbuf has no key or value (ringbuf_map_alloc says -EINVAL for "
+                             f"key {ks}/value {vs}): declare only type and max_entries")
+        if me < 4096 or me & (me - 1):
+            raise _err(path, f"map '{name}': ringbuf max_entries {me} must be a power of 2 and a multiple of "
+                             f"the page size (4096), the size of the ring in bytes (-EINVAL)")
+        if me > 16 << 20:
+            raise _err(path, f"map '{name}': a {me >> 20} MiB ringbuf; xdplab holds at most 16 MiB")
+        return MapDef(name=name, type=mt, key_size=4, value_size=2 * me, max_entries=1, map_flags=fl,
+                      section=section, id=next(_map_ids), kattr=(0, 0, me))
     if me <= 0:
         raise _err(path, f"map '{name}': max_entries must be > 0 (add __uint(max_entries, N))")
     if me > 1 << 20:
@@ -465,8 +488,18 @@ def _link_program(path, sections, sec, start, length, code_of, funcs, relocs, ma
                         v = (v & 0xFFFFFFFF & ~(0xF << 12)) | (BPF_PSEUDO_MAP_VALUE << 12) | (mi << 32)
                         v2 = (v2 & 0xFFFFFFFF) | ((off & 0xFFFFFFFF) << 32)
                     elif shn in code_of:
-                        raise _err(path, f"taking the address of function '{sy.name}' (callbacks for bpf_loop/"
-                                         f"bpf_for_each_map_elem) is not supported by xdplab")
+                        # a callback (bpf_loop): libbpf makes it a BPF_PSEUDO_FUNC ld_imm64 whose imm is
+                        # the function's offset from the next insn, like a call's
+                        tgt_i = (int(sy["st_value"]) + imm) // 8
+                        fn = next(((s0, l0) for s0, l0, _n, _g in funcs[shn] if s0 == tgt_i), None)
+                        if fn is None:
+                            raise _err(path, f"address of '{sy.name}'+{imm} is not the start of a function")
+                        if (shn, fn[0]) not in placed:
+                            placed[(shn, fn[0])] = -1
+                            units.append((shn, fn[0], fn[1]))
+                        fixups.append((len(out), (shn, fn[0]), 0))
+                        v = (v & 0xFFFFFFFF & ~(0xF << 12)) | (BPF_PSEUDO_FUNC << 12)
+                        v2 = v2 & 0xFFFFFFFF
                     elif isinstance(shn, int) and sections[shn].name in (".maps", "maps"):
                         raise _err(path, f"reference into {sections[shn].name} that is not a map ('{sy.name}')")
                     else:
@@ -709,7 +742,10 @@ def _decode_one(p: ProgDef, maps, base):
                     raise bad(f"invalid access to map value pointer, value_size={maps[lo].value_size} off={hi}")
                 v = (K_MAPVAL << PTR_SHIFT) | (lo << 32) | hi
             elif s == BPF_PSEUDO_FUNC:
-                raise bad("callbacks (BPF_PSEUDO_FUNC) are not supported by xdplab")
+                t = pc + 1 + im
+                if not 0 <= t < n or t in ld2 or hi:
+                    raise bad("invalid BPF_PSEUDO_FUNC: the callback is not inside the program")
+                v = (K_FUNC << PTR_SHIFT) | (base + t)
             else:
                 raise bad(f"unrecognized bpf_ld_imm64 insn (src {s})")
             out.append((OP_LD_IMM64 | (d << 8), base + pc + 2, v, c))

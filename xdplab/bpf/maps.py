@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._twospeed import kernel
-from .state import (CTL_CLOCK, EL_LRU, EL_NEXT, EL_USED, MAP_BBASE, MAP_COUNT, MAP_EBASE, MAP_FREE,
+from .state import (CTL_EV_LOST, CTL_CLOCK, EL_LRU, EL_NEXT, EL_USED, MAP_BBASE, MAP_COUNT, MAP_EBASE, MAP_FREE,
                     MAP_KBASE, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NBUCKETS, MAP_NCOPIES, MAP_TYPE, MAP_VBASE,
                     MAP_VSHIFT, NR_CPUS, SCRATCH_OFF)
 
@@ -56,7 +56,11 @@ BPF_MAP_TYPE_NAMES = {
 for _k, _v in BPF_MAP_TYPE_NAMES.items():
     globals()["BPF_MAP_TYPE_" + _v.upper()] = _k
 
-SUPPORTED_MAP_TYPES = (BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_HASH,
+# the ring behind each slot of a PERF_EVENT_ARRAY (the perf buffer a reader mmaps: libbpf's
+# perf_buffer__new takes 8 pages per CPU by default; xdplab takes 16 KiB)
+PERF_RING_SIZE = 16 << 10
+
+SUPPORTED_MAP_TYPES = (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_HASH,
                        BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
                        BPF_MAP_TYPE_PROG_ARRAY,
                        BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
@@ -352,6 +356,8 @@ class Map:
         self.percpu = is_percpu_type(d.type)
         self.section = d.section
         self.error = getattr(d, "error", "")   # a map xdplab could not create: every operation refuses
+        if getattr(d, "kattr", None):
+            self.key_size, self.value_size, self.max_entries = d.kattr
 
     def __repr__(self):
         return (f"<Map {self.name!r} id {self.id} {self.type_name} key {self.key_size}B value "
@@ -375,7 +381,56 @@ class Map:
             return (v & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
         raise TypeError(f"map {self.name!r}: {what} must be bytes or int, got {type(v).__name__}")
 
+    # ---------------------------------------------------------------- perf / ring buffers
+    def records(self, consume: bool = True) -> list:
+        """The records a PERF_EVENT_ARRAY or RINGBUF holds, oldest first, as a reader gets them
+        (perf_buffer__poll / ring_buffer__poll): perf: ``{'cpu': slot, 'data': bytes}`` (data =
+        the helper's data then the frame bytes it asked for; the kernel pads a raw sample to 8
+        bytes, this gives the exact length), ringbuf: ``{'data': bytes}`` (submitted records;
+        discarded ones are skipped, the reader stops at one still reserved).  ``consume``
+        frees their space, as the reader's consumer position does."""
+        if self.type not in (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF):
+            raise TypeError(f"map {self.name!r} ({self.type_name}) holds no records; perf_event_array and "
+                            f"ringbuf maps do")
+        bs = self._bs
+        m = self.index
+        um = bs.umem
+        vbase = int(bs.maps[m, MAP_VBASE])
+        vshift = int(bs.maps[m, MAP_VSHIFT])
+        ring = int(bs.maps[m, 2]) >> 1                      # MAP_VALUE_SIZE: two rings
+        ebase = int(bs.maps[m, MAP_EBASE])
+        out = []
+        nslots = int(bs.maps[m, MAP_MAX_ENTRIES])
+        for slot in range(nslots):
+            e = ebase + slot
+            prod, cons = int(bs.elems[e, 1]), int(bs.elems[e, 2])
+            base = vbase + (slot << vshift)
+            while cons < prod:
+                at = base + (cons & (ring - 1))
+                hdr = int.from_bytes(bytes(um[at: at + 4]), "little")
+                ln = hdr & 0x3FFFFFFF
+                if hdr & (1 << 31):
+                    break                                   # BPF_RINGBUF_BUSY_BIT: not submitted yet
+                if not hdr & (1 << 30):                     # BPF_RINGBUF_DISCARD_BIT
+                    rec = {"data": bytes(um[at + 8: at + 8 + ln])}
+                    if self.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+                        rec = {"cpu": slot, **rec}
+                    out.append(rec)
+                cons += (ln + 15) & ~7
+            if consume:
+                bs.elems[e, 2] = cons
+        return out
+
+    @property
+    def lost(self) -> int:
+        """Perf records lost because a slot's ring was full (the helper returned -ENOSPC), all
+        perf event arrays of the object together (PERF_RECORD_LOST)."""
+        return int(self._bs.ctl[CTL_EV_LOST])
+
     def _key_in(self, key):
+        if self.type in (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF):
+            raise MapError(EINVAL, f"map {self.name!r} ({self.type_name}): no element access from user space; "
+                                   f"read its records with .records()")
         if self.error:
             raise MapError(95, f"{self.error} (the programs that use it did not load)")
         kb = self._bytes(key, self.key_size, "key")
@@ -494,7 +549,7 @@ class Map:
     def keys(self, as_int: bool = False):
         """Iterate keys with bpf_map_get_next_key, like `bpftool map dump`."""
         bs = self._bs
-        if self.error:
+        if self.error or self.type in (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF):
             return
         out = np.zeros(max(self.key_size, 4), dtype=np.uint8)
         kbuf = np.zeros(max(self.key_size, 4), dtype=np.uint8)
