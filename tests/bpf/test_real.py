@@ -234,3 +234,104 @@ def test_csum_diff_against_host_kernel():
                 assert vm[i] % 0xFFFF == kr[i] % 0xFFFF, (pkt.hex(), i, hex(vm[i]), hex(kr[i]))
                 if os.uname().release.split(".")[:2] >= ["6", "13"]:
                     assert kr[i] <= 0xFFFF
+
+
+# ---------------------------------------------------------------------------------------- map-in-map
+def test_map_in_map_static_slots_and_user_updates():
+    obj = load_object(TPROGS / "map_in_map.o")
+    outer, by_key = obj.maps["outer"], obj.maps["by_key"]
+    assert {k: v.name for k, v in outer.items(as_int=False)} == {b"\0\0\0\0": "inner_a", b"\2\0\0\0": "inner_b"}
+    p = obj.programs["xdp_map_in_map"]
+    assert test_run(p, bytes([0, 1, 7]) + bytes(20)).retval == 2
+    assert test_run(p, bytes([1, 1, 7]) + bytes(20)).retval == 1           # empty slot: NULL -> drop
+    assert test_run(p, bytes([2, 3, 7]) + bytes(20)).retval == 2
+    by_key.update(7, obj.maps["inner_c"])
+    assert test_run(p, bytes([2, 3, 7]) + bytes(20)).retval == 3
+    assert obj.maps["inner_a"].dump(as_int=True) == {0: 0, 1: 1, 2: 0, 3: 0}
+    assert obj.maps["inner_b"].dump(as_int=True) == {0: 0, 1: 0, 2: 0, 3: 2}
+    assert obj.maps["inner_c"].dump(as_int=True)[3] == 100
+    assert "value: map 'inner_a'" in outer.format()
+    with pytest.raises(OSError, match="holds maps of the same object"):
+        outer.update(1, 5)
+
+
+@needs_kernel
+def test_map_in_map_matches_kernel():
+    obj = load_object(TPROGS / "map_in_map.o")
+    obj.maps["by_key"].update(7, obj.maps["inner_c"])
+    obj.maps["by_key"].update(9, "inner_a")
+    pk = [bytes([a, b, c]) + bytes(20) for a in range(4) for b in range(4) for c in (7, 8, 9)]
+    with kobj(obj) as k:
+        for pkt in pk + frames():
+            kr = k.test_run("xdp_map_in_map", pkt)
+            vr = test_run(obj.programs["xdp_map_in_map"], pkt)
+            assert (vr.retval, vr.data_out) == (kr[0], kr[1])
+        for name in ("inner_a", "inner_b", "inner_c"):
+            assert dict(obj.maps[name].items()) == k.dump(name)
+
+
+# ---------------------------------------------------------------------------------------- fib_lookup
+def _last(obj):
+    return ints(obj.maps["last"])
+
+
+def test_fib_lookup_return_codes_and_outputs():
+    obj = load_object(TPROGS / "fib_router.o")
+    p = obj.programs["xdp_router"]
+    pkt = eth() + ipv4(dst=(10, 1, 2, 3), total=40) + tcp()
+    r = test_run(p, pkt, ingress_ifindex=2)
+    assert (r.retval, _last(obj)[0]) == (2, 4)                       # no route: NOT_FWDED
+    obj.fib.add_route("10.1.0.0/16", dev=2, gw="192.168.1.254", metric=7)
+    obj.fib.add_route("10.0.0.0/8", dev=1)
+    r = test_run(p, pkt, ingress_ifindex=2)
+    gw = int.from_bytes(bytes([192, 168, 1, 254]), "little")
+    assert _last(obj) == {0: 7, 1: 2, 2: 40, 3: gw}                  # NO_NEIGH, with ifindex, gw filled
+    obj.fib.add_neigh("192.168.1.254", dev=2, mac="02:00:00:00:00:fe")
+    r = test_run(p, pkt, ingress_ifindex=2)
+    assert r.retval == 4 and r.env[3] == 2                            # XDP_REDIRECT to ifindex 2
+    assert _last(obj) == {0: 0, 1: 2, 2: 1500, 3: gw}                # mtu_result: the device's MTU
+    assert r.data_out[:12] == bytes.fromhex("0200000000fe" "020000000002")
+    assert r.data_out[14 + 8] == 63                                   # TTL decremented
+    # longest prefix wins: 10.9.9.9 goes via the /8 on lo, no neighbour there
+    test_run(p, eth() + ipv4(dst=(10, 9, 9, 9)) + tcp(), ingress_ifindex=2)
+    assert _last(obj)[0] == 7 and _last(obj)[1] == 1
+    # MTU: a 2000-byte IPv4 total length through a 1500 MTU
+    test_run(p, eth() + ipv4(dst=(10, 1, 2, 3), total=2000) + tcp(), ingress_ifindex=2)
+    assert _last(obj)[0] == 8 and _last(obj)[2] == 1500              # FRAG_NEEDED, mtu_result
+    # route types, forwarding off, an unknown device
+    obj.fib.add_route("10.1.2.0/24", type="blackhole")
+    test_run(p, pkt, ingress_ifindex=2)
+    assert _last(obj)[0] == 1                                         # BLACKHOLE
+    obj.fib.add_route("10.1.2.3/32", type="prohibit")
+    test_run(p, pkt, ingress_ifindex=2)
+    assert _last(obj)[0] == 3                                         # PROHIBIT
+    obj.fib.set_forwarding(2, False)
+    test_run(p, pkt, ingress_ifindex=2)
+    assert _last(obj)[0] == 5                                         # FWD_DISABLED
+    test_run(p, pkt, ingress_ifindex=9)
+    assert _last(obj)[0] == -19                                       # -ENODEV
+
+
+def test_fib_lookup_ipv6():
+    obj = load_object(TPROGS / "fib_router.o")
+    p = obj.programs["xdp_router"]
+    dst = bytes.fromhex("20010db8000000010000000000000042")
+    pkt = eth(proto=0x86DD) + bytes([0x60, 0, 0, 0, 0, 20, 6, 64]) + bytes(15) + b"\x01" + dst + tcp()
+    obj.fib.add_route("2001:db8:0:1::/64", dev=2)
+    obj.fib.add_neigh("2001:db8:0:1::42", dev=2, mac="02:00:00:00:00:42")
+    r = test_run(p, pkt, ingress_ifindex=2)
+    assert _last(obj)[0] == 0 and r.retval == 4
+    assert r.data_out[:6] == bytes.fromhex("020000000042") and r.data_out[14 + 7] == 63
+
+
+def test_refusal_is_per_program():
+    """fib_router.o's second program calls bpf_check_mtu (not in xdplab): it alone does not
+    load, and asking for it names it and the helper; the router loads and runs."""
+    obj = load_object(TPROGS / "fib_router.o")
+    assert list(obj.load_errors) == ["xdp_mtu_check"]
+    assert "bpf_check_mtu#163 is not available" in obj.load_errors["xdp_mtu_check"]
+    with pytest.raises(BpfLoadError, match=r"program 'xdp_mtu_check' \(section xdp\): helper bpf_check_mtu#163"):
+        obj.program("xdp_mtu_check")
+    with pytest.raises(BpfLoadError, match="xdp_mtu_check"):
+        test_run(obj.programs["xdp_mtu_check"], eth() + ipv4())
+    assert test_run(obj.program("xdp_router"), eth() + ipv4() + tcp(), ingress_ifindex=2).fault == ""

@@ -151,7 +151,9 @@ def parse_btf_map(btf: Btf, var_tid: int, map_name: str) -> dict:
     """Read one BTF-defined map (a VAR in DATASEC .maps) the way libbpf's
     parse_btf_map_def does: ``__uint(x, N)`` is ``int (*x)[N]``, ``__type(x, T)`` is ``T *x``."""
     kind, name, vtype, *_ = btf.type(var_tid)
-    if kind != VAR:
+    if kind == STRUCT:                      # an inner map's template (the type of __array(values, ...))
+        vtype = var_tid
+    elif kind != VAR:
         raise BtfError(f"map '{map_name}': .maps entry is not a variable")
     sid = btf.skip_mods(vtype)
     skind, _, _, _, _, members = btf.type(sid)
@@ -177,9 +179,16 @@ def parse_btf_map(btf: Btf, var_tid: int, map_name: str) -> dict:
             d[mname + "_size"] = btf.sizeof(mref)
             d[mname + "_type_id"] = mref
         elif mname == "values":
+            # __array(values, struct inner): an array (of 0 or N) of pointers to the inner map's
+            # definition, the template of the maps it holds; its slots may be set statically
             d["values"] = True
-        elif mname in ("inner_map",):
-            raise BtfError(f"map '{map_name}': map-in-map ('{mname}') is not supported by xdplab")
+            d["values_bit_off"] = _bit_off
+            if mk == ARRAY:
+                pt = btf.skip_mods(mextra[0])
+                if btf.type(pt)[0] == PTR:
+                    inner = btf.skip_mods(btf.type(pt)[2])
+                    if btf.type(inner)[0] == STRUCT:
+                        d["inner"] = parse_btf_map(btf, inner, map_name + ".inner")
         else:
             raise BtfError(f"map '{map_name}': unknown map attribute '{mname}' (libbpf would reject it too)")
     return d

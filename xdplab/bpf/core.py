@@ -140,6 +140,12 @@ class BpfObject:
         for i, d in enumerate(elfobj.maps):
             self.maps[d.name] = Map(self, i, d.name, d)
         self._vm_state = None
+        from .fib import Fib
+        self.fib = Fib(self.state)                   # bpf_fib_lookup's routes / neighbours / devices
+        for i, d in enumerate(elfobj.maps):          # map-in-map slots set in the object (libbpf does it)
+            for slot, tgt in sorted(getattr(d, "static_values", {}).items()):
+                self._mapdefs[i].static_values = d.static_values
+                self.maps[d.name].update(slot, self._map_by_index(tgt))
 
     @property
     def vm_state(self):
@@ -184,6 +190,22 @@ class BpfObject:
 
     def map_name(self, m: int) -> str:
         return self._mapdefs[m].name if 0 <= m < len(self._mapdefs) else f"#{m}"
+
+    def _map_by_index(self, i):
+        for mp in self.maps.values():
+            if mp.index == i:
+                return mp
+        return i
+
+    def _inner_mismatch(self, outer: int, inner: int) -> str:
+        """Why map ``inner`` cannot go into map-in-map ``outer`` (bpf_map_meta_equal), or ''."""
+        t, d = self._mapdefs[outer].inner, self._mapdefs[inner]
+        for what, a, b in (("type", t.type, d.type), ("key_size", t.key_size, d.key_size),
+                           ("value_size", t.value_size, d.value_size), ("max_entries", t.max_entries, d.max_entries),
+                           ("map_flags", t.map_flags, d.map_flags)):
+            if a != b:
+                return f"{what} {b} != {a}"
+        return ""
 
     def _prog_by_index(self, i):
         return self._progs[i] if 0 <= i < len(self._progs) else i

@@ -61,6 +61,7 @@ SUPPORTED_HELPERS = frozenset({
     51,   # redirect_map
     54,   # xdp_adjust_meta
     65,   # xdp_adjust_tail
+    69,   # fib_lookup (against obj.fib: xdplab.bpf.fib)
     125,  # ktime_get_boot_ns
     130,  # ringbuf_output
     131,  # ringbuf_reserve

@@ -28,7 +28,7 @@ from .insn import (BPF_ALU, BPF_ALU64, BPF_ATOMIC, BPF_CALL, BPF_CMPXCHG, BPF_DW
                    OP_ATOMIC_W, OP_BSWAP, OP_CALL, OP_CALL_LOCAL, OP_EXIT, OP_JA, OP_LD_IMM64, OP_LDSX, OP_LDX,
                    OP_LE, OP_MOVSX, OP_MOVSX32, OP_SDIV, OP_SMOD, OP_ST, OP_STX, ALU64_K, ALU64_X, ALU32_K,
                    ALU32_X, JMP64_K, JMP64_X, JMP32_K, JMP32_X, SIZE_INDEX, disasm_one, pack, unpack)
-from .maps import (PERF_RING_SIZE, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_F_NO_COMMON_LRU, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_LRU_HASH,
+from .maps import (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, PERF_RING_SIZE, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_F_NO_COMMON_LRU, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_LRU_HASH,
                    BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
                    BPF_MAP_TYPE_NAMES, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_XSKMAP, SUPPORTED_MAP_TYPES,
                    is_hash_type, is_percpu_type)
@@ -78,6 +78,9 @@ class MapDef:
     internal: bool = False        # global data (.rodata/.data/.bss)
     variables: dict = field(default_factory=dict)   # global data: name -> (offset, size) from BTF
     error: str = ""               # why xdplab cannot create this map (the programs that use it are refused)
+    inner: "MapDef | None" = None  # map-in-map: the template of the inner maps (from __array(values, ...))
+    values_off: int = 0           # map-in-map: where values[] is in .maps
+    static_values: dict = field(default_factory=dict)   # map-in-map: slot -> index of the inner map
     kattr: tuple | None = None    # (key_size, value_size, max_entries) as the kernel has them, where the
                                   # VM's storage differs (perf event array: a ring per slot; ringbuf)
 
@@ -208,12 +211,48 @@ def _read(elf, path, RelocationSection, SymbolTableSection):
                 ks = d.get("key_size", 0)
                 vs = d.get("value_size", 0)
                 me = d.get("max_entries", 0)
-                md = _make_map(path, vname, mt, ks, vs, me, d.get("map_flags", 0), ".maps")
-                if d.get("values"):
-                    raise _err(path, f"map '{vname}': static initialization of map values (__array(values, ...)) "
-                                     f"is not supported; fill the map from Python (obj.maps['{vname}'].update)")
+                if mt in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+                    inner = d.get("inner")
+                    if inner is None:
+                        raise _err(path, f"map '{vname}': a map-in-map needs its inner map's definition: "
+                                         f"__array(values, struct {{ ... }})")
+                    vs = vs or 4
+                    if vs != 4:
+                        raise _err(path, f"map '{vname}': a map-in-map holds 4-byte values (map fds), not {vs}")
+                    tmpl = _make_map(path, vname + ".inner", inner.get("type", 0), inner.get("key_size", 0),
+                                     inner.get("value_size", 0), inner.get("max_entries", 0),
+                                     inner.get("map_flags", 0), ".maps")
+                    if tmpl.error:
+                        raise _err(path, f"map '{vname}': inner {tmpl.error}")
+                    if tmpl.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_PROG_ARRAY):
+                        raise _err(path, f"map '{vname}': inner maps may not be map-in-maps or prog arrays "
+                                         f"(bpf_map_meta_alloc says -EINVAL)")
+                    md = _make_map(path, vname, mt, ks, 4, me, d.get("map_flags", 0), ".maps")
+                    md.inner = tmpl
+                    md.values_off = voff + d.get("values_bit_off", 0) // 8
+                else:
+                    md = _make_map(path, vname, mt, ks, vs, me, d.get("map_flags", 0), ".maps")
+                    if d.get("values"):
+                        raise _err(path, f"map '{vname}': static initialization of {BPF_MAP_TYPE_NAMES.get(mt)} "
+                                         f"values (__array(values, ...)) is not supported; fill the map from "
+                                         f"Python (obj.maps['{vname}'].update)")
                 map_by_sym[(idx, voff)] = len(maps)
                 maps.append(md)
+            # static slots of map-in-maps: .rel.maps points values[i] at inner maps
+            for rs in sections:
+                if isinstance(rs, RelocationSection) and rs["sh_info"] == idx:
+                    for r in rs.iter_relocations():
+                        off = int(r["r_offset"])
+                        sy = syms[r["r_info_sym"]]
+                        outer = next((m for m in maps if m.inner is not None and m.values_off <= off
+                                      < m.values_off + 8 * m.max_entries), None)
+                        if outer is None:
+                            raise _err(path, f".maps relocation at {off} against '{sy.name}' is not in a "
+                                             f"map-in-map's values")
+                        tgt = map_by_sym.get((idx, int(sy["st_value"])))
+                        if tgt is None:
+                            raise _err(path, f"map '{outer.name}': values[] refers to '{sy.name}', not a map")
+                        outer.static_values[(off - outer.values_off) // 8] = tgt
         elif s.name == "maps":
             msyms = sorted((sy for sy in syms if sy["st_shndx"] == idx and sy["st_info"]["type"] == "STT_OBJECT"),
                            key=lambda sy: sy["st_value"])

@@ -60,7 +60,8 @@ for _k, _v in BPF_MAP_TYPE_NAMES.items():
 # perf_buffer__new takes 8 pages per CPU by default; xdplab takes 16 KiB)
 PERF_RING_SIZE = 16 << 10
 
-SUPPORTED_MAP_TYPES = (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_HASH,
+SUPPORTED_MAP_TYPES = (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_ARRAY_OF_MAPS,
+                       BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_HASH,
                        BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
                        BPF_MAP_TYPE_PROG_ARRAY,
                        BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
@@ -82,7 +83,7 @@ CPU_MAP_MAX_QSIZE = 16384  # cpu_map_update_elem: qsize > 16k -> -EOVERFLOW
 
 def is_hash_type(t: int) -> bool:
     return t in (BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH,
-                 BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_DEVMAP_HASH)
+                 BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_HASH_OF_MAPS)
 
 
 def is_percpu_type(t: int) -> bool:
@@ -92,13 +93,13 @@ def is_percpu_type(t: int) -> bool:
 # ------------------------------------------------------------------------------ kernels
 @kernel
 def _map_is_hash(t):
-    return t == 1 or t == 5 or t == 9 or t == 10 or t == 25
+    return t == 1 or t == 5 or t == 9 or t == 10 or t == 13 or t == 25
 
 
 @kernel
 def _map_has_presence(t):
     """Array-like maps whose slots can be empty (fd/dev/cpu/xsk arrays)."""
-    return t == 3 or t == 14 or t == 16 or t == 17
+    return t == 3 or t == 12 or t == 14 or t == 16 or t == 17
 
 
 @kernel
@@ -459,6 +460,8 @@ class Map:
             raise KeyError(key)
         if self.type == BPF_MAP_TYPE_PROG_ARRAY:
             return self._obj._prog_by_index(int.from_bytes(self._value_at(e, 0)[:4], "little"))
+        if self.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+            return self._obj._map_by_index(int.from_bytes(self._value_at(e, 0)[:4], "little") - 1)
         if self.percpu:
             return [self._decode(self._value_at(e, c), as_int) for c in range(NR_CPUS)]
         return self._decode(self._value_at(e, 0), as_int)
@@ -489,7 +492,17 @@ class Map:
         (or struct bpf_cpumap_val), XSKMAP a socket handle.  Raises MapError(errno)."""
         t = self.type
         vals = None
-        if t == BPF_MAP_TYPE_PROG_ARRAY:
+        if t in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+            inner = self._obj.maps.get(value) if isinstance(value, str) else value
+            if not isinstance(inner, Map) or inner._obj is not self._obj:
+                raise MapError(EINVAL, f"map {self.name!r}: a {self.type_name} holds maps of the same object "
+                                       f"(a Map or its name), got {value!r}")
+            why = self._obj._inner_mismatch(self.index, inner.index)
+            if why:
+                raise MapError(EINVAL, f"map {self.name!r}: {inner.name!r} does not match the inner map template "
+                                       f"({why}; bpf_map_meta_equal says -EINVAL)")
+            vals = [self._bytes(inner.index + 1, self.value_size, "value")]
+        elif t == BPF_MAP_TYPE_PROG_ARRAY:
             idx = value if isinstance(value, (int, np.integer)) else getattr(value, "index", None)
             if idx is None or getattr(value, "object", self._obj) is not self._obj:
                 raise MapError(EINVAL, f"map {self.name!r}: a PROG_ARRAY holds programs of the same "
@@ -607,6 +620,8 @@ class Map:
                     lines.append(f"    value (CPU {c:02d}): " + " ".join(f"{b:02x}" for b in vv))
             elif self.type == BPF_MAP_TYPE_PROG_ARRAY:
                 lines.append(f"key: {kh}  value: program {v.name!r}")
+            elif self.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+                lines.append(f"key: {kh}  value: map {getattr(v, 'name', v)!r} (id {getattr(v, 'id', '?')})")
             else:
                 lines.append(f"key: {kh}  value: " + " ".join(f"{b:02x}" for b in v))
         lines.append(f"Found {sum(1 for _ in self.items())} elements")

@@ -135,13 +135,23 @@ class KernelObject:
         self.prog_fds: dict[str, int] = {}
         self._defs = obj._mapdefs
         try:
-            for d in self._defs:
+            for d in sorted(self._defs, key=lambda x: getattr(x, "inner", None) is not None):
                 name = d.name.encode()[:15]
                 ks, vs, me = d.kattr or (d.key_size, d.value_size, d.max_entries)
+                tmpl_fd = 0
+                if getattr(d, "inner", None) is not None:       # map-in-map: a template inner map
+                    t = d.inner
+                    tmpl_fd = _sys_bpf(BPF_MAP_CREATE, _attr(o0=("<u4", t.type), o4=("<u4", t.key_size),
+                                                             o8=("<u4", t.value_size), o12=("<u4", t.max_entries),
+                                                             o16=("<u4", t.map_flags)))
                 a = _attr(o0=("<u4", d.type), o4=("<u4", ks), o8=("<u4", vs),
-                          o12=("<u4", me), o16=("<u4", d.map_flags))
+                          o12=("<u4", me), o16=("<u4", d.map_flags), o20=("<u4", tmpl_fd))
                 ctypes.memmove(ctypes.addressof(a) + 28, name.replace(b".", b"_"), len(name))
-                self.map_fds[d.name] = _sys_bpf(BPF_MAP_CREATE, a)
+                try:
+                    self.map_fds[d.name] = _sys_bpf(BPF_MAP_CREATE, a)
+                finally:
+                    if tmpl_fd:
+                        os.close(tmpl_fd)
             for d in self._defs:
                 if d.type not in (BPF_MAP_TYPE_PROG_ARRAY, 4, 27) and not d.error:
                     self._copy_map_in(d)
@@ -266,6 +276,10 @@ class KernelObject:
 
     def _copy_map_in(self, d):
         m = self.obj.maps[d.name]
+        if getattr(d, "inner", None) is not None:
+            for k, inner in m.items():
+                self.update(d.name, k, int(self.map_fds[inner.name]).to_bytes(4, "little"))
+            return
         for k, v in m.items():
             if m.percpu:
                 st = (d.value_size + 7) & ~7

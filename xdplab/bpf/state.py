@@ -64,7 +64,14 @@ CTL_PKT_WR = 105        # lines of the head page the program wrote
 CTL_TOUCH = 106         # TOUCH_SIZE slots: the helpers' reads and writes, per page
 # bpf_loop: per call frame d, the running loop's [i, nr_loops, callback row, callback_ctx]
 CTL_LOOP = CTL_TOUCH + TOUCH_SIZE
-CTL_SIZE = CTL_LOOP + 4 * 8
+# bpf_fib_lookup's tables (xdplab.bpf.fib): counts, then routes, neighbours, devices (FIB_* columns)
+CTL_FIB = CTL_LOOP + 4 * 8
+FIB_MAX_ROUTES, FIB_MAX_NEIGH, FIB_MAX_DEVS = 64, 64, 16
+FIB_RT_COLS, FIB_NB_COLS, FIB_DEV_COLS = 12, 6, 6
+CTL_FIB_RT = CTL_FIB + 4
+CTL_FIB_NB = CTL_FIB_RT + FIB_MAX_ROUTES * FIB_RT_COLS
+CTL_FIB_DEV = CTL_FIB_NB + FIB_MAX_NEIGH * FIB_NB_COLS
+CTL_SIZE = CTL_FIB_DEV + FIB_MAX_DEVS * FIB_DEV_COLS
 
 # ---- maps[m, col]
 MAP_TYPE, MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_MAX_ENTRIES, MAP_FLAGS, MAP_ID, MAP_NCOPIES, MAP_VSHIFT = range(8)

@@ -35,7 +35,7 @@ from .insn import OP_LDX, OP_STX
 from .maps import bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset
 from .printk import bpf_trace_printk
 from ._jitabi import array_at, call_jit, data_addr, jit_prog_addr
-from .state import (CTL_EV_LOST, CTL_LOOP, K_FUNC, CTL_FRAG_FREE, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_RET, CTL_FRAMES, CTL_TAILCNT, CTL_TOUCH, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
+from .state import (CTL_FIB, CTL_FIB_DEV, CTL_FIB_NB, CTL_FIB_RT, FIB_DEV_COLS, FIB_NB_COLS, FIB_RT_COLS, CTL_EV_LOST, CTL_LOOP, K_FUNC, CTL_FRAG_FREE, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_RET, CTL_FRAMES, CTL_TAILCNT, CTL_TOUCH, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
                     MAP_EBASE, MAP_ID, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NCOPIES, MAP_RDONLY, MAP_TYPE,
                     MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PR_LEN, PR_START, PTR_MASK, PTR_SHIFT, SCRATCH_OFF)
 
@@ -205,7 +205,7 @@ def _helper_map(mp, env, ptr, helper, pc, allowed):
 
 # bit sets of map types per helper
 _MT_DATA = (1 << 1) | (1 << 2) | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10)          # hash/array kinds
-_MT_LOOKUP = _MT_DATA | (1 << 14) | (1 << 25) | (1 << 17)                             # + devmap(_hash), xskmap
+_MT_LOOKUP = _MT_DATA | (1 << 14) | (1 << 25) | (1 << 17) | (1 << 12) | (1 << 13)  # + devmap(_hash), xskmap, map-in-maps
 _MT_REDIRECT = (1 << 14) | (1 << 25) | (1 << 16) | (1 << 17)
 _MT_PROG_ARRAY = 1 << 3
 
@@ -425,6 +425,143 @@ def _ringbuf_helper(bs, mem, xdp, env, fid, pc, stack_top):
 
 
 @kernel
+def _le(um, o, n):
+    v = np.int64(0)
+    for i in range(n):
+        v |= np.int64(um[o + i]) << (8 * i)
+    return v
+
+
+@kernel
+def _be(um, o, n):
+    v = np.int64(0)
+    for i in range(n):
+        v = (v << 8) | np.int64(um[o + i])
+    return v
+
+
+@kernel
+def _put_le(um, o, n, v):
+    for i in range(n):
+        um[o + i] = (v >> (8 * i)) & 0xFF
+
+
+@kernel
+def _put_be(um, o, n, v):
+    for i in range(n):
+        um[o + n - 1 - i] = (v >> (8 * i)) & 0xFF
+
+
+@kernel
+def _fib_prefix_match(fam, a_hi, a_lo, n_hi, n_lo, plen):
+    if fam == 2:
+        if plen == 0:
+            return True
+        mask = (np.int64(M32) << (32 - plen)) & M32
+        return ((a_lo ^ n_lo) & mask) == 0
+    ph = plen if plen < 64 else 64
+    pl = plen - 64 if plen > 64 else 0
+    mh = np.int64(0) if ph == 0 else (np.int64(-1) << (64 - ph))
+    ml = np.int64(0) if pl == 0 else (np.int64(-1) << (64 - pl))
+    return ((a_hi ^ n_hi) & mh) == 0 and ((a_lo ^ n_lo) & ml) == 0
+
+
+@kernel
+def _fib_dev(c, ifindex):
+    for i in range(c[CTL_FIB + 2]):
+        if c[CTL_FIB_DEV + i * FIB_DEV_COLS] == ifindex:
+            return CTL_FIB_DEV + i * FIB_DEV_COLS
+    return np.int64(-1)
+
+
+@kernel
+def _fib_lookup(bs, mem, xdp, env, pc, stack_top):
+    """bpf_fib_lookup(ctx, params, plen, flags) for XDP (bpf_xdp_fib_lookup, 6.1) against the
+    object's routes, neighbours and devices (xdplab.bpf.fib, in ctl from CTL_FIB)."""
+    r = bs.ctl
+    c = bs.ctl
+    if ((r[3] << 32) >> 32) < 64 or (r[4] & ~np.int64(3)) != 0:
+        return -22                                        # -EINVAL: plen, or a flag 6.1 does not have
+    p = r[2]
+    if (p >> PTR_SHIFT) == K_PKT:
+        _fault(env, np.int64(FAULT_HELPER_PKT), pc, p, np.int64(64 | (2 << 12)), np.int64(0))
+        return 0
+    o = _resolve(bs.maps, xdp, env, p, np.int64(64), np.int64(1), pc, np.int64(64 | (1 << 8) | (2 << 12)), stack_top)
+    if o < 0:
+        return 0
+    um = bs.umem
+    fam = np.int64(um[o])
+    if fam != 2 and fam != 10:
+        return -97                                        # -EAFNOSUPPORT
+    ifindex = _le(um, o + 8, 4)
+    d = _fib_dev(c, ifindex)
+    if d < 0:
+        return -19                                        # -ENODEV
+    if c[d + (3 if fam == 2 else 4)] == 0:
+        return 5                                          # BPF_FIB_LKUP_RET_FWD_DISABLED
+    if fam == 2:
+        a_hi = np.int64(0)
+        a_lo = _be(um, o + 32, 4)
+    else:
+        a_hi = _be(um, o + 32, 8)
+        a_lo = _be(um, o + 40, 8)
+    best = np.int64(-1)
+    bplen = np.int64(-1)
+    bmetric = np.int64(0)
+    for i in range(c[CTL_FIB]):
+        b = CTL_FIB_RT + i * FIB_RT_COLS
+        if c[b] != fam:
+            continue
+        if (r[4] & 2) and c[b + 4] != ifindex:           # BPF_FIB_LOOKUP_OUTPUT: oif = params->ifindex
+            continue
+        if not _fib_prefix_match(fam, a_hi, a_lo, c[b + 1], c[b + 2], c[b + 3]):
+            continue
+        if c[b + 3] > bplen or (c[b + 3] == bplen and c[b + 9] < bmetric):
+            best = b
+            bplen = c[b + 3]
+            bmetric = c[b + 9]
+    if best < 0:
+        return 4                                          # no route: BPF_FIB_LKUP_RET_NOT_FWDED
+    rtype = c[best + 8]
+    if rtype >= 1 and rtype <= 3:
+        return rtype                                      # BLACKHOLE, UNREACHABLE, PROHIBIT
+    if rtype != 0:
+        return 4                                          # local: not forwarded
+    nh = c[best + 4]
+    nd = _fib_dev(c, nh)
+    mtu = c[best + 10]
+    if mtu == 0 and nd >= 0:
+        mtu = c[nd + 2]
+    if _le(um, o + 6, 2) > mtu:
+        _put_le(um, o + 6, 2, mtu)                        # mtu_result (union with tot_len)
+        return 8                                          # BPF_FIB_LKUP_RET_FRAG_NEEDED
+    _put_le(um, o + 12, 4, c[best + 9])                   # rt_metric
+    _put_le(um, o + 8, 4, nh)                             # ifindex
+    if c[best + 5] == fam:                                # via a gateway: it is the next hop
+        a_hi = c[best + 6]
+        a_lo = c[best + 7]
+        if fam == 2:
+            _put_be(um, o + 32, 4, a_lo)
+        else:
+            _put_be(um, o + 32, 8, a_hi)
+            _put_be(um, o + 40, 8, a_lo)
+    mac = np.int64(-1)
+    for i in range(c[CTL_FIB + 1]):
+        b = CTL_FIB_NB + i * FIB_NB_COLS
+        if c[b] == fam and c[b + 1] == a_hi and c[b + 2] == a_lo and c[b + 3] == nh:
+            mac = c[b + 4]
+            break
+    if mac < 0:
+        return 7                                          # BPF_FIB_LKUP_RET_NO_NEIGH
+    _put_le(um, o + 58, 6, mac)                           # dmac
+    _put_le(um, o + 52, 6, c[nd + 1] if nd >= 0 else np.int64(0))   # smac
+    _put_le(um, o + 48, 4, np.int64(0))                   # h_vlan_proto, h_vlan_TCI
+    if mtu:
+        _put_le(um, o + 6, 2, mtu)                        # mtu_result
+    return 0
+
+
+@kernel
 def _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, store):
     """bpf_xdp_load_bytes / bpf_xdp_store_bytes with a checked buffer argument."""
     r = bs.ctl
@@ -484,6 +621,14 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
             e = bpf_map_lookup_slot(bs, m, bs.umem, np.int64(SCRATCH_OFF), np.int64(1))
             if e < 0:
                 return 0
+            mt = bs.maps[m, MAP_TYPE]
+            if mt == 12 or mt == 13:
+                # a map-in-map gives the inner map itself (CONST_PTR_TO_MAP), or NULL for an empty slot
+                vo = bs.maps[m, MAP_VBASE] + bpf_map_value_offset(bs, m, e, np.int64(0))
+                inner = (np.int64(bs.umem[vo]) | (np.int64(bs.umem[vo + 1]) << 8)) - 1
+                if inner < 0 or inner >= bs.maps.shape[0]:
+                    return 0
+                return (np.int64(K_MAP) << PTR_SHIFT) | inner
             cpu = env[ENV_CPU] if bs.maps[m, MAP_NCOPIES] > 1 else 0
             return (np.int64(K_MAPVAL) << PTR_SHIFT) | (m << 32) | bpf_map_value_offset(bs, m, e, cpu)
         if fid == 3:
@@ -563,6 +708,8 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
         return _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, np.int64(1))
     if fid == 28:                               # bpf_csum_diff
         return _csum_diff(bs, mem, xdp, env, pc, stack_top)
+    if fid == 69:                               # bpf_fib_lookup(ctx, params, plen, flags)
+        return _fib_lookup(bs, mem, xdp, env, pc, stack_top)
     if fid == 25:                               # bpf_perf_event_output(ctx, map, flags, data, size)
         return _perf_event_output(bs, mem, xdp, env, pc, stack_top)
     if fid >= 130 and fid <= 134:               # bpf_ringbuf_*
