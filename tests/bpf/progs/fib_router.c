@@ -86,10 +86,18 @@ int xdp_router(struct xdp_md *ctx)
 	put(3, fib.ipv4_dst);
 	if (rc != 0)
 		return XDP_PASS;
-	if (iph)
+	/* the pointers again, checked: the verifier does not follow "iph or ip6" through the stack */
+	if (fib.family == AF_INET) {
+		iph = (void *)(eth + 1);
+		if ((void *)(iph + 1) > data_end)
+			return XDP_DROP;
 		ip_decrease_ttl(iph);
-	else
+	} else {
+		ip6 = (void *)(eth + 1);
+		if ((void *)(ip6 + 1) > data_end)
+			return XDP_DROP;
 		ip6->hop_limit--;
+	}
 	__builtin_memcpy(eth->h_dest, fib.dmac, 6);
 	__builtin_memcpy(eth->h_source, fib.smac, 6);
 	return bpf_redirect(fib.ifindex, 0);
