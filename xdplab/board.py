@@ -309,6 +309,8 @@ class Board:
                 raise ValueError(f"frags= is for built-in programs: {prog.name!r} is frags-aware if its "
                                  f"section is xdp.frags (SEC(\"xdp.frags\")), and it is "
                                  f"{'' if getattr(prog, 'frags', False) else 'not '}")
+            if hasattr(prog, "check_loaded"):
+                prog.check_loaded()          # a program xdplab refused (its object's others load)
             kind, pid, frags, name = PROG_BPF, int(prog.index), int(bool(getattr(prog, "frags", False))), prog.name
             if any(int(self.s.nd[r, ND_PROG_KIND]) == PROG_BPF for r in self._dev_rows.values()) and \
                     prog.state is not self.s.bpf:

@@ -86,3 +86,62 @@ def test_a_timing_run_translates_by_default(capsys, monkeypatch):
         assert row["retval"] == 3 and row["insns"] == 66
         jited[(repeat, bool(extra))] = row["jited"]
     assert jited == {(1, False): False, (JIT_REPEAT, False): True, (JIT_REPEAT, True): False}
+
+
+TP = ROOT / "tests/bpf/progs"
+
+
+def test_map_prefill_and_dump(capsys, tmp_path):
+    """--map fills maps before the run (ints, hex bytes, a map-in-map's inner map by name);
+    --json rows carry the maps after the run; the text output ends with them."""
+    args = ["bpf", "run", str(TP / "map_in_map.o"), "--packet-hex", "020307" + "00" * 20]
+    assert main(args + ["--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["retval"] == 2 and {"retval", "data_out", "data_size_out", "duration_ns", "insns", "fault",
+                                   "jited", "maps", "records", "trace"} <= set(row)
+    assert row["maps"]["inner_b"][3] == {"key": "03000000", "value": "0100000000000000"}
+    assert row["maps"]["outer"] == [{"key": "00000000", "value": "inner_a"}, {"key": "02000000", "value": "inner_b"}]
+    assert main(args + ["--json", "--map", "by_key", "7=inner_c", "--map", "inner_c", "3=0x10",
+                        "--map", "inner_a", "hex:01000000=hex:0200000000000000"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["retval"] == 3
+    assert row["maps"]["inner_c"][3]["value"] == (0x10 + 100).to_bytes(8, "little").hex()
+    assert row["maps"]["inner_a"][1]["value"] == "0200000000000000"
+    spec = tmp_path / "maps.json"
+    spec.write_text(json.dumps({"by_key": {"7": "inner_c"}, "inner_c": {"0x3": 5}}))
+    assert main(args + ["--maps-json", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert '"retval": 3' in out and "map inner_c (array):" in out
+    assert "key: 03 00 00 00  value: 69 00 00 00 00 00 00 00" in out       # 5 + 100
+    assert main(args + ["--map", "nope", "1=2"]) == 2
+    assert "no map 'nope'" in capsys.readouterr().err
+    assert main(args + ["--map", "inner_a", "1=hex:0102"]) == 2
+    assert "2 bytes, the map's are 8" in capsys.readouterr().err
+    assert main(args + ["--map", "outer", "1=5"]) == 2
+    assert "holds maps: give a map name" in capsys.readouterr().err
+
+
+def test_records_and_trace(capsys):
+    pkt = (eth() + ipv4() + tcp()).hex()
+    assert main(["bpf", "run", str(TP / "perf_events.o"), "--packet-hex", pkt, "--json", "--repeat", "2"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert len(row["records"]) == 2 and row["records"][0]["map"] == "events" and row["records"][0]["cpu"] == 0
+    assert row["records"][0]["data"].endswith(pkt)
+    assert main(["bpf", "run", str(TP / "ringbuf.o"), "-s", "xdp_ringbuf", "--packet-hex", pkt]) == 0
+    out = capsys.readouterr().out
+    assert "record rb: 0a0000010a000002" in out
+    assert main(["bpf", "run", str(TP / "globals.o"), "-s", "xdp_globals", "--packet-hex", "00" * 60,
+                 "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert len(row["trace"]) == 1 and "frame 1 len 60" in row["trace"][0]
+
+
+def test_section_picks_one_program_and_names_a_refused_one(capsys):
+    """fib_router.o's xdp_mtu_check calls bpf_check_mtu (not in xdplab): the router runs, and
+    asking for the refused one names it and the missing helper."""
+    pkt = (eth() + ipv4() + tcp()).hex()
+    assert main(["bpf", "run", str(TP / "fib_router.o"), "-s", "xdp_router", "--packet-hex", pkt]) == 0
+    assert '"retval": 2' in capsys.readouterr().out
+    assert main(["bpf", "run", str(TP / "fib_router.o"), "-s", "xdp_mtu_check", "--packet-hex", pkt]) == 2
+    err = capsys.readouterr().err
+    assert "program 'xdp_mtu_check' (section xdp): helper bpf_check_mtu#163 is not available" in err

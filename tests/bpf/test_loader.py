@@ -106,7 +106,7 @@ def test_wrong_machine():
 
 @pytest.mark.parametrize("insns, msg", [
     (asm.mov64(0, 1), "last insn is not an exit"),
-    (asm.call(69) + asm.exit_(), "bpf_fib_lookup#69 is not available"),
+    (asm.call(9) + asm.exit_(), "bpf_skb_store_bytes#9 is not available"),
     (asm.call(100000) + asm.exit_(), "invalid func unknown#100000"),
     (asm.ja(5) + asm.exit_(), "jump out of range"),
     (asm.alu("div", 0, imm=0) + asm.exit_(), "division by zero"),
@@ -122,9 +122,23 @@ def test_verifier_like_rejections(insns, msg):
 
 
 def test_unsupported_map_type_named():
-    with pytest.raises(BpfLoadError, match="BPF_MAP_TYPE_RINGBUF is not supported"):
-        load_insns(asm.mov64(0, 2) + asm.exit_(), maps=[dict(type=27, key_size=0, value_size=0,
-                                                              max_entries=4096)])
+    # a program that uses the map is refused, naming the map type ...
+    with pytest.raises(BpfLoadError, match="uses map 'map0': type BPF_MAP_TYPE_LPM_TRIE is not supported"):
+        load_insns(asm.ld_map(1, 0) + asm.mov64(0, 2) + asm.exit_(),
+                   maps=[dict(type=11, key_size=8, value_size=8, max_entries=16)])
+    # ... one that does not use it loads (the kernel would create the map; xdplab cannot)
+    obj = load_insns(asm.mov64(0, 2) + asm.exit_(), maps=[dict(type=11, key_size=8, value_size=8,
+                                                                max_entries=16)])
+    with pytest.raises(OSError, match="LPM_TRIE is not supported"):
+        obj.maps["map0"].lookup(0)
+
+
+def test_no_common_lru_accepted():
+    lru = dict(type=9, key_size=4, value_size=8, max_entries=5, map_flags=2)
+    obj = load_insns(asm.ld_map(1, 0) + asm.mov64(0, 2) + asm.exit_(), maps=[lru])
+    assert obj.maps["map0"].max_entries == 6          # rounded up to a multiple of the 2 CPUs
+    with pytest.raises(BpfLoadError, match="BPF_F_NO_COMMON_LRU .* for LRU hash maps only"):
+        load_insns(asm.mov64(0, 2) + asm.exit_(), maps=[dict(lru, type=1)])
 
 
 def test_oversized_global_data_and_maps_are_load_errors():

@@ -56,6 +56,7 @@ class Btf:
                 extra = [struct.unpack_from("<III", data, p + 12 * i) for i in range(vlen)]
                 p += 12 * vlen
             elif kind == ENUM:
+                extra = [struct.unpack_from("<Ii", data, p + 8 * i) for i in range(vlen)]   # name, value
                 p += 8 * vlen
             elif kind == FUNC_PROTO:
                 p += 8 * vlen
@@ -68,6 +69,8 @@ class Btf:
             elif kind == DECL_TAG:
                 p += 4
             elif kind == ENUM64:
+                extra = [(no, lo | (hi << 32)) for no, lo, hi in
+                         (struct.unpack_from("<III", data, p + 12 * i) for i in range(vlen))]
                 p += 12 * vlen
             elif kind not in (PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FLOAT, TYPE_TAG):
                 raise BtfError(f"unknown BTF kind {kind}")
@@ -111,6 +114,32 @@ class Btf:
             return self.sizeof(size, depth + 1)
         raise BtfError(f"cannot size BTF {KIND_NAMES.get(kind, kind)} type #{tid}")
 
+    def skip_mods_typedefs(self, tid: int) -> int:
+        """skip_mods_and_typedefs (libbpf): the same as skip_mods."""
+        return self.skip_mods(tid)
+
+    def member_bits(self, tid: int, i: int) -> tuple[int, int]:
+        """(bit offset, bitfield size or 0) of member ``i`` of a struct/union."""
+        kind, _, _, _, kflag, members = self.type(tid)
+        off = members[i][2]
+        if kflag:
+            return off & 0xFFFFFF, off >> 24
+        return off, 0
+
+    def int_signed(self, tid: int) -> bool:
+        t = self.type(tid)
+        return t[0] == INT and bool((t[5] >> 24) & 1)
+
+    def int_offset(self, tid: int) -> int:
+        t = self.type(tid)
+        return (t[5] >> 16) & 0xFF if t[0] == INT else 0
+
+    def describe(self, tid: int) -> str:
+        """'struct iphdr', 'enum xdp_action', 'int', ... for messages."""
+        kind, name = self.type(tid)[:2]
+        k = {STRUCT: "struct ", UNION: "union ", ENUM: "enum ", ENUM64: "enum ", FWD: "struct "}.get(kind, "")
+        return f"{k}{name or '(anon)'}"
+
     def find_datasec(self, name: str):
         for tid, t in enumerate(self.types):
             if t[0] == DATASEC and t[1] == name:
@@ -122,7 +151,9 @@ def parse_btf_map(btf: Btf, var_tid: int, map_name: str) -> dict:
     """Read one BTF-defined map (a VAR in DATASEC .maps) the way libbpf's
     parse_btf_map_def does: ``__uint(x, N)`` is ``int (*x)[N]``, ``__type(x, T)`` is ``T *x``."""
     kind, name, vtype, *_ = btf.type(var_tid)
-    if kind != VAR:
+    if kind == STRUCT:                      # an inner map's template (the type of __array(values, ...))
+        vtype = var_tid
+    elif kind != VAR:
         raise BtfError(f"map '{map_name}': .maps entry is not a variable")
     sid = btf.skip_mods(vtype)
     skind, _, _, _, _, members = btf.type(sid)
@@ -148,12 +179,51 @@ def parse_btf_map(btf: Btf, var_tid: int, map_name: str) -> dict:
             d[mname + "_size"] = btf.sizeof(mref)
             d[mname + "_type_id"] = mref
         elif mname == "values":
+            # __array(values, struct inner): an array (of 0 or N) of pointers to the inner map's
+            # definition, the template of the maps it holds; its slots may be set statically
             d["values"] = True
-        elif mname in ("inner_map",):
-            raise BtfError(f"map '{map_name}': map-in-map ('{mname}') is not supported by xdplab")
+            d["values_bit_off"] = _bit_off
+            if mk == ARRAY:
+                pt = btf.skip_mods(mextra[0])
+                if btf.type(pt)[0] == PTR:
+                    inner = btf.skip_mods(btf.type(pt)[2])
+                    if btf.type(inner)[0] == STRUCT:
+                        d["inner"] = parse_btf_map(btf, inner, map_name + ".inner")
         else:
             raise BtfError(f"map '{map_name}': unknown map attribute '{mname}' (libbpf would reject it too)")
     return d
+
+
+def parse_core_relos(btf: Btf | None, ext: bytes) -> dict:
+    """.BTF.ext core_relo -> {section name: [(insn byte offset, root type id, access string, kind)]}
+    (struct bpf_core_relo, include/uapi/linux/bpf.h)."""
+    out: dict = {}
+    if btf is None or len(ext) < 32:
+        return out
+    magic, _version, _flags, hdr_len = struct.unpack_from("<HBBI", ext, 0)
+    if magic != BTF_MAGIC or hdr_len < 32:
+        return out
+    cr_off, cr_len = struct.unpack_from("<II", ext, 24)
+    p = hdr_len + cr_off
+    end = p + cr_len
+    if cr_len < 4 or end > len(ext):
+        return out
+    rec_size = struct.unpack_from("<I", ext, p)[0]
+    p += 4
+    if rec_size < 16:
+        raise BtfError(f".BTF.ext core_relo record size {rec_size} < 16")
+    while p + 8 <= end:
+        sec_off, n = struct.unpack_from("<II", ext, p)
+        p += 8
+        recs = []
+        for _ in range(n):
+            if p + rec_size > end:
+                raise BtfError(".BTF.ext core_relo: truncated record")
+            insn_off, type_id, access_off, kind = struct.unpack_from("<IIII", ext, p)
+            p += rec_size
+            recs.append((insn_off, type_id, btf.str(access_off), kind))
+        out[btf.str(sec_off)] = recs
+    return out
 
 
 def parse_line_info(btf: Btf | None, ext: bytes) -> dict:

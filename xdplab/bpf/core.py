@@ -40,6 +40,13 @@ class BpfProgram:
         self.insns = d.insns
         self.line_info = d.line_info
         self.jit_error = ""
+        self.load_error = d.error           # '' or why this program does not load (xdplab/bpf/README.md)
+        self.core_poison = d.core_poison    # insn -> why its CO-RE relocation failed (reached: a fault)
+
+    def check_loaded(self):
+        """Raise BpfLoadError (naming this program and the missing piece) if it did not load."""
+        if self.load_error:
+            raise BpfLoadError(f"{os.path.basename(self.object.path)}: {self.load_error}")
 
     @property
     def state(self):
@@ -56,6 +63,9 @@ class BpfProgram:
         on.  Returns False, with the reason in ``jit_error``, for a program that stays
         interpreted (bpf-to-bpf calls, tail calls)."""
         from .jit import JitUnsupported, bpf_prog_jit
+        if self.load_error:
+            self.jit_error = self.load_error
+            return False
         if not self.jited:
             try:
                 bpf_prog_jit(self.state, self.index)
@@ -113,7 +123,10 @@ class BpfObject:
         self.path = elfobj.path
         self.license = elfobj.license
         self._mapdefs = elfobj.maps
+        self.core_relos = elfobj.core_relos       # the CO-RE relocations applied (xdplab.bpf.relo_core)
         code, starts, lens = decode_programs(elfobj.progs, elfobj.maps)
+        if elfobj.progs and all(p.error for p in elfobj.progs):
+            raise BpfLoadError(f"{os.path.basename(self.path)}: " + "\n".join(p.error for p in elfobj.progs))
         self.state = create_bpf_state(code, starts, lens, [int(p.frags) for p in elfobj.progs], elfobj.maps)
         self.programs = {}
         self._progs = []
@@ -127,6 +140,12 @@ class BpfObject:
         for i, d in enumerate(elfobj.maps):
             self.maps[d.name] = Map(self, i, d.name, d)
         self._vm_state = None
+        from .fib import Fib
+        self.fib = Fib(self.state)                   # bpf_fib_lookup's routes / neighbours / devices
+        for i, d in enumerate(elfobj.maps):          # map-in-map slots set in the object (libbpf does it)
+            for slot, tgt in sorted(getattr(d, "static_values", {}).items()):
+                self._mapdefs[i].static_values = d.static_values
+                self.maps[d.name].update(slot, self._map_by_index(tgt))
 
     @property
     def vm_state(self):
@@ -151,18 +170,42 @@ class BpfObject:
             raise KeyError(f"{os.path.basename(self.path)} has {len(self._progs)} programs; pick one of "
                            f"{self.describe_programs()}")
         if name in self.programs:
+            self.programs[name].check_loaded()
             return self.programs[name]
         hits = [p for p in self._progs if p.section == name]
         if len(hits) == 1:
+            hits[0].check_loaded()
             return hits[0]
         raise KeyError(f"no program or section {name!r} in {os.path.basename(self.path)}; available: "
                        f"{self.describe_programs()}")
 
     def describe_programs(self) -> str:
-        return ", ".join(f"{p.name} (section {p.section})" for p in self._progs)
+        return ", ".join(f"{p.name} (section {p.section}{', not loaded' if p.load_error else ''})"
+                         for p in self._progs)
+
+    @property
+    def load_errors(self) -> dict:
+        """{program name: why it did not load} for the programs xdplab refused (the others run)."""
+        return {p.name: p.load_error for p in self._progs if p.load_error}
 
     def map_name(self, m: int) -> str:
         return self._mapdefs[m].name if 0 <= m < len(self._mapdefs) else f"#{m}"
+
+    def _map_by_index(self, i):
+        for mp in self.maps.values():
+            if mp.index == i:
+                return mp
+        return i
+
+    def _inner_mismatch(self, outer: int, inner: int) -> str:
+        """Why map ``inner`` cannot go into map-in-map ``outer`` (bpf_map_meta_equal), or ''."""
+        t, d = self._mapdefs[outer].inner, self._mapdefs[inner]
+        for what, a, b in (("type", t.type, d.type), ("key_size", t.key_size, d.key_size),
+                           ("value_size", t.value_size, d.value_size), ("max_entries", t.max_entries, d.max_entries),
+                           ("map_flags", t.map_flags, d.map_flags)):
+            if a != b:
+                return f"{what} {b} != {a}"
+        return ""
 
     def _prog_by_index(self, i):
         return self._progs[i] if 0 <= i < len(self._progs) else i
@@ -315,6 +358,7 @@ def test_run(prog: BpfProgram, packet, repeat: int = 1, *, cpu: int = 0, now_ns:
     ``mode='python'`` runs the python copy of the VM (slow; same results)."""
     if not isinstance(prog, BpfProgram):
         raise TypeError(f"test_run needs a BpfProgram (obj.programs[name]), got {type(prog).__name__}")
+    prog.check_loaded()
     repeat = max(1, int(repeat))
     mem, xdp = create_test_xdp(bytes(packet), ingress_ifindex, rx_queue_index)
     if env is None:

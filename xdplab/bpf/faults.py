@@ -9,8 +9,9 @@ from ..xdp_abi import ENV_ERR, ENV_ERR_A, ENV_ERR_B, ENV_ERR_C, ENV_ERR_PC
 from .helpers import HELPER_NAMES
 from .insn import disasm_one
 from .maps import BPF_MAP_TYPE_NAMES
+from .relo_core import POISON_HELPER
 from .state import K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK, MAP_VALUE_SIZE, MAP_VSHIFT, PTR_MASK, PTR_SHIFT
-from .vm import (FAULT_ATOMIC, FAULT_BAD_HELPER, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_CTX, FAULT_HELPER_MAP,
+from .vm import (FAULT_HELPER_PKT, FAULT_ATOMIC, FAULT_BAD_HELPER, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_CTX, FAULT_HELPER_MAP,
                  FAULT_HELPER_MEM, FAULT_MAP_PTR, FAULT_MAPVAL, FAULT_PKT, FAULT_RDONLY, FAULT_SCALAR,
                  FAULT_STACK)
 
@@ -168,6 +169,18 @@ def format_fault(prog, env) -> str:
                f"{'+' + str(poff) if kind in _KIND else ''}")
         hint = "the buffer passed to the helper is not fully inside the memory it points to"
         fix = "pass a buffer (stack / map value / checked packet range) at least as large as the size argument"
+    elif err == FAULT_HELPER_PKT:
+        msg = "helper access to the packet is not allowed"
+        hint = ("only the helpers made for packets (map lookups/updates, csum_diff, xdp_load_bytes ...) may "
+                "read packet memory; perf and ring buffer output may not (the kernel refuses the program)")
+        fix = "copy the bytes to the stack first, or use the perf output's flags (size << 32) to append frame bytes"
+    elif err == FAULT_BAD_HELPER and a == POISON_HELPER:
+        why = p.core_poison.get(i, "a CO-RE relocation that could not be resolved")
+        msg = f"invalid func unknown#{a}\nprog '{p.name}': {why}"
+        hint = ("libbpf 'poisons' an instruction whose CO-RE relocation matches nothing in the kernel's BTF; "
+                "the program reached it")
+        fix = ("use a field Linux 6.1 has, or guard the access with bpf_core_field_exists() / "
+               "bpf_core_type_exists()")
     elif err == FAULT_BAD_HELPER:
         msg = f"invalid func {_hname(a)}"
         hint = "the VM does not implement this helper"

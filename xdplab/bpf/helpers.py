@@ -55,13 +55,21 @@ SUPPORTED_HELPERS = frozenset({
     8,    # get_smp_processor_id
     12,   # tail_call
     23,   # redirect
+    25,   # perf_event_output (bpf_xdp_event_output)
     28,   # csum_diff
     44,   # xdp_adjust_head
     51,   # redirect_map
     54,   # xdp_adjust_meta
     65,   # xdp_adjust_tail
+    69,   # fib_lookup (against obj.fib: xdplab.bpf.fib)
     125,  # ktime_get_boot_ns
+    130,  # ringbuf_output
+    131,  # ringbuf_reserve
+    132,  # ringbuf_submit
+    133,  # ringbuf_discard
+    134,  # ringbuf_query
     160,  # ktime_get_coarse_ns
+    181,  # loop (the callback is a BPF-to-BPF function; run by the interpreter)
     188,  # xdp_get_buff_len
     189,  # xdp_load_bytes
     190,  # xdp_store_bytes

@@ -317,6 +317,8 @@ def jit_unsupported(code: np.ndarray, start: int, length: int) -> str | None:
             return f"insn {pc - start}: {_LOCAL_BLOCKERS[op]}"
         if op == 127 and int(code[pc, 2]) == 12:
             return f"insn {pc - start}: bpf_tail_call"
+        if op == 127 and int(code[pc, 2]) == 181:
+            return f"insn {pc - start}: bpf_loop (its callback runs in the interpreter)"
     return None
 
 

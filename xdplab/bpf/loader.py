@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .btf import Btf, BtfError, parse_btf_map, parse_line_info
+from .btf import Btf, BtfError, parse_btf_map, parse_core_relos, parse_line_info
 from .helpers import HELPER_NAMES, SUPPORTED_HELPERS
 from .insn import (BPF_ALU, BPF_ALU64, BPF_ATOMIC, BPF_CALL, BPF_CMPXCHG, BPF_DW, BPF_END, BPF_EXIT,
                    BPF_FETCH, BPF_JA, BPF_JMP, BPF_JMP32, BPF_LD, BPF_LDX, BPF_MEM, BPF_MEMSX, BPF_MOV,
@@ -28,10 +28,12 @@ from .insn import (BPF_ALU, BPF_ALU64, BPF_ATOMIC, BPF_CALL, BPF_CMPXCHG, BPF_DW
                    OP_ATOMIC_W, OP_BSWAP, OP_CALL, OP_CALL_LOCAL, OP_EXIT, OP_JA, OP_LD_IMM64, OP_LDSX, OP_LDX,
                    OP_LE, OP_MOVSX, OP_MOVSX32, OP_SDIV, OP_SMOD, OP_ST, OP_STX, ALU64_K, ALU64_X, ALU32_K,
                    ALU32_X, JMP64_K, JMP64_X, JMP32_K, JMP32_X, SIZE_INDEX, disasm_one, pack, unpack)
-from .maps import (BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
+from .maps import (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, PERF_RING_SIZE, BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_F_NO_COMMON_LRU, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_LRU_HASH,
+                   BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
                    BPF_MAP_TYPE_NAMES, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_XSKMAP, SUPPORTED_MAP_TYPES,
                    is_hash_type, is_percpu_type)
-from .state import K_MAP, K_MAPVAL, NR_CPUS, PTR_SHIFT, _pow2_at_least
+from .relo_core import POISON_HELPER
+from .state import K_FUNC, K_MAP, K_MAPVAL, NR_CPUS, PTR_SHIFT, _pow2_at_least
 
 # the largest value of an array map: KMALLOC_MAX_SIZE, 1 << (MAX_ORDER + PAGE_SHIFT - 1) with 6.1's
 # MAX_ORDER 11 and 4 KiB pages (array_map_alloc_check refuses more with -E2BIG)
@@ -75,6 +77,12 @@ class MapDef:
     rdonly: bool = False
     internal: bool = False        # global data (.rodata/.data/.bss)
     variables: dict = field(default_factory=dict)   # global data: name -> (offset, size) from BTF
+    error: str = ""               # why xdplab cannot create this map (the programs that use it are refused)
+    inner: "MapDef | None" = None  # map-in-map: the template of the inner maps (from __array(values, ...))
+    values_off: int = 0           # map-in-map: where values[] is in .maps
+    static_values: dict = field(default_factory=dict)   # map-in-map: slot -> index of the inner map
+    kattr: tuple | None = None    # (key_size, value_size, max_entries) as the kernel has them, where the
+                                  # VM's storage differs (perf event array: a ring per slot; ringbuf)
 
 
 @dataclass
@@ -86,6 +94,8 @@ class ProgDef:
     attach: str = "xdp"           # xdp, xdp/devmap, xdp/cpumap
     line_info: list = field(default_factory=list)   # (insn index, file, line, col, text)
     origin: list = field(default_factory=list)      # per insn: (section, insn index in section)
+    error: str = ""               # why this program does not load (the object's other programs do)
+    core_poison: dict = field(default_factory=dict)   # insn -> why its CO-RE relocation is poisoned
 
 
 @dataclass
@@ -95,6 +105,7 @@ class ElfObject:
     maps: list
     progs: list
     kversion: int = 0
+    core_relos: list = field(default_factory=list)  # xdplab.bpf.relo_core.CoreRelo, as applied
 
 
 def section_frags(sec: str) -> tuple[bool, str]:
@@ -170,9 +181,8 @@ def _read(elf, path, RelocationSection, SymbolTableSection):
         btf = Btf(btf_sec.data())
     ext_sec = elf.get_section_by_name(".BTF.ext")
     line_info = parse_line_info(btf, ext_sec.data()) if ext_sec is not None and btf is not None else {}
-    if line_info.pop("__core_relo__", False):
-        raise _err(path, "the object has CO-RE relocations (BPF_CORE_READ / preserve_access_index); xdplab "
-                         "has no kernel BTF to resolve them: access packet data directly instead")
+    line_info.pop("__core_relo__", None)
+    core = parse_core_relos(btf, ext_sec.data()) if ext_sec is not None and btf is not None else {}
 
     # ---- maps
     maps: list[MapDef] = []
@@ -201,12 +211,48 @@ def _read(elf, path, RelocationSection, SymbolTableSection):
                 ks = d.get("key_size", 0)
                 vs = d.get("value_size", 0)
                 me = d.get("max_entries", 0)
-                md = _make_map(path, vname, mt, ks, vs, me, d.get("map_flags", 0), ".maps")
-                if d.get("values"):
-                    raise _err(path, f"map '{vname}': static initialization of map values (__array(values, ...)) "
-                                     f"is not supported; fill the map from Python (obj.maps['{vname}'].update)")
+                if mt in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+                    inner = d.get("inner")
+                    if inner is None:
+                        raise _err(path, f"map '{vname}': a map-in-map needs its inner map's definition: "
+                                         f"__array(values, struct {{ ... }})")
+                    vs = vs or 4
+                    if vs != 4:
+                        raise _err(path, f"map '{vname}': a map-in-map holds 4-byte values (map fds), not {vs}")
+                    tmpl = _make_map(path, vname + ".inner", inner.get("type", 0), inner.get("key_size", 0),
+                                     inner.get("value_size", 0), inner.get("max_entries", 0),
+                                     inner.get("map_flags", 0), ".maps")
+                    if tmpl.error:
+                        raise _err(path, f"map '{vname}': inner {tmpl.error}")
+                    if tmpl.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_PROG_ARRAY):
+                        raise _err(path, f"map '{vname}': inner maps may not be map-in-maps or prog arrays "
+                                         f"(bpf_map_meta_alloc says -EINVAL)")
+                    md = _make_map(path, vname, mt, ks, 4, me, d.get("map_flags", 0), ".maps")
+                    md.inner = tmpl
+                    md.values_off = voff + d.get("values_bit_off", 0) // 8
+                else:
+                    md = _make_map(path, vname, mt, ks, vs, me, d.get("map_flags", 0), ".maps")
+                    if d.get("values"):
+                        raise _err(path, f"map '{vname}': static initialization of {BPF_MAP_TYPE_NAMES.get(mt)} "
+                                         f"values (__array(values, ...)) is not supported; fill the map from "
+                                         f"Python (obj.maps['{vname}'].update)")
                 map_by_sym[(idx, voff)] = len(maps)
                 maps.append(md)
+            # static slots of map-in-maps: .rel.maps points values[i] at inner maps
+            for rs in sections:
+                if isinstance(rs, RelocationSection) and rs["sh_info"] == idx:
+                    for r in rs.iter_relocations():
+                        off = int(r["r_offset"])
+                        sy = syms[r["r_info_sym"]]
+                        outer = next((m for m in maps if m.inner is not None and m.values_off <= off
+                                      < m.values_off + 8 * m.max_entries), None)
+                        if outer is None:
+                            raise _err(path, f".maps relocation at {off} against '{sy.name}' is not in a "
+                                             f"map-in-map's values")
+                        tgt = map_by_sym.get((idx, int(sy["st_value"])))
+                        if tgt is None:
+                            raise _err(path, f"map '{outer.name}': values[] refers to '{sy.name}', not a map")
+                        outer.static_values[(off - outer.values_off) // 8] = tgt
         elif s.name == "maps":
             msyms = sorted((sy for sy in syms if sy["st_shndx"] == idx and sy["st_info"]["type"] == "STT_OBJECT"),
                            key=lambda sy: sy["st_value"])
@@ -257,6 +303,20 @@ def _read(elf, path, RelocationSection, SymbolTableSection):
         if len(raw) % 8:
             raise _err(path, f"section {sections[idx].name}: size {len(raw)} is not a multiple of 8")
         code_of[idx] = np.frombuffer(raw, dtype="<u8").astype(np.uint64).copy()
+    # ---- CO-RE relocations (libbpf's bpf_object__relocate_core), against Linux 6.1's layouts
+    core_relos = []
+    poison: dict[tuple[int, int], str] = {}
+    if core:
+        from .relo_core import CoreReloError, apply_core_relos
+        by_name = {sections[i].name: code_of[i] for i in exec_secs}
+        try:
+            core_relos = apply_core_relos(btf, core, by_name)
+        except (CoreReloError, BtfError) as e:
+            raise _err(path, f"CO-RE: {e}") from None
+        idx_of = {sections[i].name: i for i in exec_secs}
+        for cr in core_relos:
+            if cr.poisoned:
+                poison[(idx_of[cr.section], cr.insn)] = cr.message
     funcs: dict[int, list[tuple[int, int, str, bool]]] = {i: [] for i in exec_secs}   # start, len, name, global
     for sy in syms:
         if sy["st_info"]["type"] == "STT_FUNC" and sy["st_shndx"] in exec_secs:
@@ -294,8 +354,15 @@ def _read(elf, path, RelocationSection, SymbolTableSection):
         sname = sections[idx].name
         frags, attach = section_frags(sname)
         for st, ln, fname, _glob in funcs[idx]:
-            insns, origin = _link_program(path, sections, idx, st, ln, code_of, funcs, relocs, map_by_sym,
-                                          data_secs, maps, text_idx, syms)
+            try:
+                insns, origin = _link_program(path, sections, idx, st, ln, code_of, funcs, relocs, map_by_sym,
+                                              data_secs, maps, text_idx, syms)
+            except BpfLoadError as e:
+                # this program does not load; the object's others still do (libbpf's autoload off)
+                msg = str(e).split(": ", 1)[1] if str(e).startswith(os.path.basename(str(path)) + ": ") else str(e)
+                progs.append(ProgDef(name=fname, section=sname, insns=np.zeros(0, dtype=np.uint64), frags=frags,
+                                     attach=attach, error=f"program '{fname}' (section {sname}): {msg}"))
+                continue
             li = []
             pos = {o: i for i, o in enumerate(origin)}
             for secidx in {o[0] for o in origin}:
@@ -304,13 +371,14 @@ def _read(elf, path, RelocationSection, SymbolTableSection):
                     if k in pos:
                         li.append((pos[k],) + rec[1:])
             li.sort()
+            pz = {k: poison[o] for k, o in enumerate(origin) if o in poison}
             progs.append(ProgDef(name=fname, section=sname, insns=insns, frags=frags, attach=attach,
-                                 line_info=li, origin=origin))
+                                 line_info=li, origin=origin, core_poison=pz))
     if not progs:
         raise _err(path, "no programs found: put the function in a section, e.g. SEC(\"xdp\") int prog(struct "
                          "xdp_md *ctx) {...}")
     _check_map_memory(path, maps)
-    return ElfObject(path=str(path), license=license_, maps=maps, progs=progs)
+    return ElfObject(path=str(path), license=license_, maps=maps, progs=progs, core_relos=core_relos)
 
 
 def _map_bytes(d) -> int:
@@ -333,12 +401,41 @@ def _check_map_memory(path, maps) -> None:
                          f"bytes): lower its max_entries")
 
 
+def _refused_map(name, mt, ks, vs, me, fl, section, why) -> MapDef:
+    """A map xdplab cannot create: a one-slot placeholder, so that the object's programs that do
+    not use it load (the ones that do are refused with ``why``)."""
+    return MapDef(name=name, type=BPF_MAP_TYPE_ARRAY, key_size=4, value_size=8, max_entries=1, map_flags=0,
+                  section=section, id=next(_map_ids), error=why)
+
+
 def _make_map(path, name, mt, ks, vs, me, fl, section) -> MapDef:
     tn = BPF_MAP_TYPE_NAMES.get(mt, f"#{mt}")
     if mt not in SUPPORTED_MAP_TYPES:
-        raise _err(path, f"map '{name}': type BPF_MAP_TYPE_{tn.upper()} is not supported by xdplab (supported: "
-                         + ", ".join("BPF_MAP_TYPE_" + BPF_MAP_TYPE_NAMES[t].upper() for t in SUPPORTED_MAP_TYPES)
-                         + ")")
+        return _refused_map(name, mt, ks, vs, me, fl, section,
+                            f"map '{name}': type BPF_MAP_TYPE_{tn.upper()} is not supported by xdplab (supported: "
+                            + ", ".join("BPF_MAP_TYPE_" + BPF_MAP_TYPE_NAMES[t].upper() for t in SUPPORTED_MAP_TYPES)
+                            + ")")
+    if mt == BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+        ks, vs = ks or 4, vs or 4
+        if (ks, vs) != (4, 4):
+            raise _err(path, f"map '{name}': perf_event_array needs 4-byte keys and values (got {ks}/{vs})")
+        if me == 0:
+            me = NR_CPUS              # libbpf: max_entries 0 means one slot per possible CPU
+        if me > 4096:
+            raise _err(path, f"map '{name}': {me} perf event slots; xdplab allows 4096")
+        return MapDef(name=name, type=mt, key_size=4, value_size=2 * PERF_RING_SIZE, max_entries=me, map_flags=fl,
+                      section=section, id=next(_map_ids), kattr=(4, 4, me))
+    if mt == BPF_MAP_TYPE_RINGBUF:
+        if ks or vs:
+            raise _err(path, f"map '{name}': a ringbuf has no key or value (ringbuf_map_alloc says -EINVAL for "
+                             f"key {ks}/value {vs}): declare only type and max_entries")
+        if me < 4096 or me & (me - 1):
+            raise _err(path, f"map '{name}': ringbuf max_entries {me} must be a power of 2 and a multiple of "
+                             f"the page size (4096), the size of the ring in bytes (-EINVAL)")
+        if me > 16 << 20:
+            raise _err(path, f"map '{name}': a {me >> 20} MiB ringbuf; xdplab holds at most 16 MiB")
+        return MapDef(name=name, type=mt, key_size=4, value_size=2 * me, max_entries=1, map_flags=fl,
+                      section=section, id=next(_map_ids), kattr=(0, 0, me))
     if me <= 0:
         raise _err(path, f"map '{name}': max_entries must be > 0 (add __uint(max_entries, N))")
     if me > 1 << 20:
@@ -361,9 +458,23 @@ def _make_map(path, name, mt, ks, vs, me, fl, section) -> MapDef:
         raise _err(path, f"map '{name}': array maps need a 4-byte key (__u32), got {ks}")
     if ks > 512 or vs > 65536:
         raise _err(path, f"map '{name}': key {ks}B / value {vs}B too large (max 512 / 65536)")
-    if fl & ~(1 | 0x80 | 0x100 | 0x400):
-        raise _err(path, f"map '{name}': map_flags {fl:#x} not supported (BPF_F_NO_PREALLOC, "
-                         f"BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG, BPF_F_MMAPABLE are)")
+    if fl & BPF_F_NO_COMMON_LRU:
+        if mt not in (BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH):
+            raise _err(path, f"map '{name}': map_flags BPF_F_NO_COMMON_LRU ({BPF_F_NO_COMMON_LRU:#x}) is for "
+                             f"LRU hash maps only (htab_map_alloc_check says -EINVAL for a {tn} map)")
+        # htab_map_alloc: with per-CPU LRU lists, max_entries is rounded up to a multiple of the
+        # number of possible CPUs (each CPU's list gets an equal share)
+        me = -(-me // NR_CPUS) * NR_CPUS
+    known = 1 | BPF_F_NO_COMMON_LRU | 0x80 | 0x100 | 0x400
+    if fl & ~known:
+        names = {0x4: "BPF_F_NUMA_NODE", 0x8: "BPF_F_RDONLY", 0x10: "BPF_F_WRONLY", 0x20: "BPF_F_STACK_BUILD_ID",
+                 0x40: "BPF_F_ZERO_SEED", 0x200: "BPF_F_CLONE", 0x800: "BPF_F_PRESERVE_ELEMS",
+                 0x1000: "BPF_F_INNER_MAP"}
+        bad = [names.get(1 << b, f"{1 << b:#x}") for b in range(32) if fl & ~known & (1 << b)]
+        return _refused_map(name, mt, ks, vs, me, fl, section,
+                            f"map '{name}': map_flags {fl:#x}: {', '.join(bad)} not supported by xdplab "
+                            f"(BPF_F_NO_PREALLOC, BPF_F_NO_COMMON_LRU, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG, "
+                            f"BPF_F_MMAPABLE are)")
     ro = bool(fl & BPF_F_RDONLY_PROG) or mt in (BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH,
                                                 BPF_MAP_TYPE_XSKMAP)
     return MapDef(name=name, type=mt, key_size=ks, value_size=vs, max_entries=me, map_flags=fl, section=section,
@@ -405,6 +516,8 @@ def _link_program(path, sections, sec, start, length, code_of, funcs, relocs, ma
                                          f"without a body) is not supported: define it in the object")
                     if (shn, int(sy["st_value"])) in map_by_sym and sy["st_info"]["type"] != "STT_SECTION":
                         mi = map_by_sym[(shn, int(sy["st_value"]))]
+                        if maps[mi].error:
+                            raise _err(path, f"uses {maps[mi].error}")
                         v = (v & ~(0xF << 12) & 0xFFFFFFFF) | (BPF_PSEUDO_MAP_FD << 12) | (mi << 32)
                     elif shn in data_secs:
                         mi = data_secs[shn]
@@ -414,8 +527,18 @@ def _link_program(path, sections, sec, start, length, code_of, funcs, relocs, ma
                         v = (v & 0xFFFFFFFF & ~(0xF << 12)) | (BPF_PSEUDO_MAP_VALUE << 12) | (mi << 32)
                         v2 = (v2 & 0xFFFFFFFF) | ((off & 0xFFFFFFFF) << 32)
                     elif shn in code_of:
-                        raise _err(path, f"taking the address of function '{sy.name}' (callbacks for bpf_loop/"
-                                         f"bpf_for_each_map_elem) is not supported by xdplab")
+                        # a callback (bpf_loop): libbpf makes it a BPF_PSEUDO_FUNC ld_imm64 whose imm is
+                        # the function's offset from the next insn, like a call's
+                        tgt_i = (int(sy["st_value"]) + imm) // 8
+                        fn = next(((s0, l0) for s0, l0, _n, _g in funcs[shn] if s0 == tgt_i), None)
+                        if fn is None:
+                            raise _err(path, f"address of '{sy.name}'+{imm} is not the start of a function")
+                        if (shn, fn[0]) not in placed:
+                            placed[(shn, fn[0])] = -1
+                            units.append((shn, fn[0], fn[1]))
+                        fixups.append((len(out), (shn, fn[0]), 0))
+                        v = (v & 0xFFFFFFFF & ~(0xF << 12)) | (BPF_PSEUDO_FUNC << 12)
+                        v2 = v2 & 0xFFFFFFFF
                     elif isinstance(shn, int) and sections[shn].name in (".maps", "maps"):
                         raise _err(path, f"reference into {sections[shn].name} that is not a map ('{sy.name}')")
                     else:
@@ -495,8 +618,16 @@ def decode_programs(progs: list[ProgDef], maps: list[MapDef]):
     starts, lens = [], []
     for p in progs:
         starts.append(len(rows))
-        lens.append(len(p.insns))
-        rows.extend(_decode_one(p, maps, len(rows)))
+        if not p.error:
+            try:
+                dec = _decode_one(p, maps, len(rows))
+            except BpfLoadError as e:
+                p.error = f"program '{p.name}' (section {p.section}): " + str(e).removeprefix(f"program '{p.name}': ")
+        if p.error:
+            # refused: one row that returns XDP_ABORTED (r0 = 0), never run (BpfProgram refuses it)
+            dec = [(OP_EXIT, 0, 0, BPF_JMP | BPF_EXIT)]
+        lens.append(len(dec))
+        rows.extend(dec)
     if not rows:
         rows = [(0, 0, 0, 0)]
     return np.array(rows, dtype=np.int64).reshape(-1, 4), starts, lens
@@ -593,6 +724,9 @@ def _decode_one(p: ProgDef, maps, base):
                     continue
                 if s != 0:
                     raise bad("kfunc calls are not supported by xdplab")
+                if im == POISON_HELPER and pc in p.core_poison:
+                    out.append((OP_CALL, 0, im, c))      # a CO-RE relocation that failed: faults if reached
+                    continue
                 if im not in SUPPORTED_HELPERS:
                     if 0 <= im < len(HELPER_NAMES):
                         raise bad(f"helper bpf_{HELPER_NAMES[im]}#{im} is not available in xdplab's VM "
@@ -637,6 +771,8 @@ def _decode_one(p: ProgDef, maps, base):
             elif s == BPF_PSEUDO_MAP_FD:
                 if not 0 <= lo < len(maps):
                     raise bad(f"fd {lo} is not pointing to valid bpf_map")
+                if maps[lo].error:
+                    raise bad(f"uses {maps[lo].error}")
                 v = (K_MAP << PTR_SHIFT) | lo
             elif s == BPF_PSEUDO_MAP_VALUE:
                 if not 0 <= lo < len(maps):
@@ -645,7 +781,10 @@ def _decode_one(p: ProgDef, maps, base):
                     raise bad(f"invalid access to map value pointer, value_size={maps[lo].value_size} off={hi}")
                 v = (K_MAPVAL << PTR_SHIFT) | (lo << 32) | hi
             elif s == BPF_PSEUDO_FUNC:
-                raise bad("callbacks (BPF_PSEUDO_FUNC) are not supported by xdplab")
+                t = pc + 1 + im
+                if not 0 <= t < n or t in ld2 or hi:
+                    raise bad("invalid BPF_PSEUDO_FUNC: the callback is not inside the program")
+                v = (K_FUNC << PTR_SHIFT) | (base + t)
             else:
                 raise bad(f"unrecognized bpf_ld_imm64 insn (src {s})")
             out.append((OP_LD_IMM64 | (d << 8), base + pc + 2, v, c))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._twospeed import kernel
-from .state import (CTL_CLOCK, EL_LRU, EL_NEXT, EL_USED, MAP_BBASE, MAP_COUNT, MAP_EBASE, MAP_FREE,
+from .state import (CTL_EV_LOST, CTL_CLOCK, EL_LRU, EL_NEXT, EL_USED, MAP_BBASE, MAP_COUNT, MAP_EBASE, MAP_FREE,
                     MAP_KBASE, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NBUCKETS, MAP_NCOPIES, MAP_TYPE, MAP_VBASE,
                     MAP_VSHIFT, NR_CPUS, SCRATCH_OFF)
 
@@ -56,8 +56,14 @@ BPF_MAP_TYPE_NAMES = {
 for _k, _v in BPF_MAP_TYPE_NAMES.items():
     globals()["BPF_MAP_TYPE_" + _v.upper()] = _k
 
-SUPPORTED_MAP_TYPES = (BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_HASH,
-                       BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PROG_ARRAY,
+# the ring behind each slot of a PERF_EVENT_ARRAY (the perf buffer a reader mmaps: libbpf's
+# perf_buffer__new takes 8 pages per CPU by default; xdplab takes 16 KiB)
+PERF_RING_SIZE = 16 << 10
+
+SUPPORTED_MAP_TYPES = (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_ARRAY_OF_MAPS,
+                       BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_HASH,
+                       BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
+                       BPF_MAP_TYPE_PROG_ARRAY,
                        BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
                        BPF_MAP_TYPE_XSKMAP)
 
@@ -66,6 +72,7 @@ BPF_NOEXIST = 1
 BPF_EXIST = 2
 BPF_F_LOCK = 4
 BPF_F_NO_PREALLOC = 1
+BPF_F_NO_COMMON_LRU = 2
 BPF_F_RDONLY_PROG = 1 << 7
 BPF_F_WRONLY_PROG = 1 << 8
 BPF_F_MMAPABLE = 1 << 10
@@ -76,7 +83,7 @@ CPU_MAP_MAX_QSIZE = 16384  # cpu_map_update_elem: qsize > 16k -> -EOVERFLOW
 
 def is_hash_type(t: int) -> bool:
     return t in (BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH,
-                 BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_DEVMAP_HASH)
+                 BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_HASH_OF_MAPS)
 
 
 def is_percpu_type(t: int) -> bool:
@@ -86,13 +93,13 @@ def is_percpu_type(t: int) -> bool:
 # ------------------------------------------------------------------------------ kernels
 @kernel
 def _map_is_hash(t):
-    return t == 1 or t == 5 or t == 9 or t == 10 or t == 25
+    return t == 1 or t == 5 or t == 9 or t == 10 or t == 13 or t == 25
 
 
 @kernel
 def _map_has_presence(t):
     """Array-like maps whose slots can be empty (fd/dev/cpu/xsk arrays)."""
-    return t == 3 or t == 14 or t == 16 or t == 17
+    return t == 3 or t == 12 or t == 14 or t == 16 or t == 17
 
 
 @kernel
@@ -349,6 +356,9 @@ class Map:
         self.id = d.id
         self.percpu = is_percpu_type(d.type)
         self.section = d.section
+        self.error = getattr(d, "error", "")   # a map xdplab could not create: every operation refuses
+        if getattr(d, "kattr", None):
+            self.key_size, self.value_size, self.max_entries = d.kattr
 
     def __repr__(self):
         return (f"<Map {self.name!r} id {self.id} {self.type_name} key {self.key_size}B value "
@@ -372,7 +382,58 @@ class Map:
             return (v & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
         raise TypeError(f"map {self.name!r}: {what} must be bytes or int, got {type(v).__name__}")
 
+    # ---------------------------------------------------------------- perf / ring buffers
+    def records(self, consume: bool = True) -> list:
+        """The records a PERF_EVENT_ARRAY or RINGBUF holds, oldest first, as a reader gets them
+        (perf_buffer__poll / ring_buffer__poll): perf: ``{'cpu': slot, 'data': bytes}`` (data =
+        the helper's data then the frame bytes it asked for; the kernel pads a raw sample to 8
+        bytes, this gives the exact length), ringbuf: ``{'data': bytes}`` (submitted records;
+        discarded ones are skipped, the reader stops at one still reserved).  ``consume``
+        frees their space, as the reader's consumer position does."""
+        if self.type not in (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF):
+            raise TypeError(f"map {self.name!r} ({self.type_name}) holds no records; perf_event_array and "
+                            f"ringbuf maps do")
+        bs = self._bs
+        m = self.index
+        um = bs.umem
+        vbase = int(bs.maps[m, MAP_VBASE])
+        vshift = int(bs.maps[m, MAP_VSHIFT])
+        ring = int(bs.maps[m, 2]) >> 1                      # MAP_VALUE_SIZE: two rings
+        ebase = int(bs.maps[m, MAP_EBASE])
+        out = []
+        nslots = int(bs.maps[m, MAP_MAX_ENTRIES])
+        for slot in range(nslots):
+            e = ebase + slot
+            prod, cons = int(bs.elems[e, 1]), int(bs.elems[e, 2])
+            base = vbase + (slot << vshift)
+            while cons < prod:
+                at = base + (cons & (ring - 1))
+                hdr = int.from_bytes(bytes(um[at: at + 4]), "little")
+                ln = hdr & 0x3FFFFFFF
+                if hdr & (1 << 31):
+                    break                                   # BPF_RINGBUF_BUSY_BIT: not submitted yet
+                if not hdr & (1 << 30):                     # BPF_RINGBUF_DISCARD_BIT
+                    rec = {"data": bytes(um[at + 8: at + 8 + ln])}
+                    if self.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+                        rec = {"cpu": slot, **rec}
+                    out.append(rec)
+                cons += (ln + 15) & ~7
+            if consume:
+                bs.elems[e, 2] = cons
+        return out
+
+    @property
+    def lost(self) -> int:
+        """Perf records lost because a slot's ring was full (the helper returned -ENOSPC), all
+        perf event arrays of the object together (PERF_RECORD_LOST)."""
+        return int(self._bs.ctl[CTL_EV_LOST])
+
     def _key_in(self, key):
+        if self.type in (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF):
+            raise MapError(EINVAL, f"map {self.name!r} ({self.type_name}): no element access from user space; "
+                                   f"read its records with .records()")
+        if self.error:
+            raise MapError(95, f"{self.error} (the programs that use it did not load)")
         kb = self._bytes(key, self.key_size, "key")
         um = self._bs.umem
         um[SCRATCH_OFF: SCRATCH_OFF + self.key_size] = np.frombuffer(kb, dtype=np.uint8)
@@ -399,6 +460,8 @@ class Map:
             raise KeyError(key)
         if self.type == BPF_MAP_TYPE_PROG_ARRAY:
             return self._obj._prog_by_index(int.from_bytes(self._value_at(e, 0)[:4], "little"))
+        if self.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+            return self._obj._map_by_index(int.from_bytes(self._value_at(e, 0)[:4], "little") - 1)
         if self.percpu:
             return [self._decode(self._value_at(e, c), as_int) for c in range(NR_CPUS)]
         return self._decode(self._value_at(e, 0), as_int)
@@ -435,7 +498,17 @@ class Map:
             value = self._devmap_val(value)
         if t in (BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH) and not isinstance(value, (tuple, list)):
             self._devmap_check(value)
-        if t == BPF_MAP_TYPE_PROG_ARRAY:
+        if t in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+            inner = self._obj.maps.get(value) if isinstance(value, str) else value
+            if not isinstance(inner, Map) or inner._obj is not self._obj:
+                raise MapError(EINVAL, f"map {self.name!r}: a {self.type_name} holds maps of the same object "
+                                       f"(a Map or its name), got {value!r}")
+            why = self._obj._inner_mismatch(self.index, inner.index)
+            if why:
+                raise MapError(EINVAL, f"map {self.name!r}: {inner.name!r} does not match the inner map template "
+                                       f"({why}; bpf_map_meta_equal says -EINVAL)")
+            vals = [self._bytes(inner.index + 1, self.value_size, "value")]
+        elif t == BPF_MAP_TYPE_PROG_ARRAY:
             idx = value if isinstance(value, (int, np.integer)) else getattr(value, "index", None)
             if idx is None or getattr(value, "object", self._obj) is not self._obj:
                 raise MapError(EINVAL, f"map {self.name!r}: a PROG_ARRAY holds programs of the same "
@@ -574,6 +647,8 @@ class Map:
     def keys(self, as_int: bool = False):
         """Iterate keys with bpf_map_get_next_key, like `bpftool map dump`."""
         bs = self._bs
+        if self.error or self.type in (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF):
+            return
         out = np.zeros(max(self.key_size, 4), dtype=np.uint8)
         kbuf = np.zeros(max(self.key_size, 4), dtype=np.uint8)
         fn = self._k("bpf_map_get_next_key")
@@ -630,6 +705,8 @@ class Map:
                     lines.append(f"    value (CPU {c:02d}): " + " ".join(f"{b:02x}" for b in vv))
             elif self.type == BPF_MAP_TYPE_PROG_ARRAY:
                 lines.append(f"key: {kh}  value: program {v.name!r}")
+            elif self.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+                lines.append(f"key: {kh}  value: map {getattr(v, 'name', v)!r} (id {getattr(v, 'id', '?')})")
             else:
                 lines.append(f"key: {kh}  value: " + " ".join(f"{b:02x}" for b in v))
         lines.append(f"Found {sum(1 for _ in self.items())} elements")

@@ -54,6 +54,7 @@ CTL_NEEDS_NOW = 71      # 1 if a program of the object reads the clock (ktime he
 CTL_FRAG_FREE = 72      # count of frag pages bpf_xdp_adjust_tail released; pages follow (17 slots)
 CTL_JIT_CALLS = 90      # 4 slots: addresses of the native slow paths translated programs call (xdplab.bpf.jit)
 CTL_JIT_RUN = 96        # 5 slots: the running translated program's mem, rows, cols, xdp, env (for its slow paths)
+CTL_EV_LOST = 101       # bpf_perf_event_output records lost (the slot's ring was full): -ENOSPC
 # What the last run read and wrote of packet memory, for the board's DMA model (xdplab.progs):
 # the program's own loads and stores (and the VM's reads of packet bytes a helper takes as a
 # key, csum or string argument) as bit sets of the head page's 64-byte lines, and the XDP
@@ -61,7 +62,16 @@ CTL_JIT_RUN = 96        # 5 slots: the running translated program's mem, rows, c
 CTL_PKT_RD = 104        # lines of the head page the program read
 CTL_PKT_WR = 105        # lines of the head page the program wrote
 CTL_TOUCH = 106         # TOUCH_SIZE slots: the helpers' reads and writes, per page
-CTL_SIZE = CTL_TOUCH + TOUCH_SIZE
+# bpf_loop: per call frame d, the running loop's [i, nr_loops, callback row, callback_ctx]
+CTL_LOOP = CTL_TOUCH + TOUCH_SIZE
+# bpf_fib_lookup's tables (xdplab.bpf.fib): counts, then routes, neighbours, devices (FIB_* columns)
+CTL_FIB = CTL_LOOP + 4 * 8
+FIB_MAX_ROUTES, FIB_MAX_NEIGH, FIB_MAX_DEVS = 64, 64, 16
+FIB_RT_COLS, FIB_NB_COLS, FIB_DEV_COLS = 12, 6, 6
+CTL_FIB_RT = CTL_FIB + 4
+CTL_FIB_NB = CTL_FIB_RT + FIB_MAX_ROUTES * FIB_RT_COLS
+CTL_FIB_DEV = CTL_FIB_NB + FIB_MAX_NEIGH * FIB_NB_COLS
+CTL_SIZE = CTL_FIB_DEV + FIB_MAX_DEVS * FIB_DEV_COLS
 
 # ---- maps[m, col]
 MAP_TYPE, MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_MAX_ENTRIES, MAP_FLAGS, MAP_ID, MAP_NCOPIES, MAP_VSHIFT = range(8)
@@ -86,6 +96,7 @@ K_PKT = 0x0B20        # offset = byte offset in the head page (data..data_end, m
 K_STACK = 0x0B30      # offset = byte offset in umem (frame i = [512 i, 512 (i+1)))
 K_MAPVAL = 0x0B40     # bits 32..47 = map index, bits 0..31 = offset in the map's value area
 K_MAP = 0x0B50        # CONST_PTR_TO_MAP: offset = map index
+K_FUNC = 0x0B60       # PTR_TO_FUNC (a callback for bpf_loop): offset = the function's first row
 
 
 class BpfState(NamedTuple):
@@ -144,6 +155,13 @@ def create_bpf_state(code: np.ndarray, prog_start, prog_len, prog_frags, maps: l
     elems[:, 1] = -1
     for m, d in enumerate(maps):
         eb = int(mt[m, MAP_EBASE])
+        if d.type in (4, 27):
+            # PERF_EVENT_ARRAY slot / RINGBUF: [reader present, producer pos, consumer pos]; every
+            # CPU's slot of a perf event array has a reader (what perf_buffer__new opens)
+            elems[eb: eb + d.max_entries, 1] = 0
+            elems[eb: eb + d.max_entries, 0] = 1 if d.type == 27 else 0
+            if d.type == 4:
+                elems[eb: eb + min(d.max_entries, NR_CPUS), 0] = 1
         if is_hash_type(d.type):
             for i in range(d.max_entries):          # free list: every element, in order
                 elems[eb + i, 1] = eb + i + 1 if i + 1 < d.max_entries else -1

@@ -35,7 +35,7 @@ from .insn import OP_LDX, OP_STX
 from .maps import bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset
 from .printk import bpf_trace_printk
 from ._jitabi import array_at, call_jit, data_addr, jit_prog_addr
-from .state import (CTL_FRAG_FREE, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_RET, CTL_FRAMES, CTL_TAILCNT, CTL_TOUCH, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
+from .state import (CTL_FIB, CTL_FIB_DEV, CTL_FIB_NB, CTL_FIB_RT, FIB_DEV_COLS, FIB_NB_COLS, FIB_RT_COLS, CTL_EV_LOST, CTL_LOOP, K_FUNC, CTL_FRAG_FREE, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_RET, CTL_FRAMES, CTL_TAILCNT, CTL_TOUCH, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
                     MAP_EBASE, MAP_ID, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NCOPIES, MAP_RDONLY, MAP_TYPE,
                     MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PR_LEN, PR_START, PTR_MASK, PTR_SHIFT, SCRATCH_OFF)
 
@@ -63,12 +63,13 @@ FAULT_HELPER_MAP = 10  # helper called with a map it does not accept (or no map)
 FAULT_ATOMIC = 11      # atomic operation on packet or context
 FAULT_HELPER_MEM = 12  # helper memory argument outside its region
 FAULT_BAD_HELPER = 13  # helper the VM does not have (caught at load time normally)
+FAULT_HELPER_PKT = 14  # a packet pointer given to a helper that may not read the packet (no pkt_access)
 FAULT_NAMES = {FAULT_PKT: "packet access", FAULT_STACK: "stack access", FAULT_MAPVAL: "map value access",
                FAULT_CTX: "context access", FAULT_SCALAR: "scalar dereference", FAULT_MAP_PTR: "map pointer",
                FAULT_RDONLY: "read-only map", FAULT_BUDGET: "instruction budget",
                FAULT_CALL_DEPTH: "call depth", FAULT_HELPER_MAP: "helper map argument",
                FAULT_ATOMIC: "atomic access", FAULT_HELPER_MEM: "helper memory argument",
-               FAULT_BAD_HELPER: "unknown helper"}
+               FAULT_BAD_HELPER: "unknown helper", FAULT_HELPER_PKT: "helper packet access"}
 
 
 @kernel
@@ -204,7 +205,7 @@ def _helper_map(mp, env, ptr, helper, pc, allowed):
 
 # bit sets of map types per helper
 _MT_DATA = (1 << 1) | (1 << 2) | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10)          # hash/array kinds
-_MT_LOOKUP = _MT_DATA | (1 << 14) | (1 << 25) | (1 << 17)                             # + devmap(_hash), xskmap
+_MT_LOOKUP = _MT_DATA | (1 << 14) | (1 << 25) | (1 << 17) | (1 << 12) | (1 << 13)  # + devmap(_hash), xskmap, map-in-maps
 _MT_REDIRECT = (1 << 14) | (1 << 25) | (1 << 16) | (1 << 17)
 _MT_PROG_ARRAY = 1 << 3
 
@@ -223,8 +224,22 @@ def _prandom_u32(env):
 
 @kernel
 def _csum_diff(bs, mem, xdp, env, pc, stack_top):
-    """bpf_csum_diff(from, from_size, to, to_size, seed): ones'-complement sum of ~from
-    and to (32-bit words) folded into 32 bits plus seed (x86-64 csum_partial)."""
+    """bpf_csum_diff(from, from_size, to, to_size, seed) as arm64 computes it in Linux 6.1.
+
+    The helper (net/core/filter.c) lays out ~from[i] then to[i] (32-bit words) in a scratch
+    buffer and returns ``csum_partial(buffer, from_size + to_size, seed)``.  arm64 has no
+    csum_partial of its own: lib/checksum.c's adds ``do_csum(buffer)`` -- arch/arm64/lib/csum.c,
+    the ones'-complement sum *folded to 16 bits* -- to the seed with an end-around carry.  So
+    with seed 0 the result is at most 0xffff, and a larger seed comes back as seed + that
+    16-bit value (32 bits, carry added back).  Sizes not a multiple of 4 or over 512 bytes
+    in all: -EINVAL.
+
+    Other kernels, for the same words: x86-64 before 6.13 returns the sum folded to 32 bits
+    only (its csum_partial: add32_with_carry of the 64-bit sum and the seed), so the value
+    can exceed 0xffff even with seed 0; since 6.13 (the "homogenize for all archs" change)
+    every architecture returns ``csum_from32to16(...)``: the 32-bit result folded to 16 bits
+    (at most 0xffff whatever the seed).  All three agree after the usual csum_fold, which is
+    why most programs never notice; a program that stores the raw value does."""
     r = bs.ctl
     fsz = r[2] & M32
     tsz = r[4] & M32
@@ -235,7 +250,7 @@ def _csum_diff(bs, mem, xdp, env, pc, stack_top):
     if tsz and not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[3], tsz, np.int64(512), pc, tsz | (3 << 12), stack_top):
         return 0
     sc = bs.umem
-    s = r[5] & M32
+    s = np.int64(0)
     for i in range(SCRATCH_OFF, SCRATCH_OFF + fsz, 4):
         w = np.int64(sc[i]) | (np.int64(sc[i + 1]) << 8) | (np.int64(sc[i + 2]) << 16) | \
             (np.int64(sc[i + 3]) << 24)
@@ -244,10 +259,306 @@ def _csum_diff(bs, mem, xdp, env, pc, stack_top):
         w = np.int64(sc[i]) | (np.int64(sc[i + 1]) << 8) | (np.int64(sc[i + 2]) << 16) | \
             (np.int64(sc[i + 3]) << 24)
         s += w
-    # from64to32 (twice: add up the carries)
-    s = (s & M32) + (s >> 32)
-    s = (s & M32) + (s >> 32)
-    return s & M32
+    # do_csum: the ones'-complement sum of the 16-bit (little-endian) words, folded to 16 bits
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    # lib/checksum.c csum_partial: result = do_csum + seed, carry added back (32 bits)
+    res = s + (r[5] & M32)
+    if res > M32:
+        res = (res & M32) + 1
+    return res
+
+
+@kernel
+def _ring_reserve(bs, e, ring, size, busy, minfree):
+    """Reserve a record of ``size`` bytes (8-byte header + data, 8-aligned) in the ring of slot
+    ``e`` (elems: [_, producer, consumer]); returns the record's offset in the ring (< ring: the
+    storage is two rings long, so a record that wraps stays contiguous) or -1 if it does not fit
+    (``minfree``: 1 for BPF_MAP_TYPE_RINGBUF, which never fills the ring to the last byte)."""
+    rec = (size + 8 + 7) & ~7
+    prod = bs.elems[e, 1]
+    cons = bs.elems[e, 2]
+    if prod + rec - cons > ring - minfree:
+        return np.int64(-1)
+    off = prod & (ring - 1)
+    bs.elems[e, 1] = prod + rec
+    return off
+
+
+@kernel
+def _ring_write_hdr(um, at, size, word2):
+    for i in range(4):
+        um[at + i] = (size >> (8 * i)) & 0xFF
+        um[at + 4 + i] = (word2 >> (8 * i)) & 0xFF
+
+
+@kernel
+def _copy_in(bs, mem, xdp, env, ptr, n, dst, pc, info, stack_top):
+    """Copy n bytes from a checked program pointer to umem[dst:]; False after a fault.  For the
+    helpers without pkt_access (perf and ring buffer output): a packet pointer is refused, as
+    check_helper_mem_access refuses it ("helper access to the packet is not allowed")."""
+    if (ptr >> PTR_SHIFT) == K_PKT:
+        _fault(env, np.int64(FAULT_HELPER_PKT), pc, ptr, info, np.int64(0))
+        return False
+    o = _resolve(bs.maps, xdp, env, ptr, n, np.int64(0), pc, info, stack_top)
+    if o < 0:
+        return False
+    um = bs.umem
+    if (ptr >> PTR_SHIFT) == K_PKT:
+        page = xdp[XB_PAGE]
+        for i in range(n):
+            um[dst + i] = mem[page, o + i]
+        if n > 0:
+            bs.ctl[CTL_PKT_RD] |= pkt_lines(o, n)
+    else:
+        for i in range(n):
+            um[dst + i] = um[o + i]
+    return True
+
+
+@kernel
+def _perf_event_output(bs, mem, xdp, env, pc, stack_top):
+    """bpf_perf_event_output(ctx, map, flags, data, size) for XDP (bpf_xdp_event_output): a
+    record of ``data`` followed by the first ``flags >> 32`` bytes of the frame, into the ring of
+    slot ``flags & 0xffffffff`` (BPF_F_CURRENT_CPU: this CPU's)."""
+    r = bs.ctl
+    m = _helper_map(bs.maps, env, r[2], np.int64(25), pc, np.int64(1 << 4))
+    if m < 0:
+        return 0
+    flags = r[3]
+    if flags & ~((np.int64(0xFFFFF) << 32) | M32):
+        return -22                                        # -EINVAL
+    xsz = (flags >> 32) & 0xFFFFF
+    if xsz > bpf_xdp_get_buff_len(xdp):
+        return -14                                        # -EFAULT
+    idx = flags & M32
+    cpu = env[ENV_CPU]
+    if idx == M32:
+        idx = cpu
+    if idx >= bs.maps[m, MAP_MAX_ENTRIES]:
+        return -7                                         # -E2BIG
+    e = bs.maps[m, MAP_EBASE] + idx
+    if bs.elems[e, EL_USED] == 0:
+        return -2                                         # -ENOENT: no perf event in the slot
+    if idx != cpu:
+        return -95                                        # -EOPNOTSUPP: the event is another CPU's
+    msz = r[5] & M32
+    if msz > 0xFFFF:
+        _fault(env, np.int64(FAULT_HELPER_MEM), pc, r[4], np.int64(4 << 12), np.int64(25))
+        return 0
+    ring = bs.maps[m, MAP_VALUE_SIZE] >> 1
+    off = _ring_reserve(bs, e, ring, msz + xsz, np.int64(0), np.int64(0))
+    if off < 0:
+        bs.ctl[CTL_EV_LOST] += 1
+        return -28                                        # -ENOSPC: the record is lost
+    base = bs.maps[m, MAP_VBASE] + bpf_map_value_offset(bs, m, e, np.int64(0)) + off
+    if msz and not _copy_in(bs, mem, xdp, env, r[4], msz, base + 8, pc, msz | (4 << 12), stack_top):
+        bs.elems[e, 1] -= (msz + xsz + 15) & ~7
+        return 0
+    if xsz:
+        bpf_xdp_load_bytes(mem, xdp, np.int64(0), bs.umem, base + 8 + msz, xsz,
+                           bs.ctl[CTL_TOUCH:CTL_TOUCH + TOUCH_SIZE])
+    _ring_write_hdr(bs.umem, base, msz + xsz, cpu)
+    return 0
+
+
+@kernel
+def _ringbuf_helper(bs, mem, xdp, env, fid, pc, stack_top):
+    """bpf_ringbuf_output / _reserve / _submit / _discard / _query (kernel/bpf/ringbuf.c).
+    A record is an 8-byte header (length, BUSY bit 31 while reserved, DISCARD bit 30) and the
+    data, 8-aligned; the reader (Map.records) stops at a busy record, skips discarded ones."""
+    r = bs.ctl
+    if fid == 132 or fid == 133:                          # submit / discard (data, flags)
+        p = r[1]
+        m = (p >> 32) & 0xFFFF
+        if (p >> PTR_SHIFT) != K_MAPVAL or m >= bs.maps.shape[0] or bs.maps[m, MAP_TYPE] != 27 or (p & M32) < 8:
+            _fault(env, np.int64(FAULT_HELPER_MEM), pc, p, np.int64(1 << 12), fid)
+            return 0
+        h = bs.maps[m, MAP_VBASE] + (p & M32) - 8
+        ln = np.int64(bs.umem[h]) | (np.int64(bs.umem[h + 1]) << 8) | (np.int64(bs.umem[h + 2]) << 16) | \
+            (np.int64(bs.umem[h + 3]) << 24)
+        ln = ln & ~(np.int64(1) << 31)
+        if fid == 133:
+            ln = ln | (np.int64(1) << 30)
+        bs.umem[h + 3] = (ln >> 24) & 0xFF
+        return 0
+    m = _helper_map(bs.maps, env, r[1], fid, pc, np.int64(1 << 27))
+    if m < 0:
+        return 0
+    e = bs.maps[m, MAP_EBASE]
+    ring = bs.maps[m, MAP_VALUE_SIZE] >> 1
+    base = bs.maps[m, MAP_VBASE]
+    if fid == 134:                                        # query
+        q = r[2]
+        if q == 0:
+            return bs.elems[e, 1] - bs.elems[e, 2]        # BPF_RB_AVAIL_DATA
+        if q == 1:
+            return ring                                   # BPF_RB_RING_SIZE
+        if q == 2:
+            return bs.elems[e, 2]                         # BPF_RB_CONS_POS
+        if q == 3:
+            return bs.elems[e, 1]                         # BPF_RB_PROD_POS
+        return 0
+    if fid == 131:                                        # reserve(ringbuf, size, flags)
+        size = r[2]
+        if r[3] != 0 or size < 0 or size > ring:
+            return 0
+        off = _ring_reserve(bs, e, ring, size, np.int64(1), np.int64(1))
+        if off < 0:
+            return 0
+        _ring_write_hdr(bs.umem, base + off, size | (np.int64(1) << 31), np.int64(0))
+        return (np.int64(K_MAPVAL) << PTR_SHIFT) | (m << 32) | (off + 8)
+    # output(ringbuf, data, size, flags)
+    if r[4] & ~np.int64(3):
+        return -22
+    size = r[3] & M32
+    if size > ring:
+        return -11
+    off = _ring_reserve(bs, e, ring, size, np.int64(0), np.int64(1))
+    if off < 0:
+        return -11                                        # -EAGAIN
+    if size and not _copy_in(bs, mem, xdp, env, r[2], size, base + off + 8, pc, size | (2 << 12), stack_top):
+        bs.elems[e, 1] -= (size + 15) & ~7
+        return 0
+    _ring_write_hdr(bs.umem, base + off, size, np.int64(0))
+    return 0
+
+
+@kernel
+def _le(um, o, n):
+    v = np.int64(0)
+    for i in range(n):
+        v |= np.int64(um[o + i]) << (8 * i)
+    return v
+
+
+@kernel
+def _be(um, o, n):
+    v = np.int64(0)
+    for i in range(n):
+        v = (v << 8) | np.int64(um[o + i])
+    return v
+
+
+@kernel
+def _put_le(um, o, n, v):
+    for i in range(n):
+        um[o + i] = (v >> (8 * i)) & 0xFF
+
+
+@kernel
+def _put_be(um, o, n, v):
+    for i in range(n):
+        um[o + n - 1 - i] = (v >> (8 * i)) & 0xFF
+
+
+@kernel
+def _fib_prefix_match(fam, a_hi, a_lo, n_hi, n_lo, plen):
+    if fam == 2:
+        if plen == 0:
+            return True
+        mask = (np.int64(M32) << (32 - plen)) & M32
+        return ((a_lo ^ n_lo) & mask) == 0
+    ph = plen if plen < 64 else 64
+    pl = plen - 64 if plen > 64 else 0
+    mh = np.int64(0) if ph == 0 else (np.int64(-1) << (64 - ph))
+    ml = np.int64(0) if pl == 0 else (np.int64(-1) << (64 - pl))
+    return ((a_hi ^ n_hi) & mh) == 0 and ((a_lo ^ n_lo) & ml) == 0
+
+
+@kernel
+def _fib_dev(c, ifindex):
+    for i in range(c[CTL_FIB + 2]):
+        if c[CTL_FIB_DEV + i * FIB_DEV_COLS] == ifindex:
+            return CTL_FIB_DEV + i * FIB_DEV_COLS
+    return np.int64(-1)
+
+
+@kernel
+def _fib_lookup(bs, mem, xdp, env, pc, stack_top):
+    """bpf_fib_lookup(ctx, params, plen, flags) for XDP (bpf_xdp_fib_lookup, 6.1) against the
+    object's routes, neighbours and devices (xdplab.bpf.fib, in ctl from CTL_FIB)."""
+    r = bs.ctl
+    c = bs.ctl
+    if ((r[3] << 32) >> 32) < 64 or (r[4] & ~np.int64(3)) != 0:
+        return -22                                        # -EINVAL: plen, or a flag 6.1 does not have
+    p = r[2]
+    if (p >> PTR_SHIFT) == K_PKT:
+        _fault(env, np.int64(FAULT_HELPER_PKT), pc, p, np.int64(64 | (2 << 12)), np.int64(0))
+        return 0
+    o = _resolve(bs.maps, xdp, env, p, np.int64(64), np.int64(1), pc, np.int64(64 | (1 << 8) | (2 << 12)), stack_top)
+    if o < 0:
+        return 0
+    um = bs.umem
+    fam = np.int64(um[o])
+    if fam != 2 and fam != 10:
+        return -97                                        # -EAFNOSUPPORT
+    ifindex = _le(um, o + 8, 4)
+    d = _fib_dev(c, ifindex)
+    if d < 0:
+        return -19                                        # -ENODEV
+    if c[d + (3 if fam == 2 else 4)] == 0:
+        return 5                                          # BPF_FIB_LKUP_RET_FWD_DISABLED
+    if fam == 2:
+        a_hi = np.int64(0)
+        a_lo = _be(um, o + 32, 4)
+    else:
+        a_hi = _be(um, o + 32, 8)
+        a_lo = _be(um, o + 40, 8)
+    best = np.int64(-1)
+    bplen = np.int64(-1)
+    bmetric = np.int64(0)
+    for i in range(c[CTL_FIB]):
+        b = CTL_FIB_RT + i * FIB_RT_COLS
+        if c[b] != fam:
+            continue
+        if (r[4] & 2) and c[b + 4] != ifindex:           # BPF_FIB_LOOKUP_OUTPUT: oif = params->ifindex
+            continue
+        if not _fib_prefix_match(fam, a_hi, a_lo, c[b + 1], c[b + 2], c[b + 3]):
+            continue
+        if c[b + 3] > bplen or (c[b + 3] == bplen and c[b + 9] < bmetric):
+            best = b
+            bplen = c[b + 3]
+            bmetric = c[b + 9]
+    if best < 0:
+        return 4                                          # no route: BPF_FIB_LKUP_RET_NOT_FWDED
+    rtype = c[best + 8]
+    if rtype >= 1 and rtype <= 3:
+        return rtype                                      # BLACKHOLE, UNREACHABLE, PROHIBIT
+    if rtype != 0:
+        return 4                                          # local: not forwarded
+    nh = c[best + 4]
+    nd = _fib_dev(c, nh)
+    mtu = c[best + 10]
+    if mtu == 0 and nd >= 0:
+        mtu = c[nd + 2]
+    if _le(um, o + 6, 2) > mtu:
+        _put_le(um, o + 6, 2, mtu)                        # mtu_result (union with tot_len)
+        return 8                                          # BPF_FIB_LKUP_RET_FRAG_NEEDED
+    _put_le(um, o + 12, 4, c[best + 9])                   # rt_metric
+    _put_le(um, o + 8, 4, nh)                             # ifindex
+    if c[best + 5] == fam:                                # via a gateway: it is the next hop
+        a_hi = c[best + 6]
+        a_lo = c[best + 7]
+        if fam == 2:
+            _put_be(um, o + 32, 4, a_lo)
+        else:
+            _put_be(um, o + 32, 8, a_hi)
+            _put_be(um, o + 40, 8, a_lo)
+    mac = np.int64(-1)
+    for i in range(c[CTL_FIB + 1]):
+        b = CTL_FIB_NB + i * FIB_NB_COLS
+        if c[b] == fam and c[b + 1] == a_hi and c[b + 2] == a_lo and c[b + 3] == nh:
+            mac = c[b + 4]
+            break
+    if mac < 0:
+        return 7                                          # BPF_FIB_LKUP_RET_NO_NEIGH
+    _put_le(um, o + 58, 6, mac)                           # dmac
+    _put_le(um, o + 52, 6, c[nd + 1] if nd >= 0 else np.int64(0))   # smac
+    _put_le(um, o + 48, 4, np.int64(0))                   # h_vlan_proto, h_vlan_TCI
+    if mtu:
+        _put_le(um, o + 6, 2, mtu)                        # mtu_result
+    return 0
 
 
 @kernel
@@ -310,6 +621,14 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
             e = bpf_map_lookup_slot(bs, m, bs.umem, np.int64(SCRATCH_OFF), np.int64(1))
             if e < 0:
                 return 0
+            mt = bs.maps[m, MAP_TYPE]
+            if mt == 12 or mt == 13:
+                # a map-in-map gives the inner map itself (CONST_PTR_TO_MAP), or NULL for an empty slot
+                vo = bs.maps[m, MAP_VBASE] + bpf_map_value_offset(bs, m, e, np.int64(0))
+                inner = (np.int64(bs.umem[vo]) | (np.int64(bs.umem[vo + 1]) << 8)) - 1
+                if inner < 0 or inner >= bs.maps.shape[0]:
+                    return 0
+                return (np.int64(K_MAP) << PTR_SHIFT) | inner
             cpu = env[ENV_CPU] if bs.maps[m, MAP_NCOPIES] > 1 else 0
             return (np.int64(K_MAPVAL) << PTR_SHIFT) | (m << 32) | bpf_map_value_offset(bs, m, e, cpu)
         if fid == 3:
@@ -389,6 +708,12 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
         return _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, np.int64(1))
     if fid == 28:                               # bpf_csum_diff
         return _csum_diff(bs, mem, xdp, env, pc, stack_top)
+    if fid == 69:                               # bpf_fib_lookup(ctx, params, plen, flags)
+        return _fib_lookup(bs, mem, xdp, env, pc, stack_top)
+    if fid == 25:                               # bpf_perf_event_output(ctx, map, flags, data, size)
+        return _perf_event_output(bs, mem, xdp, env, pc, stack_top)
+    if fid >= 130 and fid <= 134:               # bpf_ringbuf_*
+        return _ringbuf_helper(bs, mem, xdp, env, fid, pc, stack_top)
     if fid == 6:                                # bpf_trace_printk(fmt, fmt_size, a, b, c)
         n = r[2] & M32
         if n == 0 or n > 512:
@@ -1367,6 +1692,47 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                         stack_top = np.int64(FRAME)
                         regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
                         continue
+                    if fid == 181:                             # bpf_loop(nr_loops, callback, ctx, flags)
+                        nr = regs[1] & M32
+                        if regs[4] != 0:
+                            regs[0] = -22                      # -EINVAL
+                            pc += 1
+                            continue
+                        if nr > 8 * 1024 * 1024:
+                            regs[0] = -7                       # -E2BIG (BPF_MAX_LOOPS)
+                            pc += 1
+                            continue
+                        if (regs[2] >> PTR_SHIFT) != K_FUNC:
+                            ret = _fault(envs[pi], np.int64(FAULT_HELPER_MAP), pc, np.int64(181), np.int64(-2), regs[2])
+                            break
+                        if nr == 0:
+                            regs[0] = 0
+                            pc += 1
+                            continue
+                        if depth + 1 >= 8:
+                            ret = _fault(envs[pi], np.int64(FAULT_CALL_DEPTH), pc, depth + 1, np.int64(0), np.int64(0))
+                            break
+                        # a call frame whose return pc is negative: the callback of a loop
+                        regs[CTL_FRAMES + depth * 6 + 0] = -pc - 1
+                        regs[CTL_FRAMES + depth * 6 + 1] = regs[6]
+                        regs[CTL_FRAMES + depth * 6 + 2] = regs[7]
+                        regs[CTL_FRAMES + depth * 6 + 3] = regs[8]
+                        regs[CTL_FRAMES + depth * 6 + 4] = regs[9]
+                        regs[CTL_FRAMES + depth * 6 + 5] = regs[10]
+                        regs[CTL_LOOP + depth * 4 + 0] = 0
+                        regs[CTL_LOOP + depth * 4 + 1] = nr
+                        regs[CTL_LOOP + depth * 4 + 2] = regs[2] & M48
+                        regs[CTL_LOOP + depth * 4 + 3] = regs[3]
+                        depth += 1
+                        stack_top = (depth + 1) * FRAME
+                        regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | stack_top
+                        regs[1] = 0
+                        regs[2] = regs[CTL_LOOP + (depth - 1) * 4 + 3]
+                        regs[3] = 0
+                        regs[4] = 0
+                        regs[5] = 0
+                        pc = regs[CTL_LOOP + (depth - 1) * 4 + 2]
+                        continue
                     regs[0] = _call_helper(bs, mem, xdps[pi], envs[pi], fid, pc, stack_top)
                     if envs[pi, ENV_ERR] != 0:
                         ret = XDP_ABORTED
@@ -1379,6 +1745,30 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
                     if depth == 0:
                         ret = regs[0]
                         break
+                    lp = depth - 1
+                    if regs[CTL_FRAMES + lp * 6 + 0] < 0:
+                        # the end of one bpf_loop callback: 0 goes on, anything else stops
+                        li = regs[CTL_LOOP + lp * 4 + 0] + 1
+                        if regs[0] == 0 and li < regs[CTL_LOOP + lp * 4 + 1]:
+                            regs[CTL_LOOP + lp * 4 + 0] = li
+                            regs[1] = li
+                            regs[2] = regs[CTL_LOOP + lp * 4 + 3]
+                            regs[3] = 0
+                            regs[4] = 0
+                            regs[5] = 0
+                            regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | stack_top
+                            pc = regs[CTL_LOOP + lp * 4 + 2]
+                            continue
+                        regs[0] = li
+                        depth -= 1
+                        pc = -regs[CTL_FRAMES + depth * 6 + 0] - 1 + 1
+                        regs[6] = regs[CTL_FRAMES + depth * 6 + 1]
+                        regs[7] = regs[CTL_FRAMES + depth * 6 + 2]
+                        regs[8] = regs[CTL_FRAMES + depth * 6 + 3]
+                        regs[9] = regs[CTL_FRAMES + depth * 6 + 4]
+                        regs[10] = regs[CTL_FRAMES + depth * 6 + 5]
+                        stack_top = (depth + 1) * FRAME
+                        continue
                     depth -= 1
                     pc = regs[CTL_FRAMES + depth * 6 + 0]
                     regs[6] = regs[CTL_FRAMES + depth * 6 + 1]
