@@ -487,9 +487,10 @@ def helper_label(i: int) -> str:
     return f"unknown#{i}"
 
 
-def decode_programs(progs: list[ProgDef], maps: list[MapDef]):
+def decode_programs(progs: list[ProgDef], maps: list[MapDef], verify: bool = True):
     """Turn relocated programs into the VM's decoded rows, validating like the verifier's
-    first pass (check_subprogs / resolve_pseudo_ldimm64 / check opcodes).  Returns
+    first pass (check_subprogs / resolve_pseudo_ldimm64 / check opcodes), then (``verify``)
+    walking each one as the kernel's verifier does (:mod:`xdplab.bpf.verifier`).  Returns
     (code int64[N,4], starts, lens)."""
     rows = []
     starts, lens = [], []
@@ -497,6 +498,9 @@ def decode_programs(progs: list[ProgDef], maps: list[MapDef]):
         starts.append(len(rows))
         lens.append(len(p.insns))
         rows.extend(_decode_one(p, maps, len(rows)))
+        if verify:
+            from .verifier import verify_program
+            verify_program(p, maps)
     if not rows:
         rows = [(0, 0, 0, 0)]
     return np.array(rows, dtype=np.int64).reshape(-1, 4), starts, lens
