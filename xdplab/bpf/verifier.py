@@ -57,9 +57,9 @@ from .maps import (BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP
 
 __all__ = ["verify_program", "BpfVerifierError", "VerifierResult", "MAX_STEPS"]
 
-MAX_STEPS = 200_000             # instructions walked before giving up (the kernel's limit is 1M)
+MAX_STEPS = 20_000              # instructions walked before giving up (the kernel's limit is 1M); a count,
+                                # not a time, so that what loads does not depend on the machine's load
 MAX_STATES_PER_INSN = 64        # distinct states at one instruction (loop iterations) before giving up
-MAX_SECONDS = 2.0               # and wall-clock time, for the same reason
 U64 = (1 << 64) - 1
 S64_MIN = -(1 << 63)
 S64_MAX = (1 << 63) - 1
@@ -360,9 +360,18 @@ class St:
         return s
 
     def key(self, live):
-        return (tuple(self.regs[i].key() if (live >> i) & 1 else None for i in range(10)),
-                tuple(sorted(self.stk.items())),
-                tuple(sorted((k, v.key()) for k, v in self.spill.items())), self.alloc)
+        """The state as a hashable value: live registers, stack, spills; ids renumbered in order of
+        appearance (states that differ only in id numbers are the same, as check_ids sees them)."""
+        ids = {}
+
+        def rk(r):
+            k = r.key()
+            if r.id:
+                k = k[:2] + (ids.setdefault(r.id, len(ids) + 1),) + k[3:]
+            return k
+        regs = tuple(rk(self.regs[i]) if (live >> i) & 1 else None for i in range(10))
+        spill = tuple(sorted((k, rk(v)) for k, v in self.spill.items()))
+        return (regs, tuple(sorted(self.stk.items())), spill, self.alloc)
 
     def all_regs(self):
         """(container, key) of every register, spilled ones too (bpf_for_each_reg_in_vstate)."""
@@ -524,7 +533,9 @@ class Verifier:
                 if op == 0x90:
                     u |= 1
                 elif op == 0x80:
-                    u |= 0b111110
+                    proto = _PROTOS.get(self.imm[pc]) if self.src[pc] == 0 else None
+                    nargs = len(proto[0]) if proto else 5
+                    u |= ((1 << (nargs + 1)) - 1) & ~1
                     df |= 0b111111
                 elif op != 0x00:
                     u |= 1 << d
@@ -573,7 +584,7 @@ class Verifier:
         st.hist = None
         st.anc = None
         self.visited = {}
-        self.kstored = {}
+        self.vstates = {}
         stack = [(0, st)]
         while stack:
             pc, st = stack.pop()
@@ -583,7 +594,7 @@ class Verifier:
         self.cur = st
         while True:
             self.steps += 1
-            if self.steps > MAX_STEPS or (self.steps & 1023) == 0 and time.perf_counter() - self.t0 > MAX_SECONDS:
+            if self.steps > MAX_STEPS:
                 self.giveup(f"walked {self.steps} instructions without finishing (the kernel walks up to 1M)")
             if pc in self.prune:
                 if self.is_state_visited(pc, st):
@@ -651,6 +662,11 @@ class Verifier:
         seen = self.visited.setdefault(pc, set())
         if k in seen and not self._on_path(st, pc, k):
             return True
+        shape = (tuple(r.t for r in st.regs[:10]), k[1], k[3])
+        olds = self.vstates.setdefault((pc, shape), [])
+        for old in olds:
+            if _covers(old, st, live) and not self._on_path(st, pc, old[4]):
+                return True
         if len(seen) >= MAX_STATES_PER_INSN:
             self.giveup(f"insn {pc} reached in {len(seen)} different states (a loop the lab does not walk to "
                         f"its end; the kernel walks up to 1M instructions)")
@@ -660,6 +676,7 @@ class Verifier:
         if add:
             self.prev_jmps, self.prev_insns = self.jmps, self.steps
         seen.add(k)
+        olds.append((list(st.regs), dict(st.stk), dict(st.spill), st.alloc, k))
         st.anc = (pc, k, st.unsure, add, st.anc)
         return False
 
@@ -977,11 +994,11 @@ class Verifier:
 
     def ldx(self, st, pc):
         c, d, s, off = self.code[pc], self.dst[pc], self.src[pc], self.off[pc]
-        if (c & 0xE0) != 0x60:
-            self.giveup("sign-extending load (cpu v4, after 6.1)")
         size = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}[c & 0x18]
         self.read_reg(st, pc, s)
         val = self.mem_access(st, pc, s, off, size, write=False, vreg=d)
+        if (c & 0xE0) != 0x60:                  # sign-extending load (cpu v4, newer than 6.1): bounds unsure
+            val = unknown(wide=True)
         st.regs[d] = val
 
     def stx(self, st, pc):
@@ -1514,6 +1531,52 @@ _ARG_HINT = {
     "ctx": "pass the program's ctx argument unchanged",
     "mem": "pass a pointer to a buffer (stack, map value or checked packet bytes)",
 }
+
+
+def _reg_covers(o, n, idmap):
+    """regsafe: every value ``n`` may hold, ``o`` may hold too, and pointers are the same pointer."""
+    if o.t == NOT_INIT:
+        return True
+    if o.t != n.t:
+        return False
+    if o.t == SCALAR:
+        return (o.umin <= n.umin and n.umax <= o.umax and o.smin <= n.smin and n.smax <= o.smax
+                and t_in((o.tv, o.tm), (n.tv, n.tm))
+                and (not o.id or idmap.setdefault(("s", o.id), n.id) == n.id))
+    if o.off != n.off or o.m != n.m:
+        return False
+    if o.t in (PKT, META):
+        if o.rng > n.rng or (o.rng < 0) != (n.rng < 0) and o.rng != n.rng:
+            return False
+        if not (o.umin <= n.umin and n.umax <= o.umax and o.smin <= n.smin and n.smax <= o.smax
+                and t_in((o.tv, o.tm), (n.tv, n.tm))):
+            return False
+    elif o.key()[3:] != n.key()[3:]:
+        return False
+    if o.id or n.id:
+        if idmap.setdefault(("p", o.id), n.id) != n.id or idmap.setdefault(("q", n.id), o.id) != o.id:
+            return False
+    return True
+
+
+def _covers(old, st, live):
+    """states_equal: the stored state ``old`` (regs, stack, spills, alloc) covers ``st``."""
+    oregs, ostk, ospill, oalloc, _k = old
+    if oalloc > st.alloc:
+        return False
+    idmap = {}
+    for i in range(10):
+        if (live >> i) & 1 and not _reg_covers(oregs[i], st.regs[i], idmap):
+            return False
+    for spi, types in ostk.items():
+        cur = st.stk.get(spi, "IIIIIIII")
+        for a, b in zip(types, cur):
+            if a == "I" or a == b or (a == "M" and b == "Z"):
+                continue
+            return False
+        if spi in ospill and (spi not in st.spill or not _reg_covers(ospill[spi], st.spill[spi], idmap)):
+            return False
+    return True
 
 
 def _chain(a):
