@@ -595,6 +595,7 @@ class Verifier:
         while True:
             self.steps += 1
             if self.steps > MAX_STEPS:
+                self.endless(st, pc)
                 self.giveup(f"walked {self.steps} instructions without finishing (the kernel walks up to 1M)")
             if pc in self.prune:
                 if self.is_state_visited(pc, st):
@@ -650,15 +651,10 @@ class Verifier:
             apc, akey, aunsure, kept, a = a
             if apc == pc and kept:
                 looping = True
-                if akey == k and not st.unsure and not aunsure and not self._wide(st):
+                if akey == k and not st.unsure and not aunsure and (not self._wide(st) or not self.can_exit[pc]):
                     raise _Reject(pc, [f"infinite loop detected at insn {pc}"],
                                   "the loop comes back to this instruction with every register and stack "
                                   "slot as it was: nothing it does can ever make it stop")
-        if not self.can_exit[pc] and not st.unsure and any(x[0] == pc for x in _chain(st.anc)):
-            raise _Reject(pc, [f"infinite loop detected at insn {pc}"],
-                          "no path out of this loop reaches an exit: it can never stop (Linux 6.7 and later "
-                          "say 'BPF program is too large. Processed 1000001 insn' when the loop's registers "
-                          "change on every turn)")
         seen = self.visited.setdefault(pc, set())
         if k in seen and not self._on_path(st, pc, k):
             return True
@@ -668,6 +664,7 @@ class Verifier:
             if _covers(old, st, live) and not self._on_path(st, pc, old[4]):
                 return True
         if len(seen) >= MAX_STATES_PER_INSN:
+            self.endless(st, pc)
             self.giveup(f"insn {pc} reached in {len(seen)} different states (a loop the lab does not walk to "
                         f"its end; the kernel walks up to 1M instructions)")
         add = self.jmps - self.prev_jmps >= 2 and self.steps - self.prev_insns >= 8
@@ -679,6 +676,15 @@ class Verifier:
         olds.append((list(st.regs), dict(st.stk), dict(st.spill), st.alloc, k))
         st.anc = (pc, k, st.unsure, add, st.anc)
         return False
+
+    def endless(self, st, pc):
+        """The walk is going round a loop no path out of which reaches an exit, on a path the kernel
+        walks too: the kernel walks it until its 1M instruction limit (6.1 calls a loop 'infinite'
+        only when it comes back with every register byte-identical, states_maybe_looping)."""
+        if not self.can_exit[pc] and not st.unsure:
+            raise _Reject(pc, ["BPF program is too large. Processed 1000001 insn"],
+                          "no path out of this loop reaches an exit: it never stops, and the verifier walks it "
+                          "until it has processed a million instructions")
 
     @staticmethod
     def _on_path(st, pc, k):
@@ -1122,14 +1128,14 @@ class Verifier:
                               if off >= 0 else "this is before the start of the packet data"))
 
     def stack_access(self, st, pc, r, reg, off, size, write, vreg, st_imm):
+        if off % size:                                  # check_ptr_alignment: strict for the stack
+            self.reject(st, pc, f"misaligned stack access off 0+{reg.off}+{off - reg.off} size {size}")
         # check_stack_access_within_bounds (fixed offset)
         lo = -512 if write else -st.alloc
         if off < lo or off > -1 or off + size > 0:
             self.reject(st, pc, f"invalid {'write to' if write else 'read from'} stack R{r} off={off} size={size}",
                         hint=("the stack is 512 bytes below r10 (off -512..-1)" if write else
                               "nothing was written this deep into the stack on this path: it is uninitialised"))
-        if off % size:
-            self.reject(st, pc, f"misaligned stack access off (0x0; 0x0)+{reg.off}+{off - reg.off} size {size}")
         slot = -off - 1
         spi = slot // 8
         if write:
@@ -1377,6 +1383,13 @@ class Verifier:
             self.set_min_max(other, st, d, imm & U64, op)
         elif dr.t == SCALAR and j32 and dr.umax <= 0x7FFFFFFF and not unsure:
             self.set_min_max(other, st, d, imm & 0xFFFFFFFF, op)
+        # a compare the kernel refines from and this walk does not (jmp32 on a value that may not
+        # fit, two unknown scalars): the operands' bounds may be wider here than the kernel's
+        if j32 and not (not x and dr.t == SCALAR and dr.umax <= 0x7FFFFFFF and not unsure):
+            for r_ in ((d, s) if x else (d,)):
+                for s_ in (st, other):
+                    if s_.regs[r_].t == SCALAR and not s_.regs[r_].const:
+                        s_.regs[r_] = s_.regs[r_].replace(wide=True)
         if not x and imm == 0 and op in (0x10, 0x50) and dr.t == MVN and not j32:
             self.mark_ptr_or_null(st, dr.id, is_null=(op == 0x50))
             self.mark_ptr_or_null(other, dr.id, is_null=(op == 0x10))
