@@ -44,6 +44,7 @@ allowed and ``back-edge from insn %d to %d`` never applies, pointer comparisons 
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from dataclasses import dataclass, field
@@ -645,10 +646,10 @@ class Verifier:
         k = st.key(live)
         # 6.1 is_state_visited: an equal state still being explored (an ancestor on this path)
         # is an infinite loop; the kernel only keeps states where its heuristics store them
-        a = st.anc
+        a = st.anc if st.anc is not None and (st.anc[5] >> pc) & 1 else None
         looping = False
         while a is not None:
-            apc, akey, aunsure, kept, a = a
+            apc, akey, aunsure, kept, a, _m = a
             if apc == pc and kept:
                 looping = True
                 if akey == k and not st.unsure and not aunsure and (not self._wide(st) or not self.can_exit[pc]):
@@ -674,7 +675,7 @@ class Verifier:
             self.prev_jmps, self.prev_insns = self.jmps, self.steps
         seen.add(k)
         olds.append((list(st.regs), dict(st.stk), dict(st.spill), st.alloc, k))
-        st.anc = (pc, k, st.unsure, add, st.anc)
+        st.anc = (pc, k, st.unsure, add, st.anc, (st.anc[5] if st.anc is not None else 0) | (1 << pc))
         return False
 
     def endless(self, st, pc):
@@ -689,6 +690,8 @@ class Verifier:
     @staticmethod
     def _on_path(st, pc, k):
         a = st.anc
+        if a is None or not (a[5] >> pc) & 1:
+            return False
         while a is not None:
             if a[0] == pc and a[1] == k:
                 return True
@@ -1592,12 +1595,6 @@ def _covers(old, st, live):
     return True
 
 
-def _chain(a):
-    while a is not None:
-        yield a
-        a = a[4]
-
-
 def _s32(v):
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >> 31 else v
@@ -1755,6 +1752,8 @@ def verify_program(prog, maps, raise_on_reject: bool = True) -> VerifierResult:
     v = Verifier(prog, maps)
     t0 = time.perf_counter()
     v.cur = None
+    gc_was = gc.isenabled()
+    gc.disable()                # the walk allocates many small objects and no cycles
     try:
         v.run()
         return VerifierResult("accept", steps=v.steps, seconds=time.perf_counter() - t0)
@@ -1774,3 +1773,6 @@ def verify_program(prog, maps, raise_on_reject: bool = True) -> VerifierResult:
             err.kernel_lines = e.lines
             raise err from None
         return res
+    finally:
+        if gc_was:
+            gc.enable()
