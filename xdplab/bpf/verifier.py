@@ -307,6 +307,12 @@ _PROTOS = {
     160: ((), "int", False),
     188: (("ctx",), "int", False),
     189: (("ctx", "any", "uninit_mem", "size"), "int", False),
+    # where 6.1 wants initialised memory but newer kernels (and a privileged loader since 6.3) do not
+    # insist, the buffer is taken as 'uninit_mem': never stricter than Linux
+    190: (("ctx", "any", "mem_lax", "size"), "int", False),                # xdp_store_bytes
+    25: (("ctx", "map", "any", "mem_lax", "size_or_zero"), "int", False),  # perf_event_output
+    69: (("ctx", "uninit_mem", "size", "any"), "int", False),             # fib_lookup
+    130: (("map", "mem_lax", "size_or_zero", "any"), "int", False),       # ringbuf_output
 }
 # reg types each arg kind accepts (compatible_reg_types in 6.1), in the order the message lists them
 _ARG_TYPES = {
@@ -317,6 +323,7 @@ _ARG_TYPES = {
     "mem": (FP, PKT, META, "map_key", MV, "mem", "alloc_mem", "buf"),
     "mem_or_null": (FP, PKT, META, "map_key", MV, "mem", "alloc_mem", "buf"),
     "uninit_mem": (FP, PKT, META, "map_key", MV, "mem", "alloc_mem", "buf"),
+    "mem_lax": (FP, PKT, META, "map_key", MV, "mem", "alloc_mem", "buf"),
     "size": (SCALAR,),
     "size_or_zero": (SCALAR,),
 }
@@ -332,6 +339,8 @@ _MAP_ONLY = {
 }
 _FUNC_ONLY = {
     12: {BPF_MAP_TYPE_PROG_ARRAY},
+    25: {BPF_MAP_TYPE_PERF_EVENT_ARRAY},
+    130: {BPF_MAP_TYPE_RINGBUF},
     51: {BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_XSKMAP},
 }
 
@@ -1278,7 +1287,8 @@ class Verifier:
                     continue                                   # NULL with size 0 (csum_diff)
                 if not reg.const:
                     self.giveup("variable helper size")
-                self.helper_mem(st, pc, regno - 1, reg.umax, raw=args[i - 1] == "uninit_mem")
+                self.helper_mem(st, pc, regno - 1, reg.umax, raw=args[i - 1] == "uninit_mem",
+                                lax=args[i - 1] == "mem_lax")
         # the call itself
         for r in range(1, 6):
             st.regs[r] = R_NOT_INIT
@@ -1291,8 +1301,9 @@ class Verifier:
         else:
             st.regs[0] = unknown()
 
-    def helper_mem(self, st, pc, regno, size, raw):
-        """check_helper_mem_access for a fixed size."""
+    def helper_mem(self, st, pc, regno, size, raw, lax=False):
+        """check_helper_mem_access for a fixed size (``lax``: a read not checked for initialised
+        stack bytes)."""
         reg = st.regs[regno]
         t = reg.t
         if t in (PKT, META):
@@ -1306,6 +1317,8 @@ class Verifier:
             off = reg.off
             if off < -512 or off > -1 or off + size > 0:
                 self.reject(st, pc, f"invalid indirect access to stack R{regno} off={off} size={size}")
+            if lax:
+                return
             if raw:
                 for i in range(size):
                     o = off + i
