@@ -39,8 +39,8 @@ ARRAY = [dict(type=2, key_size=4, value_size=8, max_entries=4)]
 KEY_ON_STACK = asm.st(4, 10, -4, 0) + asm.alu("mov", 2, 10) + asm.alu("add", 2, imm=-4)
 
 
-def c_prog(body):
-    return HDR + 'SEC("xdp") int prog(struct xdp_md *ctx)\n{\n' + body + "\n}\n"
+def c_prog(body, decls=""):
+    return HDR + decls + 'SEC("xdp") int prog(struct xdp_md *ctx)\n{\n' + body + "\n}\n"
 
 
 # name: (C source or asm instructions, maps for asm, expected 6.1 message lines (None = accepted))
@@ -154,6 +154,58 @@ CASES = {
                                  + asm.call(44) + asm.ldx(1, 0, 7, 0) + asm.exit_() + asm.mov64(0, 2)
                                  + asm.exit_(), None, ["R7 invalid mem access 'scalar'"]),
 }
+
+IP = (PROLOGUE + " struct iphdr *ip = data + sizeof(struct ethhdr);\n"
+      "if ((void *)(ip + 1) > data_end) return XDP_PASS;\n"
+      "struct tcphdr *tcp = (void *)ip + ip->ihl * 4;\n")
+BIG = ("struct big { __u64 c[16]; };\n"
+       "struct { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, __u32); __type(value, struct big);\n"
+       "        __uint(max_entries, 1); } bm SEC(\".maps\");\n")
+LOOKUP_BIG = "__u32 k = 0; struct big *b = bpf_map_lookup_elem(&bm, &k);\nif (!b) return XDP_PASS;\n"
+CASES.update({
+    # variable-offset packet pointers (the IP header length), their check, a check too short
+    "tcp_after_ihl_checked": ("#include <linux/tcp.h>\n" + c_prog(IP + "if ((void *)(tcp + 1) > data_end) return "
+                                                                    "XDP_PASS;\nreturn tcp->dest == 80 ? XDP_DROP "
+                                                                    ": XDP_PASS;"), None, None),
+    "tcp_after_ihl_unchecked": ("#include <linux/tcp.h>\n" + c_prog(IP + "return tcp->dest == 80 ? XDP_DROP : "
+                                                                      "XDP_PASS;"), None,
+                                ["invalid access to packet, off=16 size=2, R2(id=1,off=16,r=0)",
+                                 "R2 offset is outside of the packet"]),
+    "tcp_after_ihl_short_check": ("#include <linux/tcp.h>\n" + c_prog(IP + "if ((void *)tcp + 2 > data_end) "
+                                                                        "return XDP_PASS;\nreturn tcp->dest == 80 "
+                                                                        "? XDP_DROP : XDP_PASS;"), None,
+                                  ["invalid access to packet, off=16 size=2, R2(id=1,off=16,r=16)",
+                                   "R2 offset is outside of the packet"]),
+    "vlan_headers_loop": (c_prog(PROLOGUE + " struct ethhdr *eth = data; void *cur = eth + 1; __u16 proto;\n"
+                                 "if ((void *)(eth + 1) > data_end) return XDP_PASS;\nproto = eth->h_proto;\n"
+                                 "for (int i = 0; i < 2; i++) {\n"
+                                 "  struct { __u16 tci, proto; } *v = cur;\n"
+                                 "  if (proto != __builtin_bswap16(0x8100)) break;\n"
+                                 "  if ((void *)(v + 1) > data_end) return XDP_PASS;\n"
+                                 "  proto = v->proto; cur = v + 1;\n}\n"
+                                 "return proto == 8 ? XDP_DROP : XDP_PASS;"), None, None),
+    # an index into a map value: masked, and checked one too far
+    "map_value_index_masked": (c_prog(LOOKUP_BIG + "b->c[ctx->rx_queue_index & 15]++;\nreturn XDP_PASS;", BIG),
+                               None, None),
+    "map_value_index_off_by_one": (c_prog(LOOKUP_BIG + "__u32 i = ctx->rx_queue_index;\n"
+                                          "if (i > 16) return XDP_PASS;\nb->c[i]++;\nreturn XDP_PASS;", BIG),
+                                   None, ["invalid access to map value, value_size=128 off=128 size=8",
+                                          "R0 max value is outside of the allowed memory range"]),
+    # helpers used right, a packet pointer used after bpf_xdp_adjust_head, a CPUMAP lookup
+    "printk_and_csum_diff": (c_prog(PROLOGUE + ' char f[] = "q=%d\\n";\n'
+                                    "bpf_trace_printk(f, sizeof(f), ctx->rx_queue_index);\n"
+                                    "if (data + 20 > data_end) return XDP_PASS;\n"
+                                    "return bpf_csum_diff(0, 0, data, 20, 0) & 1 ? XDP_DROP : XDP_PASS;"),
+                             None, None),
+    "packet_pointer_after_adjust_head_c": (c_prog(PROLOGUE + " if (data + 20 > data_end) return XDP_PASS;\n"
+                                                  "if (bpf_xdp_adjust_head(ctx, 4)) return XDP_PASS;\n"
+                                                  "return *(__u8 *)data ? XDP_DROP : XDP_PASS;"), None,
+                                           ["R7 invalid mem access 'scalar'"]),
+    "cpumap_lookup": (c_prog("__u32 k = 0; return bpf_map_lookup_elem(&cm, &k) ? XDP_DROP : XDP_PASS;",
+                             "struct { __uint(type, BPF_MAP_TYPE_CPUMAP); __type(key, __u32); __type(value, __u32);\n"
+                             "        __uint(max_entries, 2); } cm SEC(\".maps\");\n"), None,
+                      ["cannot pass map_type 16 into func bpf_map_lookup_elem#1"]),
+})
 
 # Newer kernels than 6.1 accept on purpose, or word the line differently: (what the host may do, why)
 NEWER = {
