@@ -1277,8 +1277,11 @@ class Verifier:
                 if reg.smin < 0:
                     self.reject(st, pc, f"R{regno} min value is negative, either use unsigned or 'var &= const'")
                 if reg.umin == 0 and kind == "size" and not (mreg.t == SCALAR):
-                    if reg.const:
+                    if not reg.const:
+                        self.giveup("a size that may be zero")
+                    if mreg.t == FP:
                         self.reject(st, pc, "invalid zero-sized read")
+                    self.helper_mem(st, pc, regno - 1, 0, raw=False, lax=True)   # refuses size 0
                     self.giveup("zero size")
                 if reg.umax >= BPF_MAX_VAR_SIZ:
                     self.reject(st, pc, f"R{regno} unbounded memory access, use 'var &= const' or "
@@ -1339,7 +1342,8 @@ class Verifier:
                 spi = slot // 8
                 cur = st.stk.get(spi, "IIIIIIII")
                 tt = cur[slot % 8]
-                if st.alloc > slot and (tt in "MZ" or (tt == "S" and spi in st.spill)):
+                # a slot holding a spilled register passes whole (is_spilled_reg looks at its last byte)
+                if st.alloc > slot and (tt in "MZ" or (cur[7] == "S" and spi in st.spill)):
                     continue
                 self.reject(st, pc, f"invalid indirect read from stack R{regno} off {off}+{i} size {size}",
                             hint="the helper reads these stack bytes, but they were never written on this path")
