@@ -382,3 +382,29 @@ def test_bpf_c_magic_raises_the_verifier_error():
     assert "invalid access to packet, off=23 size=1, R1(id=0,off=23,r=14)" in str(ei.value)
     assert "return ip->protocol == 6 ? XDP_DROP : XDP_PASS; @ prog.c:" in str(ei.value)
     assert "bad" not in shell.user_ns
+
+
+# ---------------------------------------------------------------------------- where it cannot decide
+def test_a_branch_the_kernel_may_not_take_gives_up_instead_of_rejecting():
+    """w1 = ctx->rx_queue_index * 3 is a 32-bit product: its bounds here may be wider than the
+    kernel's, so the path `if r1 > 100` opens may be one the kernel never walks.  The bad stack read
+    on it makes the verifier give up (the program loads, the VM checks at run time), not reject."""
+    insns = (asm.ldx(4, 1, 1, 16) + asm.alu("mul", 1, imm=3, wide=False) + asm.jmp("jgt", 1, 2, imm=100)
+             + asm.mov64(0, 2) + asm.exit_() + asm.ldx(8, 0, 10, -8) + asm.exit_())
+    r = verify_program(_AsProgDef(load_insns(insns, verify=False)._progs[0]), [], raise_on_reject=False)
+    assert r.verdict == "unsure" and "may not walk" in r.reason
+    # the same bad load behind a branch on a value the kernel bounds exactly (a u32 field) is refused
+    insns = (asm.ldx(4, 1, 1, 16) + asm.jmp("jgt", 1, 2, imm=100) + asm.mov64(0, 2) + asm.exit_()
+             + asm.ldx(1, 0, 1, 0) + asm.exit_())
+    with pytest.raises(BpfVerifierError, match="R1 invalid mem access 'scalar'"):
+        load_insns(insns)
+
+
+def test_unmodelled_features_load():
+    """BPF-to-BPF calls and loops of many turns are not walked: the program loads (verdict 'unsure')."""
+    for path, name in ((TPROGS / "globals.o", "xdp_globals"), (TPROGS / "loop_csum.o", "xdp_loop_csum")):
+        eo = read_object(path)
+        prog = next(p for p in eo.progs if p.name == name)
+        r = verify_program(prog, eo.maps, raise_on_reject=False)
+        assert r.verdict == "unsure" and r.reason
+        assert load_object(path).programs[name]
