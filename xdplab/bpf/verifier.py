@@ -1164,9 +1164,7 @@ class Verifier:
             if v is not None and off % 8 == 0 and v.t == SCALAR and not _unbounded(v) and \
                     not (v.const and v.tv == 0):
                 # save_register_state: a bounded scalar keeps its bounds (a narrowing spill drops the id)
-                b = list(cur)
-                if spi in st.spill and "S" in cur:
-                    b = ["M" if t == "S" else t for t in b]
+                b = ["I" if t == "I" else "M" for t in cur]    # scrub_spilled_slot on the rest
                 for i in range(8 - size, 8):
                     b[i] = "S"
                 st.stk[spi] = "".join(b)
@@ -1176,7 +1174,7 @@ class Verifier:
                 st.spill[spi] = sv
                 return None
             if v is None and st_imm is not None and off % 8 == 0 and st_imm != 0:
-                b = list(cur)
+                b = ["I" if t == "I" else "M" for t in cur]
                 for i in range(8 - size, 8):
                     b[i] = "S"
                 st.stk[spi] = "".join(b)
