@@ -109,7 +109,7 @@ def test_untranslatable_programs_say_why_and_still_run():
 @pytest.mark.parametrize("case", range(len(test_vm.FAULT_CASES)))
 def test_faults_match_interpreter(case):
     insns, text = test_vm.FAULT_CASES[case]
-    a, b = twins(lambda: load_insns(insns))
+    a, b = twins(lambda: load_insns(insns, verify=False))
     assert b.programs["prog"].jited
     r = same_run(a.programs["prog"], b.programs["prog"], bytes(60))
     assert text in r.fault
@@ -130,7 +130,7 @@ def test_budget_hands_over_to_the_interpreter_at_the_exact_instruction():
         else:
             assert ra.env[ENV_ERR] == 0 and ra.insns == full
     # an endless loop: the budget stops both at the same place
-    a, b = twins(lambda: load_insns(asm.mov64(0, 0) + asm.alu("add", 0, imm=1) + asm.ja(-2)))
+    a, b = twins(lambda: load_insns(asm.mov64(0, 0) + asm.alu("add", 0, imm=1) + asm.ja(-2), verify=False))
     r = same_run(a.programs["prog"], b.programs["prog"], bytes(20), env=None, budget=1001)
     assert r.env[ENV_INSNS] == 1001 and r.env[ENV_ERR_PC] in (1, 2)
 
@@ -185,7 +185,7 @@ def test_checker_rejects_a_difference():
 
 
 def test_env_default_budget():
-    a, b = twins(lambda: load_insns(asm.mov64(0, 0) + asm.alu("add", 0, imm=1) + asm.ja(-2)))
+    a, b = twins(lambda: load_insns(asm.mov64(0, 0) + asm.alu("add", 0, imm=1) + asm.ja(-2), verify=False))
     r = same_run(a.programs["prog"], b.programs["prog"], bytes(20), env=create_env())
     assert r.env[ENV_INSNS] == 1_000_000 and "1000000 instructions" in r.fault
 
@@ -231,7 +231,7 @@ def test_board_budget_hand_over_matches_the_interpreter():
     from xdplab.board import Board
     out = []
     for jit in (True, False):
-        o = load_insns(asm.mov64(0, 0) + asm.alu("add", 0, imm=1) + asm.ja(-2))
+        o = load_insns(asm.mov64(0, 0) + asm.alu("add", 0, imm=1) + asm.ja(-2), verify=False)
         b = Board()
         b.attach(o.programs["prog"], jit=jit)
         assert b.bpf_jited == jit

@@ -27,7 +27,7 @@ GROW = 128
 
 
 def _prog(insns, section="xdp"):
-    return load_insns(insns, name="prog", section=section).programs["prog"]
+    return load_insns(insns, name="prog", section=section, verify=False).programs["prog"]
 
 
 def _bounds(n, fail):

@@ -11,12 +11,14 @@ from xdplab.xdp_abi import ENV_ERR, ENV_ERR_PC, ENV_INSNS
 
 
 def run(insns, pkt=bytes(60), **kw):
-    obj = load_insns(insns, **kw)
+    # these programs break the verifier's rules on purpose: load them unverified to test the
+    # VM's run-time checks, the safety net for what the load-time verifier leaves to run time
+    obj = load_insns(insns, verify=False, **kw)
     return obj, test_run(obj.programs["prog"], pkt)
 
 
 def test_packet_oob_message():
-    obj = load_object(TPROGS / "bad_oob.o")
+    obj = load_object(TPROGS / "bad_oob.o", verify=False)      # the verifier refuses it (test_verifier.py)
     r = test_run(obj.programs["xdp_bad"], bytes(20))
     assert r.retval == 0 and r.env[ENV_ERR] != 0
     assert "invalid access to packet, off=36 size=2, R1(id=0,off=0,r=20)" in r.fault
@@ -51,21 +53,21 @@ def test_map_value_bounds_and_rodata():
     obj = load_object(PROGS / "redirect_cpu.o")
     # a program writing into .rodata: the VM refuses like the verifier
     ro = load_insns(asm.ld_imm64(1, 0, src=2) + [0] * 0 + asm.st(4, 1, 0, 7) + asm.mov64(0, 2) + asm.exit_(),
-                    maps=[dict(type=2, key_size=4, value_size=4, max_entries=1, map_flags=0x80)])
+                    maps=[dict(type=2, key_size=4, value_size=4, max_entries=1, map_flags=0x80)], verify=False)
     r = test_run(ro.programs["prog"], bytes(20))
     assert "write into map forbidden" in r.fault
     assert obj  # loaded fine
 
 
 def test_budget_and_call_depth():
-    obj = load_insns(asm.ja(-1))
+    obj = load_insns(asm.ja(-1), verify=False)
     from xdplab.bpf import create_env
     env = create_env(budget=1000)
     r = test_run(obj.programs["prog"], bytes(20), env=env)
     assert r.env[ENV_INSNS] == 1000 and "1000 instructions" in r.fault
     from xdplab.bpf.insn import pack
     rec = [pack(0x85, 0, 1, 0, -1), pack(0x95)]           # calls itself forever
-    r = test_run(load_insns(rec).programs["prog"], bytes(20))
+    r = test_run(load_insns(rec, verify=False).programs["prog"], bytes(20))
     assert "call stack is too deep" in r.fault
 
 

@@ -119,12 +119,12 @@ class BpfProgram:
 class BpfObject:
     """A loaded object: programs, maps (global data included), license."""
 
-    def __init__(self, elfobj):
+    def __init__(self, elfobj, verify: bool = True):
         self.path = elfobj.path
         self.license = elfobj.license
         self._mapdefs = elfobj.maps
         self.core_relos = elfobj.core_relos       # the CO-RE relocations applied (xdplab.bpf.relo_core)
-        code, starts, lens = decode_programs(elfobj.progs, elfobj.maps)
+        code, starts, lens = decode_programs(elfobj.progs, elfobj.maps, verify=verify)
         if elfobj.progs and all(p.error for p in elfobj.progs):
             raise BpfLoadError(f"{os.path.basename(self.path)}: " + "\n".join(p.error for p in elfobj.progs))
         self.state = create_bpf_state(code, starts, lens, [int(p.frags) for p in elfobj.progs], elfobj.maps)
@@ -241,7 +241,8 @@ class BpfObject:
         return read_trace_pipe(self.state, consume=consume)
 
 
-def load_insns(insns, name: str = "prog", maps=(), section: str = "xdp", license: str = "GPL") -> BpfObject:
+def load_insns(insns, name: str = "prog", maps=(), section: str = "xdp", license: str = "GPL",
+               verify: bool = True) -> BpfObject:
     """An object from raw instructions (uint64 each, or 8-byte records as bytes), like
     BPF_PROG_LOAD of a hand-written program.  ``maps`` are MapDef-like dicts
     (type, key_size, value_size, max_entries); LD_IMM64 with src=1 refers to them by index."""
@@ -260,13 +261,16 @@ def load_insns(insns, name: str = "prog", maps=(), section: str = "xdp", license
     _check_map_memory("<insns>", mds)
     frags, attach = section_frags(section)
     pd = ProgDef(name=name, section=section, insns=raw, frags=frags, attach=attach)
-    return BpfObject(ElfObject(path=f"<{name}>", license=license, maps=mds, progs=[pd]))
+    return BpfObject(ElfObject(path=f"<{name}>", license=license, maps=mds, progs=[pd]), verify=verify)
 
 
-def load_object(path) -> BpfObject:
+def load_object(path, verify: bool = True) -> BpfObject:
     """bpf_object__open + load: parse, relocate, decode and validate ``path`` (a clang
-    -target bpf object, or its bytes).  Raises BpfLoadError with the reason and fix."""
-    return BpfObject(read_object(path))
+    -target bpf object, or its bytes).  Raises BpfLoadError with the reason and fix; a
+    program the kernel's verifier rejects raises its subclass BpfVerifierError with the
+    verifier's message (``verify=False`` skips that walk, e.g. to load such a program into
+    the kernel oracle and see its own log)."""
+    return BpfObject(read_object(path), verify=verify)
 
 
 # ------------------------------------------------------------------------------ test run

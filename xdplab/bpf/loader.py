@@ -610,9 +610,10 @@ def helper_label(i: int) -> str:
     return f"unknown#{i}"
 
 
-def decode_programs(progs: list[ProgDef], maps: list[MapDef]):
+def decode_programs(progs: list[ProgDef], maps: list[MapDef], verify: bool = True):
     """Turn relocated programs into the VM's decoded rows, validating like the verifier's
-    first pass (check_subprogs / resolve_pseudo_ldimm64 / check opcodes).  Returns
+    first pass (check_subprogs / resolve_pseudo_ldimm64 / check opcodes), then (``verify``)
+    walking each one as the kernel's verifier does (:mod:`xdplab.bpf.verifier`).  Returns
     (code int64[N,4], starts, lens)."""
     rows = []
     starts, lens = [], []
@@ -626,6 +627,9 @@ def decode_programs(progs: list[ProgDef], maps: list[MapDef]):
         if p.error:
             # refused: one row that returns XDP_ABORTED (r0 = 0), never run (BpfProgram refuses it)
             dec = [(OP_EXIT, 0, 0, BPF_JMP | BPF_EXIT)]
+        elif verify:
+            from .verifier import verify_program
+            verify_program(p, maps)
         lens.append(len(dec))
         rows.extend(dec)
     if not rows:
