@@ -54,6 +54,9 @@ CTL_NEEDS_NOW = 71      # 1 if a program of the object reads the clock (ktime he
 CTL_FRAG_FREE = 72      # count of frag pages bpf_xdp_adjust_tail released; pages follow (17 slots)
 CTL_JIT_CALLS = 90      # 4 slots: addresses of the native slow paths translated programs call (xdplab.bpf.jit)
 CTL_JIT_RUN = 96        # 5 slots: the running translated program's mem, rows, cols, xdp, env (for its slow paths)
+CTL_JIT_STACK_TOP = 101 # the running translated frame's stack top (512 per frame; for its slow paths)
+CTL_RESUME_DEPTH = 102  # the bpf-to-bpf call depth where translated code handed a run back (with CTL_RESUME)
+CTL_TAIL_ENTRY = 103    # 1: a translated bpf_tail_call enters the target's translation (counts in env)
 # What the last run read and wrote of packet memory, for the board's DMA model (xdplab.progs):
 # the program's own loads and stores (and the VM's reads of packet bytes a helper takes as a
 # key, csum or string argument) as bit sets of the head page's 64-byte lines, and the XDP
