@@ -299,3 +299,78 @@ def test_repeated_test_runs_match_interpreter():
     for budget in (full - 1, full, 7):
         same_run(pa, pb, bytes(range(100)), budget=budget, repeat=3)
     same_state(a, b)
+
+
+def _held_translation(monkeypatch):
+    """Make every translation wait for the returned event (at most a minute), as a big program's
+    would: what runs before the event is set runs without it."""
+    import threading
+
+    import xdplab.bpf.jit as J
+    gate = threading.Event()
+    real = J._compile
+
+    def slow(*a, **k):
+        gate.wait(60)
+        return real(*a, **k)
+    monkeypatch.setattr(J, "_compile", slow)
+    return gate
+
+
+def _board_run(b):
+    b.run(300, rate=100_000)
+    counters = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in b.counters().items()}
+    return b.verdicts(), b.ethtool(), counters, b.clock_fx(0), b.clock_fx(1)
+
+
+def test_attach_runs_at_once_in_the_interpreter_and_switches_to_the_translation(monkeypatch):
+    """Board.attach(prog) without jit=: the first packets run in the interpreter while the program
+    is translated (the translation is held here until they ran); the runs switch to it when it is
+    ready, and every count, verdict and simulated clock is what a board that only interprets
+    gets (the cost model charges the instructions the run executed, whoever ran them)."""
+    from xdplab.board import Board
+    monkeypatch.delenv("XDPLAB_BPF_JIT", raising=False)
+    gate = _held_translation(monkeypatch)
+    out = []
+    for mode in ("interpreted", "background"):
+        p = load_object(PROGS / "xdp2.o").programs["xdp_prog1"]
+        b = Board(seed=3)
+        if mode == "interpreted":
+            b.attach(p, jit=False)
+        else:
+            b.attach(p)                              # returns before its translation is ready
+            assert not p.jited and not b.bpf_jited
+        first = _board_run(b)
+        assert not b.bpf_jited
+        gate.set()
+        if mode == "background":
+            assert p.jit_wait(60) and b.bpf_jited
+        out.append((first, _board_run(b)))
+        gate.clear()
+    assert out[0] == out[1]
+
+
+def test_interpret_wins_over_a_translation_under_way(monkeypatch):
+    """prog.interpret() while its background translation runs: the translation finishes but the
+    program stays interpreted; jit() then switches at once (the translation is cached)."""
+    monkeypatch.delenv("XDPLAB_BPF_JIT", raising=False)
+    gate = _held_translation(monkeypatch)
+    p = load_object(PROGS / "ssh_mirror.o").programs["ssh_mirror"]
+    assert p.jit(wait=False) and not p.jited
+    p.interpret()
+    gate.set()
+    assert p.jit_wait(60) is False and not p.jited
+    assert p.jit() and p.jited
+
+
+def test_jit_true_waits_for_the_translation(monkeypatch):
+    """attach(prog, jit=True) (the user asks for the translation): attached translated."""
+    import threading
+
+    from xdplab.board import Board
+    gate = _held_translation(monkeypatch)
+    threading.Timer(0.5, gate.set).start()
+    p = load_object(PROGS / "xdp_drop.o").programs["xdp_drop"]
+    b = Board()
+    b.attach(p, jit=True)
+    assert p.jited and b.bpf_jited

@@ -4,41 +4,44 @@ The kernel runs XDP programs through its JIT (``bpf_int_jit_compile``; arm64 ker
 like the ESPRESSObin's have ``CONFIG_BPF_JIT_ALWAYS_ON``), not the interpreter.  This
 is our counterpart.  The interpreter (:mod:`xdplab.bpf.vm`) pays, for every eBPF
 instruction, a load of the decoded row, an indirect jump and registers kept in memory:
-about 6 host cycles.  Translated, the program is Python source that numba compiles:
+about 6 host cycles.  Translated, the program is LLVM IR (built with llvmlite) that LLVM
+compiles to one C-callable function (:data:`JIT_SIG`, see ``_jitabi``):
 
-* the eleven registers are local variables (LLVM keeps them in host registers);
-* each basic block is one ``if blk == PC:`` case, and each hand-off sets ``blk`` to a
-  constant.  A program with no backward jump (most XDP programs) is its blocks in pc order,
-  with no loop around them, and LLVM threads every hand-off into a direct jump.  A program
-  with a loop keeps a dispatch loop: LLVM does not thread through a loop's head, so there a
-  hand-off goes through the head's jump table;
+* the eleven registers are locals (LLVM keeps them in host registers);
+* each basic block is an LLVM block and each jump a direct branch;
 * operands, offsets and jump targets are constants in the code, and an access through
-  ``r10`` (the frame pointer, fixed in the main frame) has its region check folded away.
+  ``r10`` (the frame pointer, fixed in a program without bpf-to-bpf calls) is checked at
+  translation, not at run time.
 
 The semantics are the interpreter's, on purpose to the letter: each instruction becomes
-the same expression as the interpreter's case for it, or a call of the same function
-(``_alu64``, ``_alu32``, ``_jmp_taken``, ``_call_helper``, ``_atomic``, ``_resolve``,
-``_fault``).  Every region check stays (stack, packet, context, map value), except for a
-packet access proven in bounds before the run, as the kernel's verifier proves it
-(:mod:`xdplab.bpf._pkt_range`): that one is a plain load or store, as in the kernel's JIT, and
-the interpreter's check could not fail there.  Every fault
-is the same fault at the same pc with the same details, and ``ENV_INSNS`` /
-``ENV_HELPER_CALLS`` come out the same, so the board's cost model charges the same
-cycles.  ``tests/bpf/test_jit.py`` holds the two to that, on the lab's programs, on
-random packets and on the kernel's own ``BPF_PROG_TEST_RUN`` where it is available.
+the interpreter's case for it, written in IR (``_Translator.alu``, ``access``, ...), or a
+call of the interpreter's own function for it through a pointer (``_native_*``: helpers,
+the generic load and store, atomics, bpf_tail_call's map look-up).  Every region check
+stays (stack, packet, context, map value), except for a packet access proven in bounds
+before the run, as the kernel's verifier proves it (:mod:`xdplab.bpf._pkt_range`): that
+one is a plain load or store, as in the kernel's JIT.  Every fault is the same fault at
+the same pc with the same details, and ``ENV_INSNS`` / ``ENV_HELPER_CALLS`` come out the
+same, so the board's cost model charges the same cycles whether a run was translated or
+not.  ``tests/bpf/test_jit.py`` holds the two to that.
 
 The instruction budget is checked once per block: a block that needs more instructions
-than are left hands the run back to the interpreter (``CTL_RESUME``), which runs it out
-one counted instruction at a time, so the budget fault lands on the exact instruction.  A
-program with no backward jump runs each block at most once, so it is checked once, at the
-start, against the program's length (less budget than that: the interpreter runs it all).
+than are left hands the run back to the interpreter (``CTL_RESUME``, at the call depth
+reached: ``CTL_RESUME_DEPTH``), which runs it out one counted instruction at a time, so
+the budget fault lands on the exact instruction.  A program with no backward jump and no
+bpf-to-bpf call runs each block at most once, so it is checked once, at the start.
 
-Not translated (the program then runs in the interpreter, as before): bpf-to-bpf calls
-and ``bpf_tail_call`` (frames and program switches).  :func:`bpf_prog_jit` says why.
+bpf-to-bpf calls push and pop the interpreter's frames (``CTL_FRAMES``: return pc, r6..r9,
+r10) and a return goes back through a switch over the program's return points.
+``bpf_tail_call`` goes on in the target's translation (entered with the run's counts: its
+"tail entry", emitted for the programs of an object that has a PROG_ARRAY) or, if the
+target is not translated, in the interpreter at the target's first instruction.
 
-Each translation is a file under numba's cache directory, compiled with
-``cfunc(cache=True)``: a program compiles once per machine (about 1-3 s), later
-processes load it.
+Translating takes LLVM alone: no numba (numba's front end took minutes on a program of
+2000 instructions as Python source, its passes growing faster than the function).  LLVM's
+O2 up to ``BIG_PROG`` instructions, a lighter pipeline past that (:func:`opt_level`).
+Each translation is an object file under numba's cache directory, keyed by the IR:
+a program compiles once per machine, later processes load it
+(``benchmarks/bench_jit_start.py`` measures it).
 """
 
 from __future__ import annotations
@@ -381,6 +384,9 @@ class _Translator:
         self.tail_entry = tail_entry
         self.ret_points = sorted(pc + 1 for pc in range(start, start + length)
                                  if (int(code[pc, 0]) & 0xFF) == 129)
+        # r10 is the frame pointer: with no bpf-to-bpf call and no instruction writing it, it holds
+        # its start value all run long, and an access through it is checked here, not at run time
+        self.r10_fixed = not self.calls and not any(_writes_r10(int(code[pc, 0])) for pc in range(start, start + length))
 
     # -- small pieces
     def at(self, base, i):
@@ -744,10 +750,12 @@ class _Translator:
             cont = self.block("call.done")
             if imm == 1:
                 self.lookup_array(cont)
-            self.spill()
+            # the helper takes r1..r5 from ctl (and leaves r6..r10 as they are: callee-saved)
+            args = [r for r in self.regs if 1 <= r <= 5]
+            self.spill(args)
             self.setreg(0, self.native(0, [_k(imm), _k(pc)]))
             self.check_err(after)
-            self.reload([r for r in self.regs if r != 0])
+            self.reload(args)
             self.reload_pkt()
             b.branch(cont)
             b.position_at_end(cont)
@@ -761,6 +769,8 @@ class _Translator:
                     self.orvar("rdl", self.lines(at, sz))
                 v = self.mem_load(self.pkt_base(), at, sz)
                 v.name = f"pkt_rd{pc}"
+            elif src == 10 and self.r10_fixed and _stack_ok(x, sz):
+                v = self.mem_load(self.um, _k(FRAME + x), sz)
             else:
                 v = self.access(pc, b.add(self.reg(src), _k(x)), sz, info, after)
                 v.name = f"ld{pc}"
@@ -779,6 +789,8 @@ class _Translator:
                     self.orvar("wrl", self.lines(at, sz))
                 at.name = f"pkt_wr{pc}"
                 self.mem_store(self.pkt_base(), at, sz, v)
+            elif dst == 10 and self.r10_fixed and _stack_ok(x, sz):
+                self.mem_store(self.um, _k(FRAME + x), sz, v)
             else:
                 a = b.add(self.reg(dst), _k(x))
                 a.name = f"st{pc}"
@@ -1043,6 +1055,22 @@ class _Translator:
         return str(mod)
 
 
+def _writes_r10(w):
+    """True if the instruction (decoded word ``w``) can write r10."""
+    op = w & 0xFF
+    dst, src = (w >> 8) & 0xF, (w >> 12) & 0xF
+    if op < 68 or 130 <= op < 137 or op == 147:
+        return dst == 10
+    return op in (145, 146) and src == 10          # an atomic's fetch writes its source register
+
+
+def _stack_ok(off, sz):
+    """An access of ``sz`` bytes at r10 + ``off`` (r10 at the top of the main frame) that the
+    interpreter's inline stack case takes: inside the frame, 8-byte ones aligned."""
+    o = FRAME + off
+    return 0 <= o and o + sz <= FRAME and (sz != 8 or o % 8 == 0)
+
+
 def _exact_lines(code, pcs, proven):
     """The cache lines the block's proven constant-offset packet accesses (``data + N``) touch,
     to record once per stretch of the block that nothing can leave early, at the stretch's first
@@ -1101,23 +1129,45 @@ def _llvm():
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         cpu, feats = llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
-        tm = llvm.Target.from_default_triple().create_target_machine(cpu=cpu, features=feats, opt=2,
-                                                                      codemodel="jitdefault")
-        _LLVM["tm"] = tm
+        target = llvm.Target.from_default_triple()
+        for level in (0, 2):
+            _LLVM[level] = target.create_target_machine(cpu=cpu, features=feats, opt=level, codemodel="jitdefault")
         _LLVM["ctx"] = llvm.create_context()
-        _LLVM["ee"] = llvm.create_mcjit_compiler(llvm.parse_assembly("", context=_LLVM["ctx"]), tm)
+        _LLVM["ee"] = llvm.create_mcjit_compiler(llvm.parse_assembly("", context=_LLVM["ctx"]), _LLVM[2])
         _LLVM["tag"] = f"{llvm.llvm_version_info}|{cpu}|{feats}|{llvm.get_process_triple()}"
     return _LLVM
 
 
+BIG_PROG = 1500
+
+
 def opt_level(n_insns: int) -> int:
-    """LLVM's optimisation level for a program of ``n_insns``: O2, and O1 past 4096 instructions
-    (the translation then stays within seconds; the code is a little slower)."""
-    return 2 if n_insns <= 4096 else 1
+    """How hard LLVM works on a program of ``n_insns``: 2 (its O2 passes and code generator) up to
+    BIG_PROG instructions, 0 past that (registers promoted, constants folded, dead code dropped, then
+    the fast code generator).  LLVM's O2 takes time that grows faster than the function: measured
+    (benchmarks/bench_jit_start.py, CPU seconds) ~2 s at 1200 instructions, ~8 s at 2500, against
+    ~1 s at level 0; the code of level 0 is bigger and slower, and still native."""
+    return 2 if n_insns <= BIG_PROG else 0
+
+
+def _optimize(mod, tm, level):
+    if level >= 2:
+        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=2))
+        pb.getModulePassManager().run(mod, pb)
+        return
+    pm = llvm.create_new_module_pass_manager()
+    pm.add_sroa_pass()
+    pm.add_instruction_combine_pass()
+    pm.add_simplify_cfg_pass()
+    pm.add_sccp_pass()
+    pm.add_aggressive_dce_pass()
+    pm.add_simplify_cfg_pass()
+    pm.run(mod, llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=1)))
 
 
 def _compile(ir_text: str, level: int = 2) -> int:
-    """The entry address of the IR's PROG_NAME, compiled (or loaded from the disk cache)."""
+    """The entry address of the IR's PROG_NAME, compiled at ``level`` (see opt_level) or loaded
+    from the disk cache."""
     L = _llvm()
     key = hashlib.sha1(f"{L['tag']}|O{level}|{ir_text}".encode()).hexdigest()[:24]
     name = f"xdplab_bpf_{key}"
@@ -1130,13 +1180,12 @@ def _compile(ir_text: str, level: int = 2) -> int:
         with open(path, "rb") as fh:
             obj = fh.read()
     if obj is None:
-        with _LOCK:
+        with _LOCK:         # (one LLVM context: one translation at a time)
             mod = llvm.parse_assembly(ir_text.replace(f'"{PROG_NAME}"', f'"{name}"'), context=L["ctx"])
-        mod.verify()
-        pto = llvm.create_pipeline_tuning_options(speed_level=level)
-        pb = llvm.create_pass_builder(L["tm"], pto)
-        pb.getModulePassManager().run(mod, pb)
-        obj = L["tm"].emit_object(mod)
+            mod.verify()
+            tm = L[2 if level >= 2 else 0]
+            _optimize(mod, tm, level)
+            obj = tm.emit_object(mod)
         tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(tmp, "wb") as fh:
             fh.write(obj)
@@ -1153,16 +1202,18 @@ def _has_prog_array(state) -> bool:
     return bool((np.asarray(state.maps)[:, _vm.MAP_TYPE] == _BPF_MAP_TYPE_PROG_ARRAY).any())
 
 
-def bpf_prog_jit(state, prog_index: int, prove: bool = True) -> int:
+def bpf_prog_jit(state, prog_index: int, prove: bool = True, switch: bool = True) -> int:
     """Translate program ``prog_index`` of a loaded object's ``state`` and switch its runs to the
-    native code (``state.progs[i, PR_JIT]``: the board and test_run read it before each run).
-    Returns the entry address; raises JitUnsupported (with the reason) for a program that stays
-    interpreted.  (``prove``: see jit_ir.)"""
+    native code (``state.progs[i, PR_JIT]``: the board and test_run read it before each run;
+    ``switch=False`` leaves that to the caller).  Returns the entry address; raises
+    JitUnsupported (with the reason) for a program that stays interpreted.  (``prove``: see
+    jit_ir.)"""
     start = int(state.progs[prog_index, PR_START])
     length = int(state.progs[prog_index, PR_LEN])
     src = jit_ir(state.code, start, length, prove, tail_entry=_has_prog_array(state))
     addr = _compile(src, opt_level(length))
     for i, f in enumerate(_NATIVE):
         state.ctl[CTL_JIT_CALLS + i] = f.address
-    state.progs[prog_index, PR_JIT] = addr
+    if switch:
+        state.progs[prog_index, PR_JIT] = addr
     return addr
