@@ -24,8 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "benchmarks" / "progs" / "bigfilter.c"
-PKT = ("aabbccddeeff112233445566" "0800" "4500003c0000000040110000" "0a0000010a000002" "04d20043002800000"
-       + "0" * 80)
+PKT = ("aabbccddeeff112233445566" "0800" "4500003c0000000040110000" "0a0000010a000002" "04d2004300280000"
+       + "00" * 260)                      # a DHCP request to port 67: the option walk runs
 
 _CHILD = r"""
 import json, sys, time
@@ -64,7 +64,9 @@ def build(rules: int, out: Path, salt: int) -> float:
 
 
 def child(obj: Path) -> dict:
-    r = subprocess.run([sys.executable, "-c", _CHILD, str(obj), PKT], check=True, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", _CHILD, str(obj), PKT], capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(r.stderr)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 

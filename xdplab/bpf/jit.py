@@ -39,8 +39,9 @@ target is not translated, in the interpreter at the target's first instruction.
 Translating takes LLVM alone: no numba (numba's front end took minutes on a program of
 2000 instructions as Python source, its passes growing faster than the function).  LLVM's
 O2 up to ``BIG_PROG`` instructions, a lighter pipeline past that (:func:`opt_level`).
-Each translation is an object file under numba's cache directory, keyed by the IR:
-a program compiles once per machine, later processes load it
+Each translation is an object file under numba's cache directory (which changes with
+every xdplab source), keyed by the program's instructions: a program compiles once per
+machine, later processes load it without building its IR
 (``benchmarks/bench_jit_start.py`` measures it).
 """
 
@@ -1110,8 +1111,8 @@ jit_source = jit_ir          # (its name when the translation was Python source 
 # LLVM through llvmlite, in an LLVM context, target machine and MCJIT engine of our own (not
 # numba's): a translation takes no numba lock, and the LLVM calls (ctypes) release the GIL, so a
 # translation in a background thread runs beside the simulator (see bpf_prog_jit(wait=False)).
-# Each object file is kept on disk under numba's cache directory, keyed by the IR, the LLVM
-# version and the host CPU: a program compiles once per machine, later processes load it.
+# Each object file is kept on disk under numba's cache directory, keyed by the program's rows, the
+# LLVM version and the host CPU: a program compiles once per machine, later processes load it.
 
 _LOCK = threading.RLock()
 _LOADED: dict[str, int] = {}
@@ -1165,11 +1166,11 @@ def _optimize(mod, tm, level):
     pm.run(mod, llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=1)))
 
 
-def _compile(ir_text: str, level: int = 2) -> int:
-    """The entry address of the IR's PROG_NAME, compiled at ``level`` (see opt_level) or loaded
-    from the disk cache."""
+def _compile(key: str, make_ir, level: int = 2) -> int:
+    """The entry address of the translation ``key``: loaded (this process, or the disk cache), or
+    compiled at ``level`` (see opt_level) from the IR ``make_ir()`` returns."""
     L = _llvm()
-    key = hashlib.sha1(f"{L['tag']}|O{level}|{ir_text}".encode()).hexdigest()[:24]
+    key = hashlib.sha1(f"{L['tag']}|O{level}|{key}".encode()).hexdigest()[:24]
     name = f"xdplab_bpf_{key}"
     with _LOCK:
         if key in _LOADED:
@@ -1180,6 +1181,7 @@ def _compile(ir_text: str, level: int = 2) -> int:
         with open(path, "rb") as fh:
             obj = fh.read()
     if obj is None:
+        ir_text = make_ir()
         with _LOCK:         # (one LLVM context: one translation at a time)
             mod = llvm.parse_assembly(ir_text.replace(f'"{PROG_NAME}"', f'"{name}"'), context=L["ctx"])
             mod.verify()
@@ -1210,8 +1212,16 @@ def bpf_prog_jit(state, prog_index: int, prove: bool = True, switch: bool = True
     jit_ir.)"""
     start = int(state.progs[prog_index, PR_START])
     length = int(state.progs[prog_index, PR_LEN])
-    src = jit_ir(state.code, start, length, prove, tail_entry=_has_prog_array(state))
-    addr = _compile(src, opt_level(length))
+    tail = _has_prog_array(state)
+    why = jit_unsupported(state.code, start, length)
+    if why:
+        raise JitUnsupported(why)
+    # The translation is a function of the program's rows, where they start and these flags (and of
+    # this module's code: the cache directory changes with every xdplab source, _twospeed), so a
+    # program translated before is loaded without building its IR again
+    rows = np.ascontiguousarray(state.code[start:start + length]).tobytes()
+    key = f"{start}|{length}|{int(prove)}|{int(tail)}|" + hashlib.sha1(rows).hexdigest()
+    addr = _compile(key, lambda: jit_ir(state.code, start, length, prove, tail_entry=tail), opt_level(length))
     for i, f in enumerate(_NATIVE):
         state.ctl[CTL_JIT_CALLS + i] = f.address
     if switch:
