@@ -247,7 +247,6 @@ class Board:
         self.s.r[L.R_BPF_INTERP] = 0 if bpf_jit_enable else 1
         self.prog_name = None
         self.bpf_prog = None
-        self.bpf_jited = False
         self._prog_handles = {}                 # program (built-in name or object) -> handle
         self._cpumap_cfg = {}                   # the CPUMAP entries the board runs: cpu -> (qsize, fd, map id)
         self._netdev_init()
@@ -285,6 +284,13 @@ class Board:
         return Trace(ev=s.tr_ev, t_ns=s.tr_t, n=s.r[L.R_TR_N:L.R_TR_N + 1], lost=s.r[L.R_TR_LOST:L.R_TR_LOST + 1])
 
     # ------------------------------------------------------------ program attach
+    @property
+    def bpf_jited(self) -> bool:
+        """True while the attached eBPF program runs translated to native code (xdplab.bpf.jit).
+        Attached without ``jit=``, it becomes True when the background translation is ready."""
+        p = self.bpf_prog
+        return self.mode == "jit" and p is not None and bool(getattr(p, "jited", False))
+
     def attach(self, prog, jit=None, frags=None):
         """ip link set dev eth0 xdp ...: attach a program (mvneta_xdp_setup).
 
@@ -293,13 +299,16 @@ class Board:
         and mvneta accepts it at an MTU above 3520.  A compiled program's section decides (its
         ``frags`` attribute); passing ``frags`` for it is an error.
 
-        ``jit=True`` translates an eBPF program to native code first (``prog.jit()``, as the
-        kernel's JIT does at load): the same results, several times faster, after 1-3 s of
-        compiling the first time.  ``jit=False`` interprets it (``prog.interpret()``).  ``None``
-        follows ``XDPLAB_BPF_JIT``, and when that is unset leaves the program as it is
-        (interpreted unless ``prog.jit()`` was called).  Python mode always interprets."""
-        old = (self.bpf_prog, self.bpf_jited, self.s.bpf)
-        self.bpf_jited = False
+        ``jit=True`` translates an eBPF program to native code first and waits for it
+        (``prog.jit()``, as the kernel's JIT does at load): the same results, counts and
+        simulated clock, several times faster, after a fraction of a second to a few seconds of
+        compiling the first time (then cached on disk).  ``jit=False`` interprets it
+        (``prog.interpret()``).  ``None`` follows ``XDPLAB_BPF_JIT`` ("1": as True, "0": as
+        False), and when that is unset runs the program at once in the interpreter while it is
+        translated in the background (``prog.jit(wait=False)``): the runs switch to the
+        translation between two packets when it is ready.  Python mode always interprets.  (The
+        board's price of a run is the same either way: ``bpf_jit_enable`` decides that.)"""
+        old = (self.bpf_prog, None, self.s.bpf)
         if isinstance(prog, str):
             kind, pid, name = PROG_BUILTIN, builtin_prog_id(prog), prog
             frags = int(bool(frags))
@@ -327,7 +336,8 @@ class Board:
                     prog.jit()
                 elif jit is False:
                     prog.interpret()
-                self.bpf_jited = self.mode == "jit" and prog.jited
+                elif jit is None and self.mode == "jit":
+                    prog.jit(wait=False)         # interpreter first, translated in the background
             self._replace(bpf=prog.state)
             if self.mode == "jit" and self.s.r[L.R_BPF_INTERP_ADDR] == 0:
                 # the interpreter, compiled apart from the board (call_interp): only now, for a board
@@ -341,7 +351,7 @@ class Board:
         ret = self._call("mvneta_xdp_setup", handle, kind, pid, frags)
         if ret < 0:
             self._call("bpf_prog_put", handle)    # dev_xdp_install: the driver refused it
-            self.bpf_prog, self.bpf_jited = old[0], old[1]
+            self.bpf_prog = old[0]
             if old[2] is not self.s.bpf:
                 self._replace(bpf=old[2])      # the attached program keeps its VM state
             raise XdplabError(
@@ -355,7 +365,6 @@ class Board:
         self._call("mvneta_xdp_setup", 0, PROG_NONE, 0, 0, what="ip link set dev eth0 xdp off")
         self.prog_name = None
         self.bpf_prog = None
-        self.bpf_jited = False
 
     def _bpf_prog_get(self, prog) -> int:
         """A handle for ``prog`` holding one more reference: the one dev_xdp_install hands the

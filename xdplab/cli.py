@@ -81,7 +81,8 @@ def _lab(args) -> int:
               "root or pass --course DIR", file=sys.stderr)
         return 2
     if not args.no_warmup:
-        _warmup(argparse.Namespace(quiet=False, all=False))
+        # (the eBPF VM and JIT too: a chapter's %%bpf_c or compiled program must not wait minutes)
+        _warmup(argparse.Namespace(quiet=False, all=True))
     extra = args.jupyter_args[1:] if args.jupyter_args[:1] == ["--"] else args.jupyter_args
     cmd = lab_command(course, port=args.port, browser=False if args.no_browser else None, extra=extra)
     sys.stdout.flush()

@@ -77,15 +77,26 @@ def _bench(mode, kw):
     return step
 
 
+def _bpf_jit():
+    from .bpf import load_object, test_run
+    from .bpf.progs import PROGS_DIR
+    from .traffic import make_frame
+    obj = load_object(PROGS_DIR / "xdp2.o")
+    p = obj.programs[next(iter(obj.programs))]
+    p.jit()                                 # the JIT's runtime (its slow paths) and LLVM's start
+    test_run(p, make_frame()[:-4])
+
+
 # What the chapters run (make lab compiles these before JupyterLab opens) ...
 STEPS = tuple((_label(p, o), _board(p, o, k)) for p, o, k in BOARDS) + tuple(
     ("xdplab bench " + m + "".join(f" --{k} {v}" for k, v in kw.items()), _bench(m, kw)) for m, kw in BENCHES)
 # ... and what the rest of the lab runs: the eBPF interpreter (compiled apart from the board, see
-# xdplab.progs._bpf_run_interp) for xdplab bpf run, %%bpf_c and compiled programs on the board.
-# Binder's postBuild and make test compile these too (--all).
+# xdplab.progs._bpf_run_interp) for xdplab bpf run, %%bpf_c and compiled programs on the board, and
+# the JIT's runtime.  make lab (xdplab lab), Binder's postBuild and make test compile these too (--all).
 MORE_STEPS = (
     ("eBPF VM: BPF_PROG_TEST_RUN (xdplab bpf run, %%bpf_c)", _bpf_test_run),
     ("eBPF VM on the board: Board(xdp_drop.o)", _bpf_on_board),
+    ("eBPF JIT: xdp2.o translated", _bpf_jit),
 )
 
 

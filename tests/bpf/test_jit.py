@@ -18,7 +18,7 @@ from randprog import random_program
 import asm
 import test_vm
 from xdplab.bpf import create_env, load_insns, load_object, test_run
-from xdplab.bpf.jit import JitUnsupported, jit_source
+from xdplab.bpf.jit import jit_source
 from xdplab.bpf.state import CTL_JIT_CALLS, CTL_PKT_RD, MAP_ID, PR_JIT
 from xdplab.xdp_abi import ENV_ERR, ENV_ERR_PC, ENV_INSNS, ENV_RI_MAP_ID
 
@@ -89,21 +89,62 @@ def test_lab_programs_are_translated():
         assert p.jit() and p.jited and p.jit_error == "", fname
 
 
-def test_untranslatable_programs_say_why_and_still_run():
+def test_tail_calls_and_bpf_to_bpf_calls_are_translated():
+    """Every program of tailcall.o (bpf_tail_call through a PROG_ARRAY) and globals.o (bpf-to-bpf
+    calls) is translated, and runs as the interpreter runs it: each slot, empty slots, the
+    counts, the state."""
     obj = load_object(TPROGS / "globals.o")
-    p = obj.programs["xdp_globals"]
-    assert p.jit() is False and not p.jited
-    assert "bpf-to-bpf call" in p.jit_error and "interpreter" in p.jit_error
-    t = load_object(TPROGS / "tailcall.o")
-    assert t.programs["xdp_entry"].jit() is False and "bpf_tail_call" in t.programs["xdp_entry"].jit_error
-    with pytest.raises(JitUnsupported, match="tail_call"):
-        jit_source(t.state.code, int(t.state.progs[0, 0]), int(t.state.progs[0, 1]))
+    for p in obj.programs.values():
+        assert p.jit() and p.jited and p.jit_error == "", p.name
+    assert "call.push" in _source(obj.programs["xdp_globals"])        # the frame push, in the IR
+    a, b = twins(lambda: load_object(TPROGS / "globals.o"))
+    for k in range(6):
+        for name in ("xdp_globals", "xdp_second"):
+            same_run(a.programs[name], b.programs[name], bytes([k]) * (20 + k))
+    same_state(a, b)
+    assert a.trace_pipe() == b.trace_pipe()
     a, b = twins(lambda: load_object(TPROGS / "tailcall.o"))
+    assert all(p.jited for p in b.programs.values())
     for o in (a, b):
         o.maps["jmp"].update(1, o.programs["xdp_drop_it"])
         o.maps["jmp"].update(2, o.programs["xdp_tx_it"])
     for k in range(8):
-        same_run(a.programs["xdp_entry"], b.programs["xdp_entry"], bytes([k]) + bytes(20))
+        r = same_run(a.programs["xdp_entry"], b.programs["xdp_entry"], bytes([k]) + bytes(20))
+        assert r.retval == {1: 1, 2: 3}.get(k & 7, 2), k
+    same_state(a, b)
+
+
+def test_tail_call_into_an_untranslated_program_hands_over_to_the_interpreter():
+    """A translated program that tail-calls an interpreted one: the interpreter goes on with the
+    same run (counts, tail-call count and the packet lines carried over)."""
+    a, b = twins(lambda: load_object(TPROGS / "tailcall.o"))
+    b.programs["xdp_tx_it"].interpret()
+    assert b.programs["xdp_entry"].jited and not b.programs["xdp_tx_it"].jited
+    for o in (a, b):
+        o.maps["jmp"].update(2, o.programs["xdp_tx_it"])
+        o.maps["jmp"].update(3, o.programs["xdp_entry"])       # a chain: entry -> entry -> ...
+    for k in (2, 3, 0):
+        for budget in (0, 3, 5, 9, 40):
+            same_run(a.programs["xdp_entry"], b.programs["xdp_entry"], bytes([k, 0]) + bytes(20), budget=budget)
+    same_state(a, b)
+
+
+def test_tail_call_limit_and_call_depth_match_the_interpreter():
+    """33 tail calls at most (then -ENOENT and the program goes on), and the budget running out
+    inside a chain of tail calls or inside a called function: the interpreter's counts and fault."""
+    a, b = twins(lambda: load_object(TPROGS / "tailcall.o"))
+    for o in (a, b):
+        o.maps["jmp"].update(3, o.programs["xdp_entry"])        # slot 3 calls itself: 33 times, then PASS
+    r = same_run(a.programs["xdp_entry"], b.programs["xdp_entry"], bytes([3]) + bytes(20))
+    assert r.retval == 2 and r.helper_calls == 34
+    for budget in range(1, 40, 3):
+        same_run(a.programs["xdp_entry"], b.programs["xdp_entry"], bytes([3]) + bytes(20), budget=budget)
+    same_state(a, b)
+    a, b = twins(lambda: load_object(TPROGS / "globals.o"))
+    full = test_run(load_object(TPROGS / "globals.o").programs["xdp_globals"], bytes(30)).insns
+    for budget in range(1, full + 2):
+        same_run(a.programs["xdp_globals"], b.programs["xdp_globals"], bytes(30), budget=budget)
+    same_state(a, b)
 
 
 @pytest.mark.parametrize("case", range(len(test_vm.FAULT_CASES)))
@@ -147,8 +188,8 @@ def test_loop_free_program_hands_over_at_its_start_for_any_budget():
     a, b = twins(lambda: load_object(PROGS / "xdp2.o"))
     pa, pb = a.programs["xdp_prog1"], b.programs["xdp_prog1"]
     assert pb.jited
-    assert "elif blk ==" not in _source(pb) and "if left < " in _source(pb)
-    assert "elif blk ==" in _source(load_object(TPROGS / "loop_csum.o").programs["xdp_loop_csum"])
+    assert ".short:" not in _source(pb) and "short:" in _source(pb)       # one budget check, at the start
+    assert ".short:" in _source(load_object(TPROGS / "loop_csum.o").programs["xdp_loop_csum"])
     pkt = bytes.fromhex("aabbccddeeff112233445566" "0800" "450000280000000040110000" "0a0000010a000002") + bytes(26)
     full = same_run(pa, pb, pkt).insns
     assert full > 20
@@ -258,3 +299,78 @@ def test_repeated_test_runs_match_interpreter():
     for budget in (full - 1, full, 7):
         same_run(pa, pb, bytes(range(100)), budget=budget, repeat=3)
     same_state(a, b)
+
+
+def _held_translation(monkeypatch):
+    """Make every translation wait for the returned event (at most a minute), as a big program's
+    would: what runs before the event is set runs without it."""
+    import threading
+
+    import xdplab.bpf.jit as J
+    gate = threading.Event()
+    real = J._compile
+
+    def slow(*a, **k):
+        gate.wait(60)
+        return real(*a, **k)
+    monkeypatch.setattr(J, "_compile", slow)
+    return gate
+
+
+def _board_run(b):
+    b.run(300, rate=100_000)
+    counters = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in b.counters().items()}
+    return b.verdicts(), b.ethtool(), counters, b.clock_fx(0), b.clock_fx(1)
+
+
+def test_attach_runs_at_once_in_the_interpreter_and_switches_to_the_translation(monkeypatch):
+    """Board.attach(prog) without jit=: the first packets run in the interpreter while the program
+    is translated (the translation is held here until they ran); the runs switch to it when it is
+    ready, and every count, verdict and simulated clock is what a board that only interprets
+    gets (the cost model charges the instructions the run executed, whoever ran them)."""
+    from xdplab.board import Board
+    monkeypatch.delenv("XDPLAB_BPF_JIT", raising=False)
+    gate = _held_translation(monkeypatch)
+    out = []
+    for mode in ("interpreted", "background"):
+        p = load_object(PROGS / "xdp2.o").programs["xdp_prog1"]
+        b = Board(seed=3)
+        if mode == "interpreted":
+            b.attach(p, jit=False)
+        else:
+            b.attach(p)                              # returns before its translation is ready
+            assert not p.jited and not b.bpf_jited
+        first = _board_run(b)
+        assert not b.bpf_jited
+        gate.set()
+        if mode == "background":
+            assert p.jit_wait(60) and b.bpf_jited
+        out.append((first, _board_run(b)))
+        gate.clear()
+    assert out[0] == out[1]
+
+
+def test_interpret_wins_over_a_translation_under_way(monkeypatch):
+    """prog.interpret() while its background translation runs: the translation finishes but the
+    program stays interpreted; jit() then switches at once (the translation is cached)."""
+    monkeypatch.delenv("XDPLAB_BPF_JIT", raising=False)
+    gate = _held_translation(monkeypatch)
+    p = load_object(PROGS / "ssh_mirror.o").programs["ssh_mirror"]
+    assert p.jit(wait=False) and not p.jited
+    p.interpret()
+    gate.set()
+    assert p.jit_wait(60) is False and not p.jited
+    assert p.jit() and p.jited
+
+
+def test_jit_true_waits_for_the_translation(monkeypatch):
+    """attach(prog, jit=True) (the user asks for the translation): attached translated."""
+    import threading
+
+    from xdplab.board import Board
+    gate = _held_translation(monkeypatch)
+    threading.Timer(0.5, gate.set).start()
+    p = load_object(PROGS / "xdp_drop.o").programs["xdp_drop"]
+    b = Board()
+    b.attach(p, jit=True)
+    assert p.jited and b.bpf_jited

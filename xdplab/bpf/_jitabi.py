@@ -35,10 +35,10 @@ __all__ = ["jit_wanted", "jit_prog_addr", "call_jit", "call_native", "call_inter
 
 def jit_wanted(default: bool | None) -> bool | None:
     """net.core.bpf_jit_enable, from ``XDPLAB_BPF_JIT``: "1" translates every program a board runs
-    or ``xdplab bpf run`` runs, "0" none (not even ``xdplab bench --prog``'s); unset, ``default``
-    decides: the benchmarks translate, the rest interprets (a program compiles in 1-3 s the first
-    time, and the first translation on a machine compiles the JIT's own runtime, ~30 s: more than
-    a notebook's short runs win back)."""
+    or ``xdplab bpf run`` runs, and waits for it; "0" none (not even ``xdplab bench --prog``'s);
+    unset, ``default`` decides: the benchmarks and timing runs translate and wait, a board's
+    program starts in the interpreter and is translated in the background (``Board.attach``), a
+    short ``xdplab bpf run`` interprets."""
     v = os.environ.get("XDPLAB_BPF_JIT", "")
     return True if v == "1" else False if v == "0" else default
 

@@ -48,17 +48,19 @@ def add_bpf_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--maps-json", metavar="FILE", help='entries to set before the run: {"NAME": {"KEY": VALUE}}')
     r.add_argument("--json", action="store_true", help="JSON output (one object per packet)")
     r.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
-                   help="translate the program to native code first (xdplab.bpf.jit; the same results, "
-                        "1-3 s of compiling the first time). Default: on for a timing run (--repeat >= "
-                        f"{JIT_REPEAT}: the kernel's bpf_test_run times its JIT's code), off for fewer "
-                        "runs; XDPLAB_BPF_JIT=1 / 0 turns it on / off for every run")
+                   help="translate the program to native code first and wait for it (xdplab.bpf.jit; the same "
+                        "results; well under a second for most programs the first time, then cached). Default: "
+                        f"on for a timing run (--repeat >= {JIT_REPEAT}: the kernel's bpf_test_run times its "
+                        "JIT's code), off for fewer runs (they start at once in the interpreter); "
+                        "XDPLAB_BPF_JIT=1 / 0 turns it on / off for every run")
     r.set_defaults(func=cmd_bpf_run)
     return p
 
 
-# from this many runs per packet, `xdplab bpf run` translates the program (unless told): a timing
-# run then reports what the kernel would, the JIT's time (Debian's kernels run every program
-# JIT-compiled), and 1-3 s of compiling once is small against it
+# from this many runs per packet, `xdplab bpf run` translates the program (unless told) and waits for
+# it: a timing run then reports what the kernel would, the JIT's time (Debian's kernels run every
+# program JIT-compiled).  A shorter run starts at once in the interpreter and translates nothing: the
+# process ends before a translation would pay for itself
 JIT_REPEAT = 1000
 
 

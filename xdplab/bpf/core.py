@@ -57,26 +57,65 @@ class BpfProgram:
         """True once ``jit()`` translated this program to native code (xdplab.bpf.jit)."""
         return int(self.state.progs[self.index, PR_JIT]) != 0
 
-    def jit(self) -> bool:
-        """Translate the program to native code (xdplab.bpf.jit): same results, several times
-        faster.  Runs that take ``object.vm_state`` (the board, ``test_run``) use it from then
-        on.  Returns False, with the reason in ``jit_error``, for a program that stays
-        interpreted (bpf-to-bpf calls, tail calls)."""
+    def jit(self, wait: bool = True) -> bool:
+        """Translate the program to native code (xdplab.bpf.jit): same results, counts and
+        simulated clock, several times faster.  Runs that take ``object.vm_state`` (the board,
+        ``test_run``) use it from then on.  Returns False, with the reason in ``jit_error``, for a
+        program that stays interpreted.
+
+        ``wait=False`` starts the translation in a background thread and returns at once
+        (True): the program runs in the interpreter until the translation is ready, and its
+        runs switch to it then (``state.progs[i, PR_JIT]``, which every run reads first: a switch
+        between two packets, never inside one).  ``Board.attach`` does that for a program it is
+        not told to translate or not, so a new program never waits for its translation; the
+        LLVM work releases the GIL, so it goes on beside the simulator.  ``jit_wait()`` waits for
+        it."""
         from .jit import JitUnsupported, bpf_prog_jit
         if self.load_error:
             self.jit_error = self.load_error
             return False
-        if not self.jited:
-            try:
-                bpf_prog_jit(self.state, self.index)
-            except JitUnsupported as e:
-                self.jit_error = f"{self.name}: not translated ({e}); it runs in the interpreter"
-                return False
+        self._jit_cancel = False
+        if self.jited:
+            return True
+        if not wait:
+            t = getattr(self, "_jit_thread", None)
+            if t is None or not t.is_alive():
+                import threading
+                t = threading.Thread(target=self._jit_background, name=f"bpf-jit {self.name}", daemon=True)
+                self._jit_thread = t
+                t.start()
+            return True
+        self.jit_wait()
+        if self.jited:
+            return True
+        try:
+            bpf_prog_jit(self.state, self.index)
+        except JitUnsupported as e:
+            self.jit_error = f"{self.name}: not translated ({e}); it runs in the interpreter"
+            return False
         return True
+
+    def _jit_background(self):
+        from .jit import JitUnsupported, bpf_prog_jit
+        try:
+            addr = bpf_prog_jit(self.state, self.index, switch=False)
+        except JitUnsupported as e:
+            self.jit_error = f"{self.name}: not translated ({e}); it runs in the interpreter"
+            return
+        if not self._jit_cancel:            # (interpret() since: it stays interpreted)
+            self.state.progs[self.index, PR_JIT] = addr
+
+    def jit_wait(self, timeout: float | None = None) -> bool:
+        """Wait for a translation started by ``jit(wait=False)``; True once the program runs translated."""
+        t = getattr(self, "_jit_thread", None)
+        if t is not None:
+            t.join(timeout)
+        return self.jited
 
     def interpret(self):
         """Run this program in the interpreter again (its translation stays cached: ``jit()``
-        switches back at no cost)."""
+        switches back at no cost; a translation under way in the background is not switched to)."""
+        self._jit_cancel = True
         self.state.progs[self.index, PR_JIT] = 0
 
     def __repr__(self):

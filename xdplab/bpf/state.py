@@ -54,7 +54,9 @@ CTL_NEEDS_NOW = 71      # 1 if a program of the object reads the clock (ktime he
 CTL_FRAG_FREE = 72      # count of frag pages bpf_xdp_adjust_tail released; pages follow (17 slots)
 CTL_JIT_CALLS = 90      # 4 slots: addresses of the native slow paths translated programs call (xdplab.bpf.jit)
 CTL_JIT_RUN = 96        # 5 slots: the running translated program's mem, rows, cols, xdp, env (for its slow paths)
-CTL_EV_LOST = 101       # bpf_perf_event_output records lost (the slot's ring was full): -ENOSPC
+CTL_JIT_STACK_TOP = 101 # the running translated frame's stack top (512 per frame; for its slow paths)
+CTL_RESUME_DEPTH = 102  # the bpf-to-bpf call depth where translated code handed a run back (with CTL_RESUME)
+CTL_TAIL_ENTRY = 103    # 1: a translated bpf_tail_call enters the target's translation (counts in env)
 # What the last run read and wrote of packet memory, for the board's DMA model (xdplab.progs):
 # the program's own loads and stores (and the VM's reads of packet bytes a helper takes as a
 # key, csum or string argument) as bit sets of the head page's 64-byte lines, and the XDP
@@ -71,7 +73,8 @@ FIB_RT_COLS, FIB_NB_COLS, FIB_DEV_COLS = 12, 6, 6
 CTL_FIB_RT = CTL_FIB + 4
 CTL_FIB_NB = CTL_FIB_RT + FIB_MAX_ROUTES * FIB_RT_COLS
 CTL_FIB_DEV = CTL_FIB_NB + FIB_MAX_NEIGH * FIB_NB_COLS
-CTL_SIZE = CTL_FIB_DEV + FIB_MAX_DEVS * FIB_DEV_COLS
+CTL_EV_LOST = CTL_FIB_DEV + FIB_MAX_DEVS * FIB_DEV_COLS  # bpf_perf_event_output records lost (ring full): -ENOSPC
+CTL_SIZE = CTL_EV_LOST + 1
 
 # ---- maps[m, col]
 MAP_TYPE, MAP_KEY_SIZE, MAP_VALUE_SIZE, MAP_MAX_ENTRIES, MAP_FLAGS, MAP_ID, MAP_NCOPIES, MAP_VSHIFT = range(8)

@@ -35,7 +35,7 @@ from .insn import OP_LDX, OP_STX
 from .maps import bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset
 from .printk import bpf_trace_printk
 from ._jitabi import array_at, call_jit, data_addr, jit_prog_addr
-from .state import (CTL_FIB, CTL_FIB_DEV, CTL_FIB_NB, CTL_FIB_RT, FIB_DEV_COLS, FIB_NB_COLS, FIB_RT_COLS, CTL_EV_LOST, CTL_LOOP, K_FUNC, CTL_FRAG_FREE, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_RET, CTL_FRAMES, CTL_TAILCNT, CTL_TOUCH, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
+from .state import (CTL_FIB, CTL_FIB_DEV, CTL_FIB_NB, CTL_FIB_RT, FIB_DEV_COLS, FIB_NB_COLS, FIB_RT_COLS, CTL_EV_LOST, CTL_LOOP, K_FUNC, CTL_FRAG_FREE, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_RESUME_DEPTH, CTL_RET, CTL_FRAMES, CTL_TAILCNT, CTL_TOUCH, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
                     MAP_EBASE, MAP_ID, MAP_KEY_SIZE, MAP_MAX_ENTRIES, MAP_NCOPIES, MAP_RDONLY, MAP_TYPE,
                     MAP_VALUE_SIZE, MAP_VBASE, MAP_VSHIFT, PR_LEN, PR_START, PTR_MASK, PTR_SHIFT, SCRATCH_OFF)
 
@@ -1012,7 +1012,6 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
         if budget <= 0:
             budget = DEFAULT_INSN_BUDGET
         envs[pi, ENV_ERR] = 0
-        regs[CTL_TAILCNT] = 0                                  # tail calls so far
         pc = start
         page = xdps[pi, XB_PAGE]
         data = xdps[pi, XB_DATA]
@@ -1025,13 +1024,18 @@ def _bpf_vm_loop(bs, prog_index, mem, xdps, envs, rets):
         prd = np.int64(0)      # lines of the head page read and written (CTL_PKT_RD / _WR at the end)
         pwr = np.int64(0)
         if regs[CTL_RESUME] != 0:
-            # a run handed over by translated code (main frame): its registers are in regs, the
+            # a run handed over by translated code: its registers are in regs, the
             # budget left and helper calls so far in env (and what it touched in CTL_PKT_*, CTL_TOUCH)
+            # (at the call depth it had reached; tail calls so far stay counted in CTL_TAILCNT)
             pc = regs[CTL_RESUME] - 1
             regs[CTL_RESUME] = 0
+            depth = regs[CTL_RESUME_DEPTH]
+            regs[CTL_RESUME_DEPTH] = 0
+            stack_top = (depth + 1) * FRAME
             left = envs[pi, ENV_INSNS]
             helpers = envs[pi, ENV_HELPER_CALLS]
         else:
+            regs[CTL_TAILCNT] = 0                              # tail calls so far
             regs[1] = np.int64(K_CTX) << PTR_SHIFT
             regs[10] = (np.int64(K_STACK) << PTR_SHIFT) | FRAME
             regs[CTL_PKT_RD] = 0
