@@ -41,10 +41,13 @@ class BpfProgram:
         self.line_info = d.line_info
         self.jit_error = ""
         self.load_error = d.error           # '' or why this program does not load (xdplab/bpf/README.md)
+        self._verifier_error = getattr(d, "verifier_error", None)
         self.core_poison = d.core_poison    # insn -> why its CO-RE relocation failed (reached: a fault)
 
     def check_loaded(self):
         """Raise BpfLoadError (naming this program and the missing piece) if it did not load."""
+        if self._verifier_error is not None:
+            raise self._verifier_error
         if self.load_error:
             raise BpfLoadError(f"{os.path.basename(self.object.path)}: {self.load_error}")
 
@@ -165,6 +168,8 @@ class BpfObject:
         self.core_relos = elfobj.core_relos       # the CO-RE relocations applied (xdplab.bpf.relo_core)
         code, starts, lens = decode_programs(elfobj.progs, elfobj.maps, verify=verify)
         if elfobj.progs and all(p.error for p in elfobj.progs):
+            if len(elfobj.progs) == 1 and elfobj.progs[0].verifier_error is not None:
+                raise elfobj.progs[0].verifier_error
             raise BpfLoadError(f"{os.path.basename(self.path)}: " + "\n".join(p.error for p in elfobj.progs))
         self.state = create_bpf_state(code, starts, lens, [int(p.frags) for p in elfobj.progs], elfobj.maps)
         self.programs = {}

@@ -95,6 +95,7 @@ class ProgDef:
     line_info: list = field(default_factory=list)   # (insn index, file, line, col, text)
     origin: list = field(default_factory=list)      # per insn: (section, insn index in section)
     error: str = ""               # why this program does not load (the object's other programs do)
+    verifier_error: object = None  # the BpfVerifierError when the verifier refused it
     core_poison: dict = field(default_factory=dict)   # insn -> why its CO-RE relocation is poisoned
 
 
@@ -628,8 +629,15 @@ def decode_programs(progs: list[ProgDef], maps: list[MapDef], verify: bool = Tru
             # refused: one row that returns XDP_ABORTED (r0 = 0), never run (BpfProgram refuses it)
             dec = [(OP_EXIT, 0, 0, BPF_JMP | BPF_EXIT)]
         elif verify:
-            from .verifier import verify_program
-            verify_program(p, maps)
+            from .verifier import BpfVerifierError, verify_program
+            try:
+                verify_program(p, maps)
+            except BpfVerifierError as e:
+                # refused like any program xdplab does not load: the object's others still load
+                # (as xdp-loader / ip link ... sec load only the chosen program); attaching this
+                # one, or an object whose every program is refused, raises this error
+                p.error, p.verifier_error = str(e), e
+                dec = [(OP_EXIT, 0, 0, BPF_JMP | BPF_EXIT)]
         lens.append(len(dec))
         rows.extend(dec)
     if not rows:

@@ -592,6 +592,8 @@ class Map:
         elif isinstance(prog, (int, np.integer)):
             fd = int(prog)
         elif hasattr(prog, "index") and hasattr(prog, "attach"):
+            if hasattr(prog, "check_loaded"):
+                prog.check_loaded()         # a refused program has no fd to give (its verifier log)
             if getattr(prog, "object", self._obj) is not self._obj:
                 raise MapError(EINVAL, f"map {self.name!r}: the CPUMAP entry's program must come from the same "
                                        f"object as the map (the lab runs one object per board)")
@@ -617,6 +619,8 @@ class Map:
                                                                 "declare the value as struct bpf_devmap_val"))
         pid = 0
         if prog is not None:
+            if hasattr(prog, "check_loaded"):
+                prog.check_loaded()         # a refused program has no fd to give (its verifier log)
             if getattr(prog, "object", None) is not self._obj or getattr(prog, "attach", "") != "xdp/devmap":
                 raise MapError(EINVAL, self._msg("update", -EINVAL, "the devmap program must be a program of "
                                                                     "this object in section xdp/devmap"))
