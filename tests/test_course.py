@@ -13,6 +13,10 @@ from xdplab.course.kit import *  # noqa: F401,F403
 
 @pytest.mark.parametrize("exercise", sorted(EXERCISES))
 def test_reference_solution_passes(exercise):
+    if EXERCISES[exercise].program:
+        import shutil
+        if shutil.which("clang") is None:
+            pytest.skip("a C exercise's reference is compiled with clang, which is not installed")
     r = run_check(exercise, solution(exercise))
     assert r.ok, str(r)
     assert r.status == "pass" and "✓" in str(r)
