@@ -461,6 +461,10 @@ def test_player_on_a_laptop_screen(lab_server, browser, stepping):
         _run_cell(page, "lab.player.seek(lab.frames.next_frame(lab.player.value + 40, 'xdp_verdict'))")
         k2 = _assert_screen_is_kernels(page, base, kernel, "after a seek from Python")
         assert k2["value"] > k["value"]
+        # the code panel's other listing, chosen in the page (the page switches it by itself)
+        page.locator(".xdplab-panel-napi button", has_text="talk's loop").first.click()
+        k3 = _assert_screen_is_kernels(page, base, kernel, "after choosing the talk's loop")
+        assert k3["code"] != k2["code"] and "case XDP_DROP" in k3["code"], k3["code"]     # the verdict, lit
         # the counters open below, drawn once visible
         page.locator(".xdplab-lab button", has_text="ethtool -S").first.click()   # the ToggleButton
         page.wait_for_timeout(1500)
