@@ -351,3 +351,18 @@ def test_bench_redirect_cpu_remote_action_redirect():
     assert r["remote_action"] == "redirect" and kt["kthread_processed"] > 0
     assert kt["xdp_redirect"] == kt["kthread_processed"] and kt["skbs"] == 0
     assert r["ethtool"]["tx_xdp_xmit"] == kt["xdp_redirect"] and r["ethtool"]["tx_xdp_xmit_errors"] == 0
+
+
+def test_bench_redirect_cpu_reports_both_cpus():
+    from xdplab.bench import format_human, run_bench
+    res = run_bench("redirect-cpu", packets=3000, cpus=[1], qsize=64, remote_action="drop", flows=4)
+    assert res["cpus"] == [1] and res["qsize"] == 64 and res["remote_action"] == "drop"
+    assert res["program_mode"] == "l4-hash" and res["flows"] == 4
+    st = res["kthread"]["cpu1"]                 # since the entry was created: the warm-up run included
+    assert st["xdp_drop"] == st["kthread_processed"] >= res["cpumap"]["kthread_processed"] > 0
+    assert res["cpumap"]["xdp_drop"] == res["cpumap"]["kthread_processed"]
+    assert res["cpu1_busy"] > 0 and res["cpu0_busy"] > 0 and res["cpumap_pps"] > 0
+    text = format_human(res)
+    assert "kthread cpu1" in text and "cpu load: cpu0" in text
+    with pytest.raises(ValueError, match="CPUs 0 and 1"):
+        run_bench("redirect-cpu", packets=100, cpus=[2])
