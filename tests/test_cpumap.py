@@ -254,6 +254,46 @@ def test_stamp_needs_udp_frames():
 
 
 # ---------------------------------------------------------------- both speeds
+def test_kthread_program_redirects_back_out_of_eth0(mode):
+    """eth0 -> CPUMAP -> CPU 1's program (cpumap_redirect: bpf_redirect(eth0)) -> the redirect core's
+    device path -> eth0's bulk queue, sent by the kthread's xdp_do_flush through mvneta_xdp_xmit;
+    TX completion returns each page to eth0's page_pool.  (Before: -EINVAL, every frame dropped.)"""
+    n = npk(mode, 1000, 200)
+    obj, prog = rps(remote="cpumap_redirect")
+    b = Board(prog, mode=mode, trace=100_000)
+    r = b.run(packets=n, rate=300_000)
+    assert b.trace.lost[0] == 0
+    st = b.cpumap_stats()
+    assert r["verdicts"]["XDP_REDIRECT"] == n and st["enqueue_drops"] == 0
+    assert st["kthread_processed"] == n and st["xdp_redirect"] == n and st["xdp_drop"] == 0 and st["skbs"] == 0
+    e = r["ethtool"]
+    assert e["tx_xdp_xmit"] == n and e["tx_xdp_xmit_errors"] == 0 and e["good_frames_sent"] == n
+    assert int(b.s.r[L.R_WIRE_TX_N]) == n                   # all on the wire
+    tp = b.tracepoints("xdp:xdp_redirect")
+    on1 = [t for t in tp if t["cpu"] == 1]                  # the kthread's: bpf_redirect from eth0 to eth0
+    assert len(on1) == n and all(t["ifindex"] == 2 and t["to_ifindex"] == 2 and t["err"] == 0
+                                 and t["map_id"] == 0x7FFFFFFF for t in on1)
+    assert not b.tracepoints("xdp:xdp_redirect_err")
+    xm = [t for t in b.tracepoints("xdp:xdp_devmap_xmit") if t["cpu"] == 1]
+    assert sum(t["sent"] for t in xm) == n and all(t["drops"] == 0 for t in xm)
+    # home: TX completion unmapped each NDO buffer and put the page in its pool's ring
+    assert r["page_pool"]["ring"] == n
+    census = b.check_pages()
+    assert census["xdp_frame"] == 0 and census["tx_ring"] == 0
+    assert int(b.s.pg[:, -1].sum()) == 0                    # no streaming mapping left
+    b.stop()
+
+
+def map_ids_aside(recs, mid):
+    """Map ids count loads (the two objects of one process differ in them only): every field the
+    trace schema labels a map id, relative to the CPUMAP's (xdp_cpumap_* and, since the redirect
+    core, xdp_redirect{,_err})."""
+    from xdplab.trace import EVENTS
+    cols = {e[0]: [k for k, lab in zip("abcde", e[1:]) if lab in ("map id", "map_id")] for e in EVENTS}
+    assert cols["xdp_redirect"] == ["d"] and cols["xdp_cpumap_enqueue"] == ["a"]
+    return [x | {k: x[k] - mid for k in cols[x["event"]] if 0 < x[k] < 0x7FFFFFFF} for x in recs]  # not bpf_redirect's INT_MAX
+
+
 def test_both_speeds_give_identical_results():
     out = []
     for mode in ("jit", "python"):
@@ -261,9 +301,7 @@ def test_both_speeds_give_identical_results():
         b = Board(prog, mode=mode, trace=3000)
         r = b.run(packets=600, flows=8, stamp=True)
         s = snapshot(b, r)
-        mid = obj.maps["cpu_map"].id            # map ids count loads: the two objects differ in it only
-        s["trace"] = [x | {"a": x["a"] - mid} if x["event"].startswith("xdp_cpumap") else x
-                      for x in trace_records(b.trace)]
+        s["trace"] = map_ids_aside(trace_records(b.trace), obj.maps["cpu_map"].id)
         assert b.trace.lost[0] > 0              # the trace filled up: the same first 3000 events
         out.append(s)
     assert out[0] == out[1]
@@ -300,3 +338,29 @@ def test_no_two_kernels_call_each_other_in_a_cycle():
     for n in sorted(graph):
         if n not in state:
             visit(n, [n])
+
+
+def test_bench_redirect_cpu_remote_action_redirect():
+    """`xdplab bench redirect-cpu --remote-action redirect`: CPU 1's cpumap_redirect sends every frame it
+    takes back out of eth0 (before: refused with a ValueError)."""
+    from xdplab.bench import run_bench
+    r = run_bench("redirect-cpu", packets=3000, rate=300_000, remote_action="redirect", flows=8)
+    kt = r["cpumap"]                            # this run's (r["kthread"] also counts the warm-up run)
+    assert r["remote_action"] == "redirect" and kt["kthread_processed"] > 0
+    assert kt["xdp_redirect"] == kt["kthread_processed"] and kt["skbs"] == 0
+    assert r["ethtool"]["tx_xdp_xmit"] == kt["xdp_redirect"] and r["ethtool"]["tx_xdp_xmit_errors"] == 0
+
+
+def test_bench_redirect_cpu_reports_both_cpus():
+    from xdplab.bench import format_human, run_bench
+    res = run_bench("redirect-cpu", packets=3000, cpus=[1], qsize=64, remote_action="drop", flows=4)
+    assert res["cpus"] == [1] and res["qsize"] == 64 and res["remote_action"] == "drop"
+    assert res["program_mode"] == "l4-hash" and res["flows"] == 4
+    st = res["kthread"]["cpu1"]                 # since the entry was created: the warm-up run included
+    assert st["xdp_drop"] == st["kthread_processed"] >= res["cpumap"]["kthread_processed"] > 0
+    assert res["cpumap"]["xdp_drop"] == res["cpumap"]["kthread_processed"]
+    assert res["cpu1_busy"] > 0 and res["cpu0_busy"] > 0 and res["cpumap_pps"] > 0
+    text = format_human(res)
+    assert "kthread cpu1" in text and "cpu load: cpu0" in text
+    with pytest.raises(ValueError, match="CPUs 0 and 1"):
+        run_bench("redirect-cpu", packets=100, cpus=[2])

@@ -51,9 +51,6 @@ def _setup_redirect_cpu(b, prog, cpus, qsize, remote_action, program_mode, jit):
             raise ValueError(f"--cpu {c}: the ESPRESSObin has CPUs 0 and 1")
     if remote_action not in REMOTE_ACTIONS:
         raise ValueError(f"--remote-action must be one of {', '.join(REMOTE_ACTIONS)}, got {remote_action!r}")
-    if remote_action == "redirect":
-        raise ValueError("--remote-action redirect sends frames back out of eth0 with bpf_redirect(): that needs "
-                         "the redirect core (XDP_REDIRECT to devices, issue 22), which this build does not have yet")
     if prog is None:
         if program_mode not in PROGRAM_MODES:
             raise ValueError(f"--program-mode must be one of {', '.join(PROGRAM_MODES)}, got {program_mode!r}")

@@ -300,16 +300,36 @@ def _kthread_frame_to_buff(b, frame, xdp):
 
 @kernel
 def _cpumap_prog_redirect(b, xdp):
-    """xdp_do_redirect from the kthread's program.  Only a CPUMAP target is modelled here; the
-    other targets come with the redirect core (until then: -EINVAL, the frame is dropped)."""
+    """xdp_do_redirect(xdpf->dev_rx, &xdp, prog) from the kthread's program.  A CPUMAP target takes
+    the nested enqueue (no catch-up); a DEVMAP / DEVMAP_HASH entry or a ``bpf_redirect`` the redirect
+    core's device path (``xdplab.redirect._xdp_do_redirect_frame_dev``: ``dev_map_enqueue`` /
+    ``dev_xdp_enqueue`` into the device's bulk queue, the ``xdp:xdp_redirect`` tracepoint), sent by
+    the ``xdp_do_flush`` at the end of the kthread's batch.  ``dev`` is the frame's ``dev_rx``,
+    looked up by its ifindex in the root namespace (where the lab's CPUMAP users receive).
+    Simplification: the devmap bulk queues are one set on the board (6.1: one per CPU), shared by
+    CPU 0's NAPI and the kthread; a kthread that runs nested in CPU 0's poll while CPU 0 has frames
+    queued for a device adds to that queue and sends it with its own flush."""
     env = b.env
     t = env[ENV_RI_MAP_TYPE]
-    tgt = env[ENV_RI_TGT_VALUE]
-    env[ENV_RI_MAP_TYPE] = 0
-    env[ENV_RI_TGT_VALUE] = -1
-    if t == BPF_MAP_TYPE_CPUMAP and tgt >= 0:
-        return _xdp_do_redirect_cpumap_nested(b, xdp, tgt)
-    return -EINVAL
+    if t == BPF_MAP_TYPE_CPUMAP:
+        tgt = env[ENV_RI_TGT_VALUE]
+        env[ENV_RI_MAP_TYPE] = 0
+        env[ENV_RI_TGT_VALUE] = -1
+        if tgt >= 0:
+            return _xdp_do_redirect_cpumap_nested(b, xdp, tgt)
+        return -EINVAL
+    charge(b, C_REDIRECT)
+    if (xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS) != 0:
+        return -EOPNOTSUPP                     # 5.18-6.2: no ndo_xdp_xmit takes frags
+    if t == BPF_MAP_TYPE_XSKMAP:
+        return _xsk_map_redirect(b, xdp)
+    dev = dev_get_by_index(b, 0, xdp[XB_INGRESS_IFINDEX])
+    if dev < 0:
+        env[ENV_RI_MAP_ID] = 0
+        env[ENV_RI_MAP_TYPE] = 0
+        return -EINVAL
+    frame = xdp_convert_buff_to_frame(b, xdp)
+    return _xdp_do_redirect_frame_dev(b, frame, dev)
 
 
 @kernel
@@ -403,7 +423,9 @@ def _cpu_map_bpf_prog_run_xdp(b, e, n):
     r[R_PROG_ID] = id0
     if nredir > 0:                                   # xdp_do_flush after the batch
         charge(b, C_XDP_FLUSH)
-        _cpu_map_flush_nested(b)
+        if r[R_DEV_FLUSH_N] > 0:
+            _dev_flush(b)                            # __dev_flush: the devices' bulk queues
+        _cpu_map_flush_nested(b)                     # __cpu_map_flush (no catch-up)
     cm[e, CMF_STATS + CMS_KT_PASS] += npass
     cm[e, CMF_STATS + CMS_KT_DROP] += ndrop
     cm[e, CMF_STATS + CMS_KT_REDIRECT] += nredir
@@ -562,3 +584,14 @@ def cpu_map_entry_alloc(b, e, qsize, map_id, prog_kind, prog_id):
 __all__ += ["bq_flush_to_queue", "cpu_map_kthread_pass", "cpu_map_entry_alloc", "cpu_map_entry_free",
             "xdp_release_frame", "CMF_STATS", "CMF_QSIZE", "CMF_COUNT", "CMF_STATE",
             "CMF_RING", "NCMF"]
+
+
+# the kthread's program redirects to devices through the redirect core's device path, which
+# imports this module (its CPUMAP case): imported after this module's kernels are defined
+from ._layout import R_DEV_FLUSH_N  # noqa: E402
+from .xdp_abi import ENV_RI_MAP_ID  # noqa: E402
+from .cost import C_REDIRECT  # noqa: E402
+from .devmap import _dev_flush  # noqa: E402
+from .errno import EOPNOTSUPP  # noqa: E402
+from .netdev import dev_get_by_index  # noqa: E402
+from .redirect import BPF_MAP_TYPE_XSKMAP, _xdp_do_redirect_frame_dev, _xsk_map_redirect  # noqa: E402

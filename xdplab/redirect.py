@@ -97,7 +97,32 @@ def xdp_do_redirect(b, xdp):
 
 @kernel
 def _xdp_do_redirect_frame(b, frame):
-    """__xdp_do_redirect_frame: read and clear the redirect info, enqueue by map type, trace."""
+    """__xdp_do_redirect_frame: read and clear the redirect info, enqueue by map type, trace.  A
+    CPUMAP target here; every other target in ``_xdp_do_redirect_frame_dev``."""
+    env = b.env
+    map_type = env[ENV_RI_MAP_TYPE]
+    dev = b.r[R_NAPI_DEV]
+    if frame < 0 or map_type != BPF_MAP_TYPE_CPUMAP:
+        return _xdp_do_redirect_frame_dev(b, frame, dev)
+    map_id = env[ENV_RI_MAP_ID]
+    index = env[ENV_RI_TGT_INDEX]
+    fwd = env[ENV_RI_TGT_VALUE]
+    env[ENV_RI_MAP_ID] = 0                     # valid map ids are [1, INT_MAX[
+    env[ENV_RI_MAP_TYPE] = 0
+    if fwd < 0 or fwd >= NR_CPUS or b.cpumap[fwd, CMF_QSIZE] == 0:
+        err = -EINVAL                           # no entry (the helper's lookup normally caught it)
+    else:
+        err = cpu_map_enqueue(b, fwd, frame, dev)
+    _trace_xdp_redirect(b, dev, -1, err, map_type, map_id, index)
+    return err
+
+
+@kernel
+def _xdp_do_redirect_frame_dev(b, frame, dev):
+    """__xdp_do_redirect_frame for every target but a CPUMAP (a frame < 0: -EOVERFLOW), ``dev`` the
+    receiving device's row.  Also what a CPUMAP kthread's program reaches (``xdplab.cpumap``):
+    nothing from here leads back to ``cpu_map_enqueue``, so the kthread, which that enqueue runs,
+    calls no kernel that calls it (numba compiles no call cycle)."""
     env = b.env
     map_type = env[ENV_RI_MAP_TYPE]
     map_id = env[ENV_RI_MAP_ID]
@@ -106,7 +131,6 @@ def _xdp_do_redirect_frame(b, frame):
     flags = env[ENV_RI_FLAGS]
     env[ENV_RI_MAP_ID] = 0                     # valid map ids are [1, INT_MAX[
     env[ENV_RI_MAP_TYPE] = 0
-    dev = b.r[R_NAPI_DEV]
     to = -1
     if frame < 0:
         err = -EOVERFLOW
@@ -118,11 +142,6 @@ def _xdp_do_redirect_frame(b, frame):
             # the entry holds the device it was given at update time (the map's netns: the root's)
             to = dev_get_by_index(b, 0, fwd)
             err = dev_map_enqueue(b, to, frame, dev, map_id, index)
-    elif map_type == BPF_MAP_TYPE_CPUMAP:
-        if fwd < 0 or fwd >= NR_CPUS or b.cpumap[fwd, CMF_QSIZE] == 0:
-            err = -EINVAL                       # no entry (the helper's lookup normally caught it)
-        else:
-            err = cpu_map_enqueue(b, fwd, frame, dev)
     elif map_type == 0 and map_id == INT_MAX:
         to = dev_get_by_index(b, b.nd[dev, ND_NETNS], index)
         if to < 0:
