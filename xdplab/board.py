@@ -935,10 +935,16 @@ class Board:
                 for c in range(NR_CPUS):
                     b0 = CMF_BQ + c * CPU_MAP_BULK_SIZE
                     held += [int(x) for x in cm[e, b0:b0 + int(cm[e, CMF_BQ_COUNT + c])]]
+        # and the frames the devices hold: a devmap bulk queue (between polls: flushed) and a veth's ptr_ring
+        from .netdev import NDQ_BQ, NDQ_RING, ND_BQ_COUNT, ND_RING_COUNT, ND_RING_HEAD, VETH_RING_SIZE
+        for d in range(len(s.nd)):
+            held += [int(x) for x in s.ndq[d, NDQ_BQ:NDQ_BQ + int(s.nd[d, ND_BQ_COUNT])]]
+            h = int(s.nd[d, ND_RING_HEAD])
+            held += [int(s.ndq[d, NDQ_RING + (h + i) % VETH_RING_SIZE]) for i in range(int(s.nd[d, ND_RING_COUNT]))]
         nfr = sum(1 + int(s.pg[f // 4096, PGF_FRAG_NR]) for f in held)
         if census["xdp_frame"] != nfr:
             problems.append(f"{census['xdp_frame']} pages marked xdp_frame but the CPUMAP's rings and bulk queues "
-                            f"hold {nfr}")
+                            f"and the devices' bulk queues and veth rings hold {nfr}")
         if census["cpu"] or census["caller"]:
             problems.append(f"pages left in the driver's hands between polls: cpu={census['cpu']} "
                             f"caller={census['caller']}")

@@ -105,6 +105,7 @@ def submit_frame_without_sync(b, frame, dma_map):
     # (no dma_sync_single_for_device(dev, phys, length, DMA_BIDIRECTIONAL) here)
     _tx_desc(b, length, phys, MVNETA_TX_L4_CSUM_NOT | MVNETA_TXD_F_DESC | MVNETA_TXD_L_DESC | MVNETA_TXD_Z_PAD,
              MVNETA_TYPE_XDP_TX, frame, page)
+    b.r[L.R_TXQ_UNANNOUNCED] += 1             # txq->pending++ (6.1 counts it here; the doorbell announces it)
     return (length << 8) | MVNETA_XDP_TX
 
 

@@ -324,9 +324,15 @@ def test_shipped_programs_are_not_rejected(path):
         r = verify_program(p, eo.maps, raise_on_reject=False)
         if path.name == "bad_oob.o":                    # wrong on purpose: the check the comment says is missing
             assert r.verdict == "reject" and r.kernel_lines[0].startswith("invalid access to packet, off=36 ")
+        elif p.name == "cpumap_oob_read":               # wrong on purpose (test_cpumap): a cast of a packet pointer
+            assert r.verdict == "reject" and "pointer arithmetic with <<= operator prohibited" in r.kernel_lines[0]
         else:
             assert r.verdict in ("accept", "unsure"), r.message
-    assert path.name in {"globals.o", "loop_csum.o", "bad_oob.o"} or \
+    # given up on (accepted, run-time checks kept): bpf-to-bpf calls, a loop the walk does not finish,
+    # helpers with permissive prototypes (ringbuf, fib, load/store_bytes), callbacks, map-in-maps,
+    # poisoned CO-RE instructions; a program the lab does not load at all (bpf_check_mtu)
+    assert path.name in {"globals.o", "loop_csum.o", "bad_oob.o", "cpumap_rps.o", "xdp_frags_ops.o", "core_parse.o",
+                         "core_u64.o", "fib_router.o", "loop.o", "map_in_map.o", "ringbuf.o"} or \
         all(verify_program(p, eo.maps, raise_on_reject=False).verdict == "accept" for p in eo.progs)
 
 

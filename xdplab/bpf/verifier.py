@@ -455,6 +455,8 @@ class Verifier:
                 else:
                     out += [pc + 1, pc + 1 + self.off[pc]]
             elif c == 0x18:
+                if self.src[pc] == 4:           # BPF_PSEUDO_FUNC: a callback (bpf_loop) is not walked
+                    raise _GiveUp(f"insn {pc}: a callback function (BPF_PSEUDO_FUNC) is not modelled")
                 out.append(pc + 2)
             else:
                 out.append(pc + 1)
@@ -582,6 +584,8 @@ class Verifier:
 
     # -------------------------------------------------------------- run
     def run(self):
+        if any(m.type in (12, 13) for m in self.maps):  # ARRAY_OF_MAPS / HASH_OF_MAPS
+            raise _GiveUp("map-in-map lookups (inner map pointers) are not modelled")
         self.check_cfg()
         st = St()
         st.regs = [R_NOT_INIT] * 11
