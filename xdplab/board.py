@@ -24,7 +24,7 @@ from . import sim as _sim  # noqa: F401  (registers sim_run)
 from ._twospeed import JIT, PythonKernel
 from .boards import ESPRESSOBIN
 from .cost import OPS, cost_to_clock_units, cpu_clock
-from .cpumap import (CMF_COUNT, CMF_QSIZE, CMF_STATS, CPUMAP_STAT_NAMES, NR_CPUS, NCMF, create_cpumap)
+from .cpumap import (CMF_COUNT, CMF_QSIZE, CMF_STATS, CPUMAP_STAT_NAMES, NR_CPUS, NCMF, cpumap_frames_held, create_cpumap)
 from .errno import strerror
 from .mm import PG_FREE, PG_NAMES, PG_RX_RING, PGF_FRAG_NR, PGF_PP, PGF_REFCNT, PGF_WHERE, PGF_FREE, create_pages
 from .netstack import MAX_SKBS, STACK_STAT_NAMES, create_skbs
@@ -47,6 +47,10 @@ from .netdev import (ND_NAMES, ETH0_ROW as L_ETH0_ROW, LO_ROW as L_LO_ROW, ND_GR
                      ND_KIND_LOOPBACK, ND_KIND_MVNETA, ND_KIND_VETH, ND_MTU, ND_NAPI, ND_NETNS, ND_PEER, ND_PROG,
                      ND_PROG_ID, ND_PROG_KIND, ND_RING_COUNT, ND_UP, VETH_RQ_STATS, VETH_TQ_STATS, create_netdevs)
 from . import redirect as _redirect  # noqa: F401  (registers the redirect core, devmap and veth kernels)
+from .netdev import netdev_frames_held
+
+# where xdp_frames wait between polls; each holder lists its own (Board.check_pages counts them)
+FRAME_HOLDERS = (cpumap_frames_held, netdev_frames_held)
 
 __all__ = ["BoardState", "BoardStateRef", "to_ref", "create_board_state", "Board", "NetDev", "RunResult", "XdplabError"]
 
@@ -924,23 +928,8 @@ class Board:
         owned = int((s.pg[:, PGF_PP] >= 0).sum())
         if owned != inflight:
             problems.append(f"{owned} pages carry page->pp but the pools count {inflight} in flight")
-        cm = s.cpumap
-        held = []
-        for e in range(NR_CPUS):
-            q = int(cm[e, CMF_QSIZE])
-            if q:
-                from .cpumap import CMF_HEAD, CMF_BQ, CMF_BQ_COUNT, CPU_MAP_BULK_SIZE
-                h = int(cm[e, CMF_HEAD])
-                held += [int(cm[e, NCMF + (h + i) % q]) for i in range(int(cm[e, CMF_COUNT]))]
-                for c in range(NR_CPUS):
-                    b0 = CMF_BQ + c * CPU_MAP_BULK_SIZE
-                    held += [int(x) for x in cm[e, b0:b0 + int(cm[e, CMF_BQ_COUNT + c])]]
-        # and the frames the devices hold: a devmap bulk queue (between polls: flushed) and a veth's ptr_ring
-        from .netdev import NDQ_BQ, NDQ_RING, ND_BQ_COUNT, ND_RING_COUNT, ND_RING_HEAD, VETH_RING_SIZE
-        for d in range(len(s.nd)):
-            held += [int(x) for x in s.ndq[d, NDQ_BQ:NDQ_BQ + int(s.nd[d, ND_BQ_COUNT])]]
-            h = int(s.nd[d, ND_RING_HEAD])
-            held += [int(s.ndq[d, NDQ_RING + (h + i) % VETH_RING_SIZE]) for i in range(int(s.nd[d, ND_RING_COUNT]))]
+        # every holder of xdp_frames between polls reports its own (FRAME_HOLDERS)
+        held = [f for holder in FRAME_HOLDERS for f in holder(s)]
         nfr = sum(1 + int(s.pg[f // 4096, PGF_FRAG_NR]) for f in held)
         if census["xdp_frame"] != nfr:
             problems.append(f"{census['xdp_frame']} pages marked xdp_frame but the CPUMAP's rings and bulk queues "

@@ -52,14 +52,15 @@ from .printk import printk
 from .progs import bpf_prog_run_xdp
 from .trace import EV_XDP_CPUMAP_ENQUEUE, EV_XDP_CPUMAP_KTHREAD, board_trace, board_tracing
 from .xdp import (xdp_convert_frame_to_buff, XDPF_DATA, XDPF_DEV_RX, XDPF_FLAGS, XDPF_FRAME_SZ, XDPF_HEADROOM, XDPF_LEN, XDPF_MEM_ID,
-                  XDPF_MEM_TYPE, XDPF_METASIZE, xdp_convert_buff_to_frame, xdp_frame_field, xdp_return_frame,
+                  XDPF_MEM_TYPE, XDPF_METASIZE, __xdp_build_skb_from_frame, xdp_convert_buff_to_frame, xdp_frame_field,
+                  xdp_frame_pool_pages, xdp_return_frame,
                   xdp_return_frame_rx_napi)
 from .xdp_abi import (ENV_ERR, ENV_RI_MAP_TYPE, ENV_RI_TGT_VALUE, MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_DATA, XB_DATA_END,
                       XB_DATA_META, XB_FLAGS, XB_FRAG0, XB_FRAG_STRIDE, XB_FRAGS_SIZE, XB_FRAME_SZ, XB_HARD_START,
                       XB_INGRESS_IFINDEX, XB_MEM_ID, XB_MEM_TYPE, XB_NR_FRAGS, XB_PAGE, XB_RX_QUEUE_INDEX, XB_RXQ,
                       XB_SIZE, XDP_DROP, XDP_FLAGS_HAS_FRAGS, XDP_FRAME_SIZE, XDP_PASS, XDP_REDIRECT)
 
-__all__ = ["NR_CPUS", "CPU_MAP_BULK_SIZE", "CPUMAP_BATCH", "CPU_MAP_MAX_QSIZE", "BPF_MAP_TYPE_CPUMAP",
+__all__ = ["cpumap_frames_held", "NR_CPUS", "CPU_MAP_BULK_SIZE", "CPUMAP_BATCH", "CPU_MAP_MAX_QSIZE", "BPF_MAP_TYPE_CPUMAP",
            "create_cpumap", "cpu_map_enqueue", "xdp_do_redirect_cpumap", "cpu_map_kthread_run",
            "cpu_map_run_kthreads", "CPUMAP_STAT_NAMES", "KT_NONE", "KT_RUNNING", "KT_SLEEPING"]
 
@@ -116,6 +117,22 @@ PROG_NONE = 0
 def create_cpumap(qsize_max: int = 1) -> np.ndarray:
     """b.cpumap for rings of up to ``qsize_max`` slots (no entries)."""
     return np.zeros((NR_CPUS + 1, max(NCMF + int(qsize_max), XB_SIZE + 8)), np.int64)
+
+
+def cpumap_frames_held(state) -> list[int]:
+    """Handles of the xdp_frames a board's CPUMAP entries hold between polls: each entry's ptr_ring
+    and the per-CPU bulk queues (for the page census, ``Board.check_pages``)."""
+    cm = state.cpumap
+    held = []
+    for e in range(NR_CPUS):
+        q = int(cm[e, CMF_QSIZE])
+        if q:
+            h = int(cm[e, CMF_HEAD])
+            held += [int(cm[e, NCMF + (h + i) % q]) for i in range(int(cm[e, CMF_COUNT]))]
+            for c in range(NR_CPUS):
+                b0 = CMF_BQ + c * CPU_MAP_BULK_SIZE
+                held += [int(x) for x in cm[e, b0:b0 + int(cm[e, CMF_BQ_COUNT + c])]]
+    return held
 
 
 # ---------------------------------------------------------------- tracepoints
@@ -204,31 +221,12 @@ def _cpu_map_enqueue_nested(b, e, frame):
 
 
 @kernel
-def _xdp_to_redirect_frame(b, xdp):
-    """The buff as an xdp_frame in its headroom, its frags in the side table; -1 if no room."""
-    page = xdp[XB_PAGE]
-    n = 0
-    if xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS:     # the frags travel in the skb_shared_info (b.pg side table)
-        n = xdp[XB_NR_FRAGS]
-        for i in range(n):
-            k = XB_FRAG0 + i * XB_FRAG_STRIDE
-            b.pg[page, PGF_FRAG0 + 3 * i] = xdp[k]
-            b.pg[page, PGF_FRAG0 + 3 * i + 1] = xdp[k + 1]
-            b.pg[page, PGF_FRAG0 + 3 * i + 2] = xdp[k + 2]
-    b.pg[page, PGF_FRAG_NR] = n
-    frame = xdp_convert_buff_to_frame(b, xdp)
-    if frame < 0:
-        b.pg[page, PGF_FRAG_NR] = 0
-    return frame
-
-
-@kernel
 def xdp_do_redirect_cpumap(b, xdp, e):
     """xdp_do_redirect's BPF_MAP_TYPE_CPUMAP case (CPU 0's NAPI): the buff becomes an xdp_frame in
     its headroom (xdp_convert_buff_to_frame; no room: -EOVERFLOW), enqueued for CPU ``e``."""
     if e < 0 or e >= NR_CPUS or b.cpumap[e, CMF_QSIZE] == 0:
         return -EINVAL
-    frame = _xdp_to_redirect_frame(b, xdp)
+    frame = xdp_convert_buff_to_frame(b, xdp)
     if frame < 0:
         return -EOVERFLOW
     return cpu_map_enqueue(b, e, frame, xdp[XB_INGRESS_IFINDEX])
@@ -239,7 +237,7 @@ def _xdp_do_redirect_cpumap_nested(b, xdp, e):
     """The same from a kthread's program."""
     if e < 0 or e >= NR_CPUS or b.cpumap[e, CMF_QSIZE] == 0:
         return -EINVAL
-    frame = _xdp_to_redirect_frame(b, xdp)
+    frame = xdp_convert_buff_to_frame(b, xdp)
     if frame < 0:
         return -EOVERFLOW
     return _cpu_map_enqueue_nested(b, e, frame)
@@ -333,48 +331,6 @@ def _cpumap_prog_redirect(b, xdp):
 
 
 @kernel
-def xdp_release_frame(b, frame):
-    """xdp_release_frame (6.1): a page_pool frame's pages are released from their pool
-    (page_pool_release_page: unmapped, no longer counted), before the stack owns them."""
-    if xdp_frame_field(b, frame, XDPF_MEM_TYPE) != MEM_TYPE_PAGE_POOL:
-        return 0
-    page = frame // PAGE_SIZE
-    n = 0
-    if xdp_frame_field(b, frame, XDPF_FLAGS) & XDP_FLAGS_HAS_FRAGS:
-        for i in range(b.pg[page, PGF_FRAG_NR]):
-            fp = b.pg[page, PGF_FRAG0 + 3 * i]
-            page_pool_release_page(b, b.pg[fp, PGF_PP], fp)
-            n += 1
-    page_pool_release_page(b, b.pg[page, PGF_PP], page)
-    return n + 1
-
-
-@kernel
-def _xdp_build_skb_from_frame(b, frame, e):
-    """__xdp_build_skb_from_frame (6.1): an skb around the frame's buffer, no copy; -1 if no skb."""
-    charge(b, C_XDP_FRAME_TO_SKB)
-    page = frame // PAGE_SIZE
-    hs = frame % PAGE_SIZE
-    skb = build_skb(b, page, hs + xdp_frame_field(b, frame, XDPF_FRAME_SZ))
-    if skb < 0:
-        return -1
-    headroom = XDP_FRAME_SIZE + xdp_frame_field(b, frame, XDPF_HEADROOM)
-    b.skb[skb, SKBF_DATA] = hs + headroom                       # skb_reserve
-    b.skb[skb, SKBF_LEN] = xdp_frame_field(b, frame, XDPF_LEN)  # __skb_put
-    if xdp_frame_field(b, frame, XDPF_FLAGS) & XDP_FLAGS_HAS_FRAGS:
-        n = b.pg[page, PGF_FRAG_NR]
-        for i in range(n):                       # xdp_update_skb_shared_info
-            b.skb[skb, SKBF_FRAG0 + i] = b.pg[page, PGF_FRAG0 + 3 * i]
-            b.skb[skb, SKBF_LEN] += b.pg[page, PGF_FRAG0 + 3 * i + 2]
-            b.pg[b.pg[page, PGF_FRAG0 + 3 * i], PGF_WHERE] = b.pg[page, PGF_WHERE]
-        b.skb[skb, SKBF_NR_FRAGS] = n
-    eth_type_trans(b, skb)                       # skb->protocol = eth_type_trans(skb, dev)
-    b.cpumap[e, CMF_STATS + CMS_RELEASED] += xdp_release_frame(b, frame)
-    b.pg[page, PGF_FRAG_NR] = 0                  # xdp_scrub_frame
-    return skb
-
-
-@kernel
 def _cpu_map_bpf_prog_run_xdp(b, e, n):
     """cpu_map_bpf_prog_run_xdp: the entry's program on each frame of the batch; returns how many
     passed (compacted to the front of the batch)."""
@@ -465,7 +421,10 @@ def cpu_map_kthread_pass(b, e):
         frame = cm[e, CMF_BATCH + i]
         skb = -1
         if drops == 0:
-            skb = _xdp_build_skb_from_frame(b, frame, e)
+            nrel = xdp_frame_pool_pages(b, frame)   # what xdp_release_frame takes out of the pool
+            skb = __xdp_build_skb_from_frame(b, frame)
+            if skb >= 0:
+                cm[e, CMF_STATS + CMS_RELEASED] += nrel
         if skb < 0:
             xdp_return_frame(b, frame)
             continue
@@ -582,7 +541,7 @@ def cpu_map_entry_alloc(b, e, qsize, map_id, prog_kind, prog_id):
 
 
 __all__ += ["bq_flush_to_queue", "cpu_map_kthread_pass", "cpu_map_entry_alloc", "cpu_map_entry_free",
-            "xdp_release_frame", "CMF_STATS", "CMF_QSIZE", "CMF_COUNT", "CMF_STATE",
+            "CMF_STATS", "CMF_QSIZE", "CMF_COUNT", "CMF_STATE",
             "CMF_RING", "NCMF"]
 
 

@@ -31,6 +31,7 @@ from .page_pool import PPF_ALLOC_COUNT, PPF_HOLD_CNT, PPF_RELEASE_CNT, PPF_RING_
 from .trace import board_trace, board_tracing
 
 __all__ = [
+    "netdev_frames_held",
     "create_netdevs", "dev_get_by_index", "netdev_up", "netdev_mtu", "netdev_has_ndo_xdp_xmit",
     "xdp_ok_fwd_dev", "netdev_trace", "ND_NAMES", "NDF", "NNDQ", "NDQ_BQ", "NDQ_TXBQ", "NDQ_PASS",
     "NDQ_RING", "ND_KIND_NONE", "ND_KIND_MVNETA", "ND_KIND_LOOPBACK", "ND_KIND_VETH", "ETH0_ROW", "LO_ROW",
@@ -93,6 +94,17 @@ def create_netdevs():
     return nd, ndq
 
 
+def netdev_frames_held(state) -> list[int]:
+    """Handles of the xdp_frames the devices hold between polls: a devmap bulk queue (flushed by
+    every poll, so empty unless a driver forgot ``xdp_do_flush``) and a veth's ptr_ring."""
+    held = []
+    for d in range(len(state.nd)):
+        held += [int(x) for x in state.ndq[d, NDQ_BQ:NDQ_BQ + int(state.nd[d, ND_BQ_COUNT])]]
+        h = int(state.nd[d, ND_RING_HEAD])
+        held += [int(state.ndq[d, NDQ_RING + (h + i) % VETH_RING_SIZE]) for i in range(int(state.nd[d, ND_RING_COUNT]))]
+    return held
+
+
 @kernel
 def dev_get_by_index(b, netns, ifindex):
     """dev_get_by_index_rcu(net, ifindex): the device's row, or -1."""
@@ -136,9 +148,11 @@ def xdp_ok_fwd_dev(b, d, pktlen):
     return 0
 
 
-@kernel
+@kernel(hot=True)
 def netdev_trace(b, ev, a, b_, c, d, e):
-    """One trace event with the snapshot the driver's events carry (rxq_def's pool)."""
+    """One trace event with the snapshot the driver's events carry (rxq_def's pool: its alloc cache,
+    ptr_ring and pages in flight, so that a view needs no replay).  Hot: with the trace off it folds
+    to nothing in its jitted callers."""
     if not board_tracing(b):
         return
     pool = b.r[R_RXQ_POOL]

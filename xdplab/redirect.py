@@ -88,10 +88,7 @@ def xdp_do_redirect(b, xdp):
         return -EOPNOTSUPP
     if map_type == BPF_MAP_TYPE_XSKMAP:
         return _xsk_map_redirect(b, xdp)
-    if map_type == BPF_MAP_TYPE_CPUMAP:
-        frame = _xdp_to_redirect_frame(b, xdp)    # frags kept in the skb_shared_info for the remote skb
-    else:
-        frame = xdp_convert_buff_to_frame(b, xdp)
+    frame = xdp_convert_buff_to_frame(b, xdp)     # a CPUMAP's frame keeps its frags for the remote skb
     return _xdp_do_redirect_frame(b, frame)
 
 
@@ -177,4 +174,4 @@ def xdp_do_flush_map(b):
 from .devmap import _dev_flush, dev_map_enqueue, dev_map_enqueue_multi, dev_xdp_enqueue  # noqa: E402
 from .netdev import ND_IFINDEX, ND_NETNS, dev_get_by_index, netdev_trace  # noqa: E402
 from .trace import EV_XDP_REDIRECT, EV_XDP_REDIRECT_ERR  # noqa: E402
-from .cpumap import CMF_QSIZE, NR_CPUS, _cpu_map_flush, _xdp_to_redirect_frame, cpu_map_enqueue  # noqa: E402
+from .cpumap import CMF_QSIZE, NR_CPUS, _cpu_map_flush, cpu_map_enqueue  # noqa: E402

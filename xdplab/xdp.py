@@ -18,11 +18,12 @@ import numpy as np
 
 from ._bytes import get_le, put_le
 from ._twospeed import kernel
-from .cost import C_XDP_FRAME_CONV, C_XDP_RETURN_FRAME, charge, cpu_now
+from .cost import C_XDP_FRAME_CONV, C_XDP_FRAME_TO_SKB, C_XDP_RETURN_FRAME, charge, cpu_now
 from .errno import EFAULT, EINVAL, ENODEV, ENOMEM, ENOSPC, EOPNOTSUPP
 from ._layout import R_MEM_ID_NEXT, R_XDP_NO_DIRECT, R_XDP_RXQ
-from .mm import PGF_FRAG0, PGF_FRAG_NR, PGF_PP, alloc_page, cpu_read, cpu_write, put_page
-from .page_pool import page_pool_put_page, page_pool_use_xdp_mem, page_pool_destroy
+from .mm import PGF_FRAG0, PGF_FRAG_NR, PGF_PP, PGF_WHERE, alloc_page, cpu_read, cpu_write, put_page
+from .netstack import SKBF_DATA, SKBF_FRAG0, SKBF_LEN, SKBF_NR_FRAGS, build_skb, eth_type_trans
+from .page_pool import page_pool_put_page, page_pool_release_page, page_pool_use_xdp_mem, page_pool_destroy
 from .printk import printk
 from .xdp_abi import (MEM_TYPE_MAX, MEM_TYPE_PAGE_ORDER0, MEM_TYPE_PAGE_POOL, MEM_TYPE_PAGE_SHARED,
                       PAGE_SIZE, SKB_SHARED_INFO_SIZE, XB_DATA, XB_DATA_END,
@@ -35,7 +36,8 @@ __all__ = [
     "xdp_rxq_info_is_reg", "xdp_rxq_info_unused", "xdp_init_buff", "xdp_prepare_buff", "xdp_data_hard_end",
     "xdp_convert_buff_to_frame", "xdp_frame_field", "xdp_return_frame", "xdp_return_frame_rx_napi",
     "xdp_return_buff", "xdp_return_page", "xdp_get_frame_len", "xdp_convert_frame_to_buff",
-    "xdp_update_frame_from_buff", "xdpf_clone",
+    "xdp_update_frame_from_buff", "xdpf_clone", "xdp_release_frame", "xdp_frame_pool_pages",
+    "__xdp_build_skb_from_frame",
     "REG_STATE_NEW", "REG_STATE_REGISTERED", "REG_STATE_UNREGISTERED", "REG_STATE_UNUSED",
     "RXQ_DEV", "RXQ_QUEUE_INDEX", "RXQ_REG_STATE", "RXQ_MEM_TYPE", "RXQ_MEM_ID", "RXQ_NAPI_ID",
     "RXQ_FRAG_SIZE", "XDPF_DATA", "XDPF_LEN", "XDPF_HEADROOM", "XDPF_METASIZE", "XDPF_MEM_TYPE",
@@ -209,18 +211,34 @@ def xdp_data_hard_end(xdp):
 
 @kernel
 def xdp_convert_buff_to_frame(b, xdp):
-    """xdp_convert_buff_to_frame: write the xdp_frame into the headroom; its handle, or -1 (NULL)."""
+    """xdp_convert_buff_to_frame: write the xdp_frame into the headroom; its handle, or -1 (NULL).
+
+    A frags buff's ``skb_shared_info`` is already where the frame needs it in the kernel (the
+    tailroom of the head buffer, which a frame shares with its buff).  The lab keeps a buff's frags
+    in the ``xdp`` array and a frame's in the head page's side table (``PGF_FRAG*``), so the
+    conversion copies them across: the one place a frame gets its frags."""
     charge(b, C_XDP_FRAME_CONV)
     page = xdp[XB_PAGE]
+    n = 0
+    if xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS:
+        n = xdp[XB_NR_FRAGS]
+        for i in range(n):
+            k = XB_FRAG0 + i * XB_FRAG_STRIDE
+            b.pg[page, PGF_FRAG0 + 3 * i] = xdp[k]
+            b.pg[page, PGF_FRAG0 + 3 * i + 1] = xdp[k + 1]
+            b.pg[page, PGF_FRAG0 + 3 * i + 2] = xdp[k + 2]
+    b.pg[page, PGF_FRAG_NR] = n
     hs = xdp[XB_HARD_START]
     headroom = xdp[XB_DATA] - hs
     metasize = xdp[XB_DATA] - xdp[XB_DATA_META]
     if metasize < 0:
         metasize = 0
     if headroom - metasize < XDP_FRAME_SIZE:
+        b.pg[page, PGF_FRAG_NR] = 0
         return -1                                       # no room for the frame struct
     if xdp[XB_DATA_END] > xdp_data_hard_end(xdp):
         printk(b, cpu_now(b), 6, 0, 0, 0)      # "Driver BUG: missing reserved tailroom"
+        b.pg[page, PGF_FRAG_NR] = 0
         return -1
     d = b.data
     put_le(d, page, hs + XDPF_DATA, xdp[XB_DATA], 8)
@@ -388,3 +406,57 @@ def xdpf_clone(b, frame):
     put_le(b.data, np_, XDPF_MEM_ID, 0, 4)
     b.pg[np_, PGF_FRAG_NR] = 0
     return np_ * PAGE_SIZE
+
+
+@kernel
+def xdp_frame_pool_pages(b, frame):
+    """How many pages of this frame (head and frags) ``xdp_release_frame`` takes out of their pool:
+    all of them for a ``MEM_TYPE_PAGE_POOL`` frame, none otherwise."""
+    if xdp_frame_field(b, frame, XDPF_MEM_TYPE) != MEM_TYPE_PAGE_POOL:
+        return 0
+    if xdp_frame_field(b, frame, XDPF_FLAGS) & XDP_FLAGS_HAS_FRAGS:
+        return 1 + b.pg[frame // PAGE_SIZE, PGF_FRAG_NR]
+    return 1
+
+
+@kernel
+def xdp_release_frame(b, frame):
+    """xdp_release_frame (6.1): a page_pool frame's pages are released from their pool
+    (page_pool_release_page: unmapped, no longer counted), before the stack owns them."""
+    if xdp_frame_field(b, frame, XDPF_MEM_TYPE) != MEM_TYPE_PAGE_POOL:
+        return
+    page = frame // PAGE_SIZE
+    if xdp_frame_field(b, frame, XDPF_FLAGS) & XDP_FLAGS_HAS_FRAGS:
+        for i in range(b.pg[page, PGF_FRAG_NR]):
+            fp = b.pg[page, PGF_FRAG0 + 3 * i]
+            page_pool_release_page(b, b.pg[fp, PGF_PP], fp)
+    page_pool_release_page(b, b.pg[page, PGF_PP], page)
+
+
+@kernel
+def __xdp_build_skb_from_frame(b, frame):
+    """__xdp_build_skb_from_frame (6.1, net/core/xdp.c): an skb around the frame's buffer, no copy
+    (CPUMAP's kthread and veth's XDP_PASS both use it); -1 if no skb.  In 6.1 it ends with
+    ``xdp_release_frame`` ("until page_pool get SKB return path, release DMA here"): a page_pool
+    page leaves its pool and the stack frees it to the page allocator; later kernels mark the skb
+    for recycling instead."""
+    charge(b, C_XDP_FRAME_TO_SKB)
+    page = frame // PAGE_SIZE
+    hs = frame % PAGE_SIZE
+    skb = build_skb(b, page, hs + xdp_frame_field(b, frame, XDPF_FRAME_SZ))
+    if skb < 0:
+        return -1
+    headroom = XDP_FRAME_SIZE + xdp_frame_field(b, frame, XDPF_HEADROOM)
+    b.skb[skb, SKBF_DATA] = hs + headroom                       # skb_reserve
+    b.skb[skb, SKBF_LEN] = xdp_frame_field(b, frame, XDPF_LEN)  # __skb_put
+    if xdp_frame_field(b, frame, XDPF_FLAGS) & XDP_FLAGS_HAS_FRAGS:
+        n = b.pg[page, PGF_FRAG_NR]
+        for i in range(n):                       # xdp_update_skb_shared_info
+            b.skb[skb, SKBF_FRAG0 + i] = b.pg[page, PGF_FRAG0 + 3 * i]
+            b.skb[skb, SKBF_LEN] += b.pg[page, PGF_FRAG0 + 3 * i + 2]
+            b.pg[b.pg[page, PGF_FRAG0 + 3 * i], PGF_WHERE] = b.pg[page, PGF_WHERE]
+        b.skb[skb, SKBF_NR_FRAGS] = n
+    eth_type_trans(b, skb)                       # skb->protocol = eth_type_trans(skb, dev)
+    xdp_release_frame(b, frame)
+    b.pg[page, PGF_FRAG_NR] = 0                  # xdp_scrub_frame
+    return skb

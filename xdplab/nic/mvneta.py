@@ -133,17 +133,8 @@ def create_tx_descs(size: int = MVNETA_MAX_TXD):
 
 @kernel(hot=True)
 def _tr(b, ev, a, page, c, d, e):
-    if not board_tracing(b):                # tracing off: no snapshot to take
-        return
-    pool = b.r[R_RXQ_POOL]
-    cache = 0
-    ring = 0
-    infl = 0
-    if pool >= 0:
-        cache = b.pp[pool, PPF_ALLOC_COUNT]
-        ring = b.pp[pool, PPF_RING_COUNT]
-        infl = b.pp[pool, PPF_HOLD_CNT] - b.pp[pool, PPF_RELEASE_CNT]
-    board_trace(b, cpu_now(b), b.r[R_CPU_CUR], ev, a, page, c, d, e, b.r[R_RXQ_BUSY], cache, ring, infl)
+    """The driver's trace event: ``netdev_trace`` (the RX queue's pool snapshot rides along)."""
+    netdev_trace(b, ev, a, page, c, d, e)
 
 
 # ---------------------------------------------------------------- RX refill
@@ -346,7 +337,6 @@ def mvneta_xdp_xmit(b, qrow, qcol, num_frame, flags):
 @kernel
 def mvneta_xdp_xmit_back(b, xdp):
     """mvneta_xdp_xmit_back: XDP_TX on the CPU's TX queue, doorbell per frame."""
-    _copy_frags_to_tab(b, xdp)
     frame = xdp_convert_buff_to_frame(b, xdp)
     if frame < 0:
         return MVNETA_XDP_DROPPED
@@ -362,21 +352,6 @@ def mvneta_xdp_xmit_back(b, xdp):
         b.r[R_STATS + S_RX_XDP_TX_ERRORS] += 1
         b.pg[xdp[XB_PAGE], PGF_FRAG_NR] = 0
     return ret
-
-
-@kernel
-def _copy_frags_to_tab(b, xdp):
-    # the frags travel in the skb_shared_info at the end of the head buffer
-    page = xdp[XB_PAGE]
-    n = 0
-    if xdp[XB_FLAGS] & XDP_FLAGS_HAS_FRAGS:
-        n = xdp[XB_NR_FRAGS]
-        for i in range(n):
-            k = XB_FRAG0 + i * XB_FRAG_STRIDE
-            b.pg[page, PGF_FRAG0 + 3 * i] = xdp[k]
-            b.pg[page, PGF_FRAG0 + 3 * i + 1] = xdp[k + 1]
-            b.pg[page, PGF_FRAG0 + 3 * i + 2] = xdp[k + 2]
-    b.pg[page, PGF_FRAG_NR] = n
 
 
 @kernel(hot=True)
@@ -1066,3 +1041,4 @@ def mvneta_change_mtu(b, mtu):
 # the redirect core calls mvneta_xdp_xmit (through the devmap), mvneta calls the core: imported after
 # this module's kernels (see xdplab.redirect)
 from ..redirect import xdp_do_flush_map, xdp_do_redirect  # noqa: E402
+from ..netdev import netdev_trace  # noqa: E402

@@ -41,9 +41,8 @@ from ..cost import (C_NAPI_POLL, C_PP_RECYCLE_RING, C_PP_REFILL_PAGE, C_TXQ_LOCK
                     charge)
 from ..errno import EINVAL, ENOSPC, ENXIO, EOVERFLOW
 from ..mm import PG_XDP_FRAME, PGF_FRAG0, PGF_FRAG_NR, PGF_PP, PGF_WHERE
-from ..netstack import SKBF_DATA, SKBF_LEN, build_skb, eth_type_trans, napi_gro_flush, napi_gro_receive
-from ..page_pool import page_pool_release_page
-from ..xdp import (XDPF_DATA, XDPF_FLAGS, XDPF_LEN, XDPF_MEM_TYPE, xdp_convert_buff_to_frame,
+from ..netstack import napi_gro_flush, napi_gro_receive
+from ..xdp import (XDPF_FLAGS, XDPF_LEN, __xdp_build_skb_from_frame, xdp_convert_buff_to_frame,
                    xdp_convert_frame_to_buff, xdp_frame_field, xdp_get_frame_len, xdp_return_frame,
                    xdp_update_frame_from_buff)
 from ..xdp_abi import (MEM_TYPE_PAGE_POOL, PAGE_SIZE, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX, XB_RX_QUEUE_INDEX,
@@ -210,35 +209,15 @@ def veth_xdp_rcv_one(b, rq, frame):
 
 
 @kernel
-def _veth_build_skb_from_frame(b, rq, frame):
-    """__xdp_build_skb_from_frame (6.1): an skb around the frame's buffer; a page_pool page leaves its
-    pool here (xdp_release_frame: 'until page_pool get SKB return path, release DMA here'). -1 if no skb."""
-    page = frame // PAGE_SIZE
-    skb = build_skb(b, page, PAGE_SIZE)
-    if skb < 0:
-        return -1
-    b.skb[skb, SKBF_DATA] = xdp_frame_field(b, frame, XDPF_DATA)
-    b.skb[skb, SKBF_LEN] = xdp_frame_field(b, frame, XDPF_LEN)
-    if xdp_frame_field(b, frame, XDPF_MEM_TYPE) == MEM_TYPE_PAGE_POOL:
-        page_pool_release_page(b, b.pg[page, PGF_PP], page)
-        if xdp_frame_field(b, frame, XDPF_FLAGS) & XDP_FLAGS_HAS_FRAGS:
-            for i in range(b.pg[page, PGF_FRAG_NR]):
-                fp = b.pg[page, PGF_FRAG0 + 3 * i]
-                page_pool_release_page(b, b.pg[fp, PGF_PP], fp)
-    return skb
-
-
-@kernel
 def veth_xdp_rcv_bulk_skb(b, rq, n):
     """veth_xdp_rcv_bulk_skb: the XDP_PASS frames of ``b.ndq[rq, NDQ_PASS:]`` up the stack (GRO)."""
     for i in range(n):
         frame = b.ndq[rq, NDQ_PASS + i]
-        skb = _veth_build_skb_from_frame(b, rq, frame)
+        skb = __xdp_build_skb_from_frame(b, frame)   # protocol set; a page_pool page leaves its pool
         if skb < 0:
             xdp_return_frame(b, frame)
             b.r[R_VETH_PS + PS_RX_DROPS] += 1
             continue
-        eth_type_trans(b, skb)
         napi_gro_receive(b, skb)
 
 
