@@ -17,6 +17,8 @@ from .frames import DESC_STATE_NAMES, Frames, PoolLife, frames_from_board, frame
 from .lab import Lab, lab
 from .player import Player
 from .views import CodeView, CountersView, NapiLoopView, PagePoolView, RxRingView, XdpBuffView
+from .cpuviews import CpumapView, CpuView, cpu_load_state, cpumap_state
 
 __all__ = ["Frames", "PoolLife", "frames_from_trace", "frames_from_board", "DESC_STATE_NAMES", "Lab", "lab", "Player",
-           "RxRingView", "CodeView", "NapiLoopView", "XdpBuffView", "PagePoolView", "CountersView"]
+           "RxRingView", "CodeView", "NapiLoopView", "XdpBuffView", "PagePoolView", "CountersView",
+           "CpuView", "CpumapView", "cpu_load_state", "cpumap_state"]
