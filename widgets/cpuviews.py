@@ -39,6 +39,7 @@ What the trace does not say is reconstructed, and said here:
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 import bqplot as bq
@@ -48,7 +49,7 @@ import numpy as np
 from xdplab.trace import TR_A, TR_B, TR_C, TR_CPU, TR_D, TR_E, TR_EV
 
 from .frames import CTX_NAPI, CTX_SETUP, EV, Frames
-from .stepper import track
+from .stepper import _index_bytes, track
 from .views import _TEXT, _Sent, _View, _fig, _swatches, _title
 
 __all__ = ["CpuLoadState", "cpu_load_state", "CpumapState", "cpumap_state", "CpuView", "CpumapView",
@@ -341,10 +342,51 @@ def cpumap_state(frames: Frames, qsize: dict | None = None) -> CpumapState:
 
 
 # ---------------------------------------------------------------- views
-def _text_track(widget, keys: np.ndarray, render) -> dict:
-    """A text trait's track from one numeric key row per frame: each distinct row rendered once."""
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    return track(widget, "value", ([render(row) for row in uniq], np.asarray(inv).reshape(-1)))
+def _dedup_rows(keys: np.ndarray):
+    """(distinct rows in order of appearance, index per frame): the rows change at a few frames, so only
+    the frames where they change are looked up (np.unique over rows sorts them all, 10x slower)."""
+    n = keys.shape[0]
+    if keys.shape[1] == 0 or n == 0:
+        return keys[:1], np.zeros(n, np.int64)
+    chg = np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)]
+    seen, uniq, of_run = {}, [], []
+    for j in np.flatnonzero(chg):
+        row = keys[j]
+        k = seen.setdefault(row.tobytes(), len(uniq))
+        if k == len(uniq):
+            uniq.append(row)
+        of_run.append(k)
+    return np.array(uniq), np.asarray(of_run, np.int64)[np.cumsum(chg) - 1]
+
+
+class _NumText:
+    """A text that is one template with integers in it, the integers given per frame (``keys[i]``).
+
+    ``render(values)`` writes the text around its values with ``f"{v}"`` only (no arithmetic on them:
+    what is derived, a percentage or a width, is a key of its own).  Rendered once with placeholders,
+    it gives the template; ``at(i)`` fills it with frame i's numbers, and ``track(widget)`` is the
+    stepper's text track (``stepper.track``'s format: one template, the distinct rows of numbers, one
+    index per frame) without rendering or parsing a text per frame."""
+
+    def __init__(self, render, keys: np.ndarray):
+        self.keys = np.ascontiguousarray(keys, np.int64)
+        k = self.keys.shape[1]
+        text = render([f"\x00{j}\x00" for j in range(k)])
+        self.parts = re.split("\x00[0-9]+\x00", text)
+        order = [int(x) for x in re.findall("\x00([0-9]+)\x00", text)]
+        if order != list(range(k)):
+            raise ValueError(f"render must write each of its {k} values once, in order (got {order})")
+
+    def at(self, i: int) -> str:
+        p = self.parts
+        return "".join(p[j] + str(int(v)) for j, v in enumerate(self.keys[i])) + p[-1]
+
+    def track(self, widget) -> dict:
+        uniq, inv = _dedup_rows(self.keys)
+        itype, ibytes = _index_bytes(np.asarray(inv).reshape(-1), len(uniq))
+        return {"model": widget.model_id, "trait": "value", "itype": itype, "index": ibytes, "kind": "text",
+                "templates": [list(self.parts)], "tid": np.zeros(len(uniq), np.uint32).tobytes(),
+                "nums": np.ascontiguousarray(uniq, np.float64).tobytes(), "count": len(uniq)}
 
 
 def _cursor_at(t_ns, span_us):
@@ -405,7 +447,7 @@ class CpuView(_View):
                               _swatches(labels, colors), self.figure, self.table, style],
                              layout=W.Layout(min_width="0"))
         self._cursor_x = _cursor_at(frames.t_ns, self._span_us)
-        self._k = self._keys()
+        self._text = _NumText(self._render, self._keys())
         self.update(0)
 
     def values_at(self, i: int) -> list:
@@ -413,7 +455,8 @@ class CpuView(_View):
         return self.state.at(i)
 
     def _keys(self) -> np.ndarray:
-        """The numbers the table shows, per frame: per CPU busy, softirq, process, idle (whole us), load (0.1 %)."""
+        """The numbers the table shows, per frame and CPU: busy, softirq, process, idle (whole us), load (%, one
+        decimal: its integer part and its tenths)."""
         st = self.state
         us = lambda a: np.round(np.nan_to_num(a) / 1000.0).astype(np.int64)   # noqa: E731
         span = np.nan_to_num(st.clock - st.first[None, :])
@@ -421,28 +464,27 @@ class CpuView(_View):
         load = np.where(span > 0, np.round(1000.0 * busy / np.where(span > 0, span, 1.0)), 0).astype(np.int64)
         cols = []
         for cc in range(NR_CPUS):
-            cols += [us(busy[:, cc]), us(st.busy[:, cc, 0]), us(st.busy[:, cc, 1]), us(st.idle[:, cc]), load[:, cc]]
+            cols += [us(busy[:, cc]), us(st.busy[:, cc, 0]), us(st.busy[:, cc, 1]), us(st.idle[:, cc]),
+                     load[:, cc] // 10, load[:, cc] % 10]
         return np.stack(cols, axis=1)
 
     @staticmethod
-    def _render(row) -> str:
-        # short: the stepper sends each distinct text once (a template and its numbers)
-        rows = "".join(
-            f"<tr><td>CPU {cc}</td>" + "".join(f"<td>{int(v)}</td>" for v in row[5 * cc:5 * cc + 4]) +
-            f"<td>{int(row[5 * cc + 4]) // 10}.{int(row[5 * cc + 4]) % 10} %</td></tr>"
-            for cc in range(NR_CPUS))
+    def _render(v) -> str:
+        rows = "".join(f"<tr><td>CPU {cc}</td><td>{v[6 * cc]}</td><td>{v[6 * cc + 1]}</td><td>{v[6 * cc + 2]}</td>"
+                       f"<td>{v[6 * cc + 3]}</td><td>{v[6 * cc + 4]}.{v[6 * cc + 5]} %</td></tr>"
+                       for cc in range(NR_CPUS))
         return ("<table class='xdplab-cpus-t'><tr><th></th><th>busy us</th><th>softirq</th><th>process</th>"
                 f"<th>idle us</th><th>load</th></tr>{rows}</table>")
 
     def state_at(self, i: int):
         x = float(self._cursor_x[i])
-        return [(self.cursor, {"x": np.array([x, x])}), (self.table, {"value": self._render(self._k[i])})]
+        return [(self.cursor, {"x": np.array([x, x])}), (self.table, {"value": self._text.at(i)})]
 
     def tracks(self) -> list:
         x = self._cursor_x
         ux, inv = np.unique(x, return_inverse=True)
         cur = track(self.cursor, "x", ([np.array([v, v]) for v in ux], np.asarray(inv).reshape(-1)))
-        return [cur, _text_track(self.table, self._k, self._render)]
+        return [cur, self._text.track(self.table)]
 
 
 class CpumapView(_View):
@@ -505,7 +547,8 @@ class CpumapView(_View):
                               _swatches(labels + ["qsize (dashed)"], colors + ["#fff"]), self.figure,
                               self.table, self.recycle, lesson], layout=W.Layout(min_width="0"))
         self._cursor_x = _cursor_at(frames.t_ns, self._span_us)
-        self._ek, self._rk = self._entry_keys(), self._recycle_keys()
+        self._entry = _NumText(self._entry_html, self._entry_keys())
+        self._recycled = _NumText(self._recycle_html, self._recycle_keys())
         self.update(0)
 
     def values_at(self, i: int) -> dict:
@@ -518,31 +561,34 @@ class CpumapView(_View):
                    "kt_drop", "kt_redirect")
 
     def _entry_keys(self) -> np.ndarray:
+        """Per entry: the ring bar's width (%), the fill; per source CPU the bulk queue's cells on and off (px)
+        and its count; then the tracepoints' counts (``_ENTRY_COLS[1:]``)."""
         st = self.state
         cols = []
-        for k in range(len(st.cpus)):
+        for k, cc in enumerate(st.cpus):
+            q = st.qsize.get(cc, 0)
+            cols.append(np.minimum(100, 100 * st.ring[:, k] // q) if q else np.zeros(self.frames.n, np.int64))
             cols.append(st.ring[:, k])
-            cols += [st.bq[:, s, k] for s in range(NR_CPUS)]
+            for s in range(NR_CPUS):
+                cols += [7 * st.bq[:, s, k], 7 * (CPU_MAP_BULK_SIZE - st.bq[:, s, k]), st.bq[:, s, k]]
             cols += [getattr(st, name)[:, k] for name in self._ENTRY_COLS[1:]]
         if not cols:
-            return np.zeros((self.frames.n, 1), np.int64)
+            return np.zeros((self.frames.n, 0), np.int64)
         return np.stack(cols, axis=1).astype(np.int64)
 
-    def _entry_html(self, row) -> str:
-        # short (the stepper sends each distinct text once): styles in the panel's <style>, cells as glyphs
+    def _entry_html(self, v) -> str:
+        # short (the stepper sends each distinct row of numbers once): styles in the panel's <style>
         st = self.state
-        w = 1 + NR_CPUS + len(self._ENTRY_COLS) - 1
+        w = 2 + 3 * NR_CPUS + len(self._ENTRY_COLS) - 1
         rows = []
         for k, cc in enumerate(st.cpus):
-            v = [int(x) for x in row[k * w:(k + 1) * w]]
-            ring, bqs, rest = v[0], v[1:1 + NR_CPUS], v[1 + NR_CPUS:]
+            e = v[k * w:(k + 1) * w]
             q = st.qsize.get(cc, 0)
-            pct = min(100, 100 * ring // q) if q else 0
-            bar = (f"<span class='xc-bar'><span style='width:{pct}%;background:{CPU_COLORS[cc % 2]}'></span></span> "
-                   f"{ring}" + (f" / {q}" if q else ""))
-            cells = "".join(f"<td><span class='xc-on'>{'&#9632;' * n_}</span><span class='xc-off'>"
-                            f"{'&#9632;' * (CPU_MAP_BULK_SIZE - n_)}</span> {n_}</td>" for n_ in bqs)
-            ep, ed, kp, kd, ks, xp, xd, xr = rest
+            bar = (f"<span class='xc-bar'><span style='width:{e[0]}%;background:{CPU_COLORS[cc % 2]}'></span></span> "
+                   f"{e[1]}" + (f" / {q}" if q else ""))
+            cells = "".join(f"<td><span class='xc-on' style='width:{e[2 + 3 * s]}px'></span><span class='xc-off' "
+                            f"style='width:{e[3 + 3 * s]}px'></span> {e[4 + 3 * s]}</td>" for s in range(NR_CPUS))
+            ep, ed, kp, kd, ks, xp, xd, xr = e[2 + 3 * NR_CPUS:]
             rows.append(f"<tr><td>CPU {cc}</td><td>{bar}</td>{cells}<td>{ep}</td><td>{ed}</td><td>{kp}</td>"
                         f"<td>{kd}</td><td>{ks}</td><td>{xp}/{xd}/{xr}</td></tr>")
         if not rows:
@@ -551,7 +597,8 @@ class CpumapView(_View):
 
     _STYLE = ("<style>.xc-t {font-family:monospace;font-size:11px} .xc-t td {text-align:right;padding-left:6px} "
               ".xc-bar {display:inline-block;width:80px;height:10px;background:#eee;vertical-align:middle} "
-              ".xc-bar span {display:block;height:10px} .xc-on {color:#ff7f0e} .xc-off {color:#ddd}</style>")
+              ".xc-bar span {display:block;height:10px} .xc-on, .xc-off {display:inline-block;height:10px;"
+              "vertical-align:middle} .xc-on {background:#ff7f0e} .xc-off {background:#eee}</style>")
     _head = ("<tr><th rowspan=2>entry</th><th rowspan=2>ptr_ring</th>" +
              "".join(f"<th rowspan=2>bulk queue<br>of CPU {s}</th>" for s in range(NR_CPUS)) +
              "<th colspan=2>xdp_cpumap_enqueue</th><th colspan=4>xdp_cpumap_kthread</th></tr>"
@@ -560,24 +607,22 @@ class CpumapView(_View):
 
     def _recycle_keys(self) -> np.ndarray:
         r = self.state.recycle
-        return r.reshape(r.shape[0], -1).astype(np.int64)
+        return r.transpose(0, 2, 1).reshape(r.shape[0], -1).astype(np.int64)   # per kind: CPU 0, CPU 1
 
     @staticmethod
-    def _recycle_html(row) -> str:
-        v = np.asarray(row, np.int64).reshape(NR_CPUS, len(RECYCLE_KINDS))
+    def _recycle_html(v) -> str:
         rows = "".join(f"<tr><td style='text-align:left'>{html.escape(kind)}</td>" + "".join(
-            f"<td>{int(v[cc, j])}</td>" for cc in range(NR_CPUS)) + "</tr>" for j, kind in enumerate(RECYCLE_KINDS))
+            f"<td>{v[j * NR_CPUS + cc]}</td>" for cc in range(NR_CPUS)) + "</tr>" for j, kind in enumerate(RECYCLE_KINDS))
         return ("<table class='xc-t'><tr><th style='text-align:left'>pages given back (this pool)</th>"
                 f"<th>CPU 0 (NAPI)</th><th>CPU 1 (kthread)</th></tr>{rows}</table>")
 
     def state_at(self, i: int):
         x = float(self._cursor_x[i])
-        return [(self.cursor, {"x": np.array([x, x])}), (self.table, {"value": self._entry_html(self._ek[i])}),
-                (self.recycle, {"value": self._recycle_html(self._rk[i])})]
+        return [(self.cursor, {"x": np.array([x, x])}), (self.table, {"value": self._entry.at(i)}),
+                (self.recycle, {"value": self._recycled.at(i)})]
 
     def tracks(self) -> list:
         x = self._cursor_x
         ux, inv = np.unique(x, return_inverse=True)
         cur = track(self.cursor, "x", ([np.array([v, v]) for v in ux], np.asarray(inv).reshape(-1)))
-        return [cur, _text_track(self.table, self._ek, self._entry_html),
-                _text_track(self.recycle, self._rk, self._recycle_html)]
+        return [cur, self._entry.track(self.table), self._recycled.track(self.recycle)]
