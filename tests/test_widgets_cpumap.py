@@ -146,7 +146,8 @@ def test_cpu_load_matches_the_boards_clocks(paced):
     assert view[0]["busy_ns"] == pytest.approx(board[0]["busy_ns"], rel=0.04)
     assert view[0]["busy_ns"] > 1.5 * view[1]["busy_ns"]      # not the other CPU's
     # the kthread runs in process context, NAPI in softirq on CPU 0
-    assert view[1]["softirq_ns"] == 0 and view[1]["process_ns"] > 0 and view[0]["softirq_ns"] > 0
+    assert view[1]["softirq_ns"] == 0 and view[1]["process_ns"] == view[1]["kthread_ns"] > 0
+    assert view[0]["softirq_ns"] > 0 and view[0]["kthread_ns"] == 0
     # CPU 1 slept between frames: its idle is most of the window, and what is binned adds up to the busy time
     assert view[1]["idle_ns"] > 5 * view[1]["busy_ns"]
     width = ls.bin_edges_ns[1] - ls.bin_edges_ns[0]
@@ -168,7 +169,26 @@ def test_cpu_view_marks_the_current_frames_time(paced):
         x = v.cursor.x
         assert x[0] == x[1] == pytest.approx(f.t_ns[i] / 1000.0, abs=v._span_us / 1000)
     st = v.state.at(f.n - 1)
-    assert f"<td>CPU 1</td><td>{round(st[1]['busy_ns'] / 1000)}</td><td>0</td>" in v.table.value
+    assert (f"<td>CPU 1</td><td>{round(st[1]['busy_ns'] / 1000)}</td><td>0</td>"
+            f"<td>{round(st[1]['kthread_ns'] / 1000)}</td><td>0</td>") in v.table.value
+
+
+def test_a_kthread_on_cpu_0_runs_in_process_context_between_polls():
+    """cpus=(0,): the kthread shares CPU 0 with NAPI; its passes (between polls) are process context, and CPU 1
+    never runs."""
+    b = _board(qsize=64, packets=200, rate=200_000, cpus=(0,))
+    f = xw.frames_from_board(b)
+    ls = cpu_load_state(f, wake_ns=board_wake_ns(b))
+    view = ls.at(f.n - 1)
+    board = b.cpu_load()
+    assert view[0]["busy_ns"] == pytest.approx(board[0]["busy_ns"], rel=0.04) and board[1]["busy_ns"] == 0
+    assert view[0]["softirq_ns"] > 0 and view[0]["kthread_ns"] > 0 and view[1]["busy_ns"] == 0
+    kt = f.ev[:, 1] == xw.frames.EV["xdp_cpumap_kthread"]
+    assert ls.kthread_row[kt].all() and not ls.softirq_row[kt].any()
+    assert not ls.kthread_row[f.ev[:, 1] == xw.frames.EV["xdp_run"]].any()    # the XDP program runs in NAPI
+    assert "CPU 0 kthread" in CpuView(f).labels
+    st = cpumap_state(f)
+    assert st.cpus == (0,) and st.recycle[f.n - 1, 0, SKB] == b.cpumap_stats()["skbs"] > 0
 
 
 @pytest.mark.parametrize("which", ["line_rate", "paced"])

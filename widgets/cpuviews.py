@@ -62,7 +62,7 @@ CPUMAP_EVENTS = ("xdp_cpumap_enqueue", "xdp_cpumap_kthread")
 RECYCLE_KINDS = ("alloc cache (direct, lockless)", "ptr_ring (spinlock)", "released (refcnt)",
                  "released (ptr_ring full)", "left the pool as an skb (xdp_release_frame)")
 CPU_COLORS = ("#1f77b4", "#ff7f0e")
-CTX_SOFTIRQ, CTX_PROCESS = 0, 1
+CTX_SOFTIRQ, CTX_KTHREAD, CTX_OTHER = 0, 1, 2     # busy[..., k]: softirq, a kthread, other process context
 
 
 def has_cpumap(frames: Frames) -> bool:
@@ -98,7 +98,8 @@ def _bfill(mask, values, initial):
 class CpuLoadState:
     """Each CPU's time as the trace shows it (see the module's notes).
 
-    ``busy[i, c, k]``: ns CPU ``c`` spent busy in context ``k`` (0 softirq, 1 process) up to frame ``i``;
+    ``busy[i, c, k]``: ns CPU ``c`` spent busy in context ``k`` up to frame ``i``: 0 softirq (and the RX
+    interrupt), 1 a CPUMAP kthread, 2 other process context (the port's setup: ``ip link``, attaching);
     ``idle[i, c]``: ns it slept; ``clock[i, c]``: its clock at its last row up to frame ``i`` (nan
     before its first); ``first[c]``: the time of its first row.  ``bin_t_us`` / ``bin_busy``: the busy
     fraction per bin of simulated time, ``bin_busy[k, c, ctx]``, from the first frame's arrival on.
@@ -115,13 +116,14 @@ class CpuLoadState:
     bin_busy: np.ndarray
 
     def at(self, i: int) -> list:
-        """Per CPU at frame i: {busy_ns, softirq_ns, process_ns, idle_ns, clock_ns, load}."""
+        """Per CPU at frame i: {busy_ns, softirq_ns, process_ns (kthread_ns + other_ns), idle_ns, clock_ns, load}."""
         out = []
         for c in range(NR_CPUS):
-            s, p = float(self.busy[i, c, 0]), float(self.busy[i, c, 1])
+            s, kt, o = (float(x) for x in self.busy[i, c])
+            p = kt + o
             clk = float(self.clock[i, c])
             span = clk - float(self.first[c]) if np.isfinite(clk) else 0.0
-            out.append({"cpu": c, "busy_ns": s + p, "softirq_ns": s, "process_ns": p,
+            out.append({"cpu": c, "busy_ns": s + p, "softirq_ns": s, "process_ns": p, "kthread_ns": kt, "other_ns": o,
                         "idle_ns": float(self.idle[i, c]), "clock_ns": clk if np.isfinite(clk) else 0.0,
                         "load": (s + p) / span if span > 0 else 0.0})
         return out
@@ -168,7 +170,7 @@ def cpu_load_state(frames: Frames, bins: int | None = None, wake_ns: float = 0.0
     next_is_kt = _bfill(anchor, kt, False)
     kthread_row = (cpu >= 1) | (on0 & (ctx != CTX_NAPI) & next_is_kt & (ctx != CTX_SETUP))
     softirq_row = on0 & ~kthread_row & ((ctx == CTX_NAPI) | irq)
-    busy = np.zeros((n, NR_CPUS, 2))
+    busy = np.zeros((n, NR_CPUS, 3))
     idle = np.zeros((n, NR_CPUS))
     clock = np.full((n, NR_CPUS), np.nan)
     first = np.full(NR_CPUS, np.nan)
@@ -191,8 +193,8 @@ def cpu_load_state(frames: Frames, bins: int | None = None, wake_ns: float = 0.0
             prev_t = np.r_[tt[0], tt[:-1]]
             sleep = np.where(prev_kt & (sched != 0), np.clip(wake_t - prev_t, 0.0, gap), 0.0)
         work = gap - sleep
-        k = np.where(softirq_row[rows], CTX_SOFTIRQ, CTX_PROCESS)
-        for ctx_k in (CTX_SOFTIRQ, CTX_PROCESS):
+        k = np.where(softirq_row[rows], CTX_SOFTIRQ, np.where(kthread_row[rows], CTX_KTHREAD, CTX_OTHER))
+        for ctx_k in (CTX_SOFTIRQ, CTX_KTHREAD, CTX_OTHER):
             inc = np.zeros(n)
             inc[rows] = np.where(k == ctx_k, work, 0.0)
             busy[:, c, ctx_k] = np.cumsum(inc)
@@ -219,7 +221,7 @@ def cpu_load_state(frames: Frames, bins: int | None = None, wake_ns: float = 0.0
         bins = int(np.clip(cpu_t.size // 40, 10, 150))
     edges = np.linspace(t0, t1, bins + 1)
     width = edges[1] - edges[0]
-    bin_busy = np.zeros((bins, NR_CPUS, 2))
+    bin_busy = np.zeros((bins, NR_CPUS, 3))
     for (c, k), (xp, fp) in spans.items():
         if xp.size:
             cum = np.interp(edges, xp, fp, left=0.0, right=float(fp[-1]))
@@ -401,8 +403,9 @@ class CpuView(_View):
 
     The board takes every RX interrupt on CPU 0 (no RSS): NAPI runs there in softirq.  With a CPUMAP,
     the kthread that builds the skbs runs on its target CPU in process context.  Solid lines: each
-    CPU's busy share per bin of simulated time (dashed: its process-context part, drawn when a CPU
-    runs both).  The table gives each CPU's busy time so far, split by context, its idle time and load.
+    CPU's busy share per bin of simulated time from the first frame's arrival (dashed: its kthread's part,
+    drawn when a CPU runs a kthread and something else).  The table gives each CPU's busy time so far, split by context (softirq; a CPUMAP kthread;
+    the port's setup, in process context too), its idle time and load.
     Replayed from the trace (:func:`cpu_load_state`, whose notes say what is approximated).
     """
 
@@ -420,12 +423,13 @@ class CpuView(_View):
             colors.append(CPU_COLORS[cc])
             styles.append("solid")
             labels.append(f"CPU {cc} busy")
-            both = st.bin_busy[:, cc, 0].any() and st.bin_busy[:, cc, 1].any()
+            both = st.bin_busy[:, cc, CTX_KTHREAD].any() and (st.bin_busy[:, cc, CTX_SOFTIRQ].any() or
+                                                             st.bin_busy[:, cc, CTX_OTHER].any())
             if both:
-                ys.append(st.bin_busy[:, cc, 1])
+                ys.append(st.bin_busy[:, cc, CTX_KTHREAD])
                 colors.append(CPU_COLORS[cc])
                 styles.append("dashed")
-                labels.append(f"CPU {cc} process context")
+                labels.append(f"CPU {cc} kthread")
         self.labels = labels
         sx = bq.LinearScale(min=float(x[0]), max=float(x[-1]))
         sy = bq.LinearScale(min=0.0, max=1.05)
@@ -455,8 +459,8 @@ class CpuView(_View):
         return self.state.at(i)
 
     def _keys(self) -> np.ndarray:
-        """The numbers the table shows, per frame and CPU: busy, softirq, process, idle (whole us), load (%, one
-        decimal: its integer part and its tenths)."""
+        """The numbers the table shows, per frame and CPU: busy, softirq, kthread, other, idle (whole us), load
+        (%, one decimal: its integer part and its tenths)."""
         st = self.state
         us = lambda a: np.round(np.nan_to_num(a) / 1000.0).astype(np.int64)   # noqa: E731
         span = np.nan_to_num(st.clock - st.first[None, :])
@@ -464,17 +468,17 @@ class CpuView(_View):
         load = np.where(span > 0, np.round(1000.0 * busy / np.where(span > 0, span, 1.0)), 0).astype(np.int64)
         cols = []
         for cc in range(NR_CPUS):
-            cols += [us(busy[:, cc]), us(st.busy[:, cc, 0]), us(st.busy[:, cc, 1]), us(st.idle[:, cc]),
-                     load[:, cc] // 10, load[:, cc] % 10]
+            cols += [us(busy[:, cc])] + [us(st.busy[:, cc, k]) for k in range(3)] + \
+                [us(st.idle[:, cc]), load[:, cc] // 10, load[:, cc] % 10]
         return np.stack(cols, axis=1)
 
     @staticmethod
     def _render(v) -> str:
-        rows = "".join(f"<tr><td>CPU {cc}</td><td>{v[6 * cc]}</td><td>{v[6 * cc + 1]}</td><td>{v[6 * cc + 2]}</td>"
-                       f"<td>{v[6 * cc + 3]}</td><td>{v[6 * cc + 4]}.{v[6 * cc + 5]} %</td></tr>"
-                       for cc in range(NR_CPUS))
-        return ("<table class='xdplab-cpus-t'><tr><th></th><th>busy us</th><th>softirq</th><th>process</th>"
-                f"<th>idle us</th><th>load</th></tr>{rows}</table>")
+        w = 7
+        rows = "".join(f"<tr><td>CPU {cc}</td>" + "".join(f"<td>{v[w * cc + k]}</td>" for k in range(5)) +
+                       f"<td>{v[w * cc + 5]}.{v[w * cc + 6]} %</td></tr>" for cc in range(NR_CPUS))
+        return ("<table class='xdplab-cpus-t'><tr><th></th><th>busy us</th><th>softirq</th><th>kthread</th>"
+                f"<th>setup</th><th>idle us</th><th>load</th></tr>{rows}</table>")
 
     def state_at(self, i: int):
         x = float(self._cursor_x[i])
@@ -494,9 +498,9 @@ class CpumapView(_View):
     and at the current frame: the fill, each source CPU's bulk queue (``CPU_MAP_BULK_SIZE`` = 8, drawn
     as cells), what ``xdp:xdp_cpumap_enqueue`` (processed, drops: the ring was full) and
     ``xdp:xdp_cpumap_kthread`` (processed, drops: no skb, sched, the program's verdicts) said so far.
-    Below, the pages given back, by kind and by CPU: in 6.1 the kthread returns frames with
-    ``xdp_set_return_frame_no_direct``, so a page recycled from CPU 1 goes to the pool's ptr_ring and
-    never the lockless alloc cache, which belongs to CPU 0's NAPI; a page that becomes an skb on CPU 1
+    Below, the pages given back, by kind and by CPU: in 6.1 the kthread gives frames back with
+    ``xdp_return_frame`` (its program runs under ``xdp_set_return_frame_no_direct``), so a page recycled
+    from CPU 1 goes to the pool's ptr_ring and never the lockless alloc cache, which belongs to CPU 0's NAPI; a page that becomes an skb on CPU 1
     leaves the pool (``xdp_release_frame``).  Read from the trace only (:func:`cpumap_state`);
     ``qsize`` comes from the board (the trace does not carry it).
     """
@@ -539,8 +543,9 @@ class CpumapView(_View):
         self.table.add_class("xdplab-cpumap")
         self.recycle = W.HTML()
         self.recycle.add_class("xdplab-cpumap-recycle")
-        lesson = W.HTML(f'<div style="{_TEXT};font-size:11px">6.1: the kthread returns frames with '
-                        "xdp_set_return_frame_no_direct, so a page recycled from CPU 1 goes to the ptr_ring, never "
+        lesson = W.HTML(f'<div style="{_TEXT};font-size:11px">6.1: the kthread gives frames back with '
+                        "xdp_return_frame, not the NAPI-direct variant (its program runs under "
+                        "xdp_set_return_frame_no_direct), so a page recycled from CPU 1 goes to the ptr_ring, never "
                         "the lockless alloc cache of CPU 0's NAPI; a frame that becomes an skb on CPU 1 leaves the "
                         "pool (xdp_release_frame).</div>" + self._STYLE)
         self.widget = W.VBox([_title("CPUMAP: the ptr_ring per target CPU, its drops, where pages go back"),
