@@ -214,6 +214,7 @@ def test_views_tracks_hold_what_state_at_says(which, request):
 def test_lab_shows_the_cpumap_views_when_the_trace_has_cpumap(line_rate):
     lab = xw.Lab(line_rate, stepping="kernel")
     assert "cpus" in lab.views and "cpumap" in lab.views
+    assert "redirect" not in lab.views          # redirects into the CPUMAP only: its own panel shows them
     assert lab.views["cpus"] in lab.player.views and lab.views["cpumap"] in lab.player.views
     assert lab.views["cpumap"].state.qsize == {1: 16}               # from the board
     i = lab.frames.next_frame(0, "xdp_cpumap_enqueue")
@@ -221,6 +222,9 @@ def test_lab_shows_the_cpumap_views_when_the_trace_has_cpumap(line_rate):
     assert lab.views["cpumap"].cursor.x[0] == pytest.approx(lab.frames.t_ns[i] / 1000.0,
                                                             abs=lab.views["cpumap"]._span_us / 1000)
     assert "xdp_cpumap_enqueue" in lab.views["cpumap"].table.value
+    # the kthread's program redirects back out of eth0: a device redirect, both panels
+    back = _board(remote="cpumap_redirect", qsize=64, packets=200, rate=200_000)
+    assert {"cpus", "cpumap", "redirect"} <= set(xw.Lab(back, stepping="kernel").views)
     plain = Board("drop", mode="python", trace=5000)
     plain.run(packets=50, rate=100_000)
     assert "cpus" not in xw.Lab(plain, stepping="kernel").views

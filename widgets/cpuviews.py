@@ -53,7 +53,7 @@ from .stepper import _index_bytes, track
 from .views import _TEXT, _Sent, _View, _fig, _swatches, _title
 
 __all__ = ["CpuLoadState", "cpu_load_state", "CpumapState", "cpumap_state", "CpuView", "CpumapView",
-           "has_cpumap", "CPUMAP_EVENTS", "RECYCLE_KINDS", "board_cpumap_qsize", "board_wake_ns"]
+           "has_cpumap", "only_cpumap_redirects", "CPUMAP_EVENTS", "RECYCLE_KINDS", "board_cpumap_qsize", "board_wake_ns"]
 
 NR_CPUS = 2                       # xdplab.cpumap.NR_CPUS: the A3720's two Cortex-A53
 CPU_MAP_BULK_SIZE = 8             # xdplab.cpumap.CPU_MAP_BULK_SIZE
@@ -68,6 +68,20 @@ CTX_SOFTIRQ, CTX_KTHREAD, CTX_OTHER = 0, 1, 2     # busy[..., k]: softirq, a kth
 def has_cpumap(frames: Frames) -> bool:
     """Does the trace hold a CPUMAP tracepoint (``xdp_cpumap_enqueue`` / ``xdp_cpumap_kthread``)?"""
     return bool(np.isin(frames.ev[:, TR_EV], [EV[k] for k in CPUMAP_EVENTS]).any())
+
+
+def only_cpumap_redirects(frames: Frames) -> bool:
+    """Are the trace's redirect events all ``xdp:xdp_redirect`` into a CPUMAP (no device, devmap or veth
+    event)?  Then the CPUMAP panel says everything the per-device redirect panel would."""
+    from .frames import REDIRECT_EVENTS
+    code = frames.ev[:, TR_EV]
+    cm = np.isin(code, [EV[k] for k in CPUMAP_EVENTS])
+    if not cm.any():
+        return False
+    ids = np.unique(frames.ev[cm, TR_A])
+    red = np.isin(code, [EV[k] for k in REDIRECT_EVENTS])
+    mine = (code == EV["xdp_redirect"]) & np.isin(frames.ev[:, TR_D], ids) & (frames.ev[:, TR_B] == 0)
+    return bool(red.any() and (mine | ~red).all())
 
 
 def board_cpumap_qsize(board) -> dict:

@@ -6,7 +6,7 @@ import ipywidgets as W
 
 from .frames import EV, REDIRECT_EVENTS, Frames, board_netdev_names, frames_from_board, frames_from_trace
 from .player import Player
-from .cpuviews import CpumapView, CpuView, board_cpumap_qsize, board_wake_ns, has_cpumap
+from .cpuviews import CpumapView, CpuView, board_cpumap_qsize, board_wake_ns, has_cpumap, only_cpumap_redirects
 from .views import CodeView, CountersView, PagePoolView, RedirectView, RxRingView, XdpBuffView
 
 __all__ = ["Lab", "lab"]
@@ -38,7 +38,9 @@ class Lab:
     the RX ring and the code that runs (``mvneta_rx_swbm``, the talk's loop, or
     the port's setup), then the current packet's ``xdp_buff`` and the page_pool.
     ``ethtool -S`` and the throughput plot open below with their button (they are
-    drawn when first opened, and updated only while open).
+    drawn when first opened, and updated only while open).  A trace with CPUMAP
+    tracepoints adds, under the grid, both CPUs' load over simulated time and the
+    cpumap panel (rings, bulk queues, drops, where pages go back: ``cpuviews.py``).
 
     Build it from a Board that ran with ``trace=N``, or from a ``Trace`` /
     ``Frames``.  ``start`` is the first frame shown: an index, or an event name
@@ -67,8 +69,10 @@ class Lab:
                 "counters": CountersView, "redirect": lambda f: RedirectView(f, names),
                 "cpus": lambda f: CpuView(f, wake_ns), "cpumap": lambda f: CpumapView(f, qsize)}
         auto = views is self.VIEWS
-        if views is self.VIEWS and _has_redirect(frames):
-            views = tuple(views) + ("redirect",)      # a trace with XDP_REDIRECT gets the per-device panel
+        if views is self.VIEWS and _has_redirect(frames) and not only_cpumap_redirects(frames):
+            # a trace with XDP_REDIRECT gets the per-device panel (not for redirects into a CPUMAP only: its
+            # own panel shows them)
+            views = tuple(views) + ("redirect",)
         if auto and has_cpumap(frames):
             views = tuple(views) + ("cpus", "cpumap")   # a CPUMAP: both CPUs' load and the cpumap panel
         unknown = set(views) - set(make)
