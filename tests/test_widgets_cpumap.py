@@ -221,7 +221,11 @@ def test_lab_shows_the_cpumap_views_when_the_trace_has_cpumap(line_rate):
     lab.player.seek(i)
     assert lab.views["cpumap"].cursor.x[0] == pytest.approx(lab.frames.t_ns[i] / 1000.0,
                                                             abs=lab.views["cpumap"]._span_us / 1000)
-    assert "xdp_cpumap_enqueue" in lab.views["cpumap"].table.value
+    st = lab.views["cpumap"].state
+    e = st.entry(i, 1)
+    assert (f"<tr><td>xdp_cpumap_enqueue</td><td>processed {e['enq_processed']}, drops {e['enq_drops']}</td></tr>"
+            in lab.views["cpumap"].table.value) and e["enq_processed"] > 0
+    assert f"</span> {e['ring']} / 16</td></tr>" in lab.views["cpumap"].table.value
     # the kthread's program redirects back out of eth0: a device redirect, both panels
     back = _board(remote="cpumap_redirect", qsize=64, packets=200, rate=200_000)
     assert {"cpus", "cpumap", "redirect"} <= set(xw.Lab(back, stepping="kernel").views)

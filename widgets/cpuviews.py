@@ -508,7 +508,8 @@ class CpuView(_View):
 class CpumapView(_View):
     """The CPUMAP (``kernel/bpf/cpumap.c``): rings, bulk queues, drops, and where every page went back.
 
-    Per entry (its target CPU): the ptr_ring's fill over simulated time against its ``qsize`` (dashed),
+    Per entry (its target CPU): the ptr_ring's fill over simulated time (from the first frame's arrival)
+    against its ``qsize`` (dashed),
     and at the current frame: the fill, each source CPU's bulk queue (``CPU_MAP_BULK_SIZE`` = 8, drawn
     as cells), what ``xdp:xdp_cpumap_enqueue`` (processed, drops: the ring was full) and
     ``xdp:xdp_cpumap_kthread`` (processed, drops: no skb, sched, the program's verdicts) said so far.
@@ -525,6 +526,10 @@ class CpumapView(_View):
         self.state = st = cpumap_state(frames, qsize)
         t_all = frames.t_ns[frames.ev[:, TR_CPU] >= 0]
         t0 = float(t_all.min()) / 1000.0 if t_all.size else 0.0
+        code = frames.ev[:, TR_EV]
+        arrive = frames.t_ns[(code == EV["nic_rx"]) | (code == EV["hw_discard"])]
+        if arrive.size:                       # from the first frame's arrival: the port's setup is no traffic
+            t0 = max(t0, float(arrive.min()) / 1000.0)
         t1 = float(t_all.max()) / 1000.0 if t_all.size else 1.0
         t1 = t1 if t1 > t0 else t0 + 1.0
         self._span_us = t1 - t0
@@ -566,6 +571,11 @@ class CpumapView(_View):
                               _swatches(labels + ["qsize (dashed)"], colors + ["#fff"]), self.figure,
                               self.table, self.recycle, lesson], layout=W.Layout(min_width="0"))
         self._cursor_x = _cursor_at(frames.t_ns, self._span_us)
+        # the source CPUs whose bulk queues are shown: those that enqueue (CPU 0's NAPI; CPU 1 only when a
+        # kthread's program redirects into the CPUMAP)
+        srcs = set(int(x) for x in np.unique(frames.ev[frames.ev[:, TR_EV] == EV["xdp_cpumap_enqueue"], TR_CPU]))
+        srcs |= {s for s in range(NR_CPUS) if st.bq[:, s].any()}
+        self.sources = tuple(sorted(x for x in srcs if 0 <= x < NR_CPUS)) or (0,)
         self._entry = _NumText(self._entry_html, self._entry_keys())
         self._recycled = _NumText(self._recycle_html, self._recycle_keys())
         self.update(0)
@@ -579,50 +589,69 @@ class CpumapView(_View):
     _ENTRY_COLS = ("ring", "enq_processed", "enq_drops", "kt_processed", "kt_drops", "kt_sched", "kt_pass",
                    "kt_drop", "kt_redirect")
 
+    def _groups(self) -> list:
+        """The table's rows: (label, how many numbers each entry has in it)."""
+        return ([("ptr_ring", 2)] + [(f"bulk queue of CPU {s}", 3) for s in self.sources] +
+                [("xdp_cpumap_enqueue", 2), ("xdp_cpumap_kthread", 3), ("kthread's program", 3)])
+
     def _entry_keys(self) -> np.ndarray:
-        """Per entry: the ring bar's width (%), the fill; per source CPU the bulk queue's cells on and off (px)
-        and its count; then the tracepoints' counts (``_ENTRY_COLS[1:]``)."""
+        """The numbers of the table in the order it shows them: row by row, entry by entry.  Per entry: the
+        ring bar's width (%) and fill; per source CPU its bulk queue's cells on and off (px) and count;
+        enqueue processed, drops; kthread processed, drops, sched; the program's pass, drop, redirect."""
         st = self.state
-        cols = []
+        per = []
         for k, cc in enumerate(st.cpus):
             q = st.qsize.get(cc, 0)
-            cols.append(np.minimum(100, 100 * st.ring[:, k] // q) if q else np.zeros(self.frames.n, np.int64))
-            cols.append(st.ring[:, k])
-            for s in range(NR_CPUS):
-                cols += [7 * st.bq[:, s, k], 7 * (CPU_MAP_BULK_SIZE - st.bq[:, s, k]), st.bq[:, s, k]]
-            cols += [getattr(st, name)[:, k] for name in self._ENTRY_COLS[1:]]
+            f = [np.minimum(100, 100 * st.ring[:, k] // q) if q else np.zeros(self.frames.n, np.int64), st.ring[:, k]]
+            for s in self.sources:
+                f += [7 * st.bq[:, s, k], 7 * (CPU_MAP_BULK_SIZE - st.bq[:, s, k]), st.bq[:, s, k]]
+            f += [getattr(st, name)[:, k] for name in self._ENTRY_COLS[1:]]
+            per.append(f)
+        cols, o = [], 0
+        for _label, width in self._groups():
+            for f in per:
+                cols += f[o:o + width]
+            o += width
         if not cols:
             return np.zeros((self.frames.n, 0), np.int64)
         return np.stack(cols, axis=1).astype(np.int64)
 
     def _entry_html(self, v) -> str:
-        # short (the stepper sends each distinct row of numbers once): styles in the panel's <style>
+        # one column per entry, one row per quantity: narrow enough for half the lab's width.  Short: the
+        # stepper sends each distinct row of numbers once; styles are in the panel's <style>
         st = self.state
-        w = 2 + 3 * NR_CPUS + len(self._ENTRY_COLS) - 1
-        rows = []
-        for k, cc in enumerate(st.cpus):
-            e = v[k * w:(k + 1) * w]
-            q = st.qsize.get(cc, 0)
-            bar = (f"<span class='xc-bar'><span style='width:{e[0]}%;background:{CPU_COLORS[cc % 2]}'></span></span> "
-                   f"{e[1]}" + (f" / {q}" if q else ""))
-            cells = "".join(f"<td><span class='xc-on' style='width:{e[2 + 3 * s]}px'></span><span class='xc-off' "
-                            f"style='width:{e[3 + 3 * s]}px'></span> {e[4 + 3 * s]}</td>" for s in range(NR_CPUS))
-            ep, ed, kp, kd, ks, xp, xd, xr = e[2 + 3 * NR_CPUS:]
-            rows.append(f"<tr><td>CPU {cc}</td><td>{bar}</td>{cells}<td>{ep}</td><td>{ed}</td><td>{kp}</td>"
-                        f"<td>{kd}</td><td>{ks}</td><td>{xp}/{xd}/{xr}</td></tr>")
-        if not rows:
-            rows.append("<tr><td colspan=10>no CPUMAP tracepoint in this trace</td></tr>")
-        return "<table class='xc-t'>" + self._head + "".join(rows) + "</table>"
+        m = len(st.cpus)
+        if not m:
+            return "<table class='xc-t'><tr><td>no CPUMAP tracepoint in this trace</td></tr></table>"
+        head = "<tr><th></th>" + "".join(f"<th>entry of CPU {cc}</th>" for cc in st.cpus) + "</tr>"
+        rows, o = [], 0
+        for label, width in self._groups():
+            cells = []
+            for k, cc in enumerate(st.cpus):
+                e = v[o + k * width:o + (k + 1) * width]
+                if label == "ptr_ring":
+                    q = st.qsize.get(cc, 0)
+                    cells.append(f"<span class='xc-bar'><span style='width:{e[0]}%;background:"
+                                 f"{CPU_COLORS[cc % 2]}'></span></span> {e[1]}" + (f" / {q}" if q else ""))
+                elif label.startswith("bulk queue"):
+                    cells.append(f"<span class='xc-on' style='width:{e[0]}px'></span><span class='xc-off' "
+                                 f"style='width:{e[1]}px'></span> {e[2]} / {CPU_MAP_BULK_SIZE}")
+                elif label == "xdp_cpumap_enqueue":
+                    cells.append(f"processed {e[0]}, drops {e[1]}")
+                elif label == "xdp_cpumap_kthread":
+                    cells.append(f"processed {e[0]}, drops {e[1]}, sched {e[2]}")
+                else:
+                    cells.append(f"pass {e[0]}, drop {e[1]}, redirect {e[2]}")
+            o += m * width
+            rows.append(f"<tr><td>{label}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        return "<table class='xc-t'>" + head + "".join(rows) + "</table>"
 
-    _STYLE = ("<style>.xc-t {font-family:monospace;font-size:11px} .xc-t td {text-align:right;padding-left:6px} "
+    _STYLE = ("<style>.xc-t {font-family:monospace;font-size:11px;line-height:1.25;border-collapse:collapse} "
+              ".xc-t td, .xc-t th {padding:0 0 0 8px;white-space:nowrap} .xc-t td {text-align:right} "
+              ".xc-t td:first-child, .xc-t th:first-child {text-align:left;padding-left:0} "
               ".xc-bar {display:inline-block;width:80px;height:10px;background:#eee;vertical-align:middle} "
               ".xc-bar span {display:block;height:10px} .xc-on, .xc-off {display:inline-block;height:10px;"
               "vertical-align:middle} .xc-on {background:#ff7f0e} .xc-off {background:#eee}</style>")
-    _head = ("<tr><th rowspan=2>entry</th><th rowspan=2>ptr_ring</th>" +
-             "".join(f"<th rowspan=2>bulk queue<br>of CPU {s}</th>" for s in range(NR_CPUS)) +
-             "<th colspan=2>xdp_cpumap_enqueue</th><th colspan=4>xdp_cpumap_kthread</th></tr>"
-             "<tr><th>processed</th><th>drops</th><th>processed</th><th>drops</th><th>sched</th>"
-             "<th>pass/drop/redirect</th></tr>")
 
     def _recycle_keys(self) -> np.ndarray:
         r = self.state.recycle
