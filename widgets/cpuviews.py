@@ -446,7 +446,7 @@ class CpuView(_View):
                 labels.append(f"CPU {cc} kthread")
         self.labels = labels
         sx = bq.LinearScale(min=float(x[0]), max=float(x[-1]))
-        sy = bq.LinearScale(min=0.0, max=1.05)
+        sy = bq.LinearScale(min=0.0, max=1.05, allow_padding=False)
         self._span_us = float(x[-1] - x[0]) or 1.0
         self.lines = [bq.Lines(x=x, y=y, colors=[col], line_style=sty, stroke_width=2, scales={"x": sx, "y": sy})
                       for y, col, sty in zip(ys, colors, styles)]
@@ -459,8 +459,10 @@ class CpuView(_View):
                            margin=dict(top=8, bottom=36, left=48, right=10))
         self.table = W.HTML()
         self.table.add_class("xdplab-cpus")
-        style = W.HTML("<style>.xdplab-cpus-t {font-family:monospace;font-size:11px} .xdplab-cpus-t td "
-                       "{text-align:right;padding-left:8px}</style>")
+        style = W.HTML("<style>.xdplab-cpus-t {font-family:monospace;font-size:11px;line-height:1.25;"
+                       "border-collapse:collapse} .xdplab-cpus-t td, .xdplab-cpus-t th {padding:0 0 0 10px;"
+                       "white-space:nowrap;text-align:right} .xdplab-cpus-t td:first-child {padding-left:0;"
+                       "text-align:left}</style>")
         self.widget = W.VBox([_title("CPU 0 and CPU 1: busy over simulated time"),
                               _swatches(labels, colors), self.figure, self.table, style],
                              layout=W.Layout(min_width="0"))
@@ -536,7 +538,7 @@ class CpumapView(_View):
         ymax = float(max([st.qsize.get(cc, 0) for cc in st.cpus] +
                          [float(f.max(initial=0)) for f in st.ring_fill] + [8.0]))
         sx = bq.LinearScale(min=t0, max=t1)
-        sy = bq.LinearScale(min=0.0, max=ymax * 1.1)
+        sy = bq.LinearScale(min=0.0, max=ymax * 1.1, allow_padding=False)
         self.fill_lines = []
         colors, labels = [], []
         for k, cc in enumerate(st.cpus):
