@@ -10,6 +10,8 @@ not included: tests/browser/test_lab_browser.py measures it (``-k player -s``).
 
     .venv/bin/python benchmarks/bench_widgets.py                 # python-mode board, 20000-event trace
     .venv/bin/python benchmarks/bench_widgets.py --mode jit --packets 5000
+    .venv/bin/python benchmarks/bench_widgets.py --mode jit --packets 20000 --trace 1000000 --cpumap
+                                          # XDP on CPU 0 spreads 16 flows to CPU 1's CPUMAP kthread
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def main(argv=None):
     ap.add_argument("--packets", type=int, default=2600)
     ap.add_argument("--trace", type=int, default=20000)
     ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--cpumap", action="store_true",
+                    help="cpumap_rps.o's redirect_cpu_hash to CPU 1 (qsize 192), 16 flows: the Lab adds its CPU "
+                         "and CPUMAP views")
     args = ap.parse_args(argv)
 
     comm.create_comm = lambda **kw: EncodingComm(**kw)
@@ -61,8 +66,17 @@ def main(argv=None):
     from xdplab import Board
 
     t0 = time.perf_counter()
-    b = Board(prog="drop", trace=args.trace, mode=args.mode, seed=0)
-    r = b.run(packets=args.packets, size=64, rate="line")
+    if args.cpumap:
+        from xdplab.bpf import load_object
+        obj = load_object(Path(__file__).resolve().parents[1] / "xdplab" / "progs" / "cpumap_rps.o")
+        obj.maps["cpus_available"].update(0, 1)
+        obj.maps["cpus_count"].update(0, 1)
+        obj.maps["cpu_map"].update(1, {"qsize": 192})
+        b = Board(prog=obj["redirect_cpu_hash"], trace=args.trace, mode=args.mode, seed=0)
+        r = b.run(packets=args.packets, size=64, rate="line", flows=16)
+    else:
+        b = Board(prog="drop", trace=args.trace, mode=args.mode, seed=0)
+        r = b.run(packets=args.packets, size=64, rate="line")
     t_run = time.perf_counter() - t0
     t0 = time.perf_counter()
     frames = xw.frames_from_board(b)
@@ -109,7 +123,8 @@ def main(argv=None):
     budget = p.interval_s * 1000.0
     print(f"board: mode={args.mode} packets={args.packets} rx={r['rx_packets']} trace events={n} "
           f"(lost {int(b.trace.lost[0])})  run {t_run:.2f} s")
-    print(f"replay into per-frame arrays: {t_frames * 1000:.1f} ms;  Lab build: {t_build * 1000:.1f} ms")
+    print(f"replay into per-frame arrays: {t_frames * 1000:.1f} ms;  Lab build: {t_build * 1000:.1f} ms "
+          f"({', '.join(lab.views)})")
     print(f"slider, next event:  {_stats(seq)}   {msgs:.1f} messages, {kb:.1f} KiB per step")
     print(f"slider, random seek: {_stats(rnd)}")
     print(f"play, 1 event/frame:   {_stats(play1)}   {m1:.1f} messages, {k1:.1f} KiB per frame")

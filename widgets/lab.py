@@ -6,6 +6,7 @@ import ipywidgets as W
 
 from .frames import EV, REDIRECT_EVENTS, Frames, board_netdev_names, frames_from_board, frames_from_trace
 from .player import Player
+from .cpuviews import CpumapView, CpuView, board_cpumap_qsize, board_wake_ns, has_cpumap, only_cpumap_redirects
 from .views import CodeView, CountersView, PagePoolView, RedirectView, RxRingView, XdpBuffView
 
 __all__ = ["Lab", "lab"]
@@ -37,7 +38,9 @@ class Lab:
     the RX ring and the code that runs (``mvneta_rx_swbm``, the talk's loop, or
     the port's setup), then the current packet's ``xdp_buff`` and the page_pool.
     ``ethtool -S`` and the throughput plot open below with their button (they are
-    drawn when first opened, and updated only while open).
+    drawn when first opened, and updated only while open).  A trace with CPUMAP
+    tracepoints adds, under the grid, both CPUs' load over simulated time and the
+    cpumap panel (rings, bulk queues, drops, where pages go back: ``cpuviews.py``).
 
     Build it from a Board that ran with ``trace=N``, or from a ``Trace`` /
     ``Frames``.  ``start`` is the first frame shown: an index, or an event name
@@ -60,10 +63,18 @@ class Lab:
                             f"got {type(source).__name__}")
         self.frames = frames
         names = board_netdev_names(source) if hasattr(source, "devices") else None
+        qsize = board_cpumap_qsize(source) if hasattr(source, "s") else None
+        wake_ns = board_wake_ns(source) if hasattr(source, "s") else 0.0
         make = {"ring": RxRingView, "napi": CodeView, "xdp_buff": XdpBuffView, "page_pool": PagePoolView,
-                "counters": CountersView, "redirect": lambda f: RedirectView(f, names)}
-        if views is self.VIEWS and _has_redirect(frames):
-            views = tuple(views) + ("redirect",)      # a trace with XDP_REDIRECT gets the per-device panel
+                "counters": CountersView, "redirect": lambda f: RedirectView(f, names),
+                "cpus": lambda f: CpuView(f, wake_ns), "cpumap": lambda f: CpumapView(f, qsize)}
+        auto = views is self.VIEWS
+        if views is self.VIEWS and _has_redirect(frames) and not only_cpumap_redirects(frames):
+            # a trace with XDP_REDIRECT gets the per-device panel (not for redirects into a CPUMAP only: its
+            # own panel shows them)
+            views = tuple(views) + ("redirect",)
+        if auto and has_cpumap(frames):
+            views = tuple(views) + ("cpus", "cpumap")   # a CPUMAP: both CPUs' load and the cpumap panel
         unknown = set(views) - set(make)
         if unknown:
             raise ValueError(f"unknown views {sorted(unknown)}; choose from {list(make)}")
@@ -71,7 +82,7 @@ class Lab:
             start = max(frames.next_frame(-1, start), 0)     # no such event: the first frame
         self.views = {name: make[name](frames) for name in views}
         v = self.views
-        driven = [v[k] for k in ("ring", "napi", "xdp_buff", "page_pool", "redirect") if k in v]
+        driven = [v[k] for k in ("ring", "napi", "xdp_buff", "page_pool", "redirect", "cpus", "cpumap") if k in v]
         self._counters = _WhenShown(v["counters"]) if "counters" in v else None
         if self._counters is not None:
             driven.append(self._counters)
@@ -83,7 +94,7 @@ class Lab:
                                                       grid_gap="6px 16px", width="100%"))
         self.counters_box = W.Box([], layout=W.Layout(width="100%"))
         parts = [self.player.widget, self.grid] + ([v["redirect"].widget] if "redirect" in v else []) + \
-            [self.counters_box]
+            _cpumap_row(v) + [self.counters_box]
         if self._counters is not None:
             self.counters_btn = W.ToggleButton(value=False, description="ethtool -S", icon="table",
                                                layout=W.Layout(width="auto"),
@@ -112,6 +123,18 @@ class Lab:
 def _has_redirect(frames) -> bool:
     import numpy as np
     return bool(np.isin(frames.ev[:, 1], [EV[k] for k in REDIRECT_EVENTS]).any())
+
+
+def _cpumap_row(v) -> list:
+    """The CPUMAP panels (CPU load, the cpumap) side by side under the grid, as the grid lays out its cells."""
+    boxes = [W.Box([v[k].widget], layout=W.Layout(min_width="0", overflow="hidden")) for k in ("cpus", "cpumap")
+             if k in v]
+    if not boxes:
+        return []
+    row = W.GridBox(boxes, layout=W.Layout(grid_template_columns="minmax(0, 1fr) minmax(0, 1fr)",
+                                           grid_gap="6px 16px", width="100%"))
+    row.add_class("xdplab-cpumap-row")
+    return [row]
 
 
 def lab(source, **kw) -> Lab:
