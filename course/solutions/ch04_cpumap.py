@@ -30,8 +30,8 @@ def cpu_map_kthread_pass(b, e):
         stats = _cpu_map_bpf_prog_run_xdp(b, e, n)
         nframes = stats & 0xFFFF
     drops = 0
-    if nframes > 0 and b.r[R_SKB_NR_FREE] < nframes:
-        drops = nframes                       # kmem_cache_alloc_bulk failed: no skb head for any of them
+    if b.r[R_SKB_NR_FREE] < nframes:          # kmem_cache_alloc_bulk: all the heads, or none
+        drops = nframes
     for i in range(nframes):
         frame = cm[e, CMF_BATCH + i]
         skb = -1
