@@ -161,3 +161,12 @@ def test_hash_over_the_payload_reorders():
 
 def test_a_cpu_with_no_entry():
     _rejects("cpu_ex2", _c("hash & 1, 0)", "2, 0)"), "XDP_ABORTED", "bpf_redirect_map(&cpu_map, cpu, 0)")
+
+
+def test_unfinished_c_stub_does_not_name_chapter_05s_section():
+    # the unfinished message of a C exercise used to say SEC("xdp.frags") (chapter 05's) for every C exercise
+    def xdp_rps():
+        raise NotImplementedError("write xdp_rps")
+    r = run_check("cpu_ex2", xdp_rps)
+    assert r.status == "unfinished" and "Write xdp_rps in the %%bpf_c cell" in str(r)
+    assert "xdp.frags" not in str(r)
