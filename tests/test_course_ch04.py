@@ -64,7 +64,7 @@ def _pass(batch=CPUMAP_BATCH, clear_sched=True, clear_slot=True, compact=True, f
             frame = cm[e, CMF_BATCH + i]
             skb = -1
             if drops == 0:
-                skb = _xdp_build_skb_from_frame(b, frame, e)
+                skb = cpumap_build_skb(b, frame, e)
             if skb < 0:
                 if free_dropped == "frame":
                     xdp_return_frame(b, frame)

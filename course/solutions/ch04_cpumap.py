@@ -36,7 +36,7 @@ def cpu_map_kthread_pass(b, e):
         frame = cm[e, CMF_BATCH + i]
         skb = -1
         if drops == 0:
-            skb = _xdp_build_skb_from_frame(b, frame, e)    # __xdp_build_skb_from_frame: xdp_release_frame
+            skb = cpumap_build_skb(b, frame, e)   # __xdp_build_skb_from_frame: xdp_release_frame
         if skb < 0:
             xdp_return_frame(b, frame)        # not in NAPI here: the pool's ptr_ring
             continue
