@@ -51,6 +51,12 @@ EQUIVALENT = {
             "row 0 of the device table is always eth0 (mvneta), never a veth's peer: a veth's peer row is 2 or more, "
             "or -1 once veth_dellink has cleared priv->peer",
     },
+    "cpu_ex1": {
+        "`stats = 0` -> `stats = 1`":
+            "without a cpumap program stats is read only as stats >> 16 (the tracepoint's xdp_pass, xdp_drop, "
+            "xdp_redirect), which is 0 for 0 and for 1 alike; with a program it is overwritten first",
+        "`skb = -1` -> `skb = -2`": "any negative skb is \"no skb\" (the next test is skb < 0)",
+    },
     "napi_ex2": {
         "`len_ = xdp[XB_DATA_END] - xdp[XB_HARD_START] - off` -> "
         "`len_ = xdp[XB_DATA_END] + xdp[XB_HARD_START] - off`":
@@ -131,3 +137,37 @@ def test_len_filter_checker_rejects_every_c_mutant(key):
         pytest.skip("clang is not installed")
     r = run_check("mbuf_ex3", obj)
     assert not r.ok and r.status == "fail", f"the mbuf_ex3 checker accepts the C mutant {key}:\n{r}"
+
+
+# cpu_ex2 is a C program too: the CPU-selection mistakes, each must be rejected
+_RPS_MUTANTS = {
+    "every frame to CPU 0": ("hash & 1, 0)", "0, 0)"),
+    "every frame to CPU 1": ("hash & 1, 0)", "1, 0)"),
+    "a CPU with no entry (2)": ("hash & 1, 0)", "2, 0)"),
+    "no ports in the hash": ("hash ^= udp->source ^ ((__u32)udp->dest << 16);", "hash ^= 0;"),
+    "a random CPU per frame": ("hash & 1, 0)", "bpf_get_prandom_u32() & 1, 0)"),
+    "the stamp (payload) in the hash": ("\thash ^= hash >> 16;\n",
+                                        "\tif ((void *)(udp + 1) + 8 <= data_end)\n"
+                                        "\t\thash ^= *(__u32 *)((void *)(udp + 1) + 4);\n\thash ^= hash >> 16;\n"),
+    "XDP_PASS for what it cannot parse, and no redirect": ("return bpf_redirect_map(&cpu_map, hash & 1, 0);",
+                                                           "return XDP_PASS;"),
+    # bit 0 of the loaded (big-endian) source port is bit 0 of its high byte: 0x03 for ports 1000..1015
+    "no fold: bit 0 of the unfolded hash": ("\thash ^= hash >> 16;\n\thash ^= hash >> 8;\n", ""),
+}
+
+
+@pytest.mark.parametrize("key", sorted(_RPS_MUTANTS))
+def test_rps_checker_rejects_every_c_mutant(key):
+    from xdplab.bpf import load_object
+    from xdplab.bpf.progs import ClangMissing, compile_c
+    from xdplab.course import run_check
+    from xdplab.course.checks import SOLUTIONS_DIR
+    src = (SOLUTIONS_DIR / EXERCISES["cpu_ex2"].solution_file).read_text()
+    old, new = _RPS_MUTANTS[key]
+    assert old in src
+    try:
+        obj = load_object(compile_c(src.replace(old, new)))
+    except ClangMissing:
+        pytest.skip("clang is not installed")
+    r = run_check("cpu_ex2", obj)
+    assert not r.ok and r.status == "fail", f"the cpu_ex2 checker accepts the C mutant {key}:\n{r}"

@@ -10,6 +10,7 @@ kernel's terms.  Reference solutions are kept outside the notebooks, in
 """
 
 from .checks import EXERCISES, CheckResult, check, run_check, show_solution, solution
+from . import checks_04  # noqa: F401,E402  (chapter 04's checkers: registers cpu_ex1, cpu_ex2)
 from . import checks_05  # noqa: F401,E402  (chapter 05's checkers: registers mbuf_ex1..3 in EXERCISES)
 
 __all__ = ["EXERCISES", "CheckResult", "check", "run_check", "show_solution", "solution"]

@@ -1267,7 +1267,7 @@ def run_check(exercise: str, fn) -> CheckResult:
         except _Unfinished as e:
             return CheckResult(exercise, ex.function, False, "unfinished",
                                [f"the stub still raises NotImplementedError({str(e)!r}).",
-                                f"Write {ex.function} in the %%bpf_c cell (SEC(\"xdp.frags\")), run it, then run this "
+                                f"Write {ex.function} in the %%bpf_c cell, run it, then run this "
                                 "one again."])
         except _Fail as f:
             return CheckResult(exercise, ex.function, False, "fail", f.lines)

@@ -65,6 +65,18 @@ from ..nic.veth import __ptr_ring_produce, __veth_xdp_flush
 from ..redirect import XDP_XMIT_FLAGS_MASK, XDP_XMIT_FLUSH, xdp_do_flush, xdp_do_flush_map
 from ..xdp import xdp_get_frame_len, xdp_return_frame, xdp_return_frame_rx_napi
 
+# ----------------------------------------------------------------- chapter 04: the CPUMAP kthread
+# (kernel/bpf/cpumap.c; the lab's names of the file's static functions start with "_": _cm_trace is
+# trace_xdp_cpumap_kthread's call, _cpu_map_bpf_prog_run_xdp is cpu_map_bpf_prog_run_xdp)
+from .._layout import R_SKB_NR_FREE
+from ..cost import C_CPUMAP_BATCH, C_PTR_RING_CONSUME, C_SCHED_SWITCH
+from ..cpumap import (CMF_BATCH, CMF_COUNT, CMF_HEAD, CMF_PROG_KIND, CMF_QSIZE, CMF_RING, CMF_SCHED, CMF_STATE,
+                      CMF_STATS, CMS_KT_DROPS, CMS_KT_EVENTS, CMS_KT_PROCESSED, CMS_KT_SCHED, CMS_RELEASED, CMS_SKBS,
+                      CPU_MAP_BULK_SIZE, CPUMAP_BATCH, KT_RUNNING, KT_SLEEPING, NR_CPUS, PROG_NONE, _cm_trace,
+                      _cpu_map_bpf_prog_run_xdp, cpu_map_kthread_pass)
+from ..netstack import netif_receive_skb
+from ..trace import EV_XDP_CPUMAP_KTHREAD
+
 # ----------------------------------------------------------------- the NETA register the exercises write
 # drivers/net/ethernet/marvell/mvneta.c
 MVNETA_RXQ_STATUS_UPDATE_REG_BASE = 0x1480
@@ -138,6 +150,23 @@ def lab_count_verdict(b, act):
         b.r[R_VERDICTS + VERDICT_INVALID] += 1
 
 
+# ----------------------------------------------------------------- chapter 04: the kthread's skb
+def cpumap_build_skb(b, frame, e):
+    """The kthread's skb around one frame of entry ``e`` (CPU ``e``): ``__xdp_build_skb_from_frame`` — no copy;
+    in 6.1 it calls ``xdp_release_frame``, so a page_pool page is unmapped and leaves its pool — plus the lab's
+    count of the pages released (``Board.cpumap_stats()["pages_released"]``).  Returns the skb, or -1 when
+    there is none.  A lab helper around the kernel function (its bookkeeping is the lab's, not the kernel's)."""
+    k = _k()
+    build = getattr(k, "_xdp_build_skb_from_frame", None)
+    if build is not None:                     # this lab's cpumap.py counts the released pages itself
+        return build(b, frame, e)
+    nrel = k.xdp_frame_pool_pages(b, frame)   # the pages xdp_release_frame takes out of their pool
+    skb = getattr(k, "__xdp_build_skb_from_frame")(b, frame)
+    if skb >= 0:
+        b.cpumap[e, CMF_STATS + CMS_RELEASED] += nrel
+    return skb
+
+
 # ----------------------------------------------------------------- include/net/xdp.h (chapter 05)
 def xdp_buff_has_frags(xdp):
     """xdp_buff_has_frags(xdp): does the buff carry frags (XDP_FLAGS_HAS_FRAGS)?"""
@@ -155,4 +184,5 @@ def xdp_buff_clear_frags_flag(xdp):
 
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations",)] + [
-    "__ptr_ring_produce", "__veth_xdp_flush"]          # the kernel's own names (drivers/net/veth.c, ptr_ring.h)
+    "__ptr_ring_produce", "__veth_xdp_flush",
+    "_cm_trace", "_cpu_map_bpf_prog_run_xdp"]   # the kernel's own names; cpumap.c's statics
