@@ -61,6 +61,8 @@ ND_NAMES = (
     # struct veth_stats of RX queue 0, in veth_rq_stats_desc[] order, then the peer_tq_* pair
     "rq_xdp_packets", "rq_xdp_bytes", "rq_rx_drops", "rq_xdp_redirect", "rq_xdp_drops", "rq_xdp_tx",
     "rq_xdp_tx_err", "rq_peer_tq_xdp_xmit", "rq_peer_tq_xdp_xmit_err",
+    # dev->core_stats->rx_dropped (dev_core_stats_rx_dropped_inc: __dev_forward_skb refused the skb)
+    "core_rx_dropped",
 )
 for _i, _n in enumerate(ND_NAMES):
     globals()["ND_" + _n.upper()] = _i
