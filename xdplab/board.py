@@ -1136,7 +1136,10 @@ class NetDev:
         ``xdplab.traffic``); ``rate`` in frames/s, or None: back to back, as fast as CPU 0 sends.
         Returns a ``RunResult`` like ``Board.run`` (eth0's counters, ``devices``: every device's
         ``ethtool -S`` and ``ip -s link`` over the run) plus ``injected`` (frames sent) and
-        ``inject_errors`` (sends without a page or skb for the frame: -ENOBUFS)."""
+        ``inject_errors`` (sends without a page or skb for the frame: -ENOBUFS).  The sender's frames
+        do not pass eth0's MAC (its wire is idle during ``inject``); eth0 takes its TX-completion
+        interrupts.  Not run during ``inject``: CPUMAP kthreads (frames a program redirects into a
+        CPUMAP wait in its ring until the next ``Board.run``)."""
         b = self._b
         where = f"{'ip -n ' + self.netns + ' ' if self.netns else ''}link set {self.name} up"
         if self.kind != "veth":
