@@ -135,6 +135,8 @@ R_XDP_NO_DIRECT = _R()     # xdp_set_return_frame_no_direct(): __xdp_return may 
 R_DEV_FLUSH_N = _R()       # this CPU's dev_flush_list: devmap bulk queues with frames (rows of b.nd) ...
 R_DEV_FLUSH = _R(MAX_NETDEV)   # ... in list order (list_add: the newest first)
 R_VETH_PS = _R(8)          # veth_poll's struct veth_stats (poll-local), xdplab.nic.veth.PS_*
+R_INJ_NEXT = _R()          # NetDev.inject: the next frame of the traffic the namespace's sender sends (b.wire)
+R_INJ_ERRS = _R()          # ... sends that failed before veth_xmit (no page or skb for the frame: -ENOBUFS)
 # --- trace, kernel log, sanitizer
 R_TR_N = _R()
 R_TR_LOST = _R()

@@ -757,6 +757,10 @@ class Board:
         ns = self._netns(netns)
         row = self._dev_rows.get((ns, name))
         if row is None:
+            elsewhere = [self._netns_names[k] for (k, n) in self._dev_rows if n == name and k != ns]
+            if elsewhere:
+                raise XdplabError(f"Device \"{name}\" does not exist in {self._netns_names[ns]}: it is in network "
+                                  f"namespace {elsewhere[0]!r} (use Board.dev({name!r}, netns={elsewhere[0]!r}))")
             have = sorted(n for (k, n) in self._dev_rows if k == ns)
             raise XdplabError(f"Device \"{name}\" does not exist in {self._netns_names[ns]} (it has "
                               f"{', '.join(have)}; create a veth pair with Board.ip('link add ... type veth ...'))")
@@ -1107,6 +1111,71 @@ class NetDev:
         self._b._call("veth_xdp_set", self.row, 0, PROG_NONE, 0, 0)
         self._b._dev_prog_names.pop(self.row, None)
 
+    def inject(self, packets: int = 1000, size=64, rate=None, kind: str = "udp", flows: int = 1,
+               max_sends: int | None = None) -> "RunResult":
+        """Send traffic INTO this veth from its namespace's stack, as the talk's test recipe does
+        ("inject into veth1"): a sender on CPU 0 (an AF_PACKET socket's ``packet_snd``: an skb with
+        a kmalloc'ed head, ``dev_queue_xmit``) hands each frame to ``veth_xmit``; the frame crosses to
+        the peer (its ptr_ring and NAPI when the peer has an XDP program, else its stack) and the
+        peer's program runs on it (``veth_xdp_rcv_skb``, after the copy 6.1 makes of such an skb).
+
+        ``packets``, ``size`` (bytes with the 4-byte FCS, which a software sender does not send:
+        ``size - 4`` bytes go out), ``kind`` and ``flows`` as ``Board.run`` (the same generator,
+        ``xdplab.traffic``); ``rate`` in frames/s, or None: back to back, as fast as CPU 0 sends.
+        Returns a ``RunResult`` like ``Board.run`` (eth0's counters, ``devices``: every device's
+        ``ethtool -S`` and ``ip -s link`` over the run) plus ``injected`` (frames sent) and
+        ``inject_errors`` (sends without a page or skb for the frame: -ENOBUFS).  The sender's frames
+        do not pass eth0's MAC (its wire is idle during ``inject``); eth0 takes its TX-completion
+        interrupts.  Not run during ``inject``: CPUMAP kthreads (frames a program redirects into a
+        CPUMAP wait in its ring until the next ``Board.run``)."""
+        b = self._b
+        where = f"{'ip -n ' + self.netns + ' ' if self.netns else ''}link set {self.name} up"
+        if self.kind != "veth":
+            raise XdplabError(f"inject into {self.name}: the lab sends into veth devices only ({self.name} is "
+                              f"{self.kind}; eth0's traffic comes from the wire: Board.run())")
+        if not self.is_up:
+            raise XdplabError(f"inject into {self.name}: the device is down (packet_snd: {strerror(-100)}); "
+                              f"bring it up first: Board.ip({where!r})")
+        sizes = size if isinstance(size, (list, tuple, np.ndarray)) else [size]
+        mx = max(int(x) for x in sizes) - 4
+        if mx > self.mtu + 14:
+            raise XdplabError(f"inject into {self.name}: a {mx + 4}-byte frame is {mx} bytes without FCS, more "
+                              f"than MTU {self.mtu} + 14 ({strerror(-90)}); raise the MTU "
+                              f"(NetDev.set_mtu) or send smaller frames")
+        from .nic.veth import VETH_MAX_HEAD_SIZE
+        if mx > VETH_MAX_HEAD_SIZE:
+            raise XdplabError(f"inject into {self.name}: frames above {VETH_MAX_HEAD_SIZE + 4} bytes would need "
+                              f"veth_convert_skb_to_xdp_buff's copy into frag pages, which the lab does not model; "
+                              f"send frames of at most {VETH_MAX_HEAD_SIZE + 4} bytes")
+        start = max(b.clock_fx(0), b.clock_fx(1)) * L.CLOCK_UNIT_NS
+        arr, tmpl, frames, flen = make_traffic(packets, size=size, rate="line" if rate is None else rate,
+                                               kind=kind, flows=flows, seed=b.seed, start_ns=start)
+        if rate is None:
+            arr[:] = start                      # back to back: each send as soon as the CPU is free
+        b._set_wire(arr, tmpl, frames, flen)
+        b.s.r[L.R_WIRE_NEXT] = len(arr)         # eth0's MAC receives none of it
+        b.s.r[L.R_INJ_NEXT] = 0
+        b.s.r[L.R_WIRE_SEQ_OFF] = 0
+        errs0 = int(b.s.r[L.R_INJ_ERRS])
+        before = b.counters()
+        dev_before = b._dev_counters()
+        t0 = time.perf_counter()
+        sends = b._call("sim_inject", self.row, int(max_sends) if max_sends is not None else 1 << 62)
+        wall = time.perf_counter() - t0
+        b._raise_bpf_fault()
+        after = b.counters()
+        res = b._result(before, after, packets, arr, wall, sends)
+        dev_after = b._dev_counters()
+        res["devices"] = {name: {sec: {k: v - dev_before[name][sec].get(k, 0) for k, v in vals.items()
+                                       if isinstance(v, int) and k != "peer_ifindex"}
+                                 for sec, vals in dev_after[name].items()}
+                          for name in dev_after}
+        res["injected"] = int(sends) - (int(b.s.r[L.R_INJ_ERRS]) - errs0)
+        res["inject_errors"] = int(b.s.r[L.R_INJ_ERRS]) - errs0
+        sim_s = res["sim_seconds"]
+        res["sim_pps"] = res["injected"] / sim_s if sim_s > 0 else 0.0
+        return res
+
     def ethtool(self) -> dict:
         """ethtool -S NAME (veth_get_ethtool_stats, 6.1: peer_ifindex, rx_queue_0_*, tx_queue_0_*,
         the latter the peer RX queue's peer_tq_* counters)."""
@@ -1138,7 +1207,8 @@ class NetDev:
         g = lambda row, n: int(nd[row, ND_NAMES.index(n)])   # noqa: E731
         z["tx_dropped"] = g(r, "dropped") + g(r, "rq_xdp_tx_err")
         z["tx_packets"], z["tx_bytes"] = g(r, "lstats_packets"), g(r, "lstats_bytes")
-        z["rx_dropped"] = g(r, "rq_rx_drops") + g(r, "rq_peer_tq_xdp_xmit_err")
+        # + dev_get_stats' core_stats (rx_dropped: __dev_forward_skb refused an skb for this device)
+        z["rx_dropped"] = g(r, "rq_rx_drops") + g(r, "rq_peer_tq_xdp_xmit_err") + g(r, "core_rx_dropped")
         z["rx_bytes"], z["rx_packets"] = g(r, "rq_xdp_bytes"), g(r, "rq_xdp_packets")
         p = int(nd[r, ND_PEER])
         if p >= 0:

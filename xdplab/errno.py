@@ -2,7 +2,7 @@
 
 __all__ = ["EPERM", "ENOENT", "EIO", "ENXIO", "E2BIG", "ENOMEM", "EFAULT", "EBUSY", "EEXIST", "ENODEV",
            "EINVAL", "ENOSPC", "ERANGE", "EMSGSIZE", "EOPNOTSUPP", "ENETDOWN", "EOVERFLOW",
-           "EBADRQC", "ENOTSUPP", "EACCES", "strerror"]
+           "EBADRQC", "ENOBUFS", "ENOTSUPP", "EACCES", "strerror"]
 
 EPERM = 1
 ENOENT = 2
@@ -22,6 +22,7 @@ EBADRQC = 56
 EOVERFLOW = 75
 EMSGSIZE = 90
 EOPNOTSUPP = 95
+ENOBUFS = 105
 ENETDOWN = 100
 ENOTSUPP = 524   # kernel-internal, used by bpf_xdp_adjust_meta
 

@@ -62,6 +62,8 @@ ND_NAMES = (
     # struct veth_stats of RX queue 0, in veth_rq_stats_desc[] order, then the peer_tq_* pair
     "rq_xdp_packets", "rq_xdp_bytes", "rq_rx_drops", "rq_xdp_redirect", "rq_xdp_drops", "rq_xdp_tx",
     "rq_xdp_tx_err", "rq_peer_tq_xdp_xmit", "rq_peer_tq_xdp_xmit_err",
+    # dev->core_stats->rx_dropped (dev_core_stats_rx_dropped_inc: __dev_forward_skb refused the skb)
+    "core_rx_dropped",
 )
 for _i, _n in enumerate(ND_NAMES):
     globals()["ND_" + _n.upper()] = _i
@@ -101,7 +103,8 @@ def netdev_frames_held(state) -> list[int]:
     for d in range(len(state.nd)):
         held += [int(x) for x in state.ndq[d, NDQ_BQ:NDQ_BQ + int(state.nd[d, ND_BQ_COUNT])]]
         h = int(state.nd[d, ND_RING_HEAD])
-        held += [int(state.ndq[d, NDQ_RING + (h + i) % VETH_RING_SIZE]) for i in range(int(state.nd[d, ND_RING_COUNT]))]
+        ring = [int(state.ndq[d, NDQ_RING + (h + i) % VETH_RING_SIZE]) for i in range(int(state.nd[d, ND_RING_COUNT]))]
+        held += [x for x in ring if x >= 0]             # (< -1: an skb from veth_xmit, not a frame)
     return held
 
 

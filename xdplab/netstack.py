@@ -27,12 +27,12 @@ from .page_pool import PPF_ALLOC_COUNT, PPF_HOLD_CNT, PPF_RELEASE_CNT, PPF_RING_
 from .xdp_abi import MAX_SKB_FRAGS, SKB_SHARED_INFO_SIZE
 
 __all__ = ["create_skbs", "skb_mark_for_recycle", "NSKBF", "SKBF_PAGE", "SKBF_DATA", "SKBF_LEN", "SKBF_PP_RECYCLE",
-           "SKBF_NR_FRAGS", "SKBF_FRAG0", "build_skb", "napi_gro_receive", "napi_gro_flush", "kfree_skb",
+           "SKBF_NR_FRAGS", "SKBF_FRAG0", "SKBF_HEAD_FRAG", "build_skb", "napi_gro_receive", "napi_gro_flush", "kfree_skb",
            "netif_receive_skb", "eth_type_trans", "STACK_STAT_NAMES", "GRO_NORMAL_BATCH", "SKB_FREE_CONSUMED",
            "SKB_FREE_TC_DROP"]
 
 GRO_NORMAL_BATCH = 8      # net.core.gro_normal_batch default
-MAX_SKBS = 256
+MAX_SKBS = 1024          # a veth ring of 256 skbs (veth_xmit) and the stack's and drivers' skbs around it
 
 SKB_FREE_CONSUMED = 0
 SKB_FREE_TC_DROP = 1
@@ -54,7 +54,9 @@ SKBF_NR_FRAGS = 4
 SKBF_FREE = 5        # storage of the free-slot stack
 SKBF_GRO = 6         # storage of napi->rx_list (gro_normal_list)
 SKBF_FRAG0 = 7       # frag pages
-NSKBF = SKBF_FRAG0 + MAX_SKB_FRAGS
+SKBF_HEAD_FRAG = SKBF_FRAG0 + MAX_SKB_FRAGS   # skb->head_frag: 1 for build_skb's page-frag head, 0 for a
+                                              # kmalloc'ed one (alloc_skb: xdplab.nic.veth's sender)
+NSKBF = SKBF_HEAD_FRAG + 1
 
 
 def create_skbs():
@@ -92,6 +94,7 @@ def build_skb(b, page, frag_size):
     b.skb[skb, SKBF_LEN] = 0
     b.skb[skb, SKBF_PP_RECYCLE] = 0
     b.skb[skb, SKBF_NR_FRAGS] = 0
+    b.skb[skb, SKBF_HEAD_FRAG] = 1
     b.r[R_STACK_STATS + SS_SKB_ALLOCS] += 1
     b.pg[page, PGF_WHERE] = PG_SKB
     # __build_skb_around initialises the skb_shared_info at the end of the buffer

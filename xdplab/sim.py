@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._layout import R_CPUMAP_ACTIVE, R_IN_SOFTIRQ, R_NAPI_SCHED, R_PP_NDESTROYING, R_RUNNING
+from ._layout import R_CPUMAP_ACTIVE, R_INJ_NEXT, R_IN_SOFTIRQ, R_NAPI_SCHED, R_PP_NDESTROYING, R_RUNNING
 from ._twospeed import kernel
 from .cost import cpu_clock, cpu_clock_settle, cpu_idle_until, cpu_now, cpu_switch
 from .cpumap import cpu_map_run_kthreads
 from .nic.mvneta import NAPI_POLL_WEIGHT, mvneta_isr, mvneta_poll
 from .nic.mvneta_hw import mvneta_hw_next_irq, mvneta_hw_rx
-from .nic.veth import veth_napi_run
+from .nic.veth import veth_inject_one, veth_napi_run
 from .netdev import ND_NAPI_SCHED
 from .page_pool import PP_DESTROYING, PPF_STATE, page_pool_release_retry
 
-__all__ = ["sim_run"]
+__all__ = ["sim_run", "sim_inject"]
 
 
 @kernel
@@ -62,3 +62,59 @@ def sim_run(b, max_polls):
         cpu_map_run_kthreads(b, np.int64(1) << 62)
     cpu_clock_settle(b)                      # R_CLOCK exact for whoever reads it next
     return polls
+
+
+@kernel
+def _softirq(b):
+    """net_rx_action on CPU 0: the NAPIs scheduled (eth0's, the veths')."""
+    b.r[R_IN_SOFTIRQ] = 1
+    if b.r[R_NAPI_SCHED] != 0:
+        mvneta_poll(b, NAPI_POLL_WEIGHT)
+    for d in range(b.nd.shape[0]):
+        if b.nd[d, ND_NAPI_SCHED] != 0:
+            veth_napi_run(b)
+            break
+    b.r[R_IN_SOFTIRQ] = 0
+
+
+@kernel
+def sim_inject(b, dev, max_polls):
+    """NetDev.inject: a sender on CPU 0 sends ``b.wire``'s frames into device row ``dev`` at their times
+    (or as soon as the CPU is free), each through veth_xmit; the softirq that its dev_queue_xmit's
+    rcu_read_unlock_bh runs polls the NAPIs the send scheduled (the peer's veth_poll).  eth0's
+    interrupts (TX completion of frames redirected to it) are taken when they fire.  The MAC receives
+    nothing (the caller set ``R_WIRE_NEXT`` past the end).  Returns the sends done (at most ``max_polls``)."""
+    cpu_switch(b, 0)
+    n = b.wire.shape[0]
+    sends = 0
+    for _ in range(1 << 40):
+        if b.r[R_NAPI_SCHED] != 0:               # eth0's poll did not complete: it runs again
+            _softirq(b)
+            continue
+        now = cpu_now(b)
+        k = b.r[R_INJ_NEXT]
+        t_send = np.inf
+        if k < n and sends < max_polls:
+            t_send = b.wire[k, 0]
+            if t_send < now:
+                t_send = now
+        t_irq = np.inf
+        if b.r[R_RUNNING] != 0 and b.r[R_NAPI_SCHED] == 0:
+            t_irq = mvneta_hw_next_irq(b, now)
+        if t_send == np.inf and t_irq == np.inf:
+            break
+        if t_irq <= t_send:
+            cpu_idle_until(b, t_irq)
+            mvneta_isr(b)
+        else:
+            cpu_idle_until(b, t_send)
+            veth_inject_one(b, dev, k)
+            b.r[R_INJ_NEXT] = k + 1
+            sends += 1
+        _softirq(b)
+        if b.r[R_PP_NDESTROYING] > 0:            # the workqueue: deferred page_pool release
+            for p in range(b.pp.shape[0]):
+                if b.pp[p, PPF_STATE] == PP_DESTROYING:
+                    page_pool_release_retry(b, p, cpu_now(b))
+    cpu_clock_settle(b)
+    return sends
