@@ -16,7 +16,7 @@ through the kernel otherwise (``stepping=``).
 from .frames import DESC_STATE_NAMES, Frames, PoolLife, frames_from_board, frames_from_trace
 from .lab import Lab, lab
 from .player import Player
-from .views import CodeView, CountersView, NapiLoopView, PagePoolView, RxRingView, XdpBuffView
+from .views import CodeView, CountersView, NapiLoopView, PagePoolView, RxRingView, TxRingView, XdpBuffView
 
 __all__ = ["Frames", "PoolLife", "frames_from_trace", "frames_from_board", "DESC_STATE_NAMES", "Lab", "lab", "Player",
-           "RxRingView", "CodeView", "NapiLoopView", "XdpBuffView", "PagePoolView", "CountersView"]
+           "RxRingView", "CodeView", "NapiLoopView", "XdpBuffView", "PagePoolView", "CountersView", "TxRingView"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipywidgets as W
+import numpy as np
 
-from .frames import EV, REDIRECT_EVENTS, Frames, board_netdev_names, frames_from_board, frames_from_trace
+from .frames import (EV, REDIRECT_EVENTS, Frames, board_netdev_names, board_tx_ring_size, frames_from_board,
+                     frames_from_trace)
 from .player import Player
-from .views import CodeView, CountersView, PagePoolView, RedirectView, RxRingView, XdpBuffView
+from .views import CodeView, CountersView, PagePoolView, RedirectView, RxRingView, TxRingView, XdpBuffView
 
 __all__ = ["Lab", "lab"]
 
@@ -37,7 +39,9 @@ class Lab:
     the RX ring and the code that runs (``mvneta_rx_swbm``, the talk's loop, or
     the port's setup), then the current packet's ``xdp_buff`` and the page_pool.
     ``ethtool -S`` and the throughput plot open below with their button (they are
-    drawn when first opened, and updated only while open).
+    drawn when first opened, and updated only while open).  A trace with XDP_REDIRECT adds the
+    per-device redirect panel, one with TX descriptors (XDP_TX, or frames redirected to eth0) eth0's
+    TX ring, side by side below the grid; both mark the page the player follows.
 
     Build it from a Board that ran with ``trace=N``, or from a ``Trace`` /
     ``Frames``.  ``start`` is the first frame shown: an index, or an event name
@@ -48,7 +52,7 @@ class Lab:
     VIEWS = ("ring", "napi", "xdp_buff", "page_pool", "counters")
 
     def __init__(self, source, *, rx_ring_size: int | None = None, views=VIEWS, interval_ms: int = 40,
-                 start=0, stepping: str = "auto"):
+                 start=0, stepping: str = "auto", tx_ring_size: int | None = None):
         if isinstance(source, Frames):
             frames = source
         elif hasattr(source, "ev") and hasattr(source, "t_ns"):
@@ -61,9 +65,13 @@ class Lab:
         self.frames = frames
         names = board_netdev_names(source) if hasattr(source, "devices") else None
         make = {"ring": RxRingView, "napi": CodeView, "xdp_buff": XdpBuffView, "page_pool": PagePoolView,
-                "counters": CountersView, "redirect": lambda f: RedirectView(f, names)}
+                "counters": CountersView, "redirect": lambda f: RedirectView(f, names),
+                "tx": lambda f: TxRingView(f, tx_ring_size or _tx_ring_size(source, f))}
         if views is self.VIEWS and _has_redirect(frames):
             views = tuple(views) + ("redirect",)      # a trace with XDP_REDIRECT gets the per-device panel
+        if views is self.VIEWS or (isinstance(views, tuple) and views[:len(self.VIEWS)] == self.VIEWS):
+            if _has_tx(frames):
+                views = tuple(views) + ("tx",)        # a trace with TX descriptors gets eth0's TX ring
         unknown = set(views) - set(make)
         if unknown:
             raise ValueError(f"unknown views {sorted(unknown)}; choose from {list(make)}")
@@ -71,7 +79,7 @@ class Lab:
             start = max(frames.next_frame(-1, start), 0)     # no such event: the first frame
         self.views = {name: make[name](frames) for name in views}
         v = self.views
-        driven = [v[k] for k in ("ring", "napi", "xdp_buff", "page_pool", "redirect") if k in v]
+        driven = [v[k] for k in ("ring", "napi", "xdp_buff", "page_pool", "redirect", "tx") if k in v]
         self._counters = _WhenShown(v["counters"]) if "counters" in v else None
         if self._counters is not None:
             driven.append(self._counters)
@@ -82,8 +90,12 @@ class Lab:
         self.grid = W.GridBox(panels, layout=W.Layout(grid_template_columns="minmax(0, 1fr) minmax(0, 1fr)",
                                                       grid_gap="6px 16px", width="100%"))
         self.counters_box = W.Box([], layout=W.Layout(width="100%"))
-        parts = [self.player.widget, self.grid] + ([v["redirect"].widget] if "redirect" in v else []) + \
-            [self.counters_box]
+        below = [W.Box([v[k].widget], layout=W.Layout(min_width="0", flex="1 1 0", overflow="hidden"))
+                 for k in ("tx", "redirect") if k in v]
+        if below:
+            self.path_box = W.HBox(below, layout=W.Layout(width="100%", grid_gap="16px"))
+            self.path_box.add_class("xdplab-path")
+        parts = [self.player.widget, self.grid] + ([self.path_box] if below else []) + [self.counters_box]
         if self._counters is not None:
             self.counters_btn = W.ToggleButton(value=False, description="ethtool -S", icon="table",
                                                layout=W.Layout(width="auto"),
@@ -112,6 +124,18 @@ class Lab:
 def _has_redirect(frames) -> bool:
     import numpy as np
     return bool(np.isin(frames.ev[:, 1], [EV[k] for k in REDIRECT_EVENTS]).any())
+
+
+def _has_tx(frames) -> bool:
+    return bool((frames.ev[:, 1] == EV["tx_submit"]).any())
+
+
+def _tx_ring_size(source, frames) -> int:
+    if hasattr(source, "trace") and hasattr(source, "state"):
+        return board_tx_ring_size(source)
+    from xdplab.nic.mvneta import MVNETA_MAX_TXD
+    used = frames.ev[np.isin(frames.ev[:, 1], [EV["tx_submit"], EV["tx_done"]]), 2]
+    return max(MVNETA_MAX_TXD, int(used.max(initial=-1)) + 1)
 
 
 def lab(source, **kw) -> Lab:
