@@ -995,9 +995,21 @@ class TxRingState:
         u = self.uses
         if page < 0 or u.shape[0] == 0:
             return np.zeros(0, np.int64)
-        live = (u[:, 3] <= i) & (i < u[:, 4])
-        groups = np.unique(u[live & (u[:, 1] == page), 5])
-        return np.sort(u[live & np.isin(u[:, 5], groups), 0])
+        if not hasattr(self, "_by_page"):
+            # the uses of each page, and of each frame (group): a lookup instead of a scan per frame
+            order = np.argsort(u[:, 1], kind="stable")
+            pages, starts = np.unique(u[order, 1], return_index=True)
+            self._by_page = dict(zip(pages.tolist(), np.split(order, starts[1:])))
+            gorder = np.argsort(u[:, 5], kind="stable")
+            groups, gstarts = np.unique(u[gorder, 5], return_index=True)
+            self._by_group = dict(zip(groups.tolist(), np.split(gorder, gstarts[1:])))
+        mine = self._by_page.get(int(page))
+        if mine is None:
+            return np.zeros(0, np.int64)
+        live = mine[(u[mine, 3] <= i) & (i < u[mine, 4])]
+        rows = [r for g in np.unique(u[live, 5]).tolist() for r in self._by_group[g]
+                if u[r, 3] <= i < u[r, 4]]
+        return np.sort(u[np.asarray(rows, np.int64), 0]) if rows else np.zeros(0, np.int64)
 
 
 def followed_page(frames: Frames) -> np.ndarray:
