@@ -7,7 +7,8 @@
     Lab(b, start="napi_poll")   # player + RX ring, code, xdp_buff, page_pool; ethtool -S below
 
 Each view (``RxRingView``, ``CodeView``, ``XdpBuffView``, ``PagePoolView``,
-``CountersView``) takes the replayed :class:`Frames` and can be driven by a
+``CountersView``; ``RedirectView`` and ``TxRingView`` for traces with XDP_REDIRECT or TX
+descriptors) takes the replayed :class:`Frames` and can be driven by a
 :class:`Player` on its own.  The player steps in the page (``stepper.py``:
 every view's values for every frame sent once) when anywidget is installed,
 through the kernel otherwise (``stepping=``).

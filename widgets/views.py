@@ -664,6 +664,8 @@ class RedirectView(_View):
     in its veth ring (``VETH_RING_SIZE`` = 256), and what ``xdp:xdp_devmap_xmit`` says was sent to it
     or dropped; below, eth0's TX completions of redirected frames (``MVNETA_TYPE_XDP_NDO``: unmapped,
     the frame returned to its page_pool).  Read from the trace only (``frames.redirect_state``).
+    The page the player follows (``frames.followed_page``) is marked where it waits: its slot in a
+    bulk queue outlined, or the veth ring that holds it in brackets (``frames.redirect_page_places``).
     """
 
     BULK = 16
