@@ -442,3 +442,44 @@ def test_a_budget_that_ends_mid_frame_drops_that_frame(mode):
     assert b.ethtool()["rx_xdp_drop"] == n - 1 and b.netdev_stats()["rx_packets"] == n - 1
     b.check_pages()
     b.stop()
+
+
+# ---------------------------------------------------------------- XDP_REDIRECT with frags (chapter 05)
+def test_frags_redirected_to_eth0_by_devmap_are_refused_without_a_tracepoint(mode):
+    # 6.1's xdp_do_redirect: frags and a target that is not a CPUMAP -> -EOPNOTSUPP before any tracepoint;
+    # mvneta_run_xdp puts every buffer back and counts no XDP counter; nothing reaches eth0's TX ring
+    obj = load_object(prog_path("redirect_devmap.o"))
+    b = Board(None, mtu=JUMBO, mode=mode, trace=20000)
+    b.attach(obj.programs["xdp_redirect_frags"])
+    obj.maps["tx_port"].update(0, 2)
+    n = npk(mode, 100, 6)
+    r = b.run(packets=n, size=JUMBO, rate=10_000)
+    e = r["ethtool"]
+    assert r["verdicts"]["XDP_REDIRECT"] == n and e["rx_xdp_redirect"] == 0 and e["tx_xdp_xmit"] == 0
+    assert e["tx_xdp_xmit_errors"] == 0 and b.netdev_stats()["rx_packets"] == n
+    assert not b.tracepoints("xdp_redirect_err") and not b.tracepoints("xdp_redirect")
+    pp = _pp(b)
+    assert pp["cached"] + pp["ring"] == BUFS * n
+    census = b.check_pages()
+    assert census["tx_ring"] == 0 and census["xdp_frame"] == 0
+
+
+def test_frags_redirected_to_a_cpumap_become_skbs_with_frags_on_cpu1(mode):
+    # a CPUMAP takes the frame with its frags: the kthread on CPU 1 builds an skb around the head and
+    # its frags (xdp_update_skb_shared_info), each page released from the page_pool (xdp_release_frame)
+    from xdplab.trace import trace_records
+    obj = load_object(prog_path("redirect_cpu_frags.o"))
+    obj.maps["cpu_map"].update(1, 192)
+    prog = obj.programs["xdp_redirect_cpu_frags"]
+    assert prog.frags
+    b = Board(None, mtu=JUMBO, mode=mode, trace=20000)
+    b.attach(prog)
+    n = npk(mode, 100, 6)
+    r = b.run(packets=n, size=JUMBO, rate=10_000, kind="udp")
+    cm, st = b.cpumap_stats(), b.stack_stats()
+    assert r["verdicts"]["XDP_REDIRECT"] == n == r["ethtool"]["rx_xdp_redirect"]
+    assert cm["enqueue_processed"] == cm["kthread_processed"] == cm["skbs"] == n
+    assert cm["pages_released"] == BUFS * n
+    assert st["udp_delivered"] == n
+    assert {t["cpu"] for t in trace_records(b.trace) if t["event"] == "xdp_cpumap_kthread"} == {1}
+    b.check_pages()

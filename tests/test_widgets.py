@@ -25,7 +25,7 @@ import bqplot as bq  # noqa: E402
 import ipywidgets as W  # noqa: E402
 
 from xdplab.nic.mvneta_hw import MVNETA_RXD_FIRST_DESC, MVNETA_RXD_LAST_DESC  # noqa: E402
-from xdplab.trace import EV_NAMES, TR_EV, create_trace, trace_event  # noqa: E402
+from xdplab.trace import EV_NAMES, TR_A, TR_C, TR_EV, create_trace, trace_event  # noqa: E402
 from xdplab.xdp_abi import PAGE_SIZE, SKB_SHARED_INFO_SIZE, XDP_DROP, XDP_PASS, XDP_TX  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -913,3 +913,164 @@ def test_a_multi_buffer_frame_in_the_views():
     # the next frame's FIRST descriptor starts a linear xdp_buff again
     nxt = np.flatnonzero(f.ev[:, TR_EV] == EV["rx_desc"])[-6]
     assert f.xb_nr_frags[nxt] == 0
+
+
+# ---------------------------------------------------------------- the TX ring (issues 22 item 5, 24 item 4)
+
+def _tx_snapshot(b):
+    """The board's TX queue now: (descriptors in use from txq->get to txq->put, txq->pending)."""
+    from xdplab import _layout as L
+    r = b.state.r
+    size, get, cnt = int(r[L.R_TXQ_SIZE]), int(r[L.R_TXQ_GET]), int(r[L.R_TXQ_COUNT])
+    return sorted((get + k) % size for k in range(cnt)), int(r[L.R_TXQ_UNANNOUNCED])
+
+
+def test_tx_ring_state_matches_the_boards_tx_queue_and_ethtool():
+    """XDP_TX (ssh-mirror): after each of three runs, the replayed ring holds exactly the descriptors the
+    board's txq holds (txq->get .. txq->put), none of them queued unannounced; what it counts as
+    submitted and reclaimed is what the trace's events and ethtool -S say."""
+    from xdplab import Board
+    from xdplab_widgets.frames import TX_FREE, TX_ON_NIC, TX_QUEUED, TX_SENT, board_tx_ring_size, tx_ring_state
+    b = Board(prog="ssh-mirror", trace=20000, mode="python", seed=1, tx_ring=128)
+    ends, snaps = [], []
+    for packets, rate in ((40, 50_000), (150, "line"), (60, 200_000)):
+        b.run(packets=packets, size=64, rate=rate)
+        ends.append(int(b.trace.n[0]) - 1)
+        snaps.append(_tx_snapshot(b))
+    assert int(b.trace.lost[0]) == 0
+    f = xw.frames_from_board(b)
+    assert board_tx_ring_size(b) == 128
+    st = tx_ring_state(f, 128)
+    code = f.ev[:, TR_EV]
+    for i, (used, unannounced) in zip(ends, snaps):
+        s = st.at(i)
+        assert sorted(np.flatnonzero(s != TX_FREE).tolist()) == used
+        assert int(st.count[i]) == len(used) and int(st.pending[i]) == unannounced == 0
+        # an independent count over the trace's rows
+        assert int(st.count[i]) == int((code[:i + 1] == EV["tx_submit"]).sum() - (code[:i + 1] == EV["tx_done"]).sum())
+    # some frame shows every state an XDP_TX descriptor goes through
+    seen = set(np.unique(st.states).tolist())
+    assert {TX_FREE, TX_QUEUED + 1, TX_ON_NIC + 1, TX_SENT} <= seen
+    e = b.ethtool()
+    assert int(st.frames_sent[-1]) == e["rx_xdp_tx"] == 250 and int(st.submitted[-1, 1]) == 250
+    assert int(st.submitted[-1, 2]) == e["tx_xdp_xmit"] == 0
+    # XDP_TX rings the doorbell once per frame (mvneta_xdp_xmit_back): one descriptor announced each time
+    assert int(st.doorbells[-1]) == 250 and set(f.ev[code == EV["tx_doorbell"], TR_A].tolist()) == {1}
+    # a descriptor shown as sent has its completion time behind it; one the MAC holds has not
+    t = np.maximum.accumulate(f.t_ns)
+    hw = np.flatnonzero(code == EV["tx_hw_sent"])
+    done_at = {}
+    for j in hw:
+        done_at[int(f.ev[j, TR_A])] = int(f.ev[j, TR_C])
+        s = st.at(int(j))
+        for d in np.flatnonzero(s == TX_SENT):
+            assert done_at[int(d)] <= t[j] + 1
+        for d in np.flatnonzero(s == TX_ON_NIC + 1):
+            assert done_at[int(d)] > t[j] - 1
+
+
+def test_tx_ring_view_in_the_lab_for_xdp_tx_and_its_tracks():
+    from xdplab import Board
+    b = Board(prog="ssh-mirror", trace=6000, mode="python", seed=0)
+    b.run(packets=40, size=64, rate=100_000)
+    L = xw.Lab(b)
+    assert "tx" in L.views and "redirect" not in L.views
+    v = L.views["tx"]
+    assert isinstance(v, xw.TxRingView) and v.state.size == 1024 and v.cols == 64
+    i = L.frames.next_frame(0, "tx_submit")
+    L.player.seek(i)
+    # the XDP_TX descriptor, queued, outlined as the followed page's; the caption says the doorbell is due
+    assert v.shown_color(0) == 2.0       # TX_QUEUED + XDP_TX
+    assert list(v.marked_descs(i)) == [0] and int(L.frames.ev[i, 3]) == int(v.page[i])
+    assert "pending (doorbell not rung) 1" in v.caption.value
+    j = L.frames.next_frame(i, "tx_doorbell")
+    assert j > i and "pending (doorbell not rung) 1" in v.state_at(j - 1)[-1][1]["value"]
+    assert "pending (doorbell not rung) 0" in v.state_at(j)[-1][1]["value"]
+    k = L.frames.next_frame(i, "tx_done")
+    L.player.seek(k)
+    assert v.shown_color(0) == 0.0 and "reclaimed XDP_TX 1" in v.caption.value
+    # state_at and the packed tracks agree at every frame, every trait
+    from xdplab_widgets.stepper import decode_track
+    tracks = {(t["model"], t["trait"]): decode_track(t) for t in v.tracks()}
+    checked = set()
+    for i in range(L.frames.n):
+        for w, traits in v.state_at(i):
+            for trait, want in traits.items():
+                got = tracks[(w.model_id, trait)][i]
+                assert _same(got, want), (type(w).__name__, trait, i)
+                checked.add((w.model_id, trait))
+    assert checked == set(tracks)
+
+
+def test_a_frags_xdp_tx_frame_takes_one_descriptor_per_buffer_in_the_view():
+    """A 9000-byte frame sent back by an xdp.frags program: three TX descriptors (head 3518 B, frags
+    3520 B and 1958 B), FIRST on the head, LAST on the last frag, all outlined when the player follows
+    any of its pages; one frame for rx_xdp_tx."""
+    from xdplab import Board
+    from xdplab.bpf import load_insns
+    from xdplab.bpf.insn import pack
+    from xdplab_widgets.frames import TX_QUEUED, tx_ring_state
+    prog = load_insns([pack(0xB7, 0, imm=XDP_TX), pack(0x95)], name="tx_frags", section="xdp.frags").programs["tx_frags"]
+    b = Board(None, trace=8000, mode="python", mtu=9000)
+    b.attach(prog)
+    b.run(packets=2, size=9000, rate=10_000)
+    f = xw.frames_from_board(b)
+    sub = np.flatnonzero(f.ev[:, TR_EV] == EV["tx_submit"])
+    assert sub.size == 6
+    assert f.ev[sub[:3], 5].tolist() == [3518, 3520, 1958]
+    assert f.ev[sub[:3], 6].tolist() == [4 | 1, 4, 4 | 2]                   # FIRST, middle, LAST
+    st = tx_ring_state(f, 1024)
+    i = int(sub[2])                                                          # the frame's last buffer queued
+    s = st.at(i)
+    assert np.flatnonzero(s != 0).tolist() == [0, 1, 2] and set(s[:3].tolist()) == {TX_QUEUED + 1}
+    pages = f.ev[sub[:3], 3].tolist()
+    assert len(set(pages)) == 3
+    for p in pages:
+        assert st.descs_of_page(i, p).tolist() == [0, 1, 2]
+    assert int(st.frames_sent[-1]) == b.ethtool()["rx_xdp_tx"] == 2 and int(st.submitted[-1, 1]) == 6
+    # the TX completion names the frame's head page only (buf->xdpf is NULL on the frags' descriptors)
+    done = np.flatnonzero(f.ev[:, TR_EV] == EV["tx_done"])
+    assert f.ev[done[:3], 3].tolist() == [pages[0], -1, -1]
+    b.check_pages()
+
+
+def test_redirect_to_eth0_in_both_views():
+    """eth0 -> DEVMAP -> eth0 (xdp-bench redirect-map eth0 eth0): mvneta_xdp_xmit queues MVNETA_TYPE_XDP_NDO
+    descriptors; the TX ring view counts what ethtool's tx_xdp_xmit counts, the redirect panel sits beside
+    it, and both mark the page the player follows while it waits in the bulk queue and on the ring."""
+    from xdplab import Board
+    from xdplab.bpf import load_object
+    from xdplab.bpf.progs import PROGS_DIR
+    from xdplab_widgets.frames import TX_ON_NIC, TX_QUEUED
+    obj = load_object(PROGS_DIR / "redirect_devmap.o")
+    b = Board(obj.programs["xdp_redirect_devmap"], mode="python", trace=20000)
+    obj.maps["tx_port"].update(0, 2)
+    r = b.run(packets=100, rate="line")
+    assert int(b.trace.lost[0]) == 0
+    e = r["ethtool"]
+    assert e["tx_xdp_xmit"] == 100
+    L = xw.Lab(b)
+    assert {"tx", "redirect"} <= set(L.views)
+    v, rv = L.views["tx"], L.views["redirect"]
+    st = v.state
+    assert int(st.submitted[-1, 2]) == int(st.frames_sent[-1]) == e["tx_xdp_xmit"] and int(st.submitted[-1, 1]) == 0
+    assert sorted(np.flatnonzero(st.at(L.frames.n - 1)).tolist()) == _tx_snapshot(b)[0]
+    # ndo_xdp_xmit from the bulk flush announces the whole bulk with one doorbell
+    code = L.frames.ev[:, TR_EV]
+    bells = L.frames.ev[code == EV["tx_doorbell"], TR_A]
+    assert bells.max() > 1 and bells.sum() == 100
+    # NDO descriptors, queued then on the MAC
+    assert {TX_QUEUED + 2, TX_ON_NIC + 2} <= set(np.unique(st.states).tolist())
+    # follow one page: enqueued into the bulk queue, then on the TX ring, then home
+    i = L.frames.next_frame(0, "bq_enqueue")
+    page = int(L.frames.ev[i, 3])
+    L.player.seek(i)
+    assert f"followed page {page}: in the devmap bulk queue towards 2: eth0 (slot 1 of 16" in rv.table.value
+    assert rv.table.value.count("border:2px solid #000") == 1
+    i2 = L.frames.next_frame(i, "bq_enqueue")
+    assert rv.followed_at(i2)[1:] == (0, 1, 1) and int(L.frames.ev[i2, 3]) != page
+    j = next(int(k) for k in np.flatnonzero(code == EV["tx_submit"]) if int(L.frames.ev[k, 3]) == page)
+    L.player.seek(j)
+    assert v.marked_descs(j).tolist() == [int(L.frames.ev[j, 2])]
+    assert "tx" in [k for k in ("tx", "redirect") if k in L.views] and L.path_box.children[0].children[0] is v.widget
+    b.check_pages()

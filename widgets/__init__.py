@@ -7,8 +7,9 @@
     Lab(b, start="napi_poll")   # player + RX ring, code, xdp_buff, page_pool; ethtool -S below
 
 Each view (``RxRingView``, ``CodeView``, ``XdpBuffView``, ``PagePoolView``,
-``CountersView``; ``CpuView`` and ``CpumapView`` for a CPUMAP, ``cpuviews.py``)
-takes the replayed :class:`Frames` and can be driven by a :class:`Player` on its own.  The player steps in the page (``stepper.py``:
+``CountersView``; ``RedirectView`` and ``TxRingView`` for traces with XDP_REDIRECT or TX
+descriptors; ``CpuView`` and ``CpumapView`` for a CPUMAP, ``cpuviews.py``) takes the replayed
+:class:`Frames` and can be driven by a :class:`Player` on its own.  The player steps in the page (``stepper.py``:
 every view's values for every frame sent once) when anywidget is installed,
 through the kernel otherwise (``stepping=``).
 """
@@ -16,9 +17,9 @@ through the kernel otherwise (``stepping=``).
 from .frames import DESC_STATE_NAMES, Frames, PoolLife, frames_from_board, frames_from_trace
 from .lab import Lab, lab
 from .player import Player
-from .views import CodeView, CountersView, NapiLoopView, PagePoolView, RxRingView, XdpBuffView
+from .views import CodeView, CountersView, NapiLoopView, PagePoolView, RxRingView, TxRingView, XdpBuffView
 from .cpuviews import CpumapView, CpuView, cpu_load_state, cpumap_state
 
 __all__ = ["Frames", "PoolLife", "frames_from_trace", "frames_from_board", "DESC_STATE_NAMES", "Lab", "lab", "Player",
-           "RxRingView", "CodeView", "NapiLoopView", "XdpBuffView", "PagePoolView", "CountersView",
+           "RxRingView", "CodeView", "NapiLoopView", "XdpBuffView", "PagePoolView", "CountersView", "TxRingView",
            "CpuView", "CpumapView", "cpu_load_state", "cpumap_state"]

@@ -930,3 +930,238 @@ def board_netdev_names(board) -> dict:
         nm = dv.name + (f"@{dv.netns}" if dv.netns else "")
         out[dv.ifindex] = nm if dv.ifindex not in out else f"{out[dv.ifindex]} / {nm}"
     return out
+
+
+# ---------------------------------------------------------------- the TX ring (issues 22 item 5, 24 item 4)
+# TX descriptor states (TxRingView's colours): free; queued by the driver but not yet announced to the MAC
+# (in txq->pending, the doorbell not rung), per buffer type; taken by the MAC (announced, being sent), per
+# type; sent, waiting for mvneta_txq_done to reclaim it (unmap, return the frame)
+TX_FREE = 0
+TX_QUEUED = 1           # + type offset: TX_QUEUED + k for k in TX_TYPES order
+TX_ON_NIC = 4           # + type offset
+TX_SENT = 7
+#: the buffer types in MVNETA_TYPE_* order from MVNETA_TYPE_SKB (1): SKB, XDP_TX, XDP_NDO
+TX_TYPE_NAMES = ("SKB", "XDP_TX", "XDP_NDO")
+TX_STATE_NAMES = ("free",) + tuple(f"{t} queued (doorbell not rung)" for t in TX_TYPE_NAMES) + \
+    tuple(f"{t}, MAC sending" for t in TX_TYPE_NAMES) + ("sent, awaiting mvneta_txq_done",)
+TX_EVENTS = ("tx_submit", "tx_doorbell", "tx_hw_sent", "tx_done")
+#: events whose column B is a page (the page a frame "follows", ``followed_page``)
+PAGE_EVENTS = ("nic_rx", "rx_desc", "dma_sync_for_cpu", "xdp_run", "xdp_verdict", "pp_alloc", "pp_recycle",
+               "rx_refill", "tx_submit", "tx_done", "skb_build", "skb_free", "xdp_exception", "page_alloc",
+               "page_free", "dma_sync_for_device", "bq_enqueue", "veth_ring", "rx_add_frag", "tx_hw_sent")
+
+
+@dataclass
+class TxRingState:
+    """eth0's TX queue (``struct mvneta_tx_queue``, txq 0) replayed from the trace's TX events.
+
+    ``tx_submit`` (one per buffer: ``mvneta_xdp_submit_frame`` writes one descriptor per buffer of a
+    multi-buffer frame, column E FIRST/LAST) queues a descriptor; ``tx_doorbell``
+    (``mvneta_txq_pend_desc_add``) hands the queued ones to the MAC, which takes each
+    (``tx_hw_sent``, column C: when its last bit is out); from that time until ``tx_done``
+    (``mvneta_txq_bufs_free``: unmapped if XDP_NDO, the frame returned through its memory model) the
+    descriptor is sent and awaits clean-up.  The "sent" moment is the first frame whose time reaches
+    the MAC's completion time (the trace records no event then: it is the hardware's clock).
+
+    Per frame i: ``states[index[i]]`` (uint8[size], ``TX_*``; ``index`` -1: all free), ``count``
+    (txq->count, descriptors in use), ``pending`` (queued, not yet announced: what the next doorbell
+    announces), ``doorbells`` (register writes so far) and ``last_doorbell`` (descriptors the latest
+    announced), ``submitted`` / ``done`` per type (cumulative descriptors, ``TX_TYPE_NAMES`` order),
+    ``frames_sent`` (FIRST descriptors of XDP_TX / XDP_NDO submitted: frames, not buffers).
+    ``uses``: int64[k, 6] one row per descriptor use: desc, page, type, submit frame, done frame (n if
+    not done in the trace), frame group (the descriptors of one frame share it).
+    """
+
+    size: int
+    states: np.ndarray
+    index: np.ndarray
+    count: np.ndarray
+    pending: np.ndarray
+    doorbells: np.ndarray
+    last_doorbell: np.ndarray
+    submitted: np.ndarray
+    done: np.ndarray
+    frames_sent: np.ndarray
+    uses: np.ndarray
+
+    def at(self, i: int) -> np.ndarray:
+        """Descriptor states at frame i (uint8[size])."""
+        k = int(self.index[i])
+        return self.states[k] if k >= 0 else np.zeros(self.size, np.uint8)
+
+    def descs_of_page(self, i: int, page: int) -> np.ndarray:
+        """The descriptors holding ``page``'s frame at frame i: every buffer of the frame one of whose
+        buffers is that page (a frags frame's head and frags), submitted and not yet reclaimed."""
+        u = self.uses
+        if page < 0 or u.shape[0] == 0:
+            return np.zeros(0, np.int64)
+        if not hasattr(self, "_by_page"):
+            # the uses of each page, and of each frame (group): a lookup instead of a scan per frame
+            order = np.argsort(u[:, 1], kind="stable")
+            pages, starts = np.unique(u[order, 1], return_index=True)
+            self._by_page = dict(zip(pages.tolist(), np.split(order, starts[1:])))
+            gorder = np.argsort(u[:, 5], kind="stable")
+            groups, gstarts = np.unique(u[gorder, 5], return_index=True)
+            self._by_group = dict(zip(groups.tolist(), np.split(gorder, gstarts[1:])))
+        mine = self._by_page.get(int(page))
+        if mine is None:
+            return np.zeros(0, np.int64)
+        live = mine[(u[mine, 3] <= i) & (i < u[mine, 4])]
+        rows = [r for g in np.unique(u[live, 5]).tolist() for r in self._by_group[g]
+                if u[r, 3] <= i < u[r, 4]]
+        return np.sort(u[np.asarray(rows, np.int64), 0]) if rows else np.zeros(0, np.int64)
+
+
+def followed_page(frames: Frames) -> np.ndarray:
+    """The page the player follows at each frame: the page of the frame's own event when it names one
+    (``PAGE_EVENTS``; a TX completion of a frag names none), else the last one named (int64[n])."""
+    code = frames.ev[:, TR_EV]
+    b = frames.ev[:, TR_B]
+    has = np.isin(code, [EV[k] for k in PAGE_EVENTS]) & (b >= 0)
+    return _ffill(has, b, -1).astype(np.int64)
+
+
+def tx_ring_state(frames: Frames, tx_ring_size: int = 1024) -> TxRingState:
+    """Replay eth0's TX queue from ``frames.ev`` (a loop over the TX events only)."""
+    from xdplab.nic.mvneta import MVNETA_TYPE_SKB
+    size = int(tx_ring_size)
+    ev, n = frames.ev, frames.n
+    code = ev[:, TR_EV]
+    a, b, c, e = ev[:, TR_A], ev[:, TR_B], ev[:, TR_C], ev[:, TR_E]
+    want = np.isin(code, [EV[k] for k in TX_EVENTS])
+    idx = np.flatnonzero(want)
+    if idx.size and int(a[idx][np.isin(code[idx], [EV["tx_submit"], EV["tx_done"], EV["tx_hw_sent"]])].max(
+            initial=-1)) >= size:
+        raise ValueError(f"the trace names TX descriptors up to {int(a[idx].max())} but the ring has {size}: "
+                         "pass the board's tx_ring size")
+    tmax = np.maximum.accumulate(frames.t_ns)
+    trans = []                 # (frame, order, desc, state)
+    uses = []
+    cur_use = {}               # desc -> row in uses
+    sent_at = {}               # desc -> frame when the MAC has finished it
+    group = -1
+    sub_e, ty_of = EV["tx_submit"], {}
+    for seq, i in enumerate(idx):
+        i = int(i)
+        ec = code[i]
+        if ec == sub_e:
+            d = int(a[i])
+            t = int(c[i]) - MVNETA_TYPE_SKB
+            t = t if 0 <= t < 3 else 1
+            if e[i] & 1 or not e[i] & 4:       # a FIRST buffer (no bit 4: a trace without the column) starts a frame
+                group += 1
+            cur_use[d] = len(uses)
+            uses.append([d, int(b[i]), t, i, n, group])
+            ty_of[d] = t
+            trans.append((i, seq, d, TX_QUEUED + t))
+        elif ec == EV["tx_hw_sent"]:
+            d = int(a[i])
+            trans.append((i, seq, d, TX_ON_NIC + ty_of.get(d, 1)))
+            k = int(np.searchsorted(tmax, float(c[i]), side="left"))
+            sent_at[d] = max(k, i + 1)
+        elif ec == EV["tx_done"]:
+            d = int(a[i])
+            s = sent_at.pop(d, None)
+            if s is not None and s < i:
+                trans.append((s, -1, d, TX_SENT))
+            trans.append((i, seq, d, TX_FREE))
+            u = cur_use.pop(d, None)
+            if u is not None:
+                uses[u][4] = i
+    for d, s in sent_at.items():               # sent, not reclaimed before the trace ends
+        if s < n:
+            trans.append((s, -1, d, TX_SENT))
+    trans.sort()
+    frames_at = sorted({t[0] for t in trans})
+    states = np.zeros((len(frames_at), size), np.uint8)
+    row = np.zeros(size, np.uint8)
+    k = -1
+    last = -1
+    for f, _o, d, s in trans:
+        if f != last:
+            if k >= 0:
+                states[k] = row
+            k += 1
+            last = f
+        row[d] = s
+    if k >= 0:
+        states[k] = row
+    index = np.full(n, -1, np.int64)
+    if frames_at:
+        mark = np.zeros(n, bool)
+        mark[frames_at] = True
+        index = np.cumsum(mark) - 1
+    sub = code == sub_e
+    done_m = code == EV["tx_done"]
+    bell = code == EV["tx_doorbell"]
+    typ = np.clip(c - MVNETA_TYPE_SKB, 0, 2)
+    submitted = np.stack([_count(sub & (typ == t)) for t in range(3)], axis=1)
+    done = np.stack([_count(done_m & (typ == t)) for t in range(3)], axis=1)
+    return TxRingState(
+        size=size, states=states, index=index,
+        count=_count(sub) - _count(done_m), pending=_count(sub) - np.cumsum(np.where(bell, a, 0)),
+        doorbells=_count(bell), last_doorbell=_ffill(bell, a, 0),
+        submitted=submitted, done=done, frames_sent=_count(sub & (((e & 1) != 0) | ((e & 4) == 0)) & (typ > 0)),
+        uses=np.asarray(uses, np.int64).reshape(-1, 6))
+
+
+def board_tx_ring_size(board) -> int:
+    """The board's TX ring size (``ethtool -g``'s TX)."""
+    for get in (lambda: board.tx_ring, lambda: board.s.txd.shape[0], lambda: board.state.txd.shape[0]):
+        try:
+            return int(get())
+        except (AttributeError, TypeError, IndexError):
+            continue
+    from xdplab.nic.mvneta import MVNETA_MAX_TXD
+    return MVNETA_MAX_TXD
+
+
+def redirect_page_places(frames: Frames, ifindexes: tuple, page: np.ndarray) -> np.ndarray:
+    """Where the followed page (``page[i]``, ``followed_page``) waits on the redirect path at frame i:
+    int64[n, 3] = (device column in ``ifindexes`` or -1, 1 devmap bulk queue / 2 veth ring / 0 neither,
+    slot: its position in the bulk queue, 0-based; -1 in a ring).
+
+    A ``bq_enqueue`` puts the page in slot ``count - 1`` of the queue towards its device until the
+    next ``xdp_devmap_xmit`` towards that device empties it; a ``veth_ring`` puts it at the tail of
+    the device's ring until a ``veth_poll`` of that device consumes it (in order: a ptr_ring)."""
+    ev, n = frames.ev, frames.n
+    code = ev[:, TR_EV]
+    a, b, c = ev[:, TR_A], ev[:, TR_B], ev[:, TR_C]
+    col = {int(x): k for k, x in enumerate(ifindexes)}
+    spans = {}                                  # page -> [(start, end, col, where, slot)]
+    bq = {k: [] for k in col.values()}          # (page, start, slot)
+    ring = {k: [] for k in col.values()}
+
+    def close(lst, i, k, where):
+        for p, s, slot in lst:
+            spans.setdefault(p, []).append((s, i, k, where, slot))
+        lst.clear()
+
+    for i in np.flatnonzero(np.isin(code, [EV[x] for x in ("bq_enqueue", "xdp_devmap_xmit", "veth_ring",
+                                                             "veth_poll")])):
+        i = int(i)
+        e = code[i]
+        if e == EV["bq_enqueue"] and int(a[i]) in col:
+            bq[col[int(a[i])]].append((int(b[i]), i, int(c[i]) - 1))
+        elif e == EV["xdp_devmap_xmit"] and int(b[i]) in col:
+            close(bq[col[int(b[i])]], i, col[int(b[i])], 1)
+        elif e == EV["veth_ring"] and int(a[i]) in col:
+            ring[col[int(a[i])]].append((int(b[i]), i, -1))
+        elif e == EV["veth_poll"] and int(a[i]) in col:
+            k = col[int(a[i])]
+            q = ring[k]
+            m = min(int(b[i]), len(q))
+            close(q[:m], i, k, 2)
+            del q[:m]
+    for k in col.values():
+        close(bq[k], n, k, 1)
+        close(ring[k], n, k, 2)
+    out = np.zeros((n, 3), np.int64)
+    out[:, 0] = -1
+    for p, lst in spans.items():
+        for s, e_, k, where, slot in lst:
+            # the page's frames in [s, e_) where the followed page is p
+            rows = np.arange(s, e_)
+            rows = rows[page[s:e_] == p]
+            out[rows] = (k, where, slot)
+    return out

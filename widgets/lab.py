@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipywidgets as W
+import numpy as np
 
-from .frames import EV, REDIRECT_EVENTS, Frames, board_netdev_names, frames_from_board, frames_from_trace
+from .frames import (EV, REDIRECT_EVENTS, Frames, board_netdev_names, board_tx_ring_size, frames_from_board,
+                     frames_from_trace)
 from .player import Player
 from .cpuviews import CpumapView, CpuView, board_cpumap_qsize, board_wake_ns, has_cpumap, only_cpumap_redirects
-from .views import CodeView, CountersView, PagePoolView, RedirectView, RxRingView, XdpBuffView
+from .views import CodeView, CountersView, PagePoolView, RedirectView, RxRingView, TxRingView, XdpBuffView
 
 __all__ = ["Lab", "lab"]
 
@@ -38,9 +40,11 @@ class Lab:
     the RX ring and the code that runs (``mvneta_rx_swbm``, the talk's loop, or
     the port's setup), then the current packet's ``xdp_buff`` and the page_pool.
     ``ethtool -S`` and the throughput plot open below with their button (they are
-    drawn when first opened, and updated only while open).  A trace with CPUMAP
-    tracepoints adds, under the grid, both CPUs' load over simulated time and the
-    cpumap panel (rings, bulk queues, drops, where pages go back: ``cpuviews.py``).
+    drawn when first opened, and updated only while open).  A trace with XDP_REDIRECT adds the
+    per-device redirect panel, one with TX descriptors (XDP_TX, or frames redirected to eth0) eth0's
+    TX ring, side by side below the grid; both mark the page the player follows.  A trace with CPUMAP
+    tracepoints adds, under those, both CPUs' load over simulated time and the cpumap panel (rings,
+    bulk queues, drops, where pages go back: ``cpuviews.py``).
 
     Build it from a Board that ran with ``trace=N``, or from a ``Trace`` /
     ``Frames``.  ``start`` is the first frame shown: an index, or an event name
@@ -51,7 +55,7 @@ class Lab:
     VIEWS = ("ring", "napi", "xdp_buff", "page_pool", "counters")
 
     def __init__(self, source, *, rx_ring_size: int | None = None, views=VIEWS, interval_ms: int = 40,
-                 start=0, stepping: str = "auto"):
+                 start=0, stepping: str = "auto", tx_ring_size: int | None = None):
         if isinstance(source, Frames):
             frames = source
         elif hasattr(source, "ev") and hasattr(source, "t_ns"):
@@ -67,12 +71,15 @@ class Lab:
         wake_ns = board_wake_ns(source) if hasattr(source, "s") else 0.0
         make = {"ring": RxRingView, "napi": CodeView, "xdp_buff": XdpBuffView, "page_pool": PagePoolView,
                 "counters": CountersView, "redirect": lambda f: RedirectView(f, names),
-                "cpus": lambda f: CpuView(f, wake_ns), "cpumap": lambda f: CpumapView(f, qsize)}
-        auto = views is self.VIEWS
+                "cpus": lambda f: CpuView(f, wake_ns), "cpumap": lambda f: CpumapView(f, qsize),
+                "tx": lambda f: TxRingView(f, tx_ring_size or _tx_ring_size(source, f))}
+        auto = views is self.VIEWS or (isinstance(views, tuple) and views[:len(self.VIEWS)] == self.VIEWS)
         if views is self.VIEWS and _has_redirect(frames) and not only_cpumap_redirects(frames):
             # a trace with XDP_REDIRECT gets the per-device panel (not for redirects into a CPUMAP only: its
             # own panel shows them)
             views = tuple(views) + ("redirect",)
+        if auto and _has_tx(frames):
+            views = tuple(views) + ("tx",)        # a trace with TX descriptors gets eth0's TX ring
         if auto and has_cpumap(frames):
             views = tuple(views) + ("cpus", "cpumap")   # a CPUMAP: both CPUs' load and the cpumap panel
         unknown = set(views) - set(make)
@@ -82,7 +89,7 @@ class Lab:
             start = max(frames.next_frame(-1, start), 0)     # no such event: the first frame
         self.views = {name: make[name](frames) for name in views}
         v = self.views
-        driven = [v[k] for k in ("ring", "napi", "xdp_buff", "page_pool", "redirect", "cpus", "cpumap") if k in v]
+        driven = [v[k] for k in ("ring", "napi", "xdp_buff", "page_pool", "redirect", "tx", "cpus", "cpumap") if k in v]
         self._counters = _WhenShown(v["counters"]) if "counters" in v else None
         if self._counters is not None:
             driven.append(self._counters)
@@ -93,8 +100,13 @@ class Lab:
         self.grid = W.GridBox(panels, layout=W.Layout(grid_template_columns="minmax(0, 1fr) minmax(0, 1fr)",
                                                       grid_gap="6px 16px", width="100%"))
         self.counters_box = W.Box([], layout=W.Layout(width="100%"))
-        parts = [self.player.widget, self.grid] + ([v["redirect"].widget] if "redirect" in v else []) + \
-            _cpumap_row(v) + [self.counters_box]
+        below = [W.Box([v[k].widget], layout=W.Layout(min_width="0", flex="1 1 0", overflow="hidden"))
+                 for k in ("tx", "redirect") if k in v]
+        if below:
+            self.path_box = W.HBox(below, layout=W.Layout(width="100%", grid_gap="16px"))
+            self.path_box.add_class("xdplab-path")
+        parts = [self.player.widget, self.grid] + ([self.path_box] if below else []) + _cpumap_row(v) + \
+            [self.counters_box]
         if self._counters is not None:
             self.counters_btn = W.ToggleButton(value=False, description="ethtool -S", icon="table",
                                                layout=W.Layout(width="auto"),
@@ -135,6 +147,18 @@ def _cpumap_row(v) -> list:
                                            grid_gap="6px 16px", width="100%"))
     row.add_class("xdplab-cpumap-row")
     return [row]
+
+
+def _has_tx(frames) -> bool:
+    return bool((frames.ev[:, 1] == EV["tx_submit"]).any())
+
+
+def _tx_ring_size(source, frames) -> int:
+    if hasattr(source, "trace") and hasattr(source, "state"):
+        return board_tx_ring_size(source)
+    from xdplab.nic.mvneta import MVNETA_MAX_TXD
+    used = frames.ev[np.isin(frames.ev[:, 1], [EV["tx_submit"], EV["tx_done"]]), 2]
+    return max(MVNETA_MAX_TXD, int(used.max(initial=-1)) + 1)
 
 
 def lab(source, **kw) -> Lab:

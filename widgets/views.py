@@ -30,7 +30,8 @@ from .stepper import track
 from .frames import (CODE_LISTINGS, COUNTER_NAMES, CTX_NAPI, CTX_SETUP, DESC_PROCESSING, DESC_STATE_NAMES,
                      NAPI_LISTINGS, Frames)
 
-__all__ = ["RxRingView", "PagePoolView", "XdpBuffView", "NapiLoopView", "CodeView", "CountersView", "DESC_COLORS"]
+__all__ = ["RxRingView", "PagePoolView", "XdpBuffView", "NapiLoopView", "CodeView", "CountersView", "DESC_COLORS",
+           "TxRingView", "TX_COLORS"]
 
 #: colours of DESC_EMPTY, DESC_NIC, DESC_FILLED, DESC_PROCESSING, DESC_REFILL_FAILED
 DESC_COLORS = ("#e8e8e8", "#6baed6", "#fd8d3c", "#d62728", "#636363")
@@ -663,6 +664,8 @@ class RedirectView(_View):
     in its veth ring (``VETH_RING_SIZE`` = 256), and what ``xdp:xdp_devmap_xmit`` says was sent to it
     or dropped; below, eth0's TX completions of redirected frames (``MVNETA_TYPE_XDP_NDO``: unmapped,
     the frame returned to its page_pool).  Read from the trace only (``frames.redirect_state``).
+    The page the player follows (``frames.followed_page``) is marked where it waits: its slot in a
+    bulk queue outlined, or the veth ring that holds it in brackets (``frames.redirect_page_places``).
     """
 
     BULK = 16
@@ -672,6 +675,7 @@ class RedirectView(_View):
         self.frames = frames
         self._sent = _Sent()
         self.state = redirect_state(frames, names)
+        self._follow = None                     # (followed page, where it waits), built on first use
         self.table = W.HTML()
         self._cache = {}
         self.widget = W.VBox([_title("XDP_REDIRECT: devmap bulk queues and veth rings, per device"), self.table])
@@ -684,22 +688,46 @@ class RedirectView(_View):
     def values_at(self, i: int) -> dict:
         return self.state.row(i)
 
+    def followed_at(self, i: int):
+        """(page, device column or -1, 1 bulk queue / 2 veth ring / 0 neither, slot) of the page the
+        player follows at frame i (``frames.followed_page``, ``frames.redirect_page_places``)."""
+        if self._follow is None:
+            from .frames import followed_page, redirect_page_places
+            page = followed_page(self.frames)
+            self._follow = (page, redirect_page_places(self.frames, self.state.ifindexes, page))
+        page, places = self._follow
+        k, where, slot = (int(x) for x in places[i])
+        return int(page[i]), k, where, slot
+
     def _html_at(self, i: int) -> str:
         st = self.state
+        fol = self.followed_at(i) if st.active else (-1, -1, 0, 0)
         key = (tuple(int(getattr(st, k)[i].sum()) if st.active else 0 for k in ("bq", "ring", "sent", "drops",
                                                                                   "redirected", "redirect_err"))
-               + (st.bq[i].tobytes(), st.ring[i].tobytes(), int(st.ndo_done[i])))
+               + (st.bq[i].tobytes(), st.ring[i].tobytes(), int(st.ndo_done[i])) + fol)
         s = self._cache.get(key)
         if s is not None:
             return s
         rows = []
-        for ix, v in self.values_at(i).items():
-            cells = "".join(f'<span style="display:inline-block;width:7px;height:10px;margin-right:1px;'
-                            f'background:{"#ff7f0e" if k < v["bq"] else "#eee"}"></span>' for k in range(self.BULK))
+        page, fk, fwhere, fslot = fol
+        for c, (ix, v) in enumerate(self.values_at(i).items()):
+            def cell(k):
+                mark = fk == c and fwhere == 1 and k == fslot     # the followed page's slot: outlined
+                return (f'<span style="display:inline-block;width:7px;height:10px;margin-right:1px;box-sizing:'
+                        f'border-box;{"border:2px solid #000;" if mark else ""}'
+                        f'background:{"#ff7f0e" if k < v["bq"] else "#eee"}"></span>')
+            cells = "".join(cell(k) for k in range(self.BULK))
+            ring = f"<b>[{v['ring']}]</b>" if fk == c and fwhere == 2 else f"{v['ring']}"
             rows.append(f"<tr><td>{html.escape(self._name(ix))}</td><td align='right'>{v['redirected']}</td>"
                         f"<td align='right'>{v['redirect_err']}</td><td>{cells} {v['bq']}</td>"
-                        f"<td align='right'>{v['ring']}</td><td align='right'>{v['sent']}</td>"
+                        f"<td align='right'>{ring}</td><td align='right'>{v['sent']}</td>"
                         f"<td align='right'>{v['drops']}</td></tr>")
+        where = ""
+        if page >= 0 and fwhere:
+            name = html.escape(self._name(st.ifindexes[fk]))
+            where = (f"<br>followed page {page}: in the devmap bulk queue towards {name} (slot {fslot + 1} of "
+                     f"{self.BULK}, outlined)" if fwhere == 1 else
+                     f"<br>followed page {page}: in the veth ring of {name} (in brackets)")
         if not rows:
             rows.append("<tr><td colspan=7>no redirect in this trace</td></tr>")
         s = self._cache[key] = (
@@ -707,8 +735,121 @@ class RedirectView(_View):
             "<tr><th>device</th><th>redirected</th><th>redirect_err</th><th>devmap bulk queue (16)</th>"
             "<th>veth ring</th><th>devmap_xmit sent</th><th>drops</th></tr>" + "".join(rows) +
             f"</table>eth0 TX completions of redirected frames (MVNETA_TYPE_XDP_NDO, pages going home): "
-            f"{int(st.ndo_done[i])}</div>")
+            f"{int(st.ndo_done[i])}{where}</div>")
         return s
 
     def state_at(self, i: int):
         return [(self.table, {"value": self._html_at(i)})]
+
+
+# ---------------------------------------------------------------- the TX ring (issues 22 item 5, 24 item 4)
+#: colours of TX_FREE; SKB / XDP_TX / XDP_NDO queued (pale); the same on the MAC (full); TX_SENT
+TX_COLORS = ("#e8e8e8", "#c6dbef", "#fdd0a2", "#dadaeb", "#3182bd", "#e6550d", "#756bb1", "#636363")
+
+
+class TxRingView(_View):
+    """eth0's TX descriptor ring (``struct mvneta_tx_queue``, txq 0) as a grid, replayed from the trace.
+
+    Colour = who holds the descriptor and what buffer it carries (``buf->type``): free; queued by
+    ``mvneta_xdp_submit_frame`` as ``MVNETA_TYPE_XDP_TX`` (this port's page_pool page, sent back by
+    XDP_TX), ``MVNETA_TYPE_XDP_NDO`` (a frame redirected in through ``ndo_xdp_xmit``, mapped with
+    ``dma_map_single``) or ``MVNETA_TYPE_SKB``, pale while it only sits in ``txq->pending`` (the doorbell,
+    ``mvneta_txq_pend_desc_add``, not yet rung), full once the MAC took it; dark grey once the MAC has
+    sent it, until ``mvneta_txq_done`` reclaims it (unmap for XDP_NDO, ``xdp_return_frame`` /
+    ``xdp_return_frame_rx_napi``: the page goes home to its page_pool, or is freed).  A multi-buffer
+    frame takes one descriptor per buffer (head and frags).  Black outlines: the descriptors of the
+    page the player follows (``followed_page``), every buffer of its frame.  The lab's stack sends no
+    skb through eth0, so SKB descriptors appear only in traces that have them.
+    """
+
+    MAX_MARKED = 18          # MAX_SKB_FRAGS + 1: the most descriptors one frame takes
+
+    def __init__(self, frames: Frames, tx_ring_size: int = 1024, cols: int | None = None, height: str = "150px"):
+        from .frames import TX_STATE_NAMES, followed_page, tx_ring_state
+        self.frames = frames
+        self._sent = _Sent()
+        self.state = tx_ring_state(frames, tx_ring_size)
+        self.page = followed_page(frames)
+        n = self.state.size
+        self.cols = int(cols or (32 if n <= 512 else 64))
+        self.rows = (n + self.cols - 1) // self.cols
+        idx = np.arange(n)
+        sx = bq.LinearScale(min=-0.5, max=self.cols - 0.5, allow_padding=False)
+        sy = bq.LinearScale(min=-0.6, max=self.rows - 0.5, reverse=True, allow_padding=False)
+        sc = bq.ColorScale(min=0, max=len(TX_COLORS) - 1, colors=list(TX_COLORS))
+        c = self.cols
+        self.row_marks = [
+            bq.Scatter(x=(idx[r * c:(r + 1) * c] % c).astype(np.float32), y=np.full(min(c, n - r * c), r, np.float32),
+                       color=np.zeros(min(c, n - r * c), np.float32), marker="square", default_size=40,
+                       stroke="white", stroke_width=0.5, scales={"x": sx, "y": sy, "color": sc})
+            for r in range(self.rows)]
+        self.marked = bq.Scatter(x=np.full(self.MAX_MARKED, -10, np.float32), y=np.full(self.MAX_MARKED, -10, np.float32),
+                                 marker="square", default_size=70, fill=False, stroke="black", stroke_width=2,
+                                 colors=["black"], scales={"x": sx, "y": sy})
+        self.figure = _fig(self.row_marks + [self.marked], height=height, min_width="300px",
+                           margin=dict(top=2, bottom=2, left=2, right=2))
+        self.caption = W.HTML()
+        self.caption.add_class("xdplab-txring-caption")
+        self.legend = _swatches(TX_STATE_NAMES, TX_COLORS)
+        self.widget = W.VBox([_title(f"TX ring (eth0 txq 0, {n} descriptors)"), self.caption, self.figure,
+                              self.legend], layout=W.Layout(min_width="0"))
+        self.update(0)
+
+    def colors_at(self, i: int) -> np.ndarray:
+        return self.state.at(i).astype(np.float32)
+
+    def shown_color(self, desc: int) -> float:
+        """The state on screen of descriptor ``desc`` (its row mark's colour)."""
+        return float(self.row_marks[desc // self.cols].color[desc % self.cols])
+
+    def marked_descs(self, i: int) -> np.ndarray:
+        """Descriptors outlined at frame i: those holding the followed page's frame."""
+        return self.state.descs_of_page(i, int(self.page[i]))[:self.MAX_MARKED]
+
+    def values_at(self, i: int) -> dict:
+        s = self.state
+        from .frames import TX_TYPE_NAMES
+        out = {"count": int(s.count[i]), "pending": int(s.pending[i]), "doorbells": int(s.doorbells[i]),
+               "last_doorbell": int(s.last_doorbell[i]), "frames_sent": int(s.frames_sent[i])}
+        for k, t in enumerate(TX_TYPE_NAMES):
+            out[f"submitted_{t}"] = int(s.submitted[i, k])
+            out[f"done_{t}"] = int(s.done[i, k])
+        return out
+
+    def _rest_at(self, i: int):
+        d = self.marked_descs(i)
+        x = np.full(self.MAX_MARKED, -10, np.float32)
+        y = np.full(self.MAX_MARKED, -10, np.float32)
+        x[:d.size] = d % self.cols
+        y[:d.size] = d // self.cols
+        v = self.values_at(i)
+        pg = int(self.page[i])
+        follow = (f" &middot; page {pg}: desc {', '.join(str(int(k)) for k in d)}" if d.size else "")
+        cap = (f'<div style="{_MONO}">txq->count {v["count"]} &middot; pending (doorbell not rung) {v["pending"]} '
+               f'&middot; doorbells {v["doorbells"]} (last announced {v["last_doorbell"]})<br>'
+               f'queued XDP_TX {v["submitted_XDP_TX"]}, XDP_NDO {v["submitted_XDP_NDO"]} &middot; reclaimed XDP_TX '
+               f'{v["done_XDP_TX"]}, XDP_NDO {v["done_XDP_NDO"]} (descriptors){follow}</div>')
+        return [(self.marked, {"x": x, "y": y}), (self.caption, {"value": cap})]
+
+    def state_at(self, i: int):
+        colors = self.colors_at(i)
+        c = self.cols
+        return [(m, {"color": colors[r * c:(r + 1) * c]}) for r, m in enumerate(self.row_marks)] + self._rest_at(i)
+
+    def tracks(self) -> list:
+        # each row: its distinct states, one index per frame (the snapshots are per change already)
+        s = self.state
+        c = self.cols
+        out = []
+        base = np.where(s.index >= 0, s.index + 1, 0)          # 0: the all-free ring before any TX event
+        snaps = np.vstack([np.zeros((1, s.size), np.uint8), s.states])
+        for r, mark in enumerate(self.row_marks):
+            block = snaps[:, r * c:(r + 1) * c]
+            seen, uniq, of_snap = {}, [], np.empty(block.shape[0], np.int64)
+            for j in range(block.shape[0]):
+                k = seen.setdefault(block[j].tobytes(), len(uniq))
+                if k == len(uniq):
+                    uniq.append(block[j].astype(np.float32))
+                of_snap[j] = k
+            out.append(track(mark, "color", (uniq, of_snap[base])))
+        return out + [track(w, name, vals) for w, name, vals in _record(self._rest_at, self.frames.n)]

@@ -70,7 +70,8 @@ EVENTS = (
     ("pp_recycle", "pool", "page", "0 cache, 1 ring, 2 released (refcnt), 3 released (ring full)", "dma_sync_size", ""),
     ("rx_refill", "rx desc", "page", "", "", ""),
     ("rx_refill_fail", "rx desc", "", "", "", ""),
-    ("tx_submit", "tx desc", "page", "buffer type (MVNETA_TYPE_*)", "length", ""),
+    ("tx_submit", "tx desc", "page", "buffer type (MVNETA_TYPE_*)", "length",
+     "4 | 1 if the FIRST | 2 if the LAST buffer of its frame (MVNETA_TXD_F_DESC / MVNETA_TXD_L_DESC): 4 a middle frag"),
     ("tx_done", "tx desc", "page", "buffer type", "", ""),
     ("skb_build", "skb", "page", "data offset", "length", ""),
     ("skb_free", "skb", "page", "0 consumed, 1 tc drop, 2 other", "", ""),
@@ -102,6 +103,12 @@ EVENTS = (
     # mvneta_swbm_add_rx_fragment: a non-first buffer of a frame (multi-buffer)
     ("rx_add_frag", "rx desc", "page", "frag index in skb_shared_info (-1: no frag, the page went back)",
      "frag size", "xdp_frags_size"),
+    # the TX doorbell (mvneta_txq_pend_desc_add): descriptors handed to the MAC in one register write
+    ("tx_doorbell", "descriptors announced (pend_desc + txq->pending)", "txq->count after (descriptors in use)",
+     "", "", ""),
+    # the MAC takes an announced TX descriptor (mvneta_hw_tx_kick, cpu -1): the event's time is the doorbell's,
+    # C is when the last bit of the buffer leaves (ns, rounded up), after which mvneta_txq_done may reclaim it
+    ("tx_hw_sent", "tx desc", "page", "send completes at (ns, rounded up)", "length", ""),
 )
 EV_NAMES = tuple(e[0] for e in EVENTS)
 for _i, _e in enumerate(EVENTS):

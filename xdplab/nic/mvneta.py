@@ -48,7 +48,7 @@ from ..page_pool import (NUMA_NO_NODE, PP_FLAG_DMA_MAP, PP_FLAG_DMA_SYNC_DEV, pa
                          PPF_HOLD_CNT, PPF_RELEASE_CNT, PPF_RING_COUNT)
 from ..printk import printk
 from ..sanitizer import san_report
-from ..trace import EV_PORT_OPEN, EV_PORT_STOP, EV_PORT_UP, EV_RX_ADD_FRAG, EV_XDP_SETUP, board_trace, board_tracing
+from ..trace import EV_TX_DOORBELL, EV_PORT_OPEN, EV_PORT_STOP, EV_PORT_UP, EV_RX_ADD_FRAG, EV_XDP_SETUP, board_trace, board_tracing
 from .._layout import (RXQ_NUMBER, TXQ_NUMBER, R_TR_MUTE, R_XDP_PROG, R_MAX_RX_SIZE, R_PKT_SIZE, R_RXQ_CMD, R_TXQ_CMD, R_RXQ_CUR_DESC, R_CPU_CUR, R_DMA_SYNC_MODE, R_IFINDEX, R_IRQ_ON, R_LAST_ACT, R_MTU, R_NAPI_SCHED, R_POLLS, R_POLLS_FULL, R_PROG_FRAGS, R_PROG_ID, R_PROG_KIND, R_RUNNING, R_RXQ_BUSY, R_RXQ_FIRST_TO_REFILL, R_RXQ_HW_GIVE, R_RXQ_HW_NEXT, R_RXQ_NEXT_DESC_TO_PROC, R_RXQ_PENDING_IRQ, R_RXQ_POOL, R_RXQ_REFILL_NUM, R_RXQ_SIZE, R_RX_OFFSET, R_SKB_RELEASE, R_STATS, R_TXQ_COUNT, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT, R_TXQ_PENDING, R_TXQ_PUT, R_TXQ_SIZE, R_TXQ_UNANNOUNCED, R_VERDICTS, R_WARNED_INVALID)
 from ..xdp import (XDPF_DATA, XDPF_FLAGS, XDPF_HEADROOM, XDPF_LEN, xdp_convert_buff_to_frame, xdp_frame_field, xdp_init_buff,
                    xdp_prepare_buff, xdp_return_frame, xdp_return_frame_rx_napi, xdp_rxq_info_is_reg,
@@ -230,7 +230,9 @@ def mvneta_txq_pend_desc_add(b, pend_desc):
     descriptors (at most 255 per register write); txq->pending is what mvneta_xdp_submit_frame
     queued since the last doorbell (ndo_xdp_xmit without XDP_XMIT_FLUSH leaves it there)."""
     charge(b, C_MMIO_WRITE)
-    b.r[R_TXQ_PENDING] += pend_desc + b.r[R_TXQ_UNANNOUNCED]
+    announced = pend_desc + b.r[R_TXQ_UNANNOUNCED]
+    _tr(b, EV_TX_DOORBELL, announced, b.r[R_TXQ_COUNT], 0, 0, 0)
+    b.r[R_TXQ_PENDING] += announced
     b.r[R_TXQ_UNANNOUNCED] = 0
     mvneta_hw_tx_kick(b, cpu_now(b))
 
@@ -249,7 +251,8 @@ def _tx_desc(b, length, phys, cmd, btype, ptr, page):
     b.r[R_TXQ_PUT] = d + 1 if d + 1 < b.r[R_TXQ_SIZE] else 0
     b.r[R_TXQ_COUNT] += 1
     b.pg[page, PGF_WHERE] = PG_TX_RING
-    _tr(b, 12, d, page, btype, length, 0)
+    # E: where the buffer sits in its frame: 4 | 1 if FIRST (MVNETA_TXD_F_DESC) | 2 if LAST (MVNETA_TXD_L_DESC)
+    _tr(b, 12, d, page, btype, length, 4 + ((cmd & MVNETA_TXD_F_DESC) != 0) + 2 * ((cmd & MVNETA_TXD_L_DESC) != 0))
 
 
 @kernel

@@ -28,7 +28,7 @@ from .._bytes import copy_bytes, put_le
 from .._twospeed import kernel
 from .._layout import TXCAP_MAX  # transmitted frames whose bytes are kept (a "tcpdump")
 from ..mm import dev_dma_read, dev_dma_write, dma_to_page
-from ..trace import board_trace, board_tracing
+from ..trace import EV_TX_HW_SENT, board_trace, board_tracing
 from .._layout import (R_WIRE_SEQ_OFF, F_FIRST_PENDING, F_GBPS, F_TX_LAST, R_MAX_RX_SIZE, R_COAL_PKTS, R_COAL_USEC, R_IRQ_ON, R_RXQ_BUSY, R_RXQ_HW_NEXT,
                        R_RXQ_PENDING_IRQ, R_RXQ_SIZE, R_STATS, R_TXCAP_LEN, R_TXQ_GET, R_TXQ_HW_NEXT, R_TXQ_HW_SENT,
                        R_TXQ_PENDING, R_TXQ_SIZE, R_WIRE_FLEN, R_WIRE_NEXT, R_WIRE_RXST, R_WIRE_TX_N)
@@ -282,6 +282,9 @@ def mvneta_hw_tx_kick(b, t_ns):
         done = start + (wire_len + ETH_WIRE_OVERHEAD) * 8.0 / b.f[F_GBPS]
         b.f[F_TX_LAST] = done
         b.txd_done[d] = done
+        if board_tracing(b):                         # tx_hw_sent: when this descriptor's buffer is out
+            board_trace(b, t_ns, -1, EV_TX_HW_SENT, d, page, np.int64(np.ceil(done)), length, 0,
+                        b.r[R_RXQ_BUSY], 0, 0, 0)
         if b.txd[d, TXD_COMMAND] & (1 << 20):       # MVNETA_TXD_L_DESC: a whole frame has gone out
             c = b.r[R_WIRE_TX_N]
             if c < TXCAP_MAX:
