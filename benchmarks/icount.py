@@ -84,7 +84,10 @@ def _child(args) -> None:
         raise SystemExit(f"icount: unknown mode {args.mode!r}; modes (as xdplab bench): {', '.join(MODES)}")
     builtin, opts, kind, _ = MODES[args.mode]       # the board xdplab bench MODE builds
     b = Board(**opts)
-    if args.prog:
+    if args.mode == "redirect-cpu":                 # as xdplab bench sets it up: l4-hash on eth0, CPU 1, qsize 2048
+        from xdplab.bench import _setup_redirect_cpu
+        _setup_redirect_cpu(b, None, [1], 2048, "disabled", "l4-hash", True)
+    elif args.prog:
         from xdplab.bpf import load_object
         b.attach(next(iter(load_object(args.prog).programs.values())), jit=True)
     elif builtin is not None:

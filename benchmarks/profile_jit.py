@@ -57,7 +57,15 @@ def _profile(args, work, perf_map) -> int:
     if args.prog:
         from xdplab.bpf import load_object
         prog = next(iter(load_object(args.prog).programs.values()))   # its first program
-    Board(prog, **kw).run(2000, kind=kind)                  # compile everything sim_run calls
+    def make_board():
+        if args.mode == "redirect-cpu":                     # as xdplab bench sets it up (l4-hash, CPU 1)
+            from xdplab.bench import _setup_redirect_cpu
+            b = Board(None, **kw)
+            _setup_redirect_cpu(b, None, [1], 2048, "disabled", "l4-hash", True)
+            return b
+        return Board(prog, **kw)
+
+    make_board().run(2000, kind=kind)                       # compile everything sim_run calls
     lib = next(iter(_REGISTRY["sim_run"][1].overloads.values())).library
     syms = {}
     for fn in lib._final_module.functions:
@@ -70,7 +78,7 @@ def _profile(args, work, perf_map) -> int:
         for i, a in enumerate(addrs):
             size = min((addrs[i + 1] - a) if i + 1 < len(addrs) else 4096, 1 << 20)
             f.write(f"{a:x} {size:x} {short_name(syms[a])}\n")
-    board = Board(prog, **kw)
+    board = make_board()
     rate = args.rate if args.rate == "line" else float(args.rate)
     data = os.path.join(work, "perf.data")
     import xdplab.board as xb

@@ -286,7 +286,7 @@ def _cpu_map_flush_nested(b):
 
 
 # ---------------------------------------------------------------- the kthread
-@kernel
+@kernel(hot=True)
 def _kthread_frame_to_buff(b, frame, xdp):
     """xdp_convert_frame_to_buff + the kthread's on-stack rxq (only dev = dev_rx and mem are set)."""
     charge(b, C_XDP_BUFF_PREP)
@@ -341,6 +341,10 @@ def _cpu_map_bpf_prog_run_xdp(b, e, n):
     id0 = r[R_PROG_ID]
     r[R_PROG_KIND] = cm[e, CMF_PROG_KIND]
     r[R_PROG_ID] = cm[e, CMF_PROG_ID]
+    if r[R_CPUMAP_SAVE + 5] == 0:                   # the interrupted CPU's xdp_buff, kept before the
+        r[R_CPUMAP_SAVE + 5] = 1                     # first frame of this kthread run overwrites it
+        for i in range(XB_SIZE):
+            cm[_SAVE_ROW, i] = xdp[i]
     nframes = 0
     npass = 0
     ndrop = 0
@@ -388,7 +392,7 @@ def _cpu_map_bpf_prog_run_xdp(b, e, n):
     return nframes | (npass << 16) | (ndrop << 32) | (nredir << 48)
 
 
-@kernel
+@kernel(hot=True)
 def cpu_map_kthread_pass(b, e):
     """One pass of cpu_map_kthread_run's loop on a non-empty ring: up to CPUMAP_BATCH frames,
     the entry's program, skbs, the stack, trace_xdp_cpumap_kthread."""
@@ -458,18 +462,21 @@ def cpu_map_kthread_run(b, e, t_limit):
         return
     if e == cur and r[R_IN_SOFTIRQ] != 0:
         return
-    # keep the interrupted context
+    # keep the interrupted context (its xdp_buff: saved by the first pass that runs the entry's
+    # program, _cpu_map_bpf_prog_run_xdp, the only writer of b.xdp on the kthread's path)
     r[R_CPUMAP_SAVE + 3] = 1
     r[R_CPUMAP_SAVE] = r[R_IN_SOFTIRQ]
     r[R_CPUMAP_SAVE + 1] = r[R_LAST_ACT]
     r[R_CPUMAP_SAVE + 2] = cur
-    xdp = b.xdp
-    for i in range(XB_SIZE):
-        cm[_SAVE_ROW, i] = xdp[i]
-    if e != cur:
+    r[R_CPUMAP_SAVE + 5] = 0
+    # on another CPU, the clock the switch settles is the one just compared with t_limit: the first
+    # pass needs no clock read
+    first = e != cur
+    if first:
         cpu_switch(b, e)
     r[R_IN_SOFTIRQ] = 0
-    while cpu_clock(b, e) < t_limit:
+    while first or cpu_clock(b, e) < t_limit:
+        first = False
         if cm[e, CMF_COUNT] == 0:
             cm[e, CMF_STATE] = KT_SLEEPING         # set_current_state(TASK_INTERRUPTIBLE); schedule()
             cm[e, CMF_SCHED] = 1
@@ -477,8 +484,11 @@ def cpu_map_kthread_run(b, e, t_limit):
         cpu_map_kthread_pass(b, e)
     if e != cur:
         cpu_switch(b, cur)
-    for i in range(XB_SIZE):
-        xdp[i] = cm[_SAVE_ROW, i]
+    if r[R_CPUMAP_SAVE + 5] != 0:
+        xdp = b.xdp
+        for i in range(XB_SIZE):
+            xdp[i] = cm[_SAVE_ROW, i]
+        r[R_CPUMAP_SAVE + 5] = 0
     r[R_IN_SOFTIRQ] = r[R_CPUMAP_SAVE]
     r[R_LAST_ACT] = r[R_CPUMAP_SAVE + 1]
     r[R_CPUMAP_SAVE + 3] = 0

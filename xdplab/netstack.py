@@ -102,7 +102,7 @@ def build_skb(b, page, frag_size):
     return skb
 
 
-@kernel
+@kernel(hot=True)
 def _skb_free_page(b, skb, page):
     if b.skb[skb, SKBF_PP_RECYCLE] and b.pg[page, PGF_PP] >= 0:
         # skb_free_head -> page_pool_return_skb_page -> page_pool_put_full_page(pp, page, false)
@@ -117,9 +117,9 @@ def kfree_skb(b, skb, reason):
     charge(b, C_KFREE_SKB)
     page = b.skb[skb, SKBF_PAGE]
     _skb_trace(b, 15, skb, page, reason, 0)
-    for i in range(b.skb[skb, SKBF_NR_FRAGS]):
-        _skb_free_page(b, skb, b.skb[skb, SKBF_FRAG0 + i])
-    _skb_free_page(b, skb, page)
+    n = b.skb[skb, SKBF_NR_FRAGS]
+    for i in range(n + 1):                      # the frags, then the head (one inlined call site)
+        _skb_free_page(b, skb, b.skb[skb, SKBF_FRAG0 + i] if i < n else page)
     b.skb[skb, SKBF_PAGE] = -1
     b.skb[b.r[R_SKB_NR_FREE], SKBF_FREE] = skb
     b.r[R_SKB_NR_FREE] += 1
@@ -130,28 +130,30 @@ def netif_receive_skb(b, skb):
     """__netif_receive_skb_core + tc ingress + ip_rcv/udp_rcv + the socket reader consuming it."""
     charge(b, C_NETIF_RECEIVE_SKB)
     b.r[R_STACK_STATS + SS_NETIF_RECEIVE] += 1
+    # every way out frees the skb: one call of kfree_skb at the end, with the reason
     if b.r[R_TC_DROP]:
         charge(b, C_TC_INGRESS)
         b.r[R_STACK_STATS + SS_TC_DROP] += 1
-        kfree_skb(b, skb, SKB_FREE_TC_DROP)      # TC_ACT_SHOT
-        return
-    page = b.skb[skb, SKBF_PAGE]
-    buf = b.data[page]
-    d = b.skb[skb, SKBF_DATA]
-    # skb->protocol was set by eth_type_trans; IPv4 goes to ip_rcv, the rest is consumed unclaimed
-    if buf[d + 12] == 0x08 and buf[d + 13] == 0x00:
-        charge(b, C_IP_RCV)
-        b.r[R_STACK_STATS + SS_IP_RCV] += 1
-        cpu_touch(b, page, d + 14, 20, False)
-        if buf[d + 23] == 17:
-            charge(b, C_UDP_RCV)
-            b.r[R_STACK_STATS + SS_UDP_DELIVERED] += 1
-            if b.r[R_WIRE_SEQ_OFF] != 0:
-                _udp_check_order(b, page, d)
-        kfree_skb(b, skb, SKB_FREE_CONSUMED)     # the socket's reader: consume_skb after recvmsg
+        reason = SKB_FREE_TC_DROP                # TC_ACT_SHOT
     else:
-        b.r[R_STACK_STATS + SS_NOT_IP] += 1
-        kfree_skb(b, skb, SKB_FREE_OTHER)
+        page = b.skb[skb, SKBF_PAGE]
+        buf = b.data[page]
+        d = b.skb[skb, SKBF_DATA]
+        # skb->protocol was set by eth_type_trans; IPv4 goes to ip_rcv, the rest is consumed unclaimed
+        if buf[d + 12] == 0x08 and buf[d + 13] == 0x00:
+            charge(b, C_IP_RCV)
+            b.r[R_STACK_STATS + SS_IP_RCV] += 1
+            cpu_touch(b, page, d + 14, 20, False)
+            if buf[d + 23] == 17:
+                charge(b, C_UDP_RCV)
+                b.r[R_STACK_STATS + SS_UDP_DELIVERED] += 1
+                if b.r[R_WIRE_SEQ_OFF] != 0:
+                    _udp_check_order(b, page, d)
+            reason = SKB_FREE_CONSUMED           # the socket's reader: consume_skb after recvmsg
+        else:
+            b.r[R_STACK_STATS + SS_NOT_IP] += 1
+            reason = SKB_FREE_OTHER
+    kfree_skb(b, skb, reason)
 
 
 @kernel

@@ -408,7 +408,7 @@ def xdpf_clone(b, frame):
     return np_ * PAGE_SIZE
 
 
-@kernel
+@kernel(hot=True)
 def xdp_frame_pool_pages(b, frame):
     """How many pages of this frame (head and frags) ``xdp_release_frame`` takes out of their pool:
     all of them for a ``MEM_TYPE_PAGE_POOL`` frame, none otherwise."""
@@ -419,7 +419,7 @@ def xdp_frame_pool_pages(b, frame):
     return 1
 
 
-@kernel
+@kernel(hot=True)
 def xdp_release_frame(b, frame):
     """xdp_release_frame (6.1): a page_pool frame's pages are released from their pool
     (page_pool_release_page: unmapped, no longer counted), before the stack owns them."""
@@ -433,10 +433,11 @@ def xdp_release_frame(b, frame):
     page_pool_release_page(b, b.pg[page, PGF_PP], page)
 
 
-@kernel
+@kernel(hot=True)
 def __xdp_build_skb_from_frame(b, frame):
     """__xdp_build_skb_from_frame (6.1, net/core/xdp.c): an skb around the frame's buffer, no copy
-    (CPUMAP's kthread and veth's XDP_PASS both use it); -1 if no skb.  In 6.1 it ends with
+    (CPUMAP's kthread and veth's XDP_PASS both use it); -1 if no skb.  Hot: inlined into the kthread's
+    per-frame path (one call site there).  In 6.1 it ends with
     ``xdp_release_frame`` ("until page_pool get SKB return path, release DMA here"): a page_pool
     page leaves its pool and the stack frees it to the page allocator; later kernels mark the skb
     for recycling instead."""
