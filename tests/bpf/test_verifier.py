@@ -186,6 +186,31 @@ CASES.update({
                                  "  if ((void *)(v + 1) > data_end) return XDP_PASS;\n"
                                  "  proto = v->proto; cur = v + 1;\n}\n"
                                  "return proto == 8 ? XDP_DROP : XDP_PASS;"), None, None),
+    # loops as learners write them: over header bytes (more turns than the 64 states per
+    # instruction xdplab used to keep), over TCP options with and without a bound on the turns
+    "loop_over_200_header_bytes": (c_prog(PROLOGUE + " __u8 *b = data; __u32 s = 0;\n"
+                                          "for (int i = 0; i < 200; i++) {\n"
+                                          "  if (data + i + 1 > data_end) break;\n  s += b[i];\n}\n"
+                                          "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_over_1500_header_bytes": (c_prog(PROLOGUE + " __u8 *b = data; __u32 s = 0;\n"
+                                           "for (int i = 0; i < 1500; i++) {\n"
+                                           "  if (data + i + 1 > data_end) break;\n  s += b[i];\n}\n"
+                                           "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "tcp_options_loop_bounded": ("#include <linux/tcp.h>\n" + c_prog(
+        PROLOGUE + " struct tcphdr *t = data; __u8 *o = (void *)(t + 1); __u32 mss = 0;\n"
+        "if ((void *)(t + 1) > data_end) return XDP_PASS;\n"
+        "for (int k = 0; k < 10; k++) {\n  if ((void *)(o + 2) > data_end) break;\n"
+        "  if (o[0] == 0) break;\n  if (o[0] == 1) { o++; continue; }\n"
+        "  if (o[0] == 2) { mss = o[1]; break; }\n  if (o[1] < 2) break;\n  o += o[1] & 0x3f;\n}\n"
+        "return mss ? XDP_DROP : XDP_PASS;"), None, None),
+    "tcp_options_loop_unbounded": ("#include <linux/tcp.h>\n" + c_prog(
+        PROLOGUE + " struct tcphdr *t = data; __u8 *o = (void *)(t + 1); __u32 mss = 0;\n"
+        "if ((void *)(t + 1) > data_end) return XDP_PASS;\n"
+        "while ((void *)(o + 2) <= data_end) {\n"
+        "  if (o[0] == 0) break;\n  if (o[0] == 1) { o++; continue; }\n"
+        "  if (o[0] == 2) { mss = o[1]; break; }\n  if (o[1] < 2) break;\n  o += o[1];\n}\n"
+        "return mss ? XDP_DROP : XDP_PASS;"), None,
+        ["invalid access to packet, off=20 size=1, R1(id=257,off=20,r=0)", "R1 offset is outside of the packet"]),
     # an index into a map value: masked, and checked one too far
     "map_value_index_masked": (c_prog(LOOKUP_BIG + "b->c[ctx->rx_queue_index & 15]++;\nreturn XDP_PASS;", BIG),
                                None, None),

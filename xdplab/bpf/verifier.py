@@ -58,9 +58,8 @@ from .maps import (BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP
 
 __all__ = ["verify_program", "BpfVerifierError", "VerifierResult", "MAX_STEPS"]
 
-MAX_STEPS = 20_000              # instructions walked before giving up (the kernel's limit is 1M); a count,
+MAX_STEPS = 50_000              # instructions walked before giving up (the kernel's limit is 1M); a count,
                                 # not a time, so that what loads does not depend on the machine's load
-MAX_STATES_PER_INSN = 64        # distinct states at one instruction (loop iterations) before giving up
 U64 = (1 << 64) - 1
 S64_MIN = -(1 << 63)
 S64_MAX = (1 << 63) - 1
@@ -356,7 +355,7 @@ class St:
     """A verifier state: registers, stack bytes (per 8-byte slot: a str of 8 types 'I'nvalid,
     'M'isc, 'Z'ero, 'S'pill, slot 0 is fp-8..fp-1, byte i of the str is fp - 8*(spi+1) + i),
     the spilled registers, allocated stack, certainty and the path walked."""
-    __slots__ = ("regs", "stk", "spill", "alloc", "unsure", "hist", "anc")
+    __slots__ = ("regs", "stk", "spill", "alloc", "unsure", "hist", "parent", "depth", "loops")
 
     def copy(self):
         s = St()
@@ -366,7 +365,9 @@ class St:
         s.alloc = self.alloc
         s.unsure = self.unsure
         s.hist = self.hist
-        s.anc = self.anc
+        s.parent = self.parent
+        s.depth = self.depth
+        s.loops = self.loops
         return s
 
     def key(self, live):
@@ -389,6 +390,18 @@ class St:
             yield self.regs, i
         for k in list(self.spill):
             yield self.spill, k
+
+
+class _Entry:
+    """A kept state (``bpf_verifier_state_list``): regs, stack, spills, alloc, key, ``branches``
+    still being explored below it, its parent kept state, hit and miss counts."""
+    __slots__ = ("regs", "stk", "spill", "alloc", "key", "unsure", "parent", "branches", "hit", "miss")
+
+    def __init__(self, regs, stk, spill, alloc, key, unsure, parent):
+        self.regs, self.stk, self.spill, self.alloc, self.key = regs, stk, spill, alloc, key
+        self.unsure, self.parent = unsure, parent
+        self.branches = 1
+        self.hit = self.miss = 0
 
 
 class Verifier:
@@ -596,8 +609,9 @@ class Verifier:
         st.alloc = 0
         st.unsure = False
         st.hist = None
-        st.anc = None
-        self.visited = {}
+        st.parent = None
+        st.depth = 0
+        st.loops = None
         self.vstates = {}
         stack = [(0, st)]
         while stack:
@@ -613,8 +627,10 @@ class Verifier:
                 self.giveup(f"walked {self.steps} instructions without finishing (the kernel walks up to 1M)")
             if pc in self.prune:
                 if self.is_state_visited(pc, st):
+                    self.path_done(st)
                     return
             st.hist = (pc, st.hist)
+            st.depth += 1
             c = self.code[pc]
             cls = c & 7
             if cls in (5, 6):
@@ -622,6 +638,7 @@ class Verifier:
                 op = c & 0xF0
                 if op == 0x90:                                  # exit
                     self.read_reg(st, pc, 0)
+                    self.path_done(st)
                     return
                 if op == 0x80:
                     if self.src[pc] != 0:
@@ -634,6 +651,7 @@ class Verifier:
                     continue
                 nxt = self.cond_jmp(st, pc, stack)
                 if nxt is None:
+                    self.path_done(st)
                     return
                 pc = nxt
                 continue
@@ -655,41 +673,56 @@ class Verifier:
 
     # -------------------------------------------------------------- pruning, loops
     def is_state_visited(self, pc, st):
+        """6.1 ``is_state_visited``: the states kept at ``pc`` (a list per instruction, as the
+        kernel's ``explored_states``) prune ``st`` when one whose walk is finished covers it
+        (``states_equal``); one still being explored (``branches`` > 0: an ancestor on this path)
+        that equals it is an infinite loop.  Which states are kept follows the kernel's
+        heuristics (a new state after 2 jumps and 8 instructions, inside a loop after 20 jumps
+        or 100 instructions; a state that missed more than ``3 * hits + 3`` times is dropped),
+        so that the list stays short and a loop's turns are not compared with each other."""
         live = self.live[pc]
         k = st.key(live)
-        # 6.1 is_state_visited: an equal state still being explored (an ancestor on this path)
-        # is an infinite loop; the kernel only keeps states where its heuristics store them
-        a = st.anc if st.anc is not None and (st.anc[5] >> pc) & 1 else None
-        looping = False
-        while a is not None:
-            apc, akey, aunsure, kept, a, _m = a
-            if apc == pc and kept:
-                looping = True
-                if akey == k and not st.unsure and not aunsure and (not self._wide(st) or not self.can_exit[pc]):
+        lst = self.vstates.get(pc)
+        if lst is None:
+            lst = self.vstates[pc] = []
+        add = self.jmps - self.prev_jmps >= 2 and self.steps - self.prev_insns >= 8
+        i = 0
+        while i < len(lst):
+            e = lst[i]
+            if e.branches > 0:
+                if (e.key == k and not st.unsure and not e.unsure
+                        and (not self._wide(st) or not self.can_exit[pc])):
                     raise _Reject(pc, [f"infinite loop detected at insn {pc}"],
                                   "the loop comes back to this instruction with every register and stack "
                                   "slot as it was: nothing it does can ever make it stop")
-        seen = self.visited.setdefault(pc, set())
-        if k in seen and not self._on_path(st, pc, k):
-            return True
-        shape = (tuple(r.t for r in st.regs[:10]), k[1], k[3])
-        olds = self.vstates.setdefault((pc, shape), [])
-        for old in olds:
-            if _covers(old, st, live) and not self._on_path(st, pc, old[4]):
+                if self.jmps - self.prev_jmps < 20 and self.steps - self.prev_insns < 100:
+                    add = False
+            elif e.key == k or _covers(e, st, live):
+                e.hit += 1
                 return True
-        if len(seen) >= MAX_STATES_PER_INSN:
-            self.endless(st, pc)
-            self.giveup(f"insn {pc} reached in {len(seen)} different states (a loop the lab does not walk to "
-                        f"its end; the kernel walks up to 1M instructions)")
-        add = self.jmps - self.prev_jmps >= 2 and self.steps - self.prev_insns >= 8
-        if looping and self.jmps - self.prev_jmps < 20 and self.steps - self.prev_insns < 100:
-            add = False
+            if add:
+                e.miss += 1
+            if e.miss > e.hit * 3 + 3:
+                del lst[i]
+                continue
+            i += 1
         if add:
             self.prev_jmps, self.prev_insns = self.jmps, self.steps
-        seen.add(k)
-        olds.append((list(st.regs), dict(st.stk), dict(st.spill), st.alloc, k))
-        st.anc = (pc, k, st.unsure, add, st.anc, (st.anc[5] if st.anc is not None else 0) | (1 << pc))
+            e = _Entry(list(st.regs), dict(st.stk), dict(st.spill), st.alloc, k, st.unsure, st.parent)
+            st.parent = e
+            lst.append(e)
         return False
+
+    @staticmethod
+    def path_done(st):
+        """update_branch_counts: the path ended (exit or pruned); a kept state whose every branch
+        ended is finished and may prune later paths."""
+        e = st.parent
+        while e is not None:
+            e.branches -= 1
+            if e.branches:
+                break
+            e = e.parent
 
     def endless(self, st, pc):
         """The walk is going round a loop no path out of which reaches an exit, on a path the kernel
@@ -699,17 +732,6 @@ class Verifier:
             raise _Reject(pc, ["BPF program is too large. Processed 1000001 insn"],
                           "no path out of this loop reaches an exit: it never stops, and the verifier walks it "
                           "until it has processed a million instructions")
-
-    @staticmethod
-    def _on_path(st, pc, k):
-        a = st.anc
-        if a is None or not (a[5] >> pc) & 1:
-            return False
-        while a is not None:
-            if a[0] == pc and a[1] == k:
-                return True
-            a = a[4]
-        return False
 
     @staticmethod
     def _wide(st):
@@ -1415,6 +1437,8 @@ class Verifier:
         if not x and imm == 0 and op in (0x10, 0x50) and dr.t == MVN and not j32:
             self.mark_ptr_or_null(st, dr.id, is_null=(op == 0x50))
             self.mark_ptr_or_null(other, dr.id, is_null=(op == 0x10))
+        if other.parent is not None:
+            other.parent.branches += 1
         stack.append((tgt, other))
         return pc + 1
 
@@ -1595,8 +1619,8 @@ def _reg_covers(o, n, idmap):
 
 
 def _covers(old, st, live):
-    """states_equal: the stored state ``old`` (regs, stack, spills, alloc) covers ``st``."""
-    oregs, ostk, ospill, oalloc, _k = old
+    """states_equal: the kept state ``old`` (regs, stack, spills, alloc) covers ``st``."""
+    oregs, ostk, ospill, oalloc = old.regs, old.stk, old.spill, old.alloc
     if oalloc > st.alloc:
         return False
     idmap = {}
