@@ -211,6 +211,50 @@ CASES.update({
         "  if (o[0] == 2) { mss = o[1]; break; }\n  if (o[1] < 2) break;\n  o += o[1];\n}\n"
         "return mss ? XDP_DROP : XDP_PASS;"), None,
         ["invalid access to packet, off=20 size=1, R1(id=257,off=20,r=0)", "R1 offset is outside of the packet"]),
+    # long loops: the kernel walks every turn; xdplab computes the turns that repeat (fast_forward)
+    # and must land on the kernel's verdict and line
+    "loop_scan_to_the_64k_packet_limit": (c_prog(PROLOGUE + " __u8 *p = data; __u64 s = 0;\n"
+                                                 "while ((void *)(p + 1) <= data_end) { s += *p; p++; }\n"
+                                                 "return s & 1 ? XDP_DROP : XDP_PASS;"), None,
+                                          ["invalid access to packet, off=65535 size=1, R1(id=0,off=65535,r=65535)",
+                                           "R1 offset is outside of the packet"]),
+    "loop_of_a_million_turns": (c_prog("__u64 s = ctx->rx_queue_index;\n"
+                                       "for (__u32 i = 0; i < 1000000; i++) s = s * 3 + i;\n"
+                                       "return s & 1 ? XDP_DROP : XDP_PASS;"), None,
+                                ["BPF program is too large. Processed 1000001 insn"]),
+    "loop_of_50000_turns": (c_prog("__u32 s = ctx->rx_queue_index;\n"
+                                   "for (__u32 i = 0; i < 50000; i++) { s ^= i; asm volatile(\"\" : \"+r\"(s)); }\n"
+                                   "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_ends_on_equality_after_70000_turns": (c_prog("__u32 s = ctx->rx_queue_index;\n"
+                                                       "for (__u32 i = 0; ; i++) { if (i == 70000) break; s ^= i; asm volatile(\"\" : \"+r\"(s)); }\n"
+                                                       "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_bounded_by_a_u16_from_the_packet": (c_prog(PROLOGUE + " __u16 *b = data; __u32 s = 0;\n"
+                                                     "if (data + 2 > data_end) return XDP_PASS;\n__u16 n = b[0];\n"
+                                                     "for (__u32 i = 0; i < n; i++) { s ^= i; asm volatile(\"\" : \"+r\"(s)); }\n"
+                                                     "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_bounded_by_a_u32_from_the_packet": (c_prog(PROLOGUE + " __u32 *b = data; __u32 s = 0;\n"
+                                                     "if (data + 4 > data_end) return XDP_PASS;\n__u32 n = b[0];\n"
+                                                     "for (__u32 i = 0; i < n; i++) { s ^= i; asm volatile(\"\" : \"+r\"(s)); }\n"
+                                                     "return s & 1 ? XDP_DROP : XDP_PASS;"), None,
+                                              ["BPF program is too large. Processed 1000001 insn"]),
+    "loop_over_10000_header_bytes": (c_prog(PROLOGUE + " __u8 *b = data; __u32 s = 0;\n"
+                                            "for (int i = 0; i < 10000; i++) {\n"
+                                            "  if (data + i + 1 > data_end) break;\n  s += b[i];\n}\n"
+                                            "return s & 1 ? XDP_DROP : XDP_PASS;"), None,
+                                     ["The sequence of 8193 jumps is too complex."]),
+    # a way out that is not a straight-line function of the counter: never refused, walked to the budget
+    "loop_leaves_on_a_masked_counter": (c_prog("__u32 s = ctx->rx_queue_index;\n"
+                                               "for (__u32 i = 0; i < 1000000; i++) {\n"
+                                               "  if ((i & 0xffff) == 40000) break;\n  s ^= i; asm volatile(\"\" : \"+r\"(s));\n}\n"
+                                               "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_leaves_on_a_shifted_counter": (c_prog("__u32 s = ctx->rx_queue_index;\n"
+                                                "for (__u32 i = 0; i < 1000000; i++) {\n"
+                                                "  if ((i >> 14) == 3) break;\n  s ^= i; asm volatile(\"\" : \"+r\"(s));\n}\n"
+                                                "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_counter_on_the_stack_never_changes": (c_prog("__u64 s = ctx->rx_queue_index;\n"
+                                                       "for (volatile __u32 i = 0; i < 100000; i++) s ^= i;\n"
+                                                       "return s & 1 ? XDP_DROP : XDP_PASS;"), None,
+                                                ["infinite loop detected at insn 12"]),
     # an index into a map value: masked, and checked one too far
     "map_value_index_masked": (c_prog(LOOKUP_BIG + "b->c[ctx->rx_queue_index & 15]++;\nreturn XDP_PASS;", BIG),
                                None, None),
@@ -233,6 +277,15 @@ CASES.update({
                              "        __uint(max_entries, 2); } cm SEC(\".maps\");\n"), None,
                       ["cannot pass map_type 16 into func bpf_map_lookup_elem#1"]),
 })
+
+# Accepted without a complete walk, on purpose: (part of the reason)
+GIVES_UP = {
+    # 65535 turns, each leaving the loop's exit for later: the turns are computed, the exits not walked
+    "loop_bounded_by_a_u16_from_the_packet": "branches they left were not walked",
+    # `i & 0xffff`, `i >> 14`: decisions that are not monotone in the counter are not computed
+    "loop_leaves_on_a_masked_counter": "without finishing",
+    "loop_leaves_on_a_shifted_counter": "without finishing",
+}
 
 # Newer kernels than 6.1 accept on purpose, or word the line differently: (what the host may do, why)
 NEWER = {
@@ -296,8 +349,13 @@ def test_lab_gives_the_61_verdict_and_message(name, tmp_path):
 
 @pytest.mark.parametrize("name", sorted(n for n in CASES if CASES[n][2] is None))
 def test_accepted_cases_are_fully_walked(name, tmp_path):
-    """The near misses are proven, not given up on: the walk reached every exit."""
-    assert lab_verdict(name, tmp_path).verdict == "accept"
+    """The near misses are proven, not given up on: the walk reached every exit (or, for the
+    cases in GIVES_UP, accepted with the reason said)."""
+    r = lab_verdict(name, tmp_path)
+    if name in GIVES_UP:
+        assert r.verdict == "unsure" and GIVES_UP[name] in r.reason, r.reason
+    else:
+        assert r.verdict == "accept", r.reason
 
 
 @pytest.mark.kernel
