@@ -302,6 +302,8 @@ _PROTOS = {
     3: (("map", "key"), "int", False),
     5: ((), "int", False),
     6: (("mem", "size"), "int", False),
+    42: ((), "int", False),
+    177: (("mem", "size", "mem_or_null", "size_or_zero"), "int", False),      # trace_vprintk
     7: ((), "int", False),
     8: ((), "int", False),
     12: (("ctx", "map", "any"), "int", False),

@@ -721,7 +721,22 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
             return 0
         if not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[1], n, np.int64(0), pc, n | (1 << 12), stack_top):
             return 0
-        return bpf_trace_printk(bs, mem, xdp, env, n, stack_top)
+        return bpf_trace_printk(bs, mem, xdp, env, n, stack_top, np.int64(3), np.int64(-1))
+    if fid == 177:                              # bpf_trace_vprintk(fmt, fmt_size, data, data_len)
+        n = r[2] & M32
+        dl = r[4] & M32
+        if n == 0 or n > 512:
+            _fault(env, np.int64(FAULT_HELPER_MEM), pc, r[1], n | (1 << 12), fid)
+            return 0
+        if not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[1], n, np.int64(0), pc, n | (1 << 12), stack_top):
+            return 0
+        if (dl & 7) != 0 or dl > 96 or (dl != 0 and r[3] == 0):     # MAX_BPRINTF_VARARGS * 8
+            return -22
+        if dl != 0 and not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[3], dl, np.int64(512), pc, dl | (3 << 12), stack_top):
+            return 0
+        return bpf_trace_printk(bs, mem, xdp, env, n, stack_top, dl >> 3, np.int64(SCRATCH_OFF + 512))
+    if fid == 42:                               # bpf_get_numa_node_id: the board has one node
+        return 0
     _fault(env, np.int64(FAULT_BAD_HELPER), pc, fid, np.int64(0), np.int64(0))
     return 0
 
