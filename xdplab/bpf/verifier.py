@@ -431,6 +431,7 @@ class Verifier:
         self.devmap_prog = getattr(prog, "attach", "xdp") == "xdp/devmap"
         self.id_gen = 0
         self.vstack = 0             # branches the fast-forwarded turns left for later (not walked)
+        self.vbase = 0              # the stack's depth under them
         self.skipped = []           # (loop head, turns, branches) fast-forwarded
         self.steps = 0
         self.jmps = 0
@@ -630,6 +631,8 @@ class Verifier:
         stack = self.stack = [(0, st)]
         while stack:
             pc, st = stack.pop()
+            if len(stack) < self.vbase:
+                self.vstack = 0             # the kernel has walked the computed turns' branches by now
             self.walk(pc, st, stack)
 
     def walk(self, pc, st, stack):
@@ -871,6 +874,8 @@ class Verifier:
         if bad:
             st.unsure = True                    # values the turns computed but no decision read
         st.depth += jstar * period
+        if not self.vstack:
+            self.vbase = len(stack)
         self.vstack += jstar * pushes
         self.skipped.append((head, jstar, jstar * forks, jstar * period, bool(bad)))
         d = dict(st.loops)
