@@ -46,7 +46,7 @@ UNKNOWN = float("-inf")       # bytes ahead of a pointer that nothing has proven
 # or might): map lookup/update/delete, ktime, trace_printk, prandom, smp_processor_id, redirect,
 # csum_diff, get_numa_node_id, redirect_map, ktime_get_boot/coarse_ns, trace_vprintk,
 # xdp_get_buff_len, xdp_load/store_bytes
-_KEEPS_PKT = frozenset({1, 2, 3, 5, 6, 7, 8, 23, 28, 42, 51, 125, 160, 177, 188, 189, 190})
+_KEEPS_PKT = frozenset({1, 2, 3, 5, 6, 7, 8, 23, 28, 42, 51, 125, 160, 163, 177, 188, 189, 190})
 
 CTX = ("ctx",)
 END = ("end",)

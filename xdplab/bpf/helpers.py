@@ -64,6 +64,7 @@ SUPPORTED_HELPERS = frozenset({
     65,   # xdp_adjust_tail
     69,   # fib_lookup (against obj.fib: xdplab.bpf.fib)
     125,  # ktime_get_boot_ns
+    163,  # check_mtu (bpf_xdp_check_mtu, against obj.fib's devices)
     130,  # ringbuf_output
     131,  # ringbuf_reserve
     132,  # ringbuf_submit
