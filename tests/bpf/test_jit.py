@@ -374,3 +374,24 @@ def test_jit_true_waits_for_the_translation(monkeypatch):
     b = Board()
     b.attach(p, jit=True)
     assert p.jited and b.bpf_jited
+
+
+def test_pipeline_levels_by_program_size():
+    """O2 up to 1500 instructions; lighter passes with O2's code generator up to 3000 (runs ~5x
+    faster than the fast code generator's code, translates ~2x faster than O2: bench_jit_level.py);
+    the fast code generator past that."""
+    import xdplab.bpf.jit as J
+    assert [J.opt_level(n) for n in (100, 1500, 1501, 3000, 3001, 6000)] == [2, 2, 1, 1, 0, 0]
+
+
+@pytest.mark.parametrize("level", [1, 0])
+def test_lighter_pipelines_match_interpreter(monkeypatch, level):
+    """The level-1 and level-0 translations (forced on xdp2.o) run bit for bit as the interpreter."""
+    import xdplab.bpf.jit as J
+    monkeypatch.setattr(J, "opt_level", lambda n: level)
+    fname, prog = "xdp2.o", "xdp_prog1"
+    a, b = twins(lambda: _setup(load_object(PROGS / fname)))
+    assert b.programs[prog].jited
+    for pkt in sample_packets(seed=11):
+        same_run(a.programs[prog], b.programs[prog], pkt, cpu=0, now_ns=12345)
+    same_state(a, b)

@@ -186,6 +186,75 @@ CASES.update({
                                  "  if ((void *)(v + 1) > data_end) return XDP_PASS;\n"
                                  "  proto = v->proto; cur = v + 1;\n}\n"
                                  "return proto == 8 ? XDP_DROP : XDP_PASS;"), None, None),
+    # loops as learners write them: over header bytes (more turns than the 64 states per
+    # instruction xdplab used to keep), over TCP options with and without a bound on the turns
+    "loop_over_200_header_bytes": (c_prog(PROLOGUE + " __u8 *b = data; __u32 s = 0;\n"
+                                          "for (int i = 0; i < 200; i++) {\n"
+                                          "  if (data + i + 1 > data_end) break;\n  s += b[i];\n}\n"
+                                          "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_over_1500_header_bytes": (c_prog(PROLOGUE + " __u8 *b = data; __u32 s = 0;\n"
+                                           "for (int i = 0; i < 1500; i++) {\n"
+                                           "  if (data + i + 1 > data_end) break;\n  s += b[i];\n}\n"
+                                           "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "tcp_options_loop_bounded": ("#include <linux/tcp.h>\n" + c_prog(
+        PROLOGUE + " struct tcphdr *t = data; __u8 *o = (void *)(t + 1); __u32 mss = 0;\n"
+        "if ((void *)(t + 1) > data_end) return XDP_PASS;\n"
+        "for (int k = 0; k < 10; k++) {\n  if ((void *)(o + 2) > data_end) break;\n"
+        "  if (o[0] == 0) break;\n  if (o[0] == 1) { o++; continue; }\n"
+        "  if (o[0] == 2) { mss = o[1]; break; }\n  if (o[1] < 2) break;\n  o += o[1] & 0x3f;\n}\n"
+        "return mss ? XDP_DROP : XDP_PASS;"), None, None),
+    "tcp_options_loop_unbounded": ("#include <linux/tcp.h>\n" + c_prog(
+        PROLOGUE + " struct tcphdr *t = data; __u8 *o = (void *)(t + 1); __u32 mss = 0;\n"
+        "if ((void *)(t + 1) > data_end) return XDP_PASS;\n"
+        "while ((void *)(o + 2) <= data_end) {\n"
+        "  if (o[0] == 0) break;\n  if (o[0] == 1) { o++; continue; }\n"
+        "  if (o[0] == 2) { mss = o[1]; break; }\n  if (o[1] < 2) break;\n  o += o[1];\n}\n"
+        "return mss ? XDP_DROP : XDP_PASS;"), None,
+        ["invalid access to packet, off=20 size=1, R1(id=257,off=20,r=0)", "R1 offset is outside of the packet"]),
+    # long loops: the kernel walks every turn; xdplab computes the turns that repeat (fast_forward)
+    # and must land on the kernel's verdict and line
+    "loop_scan_to_the_64k_packet_limit": (c_prog(PROLOGUE + " __u8 *p = data; __u64 s = 0;\n"
+                                                 "while ((void *)(p + 1) <= data_end) { s += *p; p++; }\n"
+                                                 "return s & 1 ? XDP_DROP : XDP_PASS;"), None,
+                                          ["invalid access to packet, off=65535 size=1, R1(id=0,off=65535,r=65535)",
+                                           "R1 offset is outside of the packet"]),
+    "loop_of_a_million_turns": (c_prog("__u64 s = ctx->rx_queue_index;\n"
+                                       "for (__u32 i = 0; i < 1000000; i++) s = s * 3 + i;\n"
+                                       "return s & 1 ? XDP_DROP : XDP_PASS;"), None,
+                                ["BPF program is too large. Processed 1000001 insn"]),
+    "loop_of_50000_turns": (c_prog("__u32 s = ctx->rx_queue_index;\n"
+                                   "for (__u32 i = 0; i < 50000; i++) { s ^= i; asm volatile(\"\" : \"+r\"(s)); }\n"
+                                   "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_ends_on_equality_after_70000_turns": (c_prog("__u32 s = ctx->rx_queue_index;\n"
+                                                       "for (__u32 i = 0; ; i++) { if (i == 70000) break; s ^= i; asm volatile(\"\" : \"+r\"(s)); }\n"
+                                                       "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_bounded_by_a_u16_from_the_packet": (c_prog(PROLOGUE + " __u16 *b = data; __u32 s = 0;\n"
+                                                     "if (data + 2 > data_end) return XDP_PASS;\n__u16 n = b[0];\n"
+                                                     "for (__u32 i = 0; i < n; i++) { s ^= i; asm volatile(\"\" : \"+r\"(s)); }\n"
+                                                     "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_bounded_by_a_u32_from_the_packet": (c_prog(PROLOGUE + " __u32 *b = data; __u32 s = 0;\n"
+                                                     "if (data + 4 > data_end) return XDP_PASS;\n__u32 n = b[0];\n"
+                                                     "for (__u32 i = 0; i < n; i++) { s ^= i; asm volatile(\"\" : \"+r\"(s)); }\n"
+                                                     "return s & 1 ? XDP_DROP : XDP_PASS;"), None,
+                                              ["BPF program is too large. Processed 1000001 insn"]),
+    "loop_over_10000_header_bytes": (c_prog(PROLOGUE + " __u8 *b = data; __u32 s = 0;\n"
+                                            "for (int i = 0; i < 10000; i++) {\n"
+                                            "  if (data + i + 1 > data_end) break;\n  s += b[i];\n}\n"
+                                            "return s & 1 ? XDP_DROP : XDP_PASS;"), None,
+                                     ["The sequence of 8193 jumps is too complex."]),
+    # a way out that is not a straight-line function of the counter: never refused, walked to the budget
+    "loop_leaves_on_a_masked_counter": (c_prog("__u32 s = ctx->rx_queue_index;\n"
+                                               "for (__u32 i = 0; i < 1000000; i++) {\n"
+                                               "  if ((i & 0xffff) == 40000) break;\n  s ^= i; asm volatile(\"\" : \"+r\"(s));\n}\n"
+                                               "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_leaves_on_a_shifted_counter": (c_prog("__u32 s = ctx->rx_queue_index;\n"
+                                                "for (__u32 i = 0; i < 1000000; i++) {\n"
+                                                "  if ((i >> 14) == 3) break;\n  s ^= i; asm volatile(\"\" : \"+r\"(s));\n}\n"
+                                                "return s & 1 ? XDP_DROP : XDP_PASS;"), None, None),
+    "loop_counter_on_the_stack_never_changes": (c_prog("__u64 s = ctx->rx_queue_index;\n"
+                                                       "for (volatile __u32 i = 0; i < 100000; i++) s ^= i;\n"
+                                                       "return s & 1 ? XDP_DROP : XDP_PASS;"), None,
+                                                ["infinite loop detected at insn 12"]),
     # an index into a map value: masked, and checked one too far
     "map_value_index_masked": (c_prog(LOOKUP_BIG + "b->c[ctx->rx_queue_index & 15]++;\nreturn XDP_PASS;", BIG),
                                None, None),
@@ -208,6 +277,15 @@ CASES.update({
                              "        __uint(max_entries, 2); } cm SEC(\".maps\");\n"), None,
                       ["cannot pass map_type 16 into func bpf_map_lookup_elem#1"]),
 })
+
+# Accepted without a complete walk, on purpose: (part of the reason)
+GIVES_UP = {
+    # 65535 turns, each leaving the loop's exit for later: the turns are computed, the exits not walked
+    "loop_bounded_by_a_u16_from_the_packet": "branches they left were not walked",
+    # `i & 0xffff`, `i >> 14`: decisions that are not monotone in the counter are not computed
+    "loop_leaves_on_a_masked_counter": "without finishing",
+    "loop_leaves_on_a_shifted_counter": "without finishing",
+}
 
 # Newer kernels than 6.1 accept on purpose, or word the line differently: (what the host may do, why)
 NEWER = {
@@ -271,8 +349,13 @@ def test_lab_gives_the_61_verdict_and_message(name, tmp_path):
 
 @pytest.mark.parametrize("name", sorted(n for n in CASES if CASES[n][2] is None))
 def test_accepted_cases_are_fully_walked(name, tmp_path):
-    """The near misses are proven, not given up on: the walk reached every exit."""
-    assert lab_verdict(name, tmp_path).verdict == "accept"
+    """The near misses are proven, not given up on: the walk reached every exit (or, for the
+    cases in GIVES_UP, accepted with the reason said)."""
+    r = lab_verdict(name, tmp_path)
+    if name in GIVES_UP:
+        assert r.verdict == "unsure" and GIVES_UP[name] in r.reason, r.reason
+    else:
+        assert r.verdict == "accept", r.reason
 
 
 @pytest.mark.kernel
@@ -330,7 +413,7 @@ def test_shipped_programs_are_not_rejected(path):
             assert r.verdict in ("accept", "unsure"), r.message
     # given up on (accepted, run-time checks kept): bpf-to-bpf calls, a loop the walk does not finish,
     # helpers with permissive prototypes (ringbuf, fib, load/store_bytes), callbacks, map-in-maps,
-    # poisoned CO-RE instructions; a program the lab does not load at all (bpf_check_mtu)
+    # poisoned CO-RE instructions; a program the lab does not load at all (bpf_jiffies64)
     assert path.name in {"globals.o", "loop_csum.o", "bad_oob.o", "cpumap_rps.o", "xdp_frags_ops.o", "core_parse.o",
                          "core_u64.o", "fib_router.o", "loop.o", "map_in_map.o", "ringbuf.o"} or \
         all(verify_program(p, eo.maps, raise_on_reject=False).verdict == "accept" for p in eo.progs)

@@ -57,18 +57,21 @@ SUPPORTED_HELPERS = frozenset({
     23,   # redirect
     25,   # perf_event_output (bpf_xdp_event_output)
     28,   # csum_diff
+    42,   # get_numa_node_id (0: the board has one NUMA node)
     44,   # xdp_adjust_head
     51,   # redirect_map
     54,   # xdp_adjust_meta
     65,   # xdp_adjust_tail
     69,   # fib_lookup (against obj.fib: xdplab.bpf.fib)
     125,  # ktime_get_boot_ns
+    163,  # check_mtu (bpf_xdp_check_mtu, against obj.fib's devices)
     130,  # ringbuf_output
     131,  # ringbuf_reserve
     132,  # ringbuf_submit
     133,  # ringbuf_discard
     134,  # ringbuf_query
     160,  # ktime_get_coarse_ns
+    177,  # trace_vprintk (bpf_printk with more than 3 arguments)
     181,  # loop (the callback is a BPF-to-BPF function; run by the interpreter)
     188,  # xdp_get_buff_len
     189,  # xdp_load_bytes
@@ -77,4 +80,4 @@ SUPPORTED_HELPERS = frozenset({
 
 # the helpers that read the board's clock (env[ENV_NOW_NS]): the ktime family, and trace_printk,
 # which stamps its record
-CLOCK_HELPERS = (5, 6, 125, 160)
+CLOCK_HELPERS = (5, 6, 125, 160, 177)

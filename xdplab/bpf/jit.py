@@ -38,7 +38,8 @@ target is not translated, in the interpreter at the target's first instruction.
 
 Translating takes LLVM alone: no numba (numba's front end took minutes on a program of
 2000 instructions as Python source, its passes growing faster than the function).  LLVM's
-O2 up to ``BIG_PROG`` instructions, a lighter pipeline past that (:func:`opt_level`).
+O2 up to ``BIG_PROG`` instructions, lighter IR passes with O2's code generator up to
+``HUGE_PROG``, the same passes with the fast code generator past that (:func:`opt_level`).
 Each translation is an object file under numba's cache directory (which changes with
 every xdplab source), keyed by the program's instructions: a program compiles once per
 machine, later processes load it without building its IR
@@ -1143,15 +1144,21 @@ def _llvm():
 
 
 BIG_PROG = 1500
+HUGE_PROG = 3000
 
 
 def opt_level(n_insns: int) -> int:
     """How hard LLVM works on a program of ``n_insns``: 2 (its O2 passes and code generator) up to
-    BIG_PROG instructions, 0 past that (registers promoted, constants folded, dead code dropped, then
-    the fast code generator).  LLVM's O2 takes time that grows faster than the function: measured
-    (benchmarks/bench_jit_start.py, CPU seconds) ~2 s at 1200 instructions, ~8 s at 2500, against
-    ~1 s at level 0; the code of level 0 is bigger and slower, and still native."""
-    return 2 if n_insns <= BIG_PROG else 0
+    BIG_PROG instructions; 1 (registers promoted, constants folded, dead code dropped, then O2's
+    code generator) up to HUGE_PROG; 0 past that (the same passes, the fast code generator).
+    LLVM's O2 passes take time that grows faster than the function, and so, less steeply, does
+    O2's code generator (its register allocator); the fast code generator's code runs ~5x slower.
+    Measured (benchmarks/bench_jit_level.py, bigfilter.c, CPU seconds of a cold translation and ns
+    per run, on this 2-core machine under a load average of 7; wall seconds were 2-3x the CPU):
+    1176 instructions level 2: 2.2 s, 68 ns; 2559: level 2 7.3 s, 72 ns / level 1 4.3 s, 59 ns /
+    level 0 1.6 s, 331 ns; 5185: level 2 31 s, 74 ns / level 1 18.6 s, 58 ns / level 0 6.2 s,
+    331 ns (the interpreter: 430 ns; the host kernel's JIT: 16 ns)."""
+    return 2 if n_insns <= BIG_PROG else 1 if n_insns <= HUGE_PROG else 0
 
 
 def _optimize(mod, tm, level):
@@ -1188,7 +1195,7 @@ def _compile(key: str, make_ir, level: int = 2) -> int:
         with _LOCK:         # (one LLVM context: one translation at a time)
             mod = llvm.parse_assembly(ir_text.replace(f'"{PROG_NAME}"', f'"{name}"'), context=L["ctx"])
             mod.verify()
-            tm = L[2 if level >= 2 else 0]
+            tm = L[2 if level >= 1 else 0]
             _optimize(mod, tm, level)
             obj = tm.emit_object(mod)
         tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"

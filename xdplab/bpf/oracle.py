@@ -9,6 +9,7 @@ map indexes replaced by the kernel's map fds, exactly what libbpf would pass.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import platform
 import re
@@ -208,6 +209,15 @@ class KernelObject:
             return _sys_bpf(BPF_PROG_LOAD, a)
         except KernelError as e:
             text = log.value.decode(errors="replace")
+            if e.errno == errno.ENOSPC:
+                # 6.4+: a log that did not fit (the path of a long loop is printed as it is walked)
+                # fails the load with ENOSPC although the program verified: load it without a log
+                v = np.frombuffer(a, dtype=np.uint8)
+                v[24:40] = 0
+                try:
+                    return _sys_bpf(BPF_PROG_LOAD, a)
+                except KernelError:
+                    pass
             msg = f"kernel verifier rejected {p.name}: {e.strerror}\n{text[-4000:]}"
             why = config_refusal(text)
             if why:

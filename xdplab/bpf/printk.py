@@ -9,7 +9,9 @@ ring (``BpfState.trace``): ``len:u16, cpu:u8, 0:u8, now_ns:i64, text[len]``.
 
 Supported conversions (those bpf_bprintf_prepare accepts): ``%d %i %u %x %X %c %s %%``
 with ``l``/``ll``, flags ``0 + - space`` and a width, ``%p %pK %px``, ``%pI4 %pi4 %pI6``.
-At most 3 arguments; anything else makes the helper return -EINVAL, like the kernel.
+At most 3 arguments (``bpf_trace_printk``) or ``data_len / 8`` of them, up to 12
+(``bpf_trace_vprintk``, what libbpf's ``bpf_printk`` calls with more than 3); anything else
+makes the helper return -EINVAL, like the kernel.
 """
 
 from __future__ import annotations
@@ -116,9 +118,11 @@ def _tp_byte_at(mp, umem, ctl, mem, xdp, ptr, i, stack_top):
 
 
 @kernel
-def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
+def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top, nmax, vbase):
     """bpf_trace_printk(fmt, fmt_size, arg1, arg2, arg3) with fmt already copied to
-    bs.scratch[0:fmt_size].  Returns the message length or -EINVAL."""
+    bs.scratch[0:fmt_size] (``nmax`` 3, ``vbase`` -1: the arguments are R3-R5), or
+    bpf_trace_vprintk(fmt, fmt_size, data, data_len) (``nmax`` data_len / 8 u64 arguments copied
+    to umem[vbase:]).  Returns the message length or -EINVAL."""
     fmt = bs.umem[SCRATCH_OFF:SCRATCH_OFF + fmt_size]
     if fmt[fmt_size - 1] != 0:
         return -EINVAL
@@ -144,9 +148,14 @@ def bpf_trace_printk(bs, mem, xdp, env, fmt_size, stack_top):
             pos = _tp_put(tr, pos, end, np.int64(37))
             i += 1
             continue
-        if nargs == 3:
+        if nargs == nmax:
             return -EINVAL
-        arg = bs.ctl[CTL_REGS + 3 + nargs]
+        if vbase < 0:
+            arg = bs.ctl[CTL_REGS + 3 + nargs]
+        else:
+            arg = np.int64(0)
+            for k in range(7, -1, -1):
+                arg = (arg << 8) | np.int64(bs.umem[vbase + 8 * nargs + k])
         nargs += 1
         zero = np.int64(0)
         left = np.int64(0)

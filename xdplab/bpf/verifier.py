@@ -24,7 +24,11 @@ rejects, with the kernel's message, the instruction listing of the path and the 
 * a helper argument of the wrong type (``R2 type=scalar expected=fp, pkt, ...``), a map the
   helper does not take (``cannot pass map_type 16 into func ...``);
 * a loop that comes back to the same state (``infinite loop detected at insn N``); bounded
-  loops are walked iteration by iteration, as the kernel walks them, and load;
+  loops are walked iteration by iteration, as the kernel walks them, and load; states are
+  kept and dropped by the kernel's heuristics (``is_state_visited``); a loop whose turns
+  repeat is computed rather than walked past the lab's budget (:meth:`Verifier.fast_forward`),
+  to the kernel's ``BPF program is too large. Processed 1000001 insn``, ``The sequence of 8193
+  jumps is too complex.`` or the turn where something changes;
 * an unreachable instruction (``check_cfg``).
 
 **It never rejects what Linux accepts.**  Where the lab cannot decide as the kernel would, it
@@ -34,7 +38,9 @@ contents the kernel knows once libbpf froze the map) is marked, and a path that 
 such a value opened is one the kernel may never walk, so an error found on it makes the
 verifier give up instead of rejecting.  It also gives up on what it does not model:
 BPF-to-BPF calls, helpers it has no prototype for, variable-offset stack pointers, and a
-program whose walk takes more than ``MAX_STEPS`` instructions (the kernel walks up to 1M).
+program whose walk takes more than ``MAX_STEPS`` instructions (the kernel walks up to 1M)
+that :meth:`Verifier.fast_forward` cannot compute.  Precision tracking is not modelled: every
+scalar is compared exactly when pruning, which prunes less than the kernel, never more.
 ``verify_program`` returns a :class:`VerifierResult` saying which.
 
 Privileged loading (CAP_BPF + CAP_PERFMON, what XDP needs) is modelled: bounded loops are
@@ -45,6 +51,7 @@ allowed and ``back-edge from insn %d to %d`` never applies, pointer comparisons 
 from __future__ import annotations
 
 import gc
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -58,9 +65,10 @@ from .maps import (BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP
 
 __all__ = ["verify_program", "BpfVerifierError", "VerifierResult", "MAX_STEPS"]
 
-MAX_STEPS = 20_000              # instructions walked before giving up (the kernel's limit is 1M); a count,
+BPF_COMPLEXITY_LIMIT_INSNS = 1_000_000       # kernel/bpf/verifier.c (6.1)
+BPF_COMPLEXITY_LIMIT_JMP_SEQ = 8192          # branches left for later (env->stack_size)
+MAX_STEPS = 50_000              # instructions walked before giving up (the kernel's limit is 1M); a count,
                                 # not a time, so that what loads does not depend on the machine's load
-MAX_STATES_PER_INSN = 64        # distinct states at one instruction (loop iterations) before giving up
 U64 = (1 << 64) - 1
 S64_MIN = -(1 << 63)
 S64_MAX = (1 << 63) - 1
@@ -294,6 +302,8 @@ _PROTOS = {
     3: (("map", "key"), "int", False),
     5: ((), "int", False),
     6: (("mem", "size"), "int", False),
+    42: ((), "int", False),
+    177: (("mem", "size", "mem_or_null", "size_or_zero"), "int", False),      # trace_vprintk
     7: ((), "int", False),
     8: ((), "int", False),
     12: (("ctx", "map", "any"), "int", False),
@@ -356,7 +366,7 @@ class St:
     """A verifier state: registers, stack bytes (per 8-byte slot: a str of 8 types 'I'nvalid,
     'M'isc, 'Z'ero, 'S'pill, slot 0 is fp-8..fp-1, byte i of the str is fp - 8*(spi+1) + i),
     the spilled registers, allocated stack, certainty and the path walked."""
-    __slots__ = ("regs", "stk", "spill", "alloc", "unsure", "hist", "anc")
+    __slots__ = ("regs", "stk", "spill", "alloc", "unsure", "hist", "parent", "depth", "loops")
 
     def copy(self):
         s = St()
@@ -366,7 +376,9 @@ class St:
         s.alloc = self.alloc
         s.unsure = self.unsure
         s.hist = self.hist
-        s.anc = self.anc
+        s.parent = self.parent
+        s.depth = self.depth
+        s.loops = self.loops
         return s
 
     def key(self, live):
@@ -391,6 +403,18 @@ class St:
             yield self.spill, k
 
 
+class _Entry:
+    """A kept state (``bpf_verifier_state_list``): regs, stack, spills, alloc, key, ``branches``
+    still being explored below it, its parent kept state, hit and miss counts."""
+    __slots__ = ("regs", "stk", "spill", "alloc", "key", "unsure", "parent", "branches", "hit", "miss")
+
+    def __init__(self, regs, stk, spill, alloc, key, unsure, parent):
+        self.regs, self.stk, self.spill, self.alloc, self.key = regs, stk, spill, alloc, key
+        self.unsure, self.parent = unsure, parent
+        self.branches = 1
+        self.hit = self.miss = 0
+
+
 class Verifier:
     def __init__(self, prog, maps):
         self.prog = prog
@@ -406,6 +430,9 @@ class Verifier:
         self.raw = raw
         self.devmap_prog = getattr(prog, "attach", "xdp") == "xdp/devmap"
         self.id_gen = 0
+        self.vstack = 0             # branches the fast-forwarded turns left for later (not walked)
+        self.vbase = 0              # the stack's depth under them
+        self.skipped = []           # (loop head, turns, branches) fast-forwarded
         self.steps = 0
         self.jmps = 0
         self.prev_insns = 0
@@ -472,6 +499,7 @@ class Verifier:
                 raise _Reject(pc, [f"unreachable insn {pc}"])
         self.ld2 = ld2
         self.succ = succ
+        self.loop_heads = {t for pc in range(n) for t in succ[pc] if t <= pc}
         # prune points (6.1 visit_insn): conditional jumps, their targets, JA targets and the insn
         # after a JA, the insn after a call
         pp = set()
@@ -596,12 +624,15 @@ class Verifier:
         st.alloc = 0
         st.unsure = False
         st.hist = None
-        st.anc = None
-        self.visited = {}
+        st.parent = None
+        st.depth = 0
+        st.loops = None
         self.vstates = {}
-        stack = [(0, st)]
+        stack = self.stack = [(0, st)]
         while stack:
             pc, st = stack.pop()
+            if len(stack) < self.vbase:
+                self.vstack = 0             # the kernel has walked the computed turns' branches by now
             self.walk(pc, st, stack)
 
     def walk(self, pc, st, stack):
@@ -613,83 +644,426 @@ class Verifier:
                 self.giveup(f"walked {self.steps} instructions without finishing (the kernel walks up to 1M)")
             if pc in self.prune:
                 if self.is_state_visited(pc, st):
+                    self.path_done(st)
                     return
+            if pc in self.loop_heads:
+                self.loop_visit(pc, st, stack)
             st.hist = (pc, st.hist)
-            c = self.code[pc]
-            cls = c & 7
-            if cls in (5, 6):
-                self.jmps += 1
-                op = c & 0xF0
-                if op == 0x90:                                  # exit
-                    self.read_reg(st, pc, 0)
-                    return
-                if op == 0x80:
-                    if self.src[pc] != 0:
-                        self.giveup("BPF-to-BPF calls are not modelled by xdplab's verifier")
-                    self.call(st, pc)
-                    pc += 1
-                    continue
-                if op == 0x00:
-                    pc += 1 + (self.imm[pc] if cls == 6 else self.off[pc])
-                    continue
-                nxt = self.cond_jmp(st, pc, stack)
-                if nxt is None:
-                    return
-                pc = nxt
-                continue
-            if cls in (4, 7):
-                self.alu(st, pc)
-            elif cls == 1:
-                self.ldx(st, pc)
-            elif cls == 3:
-                self.stx(st, pc)
-            elif cls == 2:
-                self.st(st, pc)
-            elif c == 0x18:
-                self.ld_imm64(st, pc)
-                pc += 2
-                continue
-            else:
-                self.giveup(f"opcode {c:#x}")
-            pc += 1
+            st.depth += 1
+            pc = self.step(pc, st, stack)
+            if pc < 0:
+                self.path_done(st)
+                return
+
+    def step(self, pc, st, stack):
+        """Execute one instruction on ``st``: the next pc, or -1 where the path ends (exit)."""
+        c = self.code[pc]
+        cls = c & 7
+        if cls in (5, 6):
+            self.jmps += 1
+            op = c & 0xF0
+            if op == 0x90:                                  # exit
+                self.read_reg(st, pc, 0)
+                return -1
+            if op == 0x80:
+                if self.src[pc] != 0:
+                    self.giveup("BPF-to-BPF calls are not modelled by xdplab's verifier")
+                self.call(st, pc)
+                return pc + 1
+            if op == 0x00:
+                return pc + 1 + (self.imm[pc] if cls == 6 else self.off[pc])
+            nxt = self.cond_jmp(st, pc, stack)
+            return -1 if nxt is None else nxt
+        if cls in (4, 7):
+            self.alu(st, pc)
+        elif cls == 1:
+            self.ldx(st, pc)
+        elif cls == 3:
+            self.stx(st, pc)
+        elif cls == 2:
+            self.st(st, pc)
+        elif c == 0x18:
+            self.ld_imm64(st, pc)
+            return pc + 2
+        else:
+            self.giveup(f"opcode {c:#x}")
+        return pc + 1
 
     # -------------------------------------------------------------- pruning, loops
     def is_state_visited(self, pc, st):
+        """6.1 ``is_state_visited``: the states kept at ``pc`` (a list per instruction, as the
+        kernel's ``explored_states``) prune ``st`` when one whose walk is finished covers it
+        (``states_equal``); one still being explored (``branches`` > 0: an ancestor on this path)
+        that equals it is an infinite loop.  Which states are kept follows the kernel's
+        heuristics (a new state after 2 jumps and 8 instructions, inside a loop after 20 jumps
+        or 100 instructions; a state that missed more than ``3 * hits + 3`` times is dropped),
+        so that the list stays short and a loop's turns are not compared with each other."""
         live = self.live[pc]
         k = st.key(live)
-        # 6.1 is_state_visited: an equal state still being explored (an ancestor on this path)
-        # is an infinite loop; the kernel only keeps states where its heuristics store them
-        a = st.anc if st.anc is not None and (st.anc[5] >> pc) & 1 else None
-        looping = False
-        while a is not None:
-            apc, akey, aunsure, kept, a, _m = a
-            if apc == pc and kept:
-                looping = True
-                if akey == k and not st.unsure and not aunsure and (not self._wide(st) or not self.can_exit[pc]):
+        lst = self.vstates.get(pc)
+        if lst is None:
+            lst = self.vstates[pc] = []
+        add = self.jmps - self.prev_jmps >= 2 and self.steps - self.prev_insns >= 8
+        i = 0
+        while i < len(lst):
+            e = lst[i]
+            if e.branches > 0:
+                # (a value whose bounds may be wider than the kernel's may differ there from turn
+                # to turn; one no later instruction reads cannot make the loop end)
+                if (e.key == k and not st.unsure and not e.unsure
+                        and (not self._wide(st, live) or not self.can_exit[pc])):
                     raise _Reject(pc, [f"infinite loop detected at insn {pc}"],
                                   "the loop comes back to this instruction with every register and stack "
                                   "slot as it was: nothing it does can ever make it stop")
-        seen = self.visited.setdefault(pc, set())
-        if k in seen and not self._on_path(st, pc, k):
-            return True
-        shape = (tuple(r.t for r in st.regs[:10]), k[1], k[3])
-        olds = self.vstates.setdefault((pc, shape), [])
-        for old in olds:
-            if _covers(old, st, live) and not self._on_path(st, pc, old[4]):
+                if self.jmps - self.prev_jmps < 20 and self.steps - self.prev_insns < 100:
+                    add = False
+            elif e.key == k or _covers(e, st, live):
+                e.hit += 1
                 return True
-        if len(seen) >= MAX_STATES_PER_INSN:
-            self.endless(st, pc)
-            self.giveup(f"insn {pc} reached in {len(seen)} different states (a loop the lab does not walk to "
-                        f"its end; the kernel walks up to 1M instructions)")
-        add = self.jmps - self.prev_jmps >= 2 and self.steps - self.prev_insns >= 8
-        if looping and self.jmps - self.prev_jmps < 20 and self.steps - self.prev_insns < 100:
-            add = False
+            if add:
+                e.miss += 1
+            if e.miss > e.hit * 3 + 3:
+                del lst[i]
+                continue
+            i += 1
         if add:
             self.prev_jmps, self.prev_insns = self.jmps, self.steps
-        seen.add(k)
-        olds.append((list(st.regs), dict(st.stk), dict(st.spill), st.alloc, k))
-        st.anc = (pc, k, st.unsure, add, st.anc, (st.anc[5] if st.anc is not None else 0) | (1 << pc))
+            e = _Entry(list(st.regs), dict(st.stk), dict(st.spill), st.alloc, k, st.unsure, st.parent)
+            st.parent = e
+            lst.append(e)
         return False
+
+    @staticmethod
+    def path_done(st):
+        """update_branch_counts: the path ended (exit or pruned); a kept state whose every branch
+        ended is finished and may prune later paths."""
+        e = st.parent
+        while e is not None:
+            e.branches -= 1
+            if e.branches:
+                break
+            e = e.parent
+
+    # -------------------------------------------------------------- long loops
+    def loop_visit(self, pc, st, stack):
+        """Remember the state at a loop head (the target of a back-edge) on this path, the last
+        three turns; from the 4th turn on (then the 8th, 16th, ...) try :meth:`fast_forward`."""
+        rec = st.loops.get(pc) if st.loops else None
+        cnt, samples = rec if rec is not None else (0, ())
+        snap = _Snap(list(st.regs), dict(st.stk), dict(st.spill), st.alloc, st.depth, st.hist)
+        samples = (samples + (snap,))[-3:]
+        cnt += 1
+        d = dict(st.loops) if st.loops else {}
+        d[pc] = (cnt, samples)
+        st.loops = d
+        if cnt >= 4 and cnt & (cnt - 1) == 0 and not st.unsure:
+            self.fast_forward(pc, st, stack, samples)
+
+    def fast_forward(self, head, st, stack, samples):
+        """A loop whose turns repeat the same instructions, with registers and spilled values that
+        change by the same amount each turn (a counter, a packet pointer moved by a constant,
+        bounds a compare with the counter refines), is walked by the kernel turn by turn until
+        something changes: a compare goes the other way, an access leaves its range, or the
+        1M processed instructions (``BPF_COMPLEXITY_LIMIT_INSNS``) or 8192 pending branches
+        (``BPF_COMPLEXITY_LIMIT_JMP_SEQ``) run out.  Where the lab's budget does not cover that
+        walk, the turns are computed instead of walked: one turn is walked from the state
+        extrapolated to turn ``j`` (a search over ``j``) to find the first turn that differs.
+        Only turns whose every decision is a monotone function of the changing values qualify
+        (see ``_turn_rules``); equality tests on a changing constant are solved exactly.
+        Either the kernel's limit is reached first (reject, with its message), or the walk
+        continues from the first different turn; the branches the skipped turns left for later
+        are not walked, so the program is then at best 'unsure' (accepted)."""
+        a, b, c = samples
+        period = c.depth - b.depth
+        if period <= 0 or b.depth - a.depth != period or a.alloc != c.alloc:
+            return
+        seg = _segment(c.hist, period)
+        if seg is None or seg != _segment(b.hist, period) or seg[0] != head:
+            return
+        if not (a.stk == b.stk == c.stk) or not (set(a.spill) == set(b.spill) == set(c.spill)):
+            return
+        if not (_id_pattern(a) == _id_pattern(b) == _id_pattern(c)):
+            return
+        live = self.live[head]
+        slots = [("r", i) for i in range(10) if (live >> i) & 1] + [("s", k) for k in sorted(c.spill)]
+        deltas = {}
+        bad = set()
+        for sl in slots:
+            ra, rb, rc = (_slot(x, sl) for x in (a, b, c))
+            dl = _affine(ra, rb, rc)
+            if dl is None:
+                if sl[0] != "r" or ra.t != SCALAR or rb.t != SCALAR or rc.t != SCALAR:
+                    return
+                bad.add(sl[1])
+            elif any(dl):
+                deltas[sl] = dl
+        if not deltas:
+            return                              # the same state every turn: left to is_state_visited
+        bad_at = self._dont_care(seg, bad)
+        if bad_at is None:
+            return
+        cap = 1 << 40
+        for sl, dl in deltas.items():
+            cap = min(cap, _cross_cap(_slot(c, sl), dl))
+        # one turn walked from each sample, recording every instruction's registers
+        recs = []
+        for x in (a, b, c):
+            rec = []
+            r = self.probe(head, x, period, rec, seg)
+            if r is None or r[0] != seg:
+                return
+            recs.append(rec)
+        pushes, forks = r[2], r[3]
+        rule_cap = self._turn_rules(seg, recs, bad_at)
+        if rule_cap is None:
+            return
+        cap = min(cap, rule_cap)
+        need = max(1, -(-(BPF_COMPLEXITY_LIMIT_INSNS + 1 - st.depth) // period))
+        seq = len(stack) + self.vstack
+        need_seq = (BPF_COMPLEXITY_LIMIT_JMP_SEQ - seq) // pushes + 1 if pushes else 1 << 62
+        lim = min(cap, need, need_seq)
+
+        keep = live & ~sum(1 << i for i in bad)
+
+        def same_turn(j):
+            x = _extrapolate(c, deltas, j, bad)
+            if x is None:
+                return False
+            r = self.probe(head, x, period, seg=seg)
+            if r is None or r[0] != seg:
+                return False
+            y = _extrapolate(c, deltas, j + 1, bad)
+            return y is not None and _same_state(r[1], y, keep)
+        if not same_turn(0):
+            return
+        lo, hi, j = 0, None, 1                  # turns 0..lo behave the same; hi: first that may not
+        while j < lim:
+            if same_turn(j):
+                lo, j = j, j * 2
+            else:
+                hi = j
+                break
+        if hi is None:
+            hi = lim
+            if lo < lim - 1 and same_turn(lim - 1):
+                lo = lim - 1
+        while hi - lo > 1:
+            m = (lo + hi) // 2
+            if same_turn(m):
+                lo = m
+            else:
+                hi = m
+        jstar = lo + 1                          # turns that repeat, from the current one
+        if jstar >= need_seq and need_seq <= need and need_seq <= cap:
+            self.reject(st, head, f"The sequence of {BPF_COMPLEXITY_LIMIT_JMP_SEQ + 1} jumps is too complex.",
+                        hint=f"each turn of this loop leaves {pushes} branch(es) for later (a compare the "
+                             f"verifier cannot decide); after {need_seq} turns the kernel holds more than "
+                             f"{BPF_COMPLEXITY_LIMIT_JMP_SEQ} of them: bound the loop with a smaller constant")
+        if jstar >= need and need <= cap:
+            self.reject(st, head, "BPF program is too large. Processed 1000001 insn",
+                        hint=f"this loop repeats the same {period} instructions with a counter that the "
+                             f"verifier sees grow without reaching its bound: it walks every turn and stops "
+                             f"after a million instructions; bound the loop with a constant the verifier "
+                             f"can see (e.g. `for (i = 0; i < 64 && i < n; i++)`)")
+        if jstar * period * 3 < MAX_STEPS - self.steps:
+            return                              # cheap enough: walk it turn by turn, as the kernel does
+        x = _extrapolate(c, deltas, jstar, bad)
+        if x is None:
+            return
+        st.regs, st.stk, st.spill = x.regs, x.stk, x.spill
+        if bad:
+            st.unsure = True                    # values the turns computed but no decision read
+        st.depth += jstar * period
+        if not self.vstack:
+            self.vbase = len(stack)
+        self.vstack += jstar * pushes
+        self.skipped.append((head, jstar, jstar * forks, jstar * period, bool(bad)))
+        d = dict(st.loops)
+        d[head] = (d[head][0], ())
+        st.loops = d
+
+    def probe(self, head, snap, n, rec=None, seg=None):
+        """Walk one turn of the loop at ``head`` from ``snap`` (copied), along ``seg`` where a
+        branch goes both ways (the turn the walk took): (pcs, end state, branches left for
+        later), or None if it did not come back to ``head`` within ``n`` instructions without an
+        error.  No state is kept or pruned; ``rec`` gets each instruction's registers."""
+        s = St()
+        s.regs, s.stk, s.spill, s.alloc = list(snap.regs), dict(snap.stk), dict(snap.spill), snap.alloc
+        s.unsure, s.hist, s.parent, s.depth, s.loops = False, None, None, 0, None
+        saved = self.cur, self.jmps, self.id_gen
+        junk = []
+        pcs = []
+        forks = 0
+        pc = head
+        try:
+            while True:
+                if rec is not None:
+                    rec.append(list(s.regs))
+                pcs.append(pc)
+                n_before = len(junk)
+                pc = self.step(pc, s, junk)
+                forks += len(junk) - n_before
+                want = seg[len(pcs)] if len(pcs) < len(seg) else head
+                if pc != want and junk and junk[-1][0] == want:
+                    pc, s = junk.pop()          # the walk followed the branch it left for later
+                if pc < 0 or len(pcs) > n or s.unsure:
+                    return None
+                if pc == head:
+                    return pcs, s, len(junk), forks
+        except (_Reject, _GiveUp):
+            return None
+        finally:
+            self.cur, self.jmps, self.id_gen = saved
+
+    def _dont_care(self, seg, bad):
+        """The registers (per instruction of the turn) holding values that change from turn to
+        turn in no straight line but that no decision of the turn reads (a checksum or hash
+        being computed): they may only flow into each other.  None if one reaches a compare,
+        an address, a store, a helper or pointer arithmetic, or is still needed at the end."""
+        bad = set(bad)
+        start = set(bad)
+        out = []
+        for pc in seg:
+            out.append(frozenset(bad))
+            if not bad:
+                continue
+            c = self.code[pc]
+            cls, op, x = c & 7, c & 0xF0, c & 8
+            d, s_ = self.dst[pc], self.src[pc]
+            if cls in (4, 7):
+                if op == 0xB0:
+                    if x and s_ in bad:
+                        bad.add(d)
+                    else:
+                        bad.discard(d)
+                elif d in bad or (x and s_ in bad):
+                    bad.add(d)
+            elif cls in (5, 6):
+                if op == 0x80:
+                    if bad & {1, 2, 3, 4, 5}:
+                        return None
+                    bad -= {0, 1, 2, 3, 4, 5}
+                elif op not in (0x00, 0x90) and (d in bad or (x and s_ in bad)):
+                    return None
+            elif cls == 1:
+                if s_ in bad:
+                    return None
+                bad.discard(d)
+            elif cls in (2, 3):
+                if d in bad or (cls == 3 and s_ in bad):
+                    return None
+            elif c == 0x18:
+                bad.discard(d)
+        live = self.live[seg[0]]
+        if not {r for r in bad if (live >> r) & 1} <= start:
+            return None
+        return out
+
+    def _turn_rules(self, seg, recs, bad_at):
+        """Every instruction of the turn whose operands change from turn to turn must decide
+        monotonically in them: adds/subtracts/moves of constants and fixed-offset pointers,
+        range compares, packet and map value accesses through a pointer moved by a constant,
+        ==/!= between constants (solved: the turn where they become equal caps the result).
+        Anything else with a changing operand (other ALU ops, calls, stack pointers, bit tests,
+        32-bit compares of ranges): None (not fast-forwarded).  Returns the cap on turns."""
+        cap = 1 << 40
+        for i, pc in enumerate(seg):
+            c = self.code[pc]
+            cls, op, x = c & 7, c & 0xF0, c & 8
+            d, s_ = self.dst[pc], self.src[pc]
+            if cls in (4, 7):
+                ops = (d, s_) if x and op != 0xB0 else ((s_,) if x else (d,)) if op == 0xB0 else (d,)
+            elif cls in (5, 6):
+                if op in (0x00, 0x90):
+                    continue
+                if op == 0x80:
+                    ops = (1, 2, 3, 4, 5)
+                else:
+                    ops = (d, s_) if x else (d,)
+            elif cls == 1:
+                ops = (s_,)
+            elif cls == 3:
+                ops = (d, s_) if (c & 0xE0) != 0xC0 else (d, s_, 0)
+            elif cls == 2:
+                ops = (d,)
+            else:
+                continue
+            if bad_at[i] and cls in (4, 7) and (d in bad_at[i] or (x and s_ in bad_at[i])):
+                if any(rec[i][r].is_ptr() for rec in recs for r in ops):
+                    return None                 # pointer arithmetic with such a value
+                continue                        # computes one of the values no decision reads
+            ops = tuple(r for r in ops if r not in bad_at[i])
+            samples = [[rec[i][r] for rec in recs] for r in ops]
+            dls = [_affine(*sm) for sm in samples]
+            if any(dl is None for dl in dls):
+                return None
+            moving = [k for k, dl in enumerate(dls) if any(dl)]
+            if not moving:
+                continue
+            for k in moving:
+                cap = min(cap, _cross_cap(samples[k][2], dls[k]))
+            rs = [sm[2] for sm in samples]      # the current turn's operands
+            if cls in (4, 7):
+                if op in (0xB0, 0x80):                  # mov, neg
+                    continue
+                if op in (0x60, 0x70, 0xC0) and not x:  # shifts by a constant
+                    if op != 0x60 and any(dls[0][6] % (1 << (self.imm[pc] & 63)) for _ in (0,)):
+                        return None                     # >> of a value that moves by other than 2**k
+                    continue
+                if op not in (0x00, 0x10, 0x20, 0xA0):
+                    return None
+                if op in (0x20, 0xA0) and not (len(rs) == 2 and any(_unbounded(r) for r in rs)):
+                    return None                         # * or ^ with an unknown: an unknown
+                for k in moving:
+                    r = rs[k]
+                    other = rs[1 - k] if len(rs) == 2 else None
+                    if r.t == SCALAR and not r.const and not (other is not None and other.t == SCALAR
+                                                              and (_unbounded(other) or _range_tnum(other)
+                                                                   and all(_range_tnum(q) for q in samples[k]))):
+                        return None
+                    if r.is_ptr() and dls[k][2:] != (0,) * (len(dls[k]) - 2):
+                        return None             # a pointer whose variable part moves
+                continue
+            if cls in (5, 6):
+                if op == 0x80:
+                    return None
+                if any(r.is_ptr() for r in rs):
+                    if any(r.t in (PKT, META) and (r.rng < 0) != (sm[0].rng < 0)
+                           for r, sm in zip(rs, samples)):
+                        return None
+                    continue
+                j32 = cls == 6
+                allconst = all(r.const for r in rs)
+                if op in (0x10, 0x50):
+                    if allconst:
+                        va = samples[0][2].tv
+                        da = _s64(samples[0][2].tv - samples[0][1].tv)
+                        if x:
+                            vb, db = samples[1][2].tv, _s64(samples[1][2].tv - samples[1][1].tv)
+                        else:
+                            vb, db = self.imm[pc] & U64, 0
+                        cap = min(cap, _eq_turn(va - vb, da - db, 1 << 32 if j32 else 1 << 64))
+                        continue
+                    if op == 0x10 and not rs[0].const:
+                        continue                # == on a range: never decided taken
+                    if x and rs[0].const and not rs[1].const:
+                        continue                # not decided in 6.1 (only a constant src is)
+                    return None
+                if op in (0x20, 0x30, 0xA0, 0xB0, 0x60, 0x70, 0xC0, 0xD0):
+                    if j32 and not allconst:
+                        return None
+                    continue
+                return None
+            # loads and stores: a moving base must be a packet or map value pointer moved by a
+            # constant; a moving stored value is fine (spilled values are compared per turn)
+            base = 0
+            if cls == 3 and (c & 0xE0) == 0xC0:
+                return None                     # atomics
+            if base in moving:
+                r = rs[0]
+                if r.t not in (PKT, META, MV) or dls[0][2:] != (0,) * (len(dls[0]) - 2):
+                    return None
+        return cap
 
     def endless(self, st, pc):
         """The walk is going round a loop no path out of which reaches an exit, on a path the kernel
@@ -701,19 +1075,9 @@ class Verifier:
                           "until it has processed a million instructions")
 
     @staticmethod
-    def _on_path(st, pc, k):
-        a = st.anc
-        if a is None or not (a[5] >> pc) & 1:
-            return False
-        while a is not None:
-            if a[0] == pc and a[1] == k:
-                return True
-            a = a[4]
-        return False
-
-    @staticmethod
-    def _wide(st):
-        return any(r.wide for r in st.regs) or any(r.wide for r in st.spill.values())
+    def _wide(st, live=0x7FF):
+        return any(r.wide for i, r in enumerate(st.regs) if (live >> i) & 1) or \
+            any(r.wide for r in st.spill.values())
 
     # -------------------------------------------------------------- ALU
     def alu(self, st, pc):
@@ -1415,6 +1779,12 @@ class Verifier:
         if not x and imm == 0 and op in (0x10, 0x50) and dr.t == MVN and not j32:
             self.mark_ptr_or_null(st, dr.id, is_null=(op == 0x50))
             self.mark_ptr_or_null(other, dr.id, is_null=(op == 0x10))
+        if stack is self.stack and len(stack) + self.vstack >= BPF_COMPLEXITY_LIMIT_JMP_SEQ:
+            self.reject(st, pc, f"The sequence of {len(stack) + self.vstack + 1} jumps is too complex.",
+                        hint="the verifier holds every branch it has not walked yet; a loop whose compare it "
+                             "cannot decide leaves one per turn: bound the loop with a smaller constant")
+        if other.parent is not None:
+            other.parent.branches += 1
         stack.append((tgt, other))
         return pc + 1
 
@@ -1568,6 +1938,137 @@ _ARG_HINT = {
 }
 
 
+# ------------------------------------------------------------------------------ long loops
+class _Snap:
+    """A state at a loop head (regs, stack, spills, alloc, path depth and history)."""
+    __slots__ = ("regs", "stk", "spill", "alloc", "depth", "hist")
+
+    def __init__(self, regs, stk, spill, alloc, depth=0, hist=None):
+        self.regs, self.stk, self.spill, self.alloc, self.depth, self.hist = regs, stk, spill, alloc, depth, hist
+
+    key = St.key
+
+
+def _segment(hist, n):
+    """The last ``n`` instructions of a path history, oldest first (None if shorter)."""
+    out = []
+    while hist is not None and len(out) < n:
+        out.append(hist[0])
+        hist = hist[1]
+    if len(out) < n:
+        return None
+    out.reverse()
+    return out
+
+
+def _slot(x, sl):
+    return x.regs[sl[1]] if sl[0] == "r" else x.spill[sl[1]]
+
+
+def _id_pattern(x):
+    ids = {}
+    out = []
+    for r in list(x.regs[:10]) + [x.spill[k] for k in sorted(x.spill)]:
+        out.append(ids.setdefault(r.id, len(ids)) if r.id else 0)
+    return tuple(out)
+
+
+_AFF = ("off", "rng", "umin", "umax", "smin", "smax", "tv")
+
+
+def _affine(ra, rb, rc):
+    """The per-turn change of each numeric field (off, rng, umin, umax, smin, smax, tv) of a
+    value seen in three turns, if it is the same both times and the rest is unchanged; else None."""
+    if not (ra.t == rb.t == rc.t) or ra.m != rc.m or rb.m != rc.m or ra.wide != rc.wide or rb.wide != rc.wide:
+        return None
+    if (ra.tm != rb.tm or rb.tm != rc.tm) and not (ra.t == SCALAR and all(_range_tnum(r) for r in (ra, rb, rc))):
+        return None
+    out = []
+    for f in _AFF:
+        x, y, z = getattr(ra, f), getattr(rb, f), getattr(rc, f)
+        if f == "tv" and ra.tm:
+            if x != z or y != z:
+                if not _range_tnum(rc):
+                    return None
+            out.append(0)
+            continue
+        if y - x != z - y:
+            return None
+        out.append(z - y)
+    return tuple(out)
+
+
+def _range_tnum(r):
+    """A non-constant scalar whose tnum is what its unsigned bounds give (tnum_range), as after
+    reg_bounds_sync of a sum of loaded bytes: moved with its bounds when it is extrapolated."""
+    return r.tm != 0 and (r.tv, r.tm) == t_range(r.umin, r.umax)
+
+
+def _cross_cap(r, dl):
+    """Turns before a moving field crosses a boundary where the arithmetic on it stops being
+    the same line (a 32-bit value wrapping at 2**32, a 64-bit one crossing the sign at 2**63):
+    past it decisions on the value need not be monotone."""
+    cap = 1 << 40
+    for f, d in zip(_AFF, dl):
+        if not d:
+            continue
+        v = getattr(r, f)
+        block = 1 << 32 if 0 <= v < 1 << 32 and abs(d) < 1 << 32 else 1 << 63
+        if d > 0:
+            j = -(-((v // block + 1) * block - v) // d)
+        else:
+            j = -(-(v - (v // block) * block + 1) // -d)
+        cap = min(cap, j)
+    return cap
+
+
+def _extrapolate(c, deltas, j, bad=()):
+    """The state ``j`` turns after ``c``, each moving field moved ``j`` times its change (the
+    values no decision reads: unknown); None if a value would leave its range."""
+    regs = list(c.regs)
+    spill = dict(c.spill)
+    for i in bad:
+        regs[i] = unknown(wide=True)
+    for sl, dl in deltas.items():
+        r = _slot(c, sl)
+        kw = {f: getattr(r, f) + j * d for f, d in zip(_AFF, dl) if d}
+        n = r.replace(**kw)
+        if n.t == SCALAR and n.tm and _range_tnum(r):
+            n.tv, n.tm = t_range(n.umin, n.umax) if 0 <= n.umin <= n.umax <= U64 else (0, U64)
+        if not (0 <= n.umin <= n.umax <= U64 and S64_MIN <= n.smin <= n.smax <= S64_MAX and 0 <= n.tv <= U64):
+            return None
+        if n.t == SCALAR and n.const and not (n.umin == n.umax == n.tv and n.smin == n.smax == _s64(n.tv)):
+            return None
+        if n.is_ptr() and (abs(n.off) >= BPF_MAX_VAR_OFF or (n.rng < 0) != (r.rng < 0)):
+            return None
+        if sl[0] == "r":
+            regs[sl[1]] = n
+        else:
+            spill[sl[1]] = n
+    return _Snap(regs, dict(c.stk), spill, c.alloc)
+
+
+def _same_state(s, y, live):
+    if s.key(live) != y.key(live):
+        return False
+    return all(s.regs[i].wide == y.regs[i].wide for i in range(10) if (live >> i) & 1)
+
+
+def _eq_turn(diff0, dd, mod):
+    """The first turn j >= 1 where diff0 + j*dd == 0 (mod ``mod``): where == between two moving
+    constants changes its answer."""
+    dd %= mod
+    t = (-diff0) % mod
+    if dd == 0:
+        return 1 << 40
+    g = math.gcd(dd, mod)
+    if t % g:
+        return 1 << 40
+    m = mod // g
+    j = (t // g) * pow(dd // g, -1, m) % m
+    return j or m
+
+
 def _reg_covers(o, n, idmap):
     """regsafe: every value ``n`` may hold, ``o`` may hold too, and pointers are the same pointer."""
     if o.t == NOT_INIT:
@@ -1595,8 +2096,8 @@ def _reg_covers(o, n, idmap):
 
 
 def _covers(old, st, live):
-    """states_equal: the stored state ``old`` (regs, stack, spills, alloc) covers ``st``."""
-    oregs, ostk, ospill, oalloc, _k = old
+    """states_equal: the kept state ``old`` (regs, stack, spills, alloc) covers ``st``."""
+    oregs, ostk, ospill, oalloc = old.regs, old.stk, old.spill, old.alloc
     if oalloc > st.alloc:
         return False
     idmap = {}
@@ -1775,6 +2276,16 @@ def verify_program(prog, maps, raise_on_reject: bool = True) -> VerifierResult:
     gc.disable()                # the walk allocates many small objects and no cycles
     try:
         v.run()
+        # turns computed instead of walked: complete when they forked nowhere, computed every
+        # value, and the kernel's count stays clear of its 1M limit
+        insns = v.steps + sum(x[3] for x in v.skipped)
+        for head, turns, forks, _n, lossy in v.skipped:
+            if forks or lossy or insns > BPF_COMPLEXITY_LIMIT_INSNS * 9 // 10:
+                why = (f"{forks} branches they left were not walked" if forks else
+                       "values they computed but never compared were not tracked" if lossy else
+                       f"about {insns} instructions in all, near the kernel's 1M limit")
+                return VerifierResult("unsure", reason=f"the loop at insn {head}: {turns} turns computed instead "
+                                      f"of walked ({why})", steps=v.steps, seconds=time.perf_counter() - t0)
         return VerifierResult("accept", steps=v.steps, seconds=time.perf_counter() - t0)
     except _GiveUp as g:
         return VerifierResult("unsure", reason=str(g), steps=v.steps, seconds=time.perf_counter() - t0)

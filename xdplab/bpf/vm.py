@@ -475,6 +475,53 @@ def _fib_dev(c, ifindex):
 
 
 @kernel
+def _xdp_check_mtu(bs, mem, xdp, env, pc, stack_top):
+    """bpf_xdp_check_mtu (net/core/filter.c, 6.1): the device (ifindex 0: the one the packet came
+    in on) from the object's device table (obj.fib: the loopback of BPF_PROG_TEST_RUN is
+    ifindex 1, MTU 65536); the length checked is data_end - data (or *mtu_len + the 14-byte
+    Ethernet header when *mtu_len is set) plus len_diff, against MTU + 14; *mtu_len gets the MTU.
+    Returns 0 (BPF_MTU_CHK_RET_SUCCESS), 1 (BPF_MTU_CHK_RET_FRAG_NEEDED), -EINVAL for any flag,
+    -ENODEV for an unknown device (6.1 leaves *mtu_len as it was on those two)."""
+    r = bs.ctl
+    p = r[3]
+    o = _resolve(bs.maps, xdp, env, p, np.int64(4), np.int64(1), pc, np.int64(4 | (1 << 8) | (3 << 12)), stack_top)
+    if o < 0:
+        return 0
+    if r[5] != 0:
+        return -22                                        # -EINVAL: no flags for XDP
+    ifindex = r[2] & M32
+    if ifindex == 0:
+        ifindex = xdp[XB_INGRESS_IFINDEX]
+    d = _fib_dev(bs.ctl, ifindex)
+    if d < 0:
+        return -19                                        # -ENODEV
+    mtu = bs.ctl[d + 2]                                   # DEV_MTU
+    pkt = (p >> PTR_SHIFT) == K_PKT
+    page = xdp[XB_PAGE]
+    cur = np.int64(0)
+    for i in range(4):
+        b = np.int64(mem[page, o + i]) if pkt else np.int64(bs.umem[o + i])
+        cur |= b << (8 * i)
+    ln = xdp[XB_DATA_END] - xdp[XB_DATA]
+    if cur != 0:
+        ln = cur + 14
+    diff = r[4] & M32
+    if diff >= 0x80000000:
+        diff -= 0x100000000                               # s32 len_diff
+    ret = 0
+    if ln + diff > mtu + 14:
+        ret = 1                                           # BPF_MTU_CHK_RET_FRAG_NEEDED
+    for i in range(4):
+        if pkt:
+            mem[page, o + i] = (mtu >> (8 * i)) & 0xFF
+        else:
+            bs.umem[o + i] = (mtu >> (8 * i)) & 0xFF
+    if pkt:
+        bs.ctl[CTL_PKT_WR] |= pkt_lines(o, np.int64(4))
+    return ret
+
+
+@kernel
 def _fib_lookup(bs, mem, xdp, env, pc, stack_top):
     """bpf_fib_lookup(ctx, params, plen, flags) for XDP (bpf_xdp_fib_lookup, 6.1) against the
     object's routes, neighbours and devices (xdplab.bpf.fib, in ctl from CTL_FIB)."""
@@ -721,7 +768,24 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
             return 0
         if not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[1], n, np.int64(0), pc, n | (1 << 12), stack_top):
             return 0
-        return bpf_trace_printk(bs, mem, xdp, env, n, stack_top)
+        return bpf_trace_printk(bs, mem, xdp, env, n, stack_top, np.int64(3), np.int64(-1))
+    if fid == 177:                              # bpf_trace_vprintk(fmt, fmt_size, data, data_len)
+        n = r[2] & M32
+        dl = r[4] & M32
+        if n == 0 or n > 512:
+            _fault(env, np.int64(FAULT_HELPER_MEM), pc, r[1], n | (1 << 12), fid)
+            return 0
+        if not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[1], n, np.int64(0), pc, n | (1 << 12), stack_top):
+            return 0
+        if (dl & 7) != 0 or dl > 96 or (dl != 0 and r[3] == 0):     # MAX_BPRINTF_VARARGS * 8
+            return -22
+        if dl != 0 and not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[3], dl, np.int64(512), pc, dl | (3 << 12), stack_top):
+            return 0
+        return bpf_trace_printk(bs, mem, xdp, env, n, stack_top, dl >> 3, np.int64(SCRATCH_OFF + 512))
+    if fid == 42:                               # bpf_get_numa_node_id: the board has one node
+        return 0
+    if fid == 163:                              # bpf_check_mtu(ctx, ifindex, *mtu_len, len_diff, flags)
+        return _xdp_check_mtu(bs, mem, xdp, env, pc, stack_top)
     _fault(env, np.int64(FAULT_BAD_HELPER), pc, fid, np.int64(0), np.int64(0))
     return 0
 

@@ -2,7 +2,7 @@
 /* A router in the style of the kernel's xdp_fwd sample: bpf_fib_lookup on the IPv4 or
  * IPv6 destination; on success rewrite the MACs, decrement the TTL / hop limit (with the
  * IPv4 checksum update) and bpf_redirect to the egress device.  The lookup's return code
- * and outputs go to `last`.  A second program calls bpf_check_mtu, which xdplab does not
+ * and outputs go to `last`.  A second program calls bpf_jiffies64, which xdplab does not
  * have: it alone is refused, the router loads.
  */
 #include <linux/bpf.h>
@@ -104,13 +104,9 @@ int xdp_router(struct xdp_md *ctx)
 }
 
 SEC("xdp")
-int xdp_mtu_check(struct xdp_md *ctx)
+int xdp_jiffies(struct xdp_md *ctx)
 {
-	__u32 mtu = 0;
-
-	if (bpf_check_mtu(ctx, 0, &mtu, 0, 0))
-		return XDP_DROP;
-	return XDP_PASS;
+	return bpf_jiffies64() & 1 ? XDP_DROP : XDP_PASS;
 }
 
 char _license[] SEC("license") = "GPL";
