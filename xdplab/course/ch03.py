@@ -21,7 +21,7 @@ from .. import _layout as L
 from ..board import Board
 from ..cost import OPS
 from ..sanitizer import SanitizerError
-from .checks import (Exercise, Snap, _Fail, _Unfinished, _compare, _describe_exc, _diff, _raise_if_unfinished,
+from .checks import (_census_then_stop, _checked_reference, Exercise, Snap, _Fail, _Unfinished, _compare, _describe_exc, _diff, _raise_if_unfinished,
                      _snapshot)
 
 __all__ = ["EXERCISES"]
@@ -143,19 +143,7 @@ def _run(sc, overrides, fn=None):
         s.run_ops = {name: int(b.state.r[L.R_OP_COUNT + i] - f0[i]) for i, (name, _) in enumerate(OPS)}
         s.extra["devices"] = _dev_snapshot(b)
         s.extra["devmap_xmit"] = _xmit_summary(b)
-        s.phase = "after traffic"
-        try:
-            b.check_pages()
-        except AssertionError as e:
-            s.pages_problem = str(e)
-        s.phase = "ip link set dev veth0 down; ip link set dev eth0 down"
-        try:
-            if teardown is not None:
-                teardown(b)
-            b.stop()
-        except SanitizerError as e:
-            _raise_if_unfinished(e)
-            s.leak = e
+        _census_then_stop(s, b, "ip link set dev veth0 down; ip link set dev eth0 down", teardown)
     except _Unfinished:
         raise
     except Exception as e:  # noqa: BLE001  (anything the learner's code raises is reported)
@@ -178,12 +166,7 @@ def _xmit_summary(b):
 
 @functools.lru_cache(maxsize=None)
 def _reference(sc):
-    s = _run(sc, {})
-    if s.exc or s.leak or s.pages_problem:
-        raise RuntimeError(f"xdplab bug: the reference driver failed its own scenario {s.label}: "
-                           f"{s.exc or s.leak or s.pages_problem}")
-    s.board = None
-    return s
+    return _checked_reference(_run(sc, {}), "the reference driver")
 
 
 # ================================================================ comparing

@@ -251,18 +251,7 @@ def _scenario(overrides, prog="drop", packets=300, rate=100_000, kind=None, stop
                 b.run(packets=packets, size=size2, rate=rate, kind=kind, max_polls=max_polls)
         _snapshot(s, b)
         s.run_ops = {name: int(b.state.r[L.R_OP_COUNT + i] - f0[i]) for i, (name, _) in enumerate(OPS)}
-        s.phase = "after traffic"
-        try:
-            b.check_pages()
-        except AssertionError as e:
-            s.pages_problem = str(e)
-        if stop:
-            s.phase = "ip link set dev eth0 down"
-            try:
-                b.stop()
-            except SanitizerError as e:
-                _raise_if_unfinished(e)
-                s.leak = e
+        _census_then_stop(s, b, "ip link set dev eth0 down" if stop else None)
     except _Unfinished:
         raise
     except Exception as e:  # noqa: BLE001  (anything the learner's code raises is reported)
@@ -280,11 +269,38 @@ def _scenario(overrides, prog="drop", packets=300, rate=100_000, kind=None, stop
 def _reference(prog="drop", packets=300, rate=100_000, kind=None, inject=None, **board_kw):
     """The same scenario with the 6.1 driver (cached: the reference never changes within a process)."""
     inj = _make_injectors(inject)[0] if inject else None
-    s = _scenario({}, prog=prog, packets=packets, rate=rate, kind=kind, injectors=inj, **board_kw)
+    return _checked_reference(_scenario({}, prog=prog, packets=packets, rate=rate, kind=kind, injectors=inj,
+                                        **board_kw), "the reference driver")
+
+
+def _census_then_stop(s, b, stop_phase, teardown=None):
+    """A scenario's end, the same for every chapter: the page census after the traffic (a problem is
+    kept in ``s.pages_problem``), then, if ``stop_phase`` names it, ``teardown(b)`` and the port's
+    stop, where the sanitizer reports what the learner's code leaked (``s.leak``)."""
+    s.phase = "after traffic"
+    try:
+        b.check_pages()
+    except AssertionError as e:
+        s.pages_problem = str(e)
+    if stop_phase is None:
+        return
+    s.phase = stop_phase
+    try:
+        if teardown is not None:
+            teardown(b)
+        b.stop()
+    except SanitizerError as e:
+        _raise_if_unfinished(e)
+        s.leak = e
+
+
+def _checked_reference(s, who):
+    """A reference run's scenario, refused loudly if the lab's own 6.1 code failed it; its board is
+    dropped (keep the counters, not the board's 16 MiB of pages)."""
     if s.exc or s.leak or s.pages_problem:
-        raise RuntimeError(f"xdplab bug: the reference driver failed its own scenario {s.label}: "
+        raise RuntimeError(f"xdplab bug: {who} failed its own scenario {s.label}: "
                            f"{s.exc or s.leak or s.pages_problem}")
-    s.board = None          # keep the counters, not the board's 16 MiB of pages
+    s.board = None
     return s
 
 

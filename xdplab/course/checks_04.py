@@ -21,7 +21,7 @@ from .. import _layout as L
 from ..board import Board, XdplabError
 from ..cost import OPS
 from ..sanitizer import SanitizerError
-from .checks import (EXERCISES, Exercise, Snap, _compare, _describe_exc, _diff, _Fail, _raise_if_unfinished,
+from .checks import (_census_then_stop, _checked_reference, EXERCISES, Exercise, Snap, _compare, _describe_exc, _diff, _Fail, _raise_if_unfinished,
                      _snapshot, _Unfinished)
 
 __all__ = ["CHECKERS_04", "RPS_RUN"]
@@ -96,17 +96,7 @@ def _run(sc, overrides, fn=None):
             "kthread": _kthread_summary(b),
             "ring": [b.state.cpumap[c, CMF_RING:CMF_RING + qsize].tolist() for c in cpus],
         }
-        s.phase = "after traffic"
-        try:
-            b.check_pages()
-        except AssertionError as e:
-            s.pages_problem = str(e)
-        s.phase = "ip link set dev eth0 down (the CPUMAP's kthreads drain their rings first)"
-        try:
-            b.stop()
-        except SanitizerError as e:
-            _raise_if_unfinished(e)
-            s.leak = e
+        _census_then_stop(s, b, "ip link set dev eth0 down (the CPUMAP's kthreads drain their rings first)")
     except _Unfinished:
         raise
     except Exception as e:  # noqa: BLE001  (anything the learner's code raises is reported)
@@ -117,12 +107,7 @@ def _run(sc, overrides, fn=None):
 
 @functools.lru_cache(maxsize=None)
 def _reference(sc):
-    s = _run(sc, {})
-    if s.exc or s.leak or s.pages_problem:
-        raise RuntimeError(f"xdplab bug: the 6.1 kthread failed its own scenario {s.label}: "
-                           f"{s.exc or s.leak or s.pages_problem}")
-    s.board = None
-    return s
+    return _checked_reference(_run(sc, {}), "the 6.1 kthread")
 
 
 _CPUMAP_MEANING = {
