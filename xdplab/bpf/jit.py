@@ -59,7 +59,8 @@ from llvmlite import ir
 import llvmlite.binding as llvm
 
 from ..xdp_abi import (ENV_ERR, ENV_ERR_A, ENV_ERR_B, ENV_ERR_C, ENV_ERR_PC, ENV_HELPER_CALLS, ENV_INSN_BUDGET,
-                       ENV_INSNS, ENV_SIZE, XB_DATA, XB_DATA_END, XB_DATA_META, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX,
+                       ENV_INSNS, ENV_RI_FLAGS, ENV_RI_MAP_ID, ENV_RI_MAP_TYPE, ENV_RI_TGT_INDEX, ENV_RI_TGT_VALUE,
+                       ENV_SIZE, XDP_REDIRECT, XB_DATA, XB_DATA_END, XB_DATA_META, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX,
                        XB_PAGE, XB_RX_QUEUE_INDEX, XB_SIZE, XDP_ABORTED)
 from . import vm as _vm
 from ._jitabi import array_at
@@ -67,7 +68,7 @@ from ._pkt_range import proven_pkt_accesses
 from .maps import bpf_map_value_offset
 from .state import (CTL_FRAMES, CTL_JIT_CALLS, CTL_JIT_RUN, CTL_JIT_STACK_TOP, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME,
                     CTL_RESUME_DEPTH, CTL_TAIL_ENTRY, CTL_TAILCNT, CTL_TOUCH, EL_USED, K_CTX, K_MAPVAL, K_PKT,
-                    K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT)
+                    K_STACK, PR_JIT, PR_LEN, PR_START, PTR_SHIFT, SCRATCH_OFF)
 
 __all__ = ["bpf_prog_jit", "jit_unsupported", "jit_ir", "jit_source", "JitUnsupported", "JIT_SIG"]
 
@@ -351,7 +352,11 @@ _i32 = ir.IntType(32)
 _i64 = ir.IntType(64)
 _INT = {1: _i8, 2: _i16, 4: _i32, 8: _i64}
 _MEMINFO = ir.LiteralStructType([_i64, _i8.as_pointer(), _i8.as_pointer(), _i8.as_pointer(), _i64])
-_F_PROGS, _F_MAPS, _F_CTL, _F_UMEM = 1, 2, 5, 6          # BpfState fields (order of BpfState._fields)
+_F_PROGS, _F_MAPS, _F_ELEMS, _F_CTL, _F_UMEM = 1, 2, 3, 5, 6   # BpfState fields (order of BpfState._fields)
+_EL_NCOLS = 3                                               # bs.elems: int64[E, 3] (EL_USED, EL_NEXT, EL_LRU)
+# bpf_redirect_map's map types translated without a call: the array-like ones (a slot per index,
+# maybe empty): DEVMAP, CPUMAP, XSKMAP (DEVMAP_HASH keeps the helper call)
+_REDIRECT_INLINE_TYPES = (14, 16, 17)
 _PR_NCOLS = 4
 _MAP_NCOLS = 16
 _BPF_MAP_TYPE_PROG_ARRAY = 3
@@ -755,6 +760,8 @@ class _Translator:
             cont = self.block("call.done")
             if imm == 1:
                 self.lookup_array(cont)
+            elif imm == 51:
+                self.redirect_map_array(cont)
             # the helper takes r1..r5 from ctl (and leaves r6..r10 as they are: callee-saved)
             args = [r for r in self.regs if 1 <= r <= 5]
             self.spill(args)
@@ -843,6 +850,61 @@ class _Translator:
         v = b.or_(b.or_(_k(K_MAPVAL << PTR_SHIFT), b.shl(m, _k(32))),
                   b.shl(b.add(b.mul(idx, nc), cpu), col(_vm.MAP_VSHIFT)))
         self.setreg(0, b.select(b.icmp_signed(">=", idx, col(_vm.MAP_MAX_ENTRIES)), _k(0), v))
+        b.branch(cont)
+        b.position_at_end(slow)
+
+    def redirect_map_array(self, cont):
+        """bpf_redirect_map(map, key, flags) on a DEVMAP, CPUMAP or XSKMAP with flags 0-3, without
+        a call: what xdplab.bpf.vm._call_helper does (and leaves) for it, store for store: the key
+        in the helper scratch, the slot (NULL past max_entries or when empty), the redirect info
+        in env, r0 XDP_REDIRECT or the fallback action ``flags & 3``.  (6.1's verifier only turns
+        the helper into a direct call of the map's ``map_redirect`` op, e.g. cpu_map_redirect;
+        this is how the lab saves the simulator's own call, not a kernel feature.)  Anything
+        else (other map types, BPF_F_BROADCAST and other flags, a bad map argument) falls
+        through to the helper call."""
+        b = self.b
+        r1, r3 = self.reg(1), self.reg(3)
+        m = b.and_(r1, _k(M48))
+        c = b.and_(b.icmp_signed("==", b.ashr(r1, _k(PTR_SHIFT)), _k(_vm.K_MAP)), b.icmp_signed("<", m, self.nmaps))
+        c = b.and_(c, b.icmp_signed("==", b.and_(r3, _k(~3)), _k(0)))
+        yes, typ, slow = self.block("rm.row"), self.block("rm.fast"), self.block("rm.slow")
+        b.cbranch(c, yes, slow)
+        b.position_at_end(yes)
+        row = b.mul(m, _k(_MAP_NCOLS))
+
+        def col(cn):
+            return self.ld(self.maps, b.add(row, _k(cn)))
+        t = col(_vm.MAP_TYPE)
+        ok = b.icmp_signed("==", t, _k(_REDIRECT_INLINE_TYPES[0]))
+        for mt in _REDIRECT_INLINE_TYPES[1:]:
+            ok = b.or_(ok, b.icmp_signed("==", t, _k(mt)))
+        b.cbranch(ok, typ, slow)
+        b.position_at_end(typ)
+        key = b.and_(self.reg(2), _k(M32))
+        self.mem_store(self.um, _k(SCRATCH_OFF), 4, key)          # (_call_helper leaves it there)
+        inr, miss, hit = (self.block(n) for n in ("rm.inrange", "rm.miss", "rm.hit"))
+        b.cbranch(b.icmp_signed("<", key, col(_vm.MAP_MAX_ENTRIES)), inr, miss)
+        b.position_at_end(inr)
+        e = b.add(col(_vm.MAP_EBASE), key)
+        b.cbranch(b.icmp_signed("!=", self.ld(self.elems, b.add(b.mul(e, _k(_EL_NCOLS)), _k(EL_USED))), _k(0)),
+                  hit, miss)
+        # an index past max_entries or an empty slot: the fallback action (flags & 8 is 0 here)
+        b.position_at_end(miss)
+        self.st(self.env, ENV_RI_MAP_ID, _vm.INT_MAX)
+        self.st(self.env, ENV_RI_MAP_TYPE, 0)
+        self.st(self.env, ENV_RI_TGT_VALUE, -1)
+        self.setreg(0, b.and_(r3, _k(3)))
+        b.branch(cont)
+        b.position_at_end(hit)
+        self.st(self.env, ENV_RI_TGT_INDEX, key)
+        self.st(self.env, ENV_RI_MAP_ID, col(_vm.MAP_ID))
+        self.st(self.env, ENV_RI_MAP_TYPE, t)
+        self.st(self.env, ENV_RI_FLAGS, 0)
+        # CPUMAP: the target CPU is the key; DEVMAP/XSKMAP: the value's first u32 (the ifindex / socket)
+        vo = b.add(col(_vm.MAP_VBASE), b.shl(b.mul(key, col(_vm.MAP_NCOPIES)), col(_vm.MAP_VSHIFT)))
+        self.st(self.env, ENV_RI_TGT_VALUE,
+                b.select(b.icmp_signed("==", t, _k(16)), key, self.mem_load(self.um, vo, 4)))
+        self.setreg(0, _k(XDP_REDIRECT))
         b.branch(cont)
         b.position_at_end(slow)
 
@@ -953,6 +1015,7 @@ class _Translator:
         def field(i, j=4):
             return b.load(b.gep(payload, [_i32(0), _i32(i), _i32(j)]))
         self.ctl, self.um, self.maps, self.progs = field(_F_CTL), field(_F_UMEM), field(_F_MAPS), field(_F_PROGS)
+        self.elems = field(_F_ELEMS)
         self.nmaps = b.load(b.gep(payload, [_i32(0), _i32(_F_MAPS), _i32(5), _i32(0)]))
         self.mem = b.inttoptr(mem_a, _i8.as_pointer())
         self.cols = cols
