@@ -323,6 +323,9 @@ _PROTOS = {
     25: (("ctx", "map", "any", "mem_lax", "size_or_zero"), "int", False),  # perf_event_output
     69: (("ctx", "uninit_mem", "size", "any"), "int", False),             # fib_lookup
     130: (("map", "mem_lax", "size_or_zero", "any"), "int", False),       # ringbuf_output
+    118: ((), "int", False),                                              # jiffies64
+    195: (("map", "key", "any"), "mvn", False),                           # map_lookup_percpu_elem
+    208: ((), "int", False),                                              # ktime_get_tai_ns
 }
 # reg types each arg kind accepts (compatible_reg_types in 6.1), in the order the message lists them
 _ARG_TYPES = {
@@ -351,6 +354,7 @@ _FUNC_ONLY = {
     12: {BPF_MAP_TYPE_PROG_ARRAY},
     25: {BPF_MAP_TYPE_PERF_EVENT_ARRAY},
     130: {BPF_MAP_TYPE_RINGBUF},
+    195: {5, 6, 10},                        # PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH
     51: {BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_XSKMAP},
 }
 
