@@ -76,6 +76,9 @@ SUPPORTED_HELPERS = frozenset({
     188,  # xdp_get_buff_len
     189,  # xdp_load_bytes
     190,  # xdp_store_bytes
+    87,   # map_push_elem (QUEUE/STACK)
+    88,   # map_pop_elem
+    89,   # map_peek_elem
     118,  # jiffies64 (CONFIG_HZ=250, from the board's clock)
     195,  # map_lookup_percpu_elem
     208,  # ktime_get_tai_ns (the board's clock + a fixed wall-clock boot time)
