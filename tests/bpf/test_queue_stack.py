@@ -172,3 +172,14 @@ def test_matches_kernel(jit):
             while (v := k.pop(name)) is not None:
                 kern.append(v)
             assert obj.maps[name].values() == kern, name
+
+
+def test_cli_shows_queue_and_stack(capsys):
+    import json
+    from xdplab.bpf.cli import main
+    assert main(["bpf", "run", str(OBJ), "--json", "--packet-hex", frame(PUSH_S, 6).hex()]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert row["maps"]["s"] == [{"value": (6).to_bytes(8, "little").hex()}] and row["maps"]["q"] == []
+    obj = load_object(OBJ)
+    obj.maps["q"].push(1)
+    assert obj.maps["q"].format() == "value: 01 00 00 00 00 00 00 00\nFound 1 elements"

@@ -823,8 +823,14 @@ class Map:
                 + (f" ({extra})" if extra else "") + _HINTS.get((op, -err), ""))
 
     def format(self) -> str:
-        """Text like `bpftool map dump` (hex bytes; per-CPU values per CPU)."""
+        """Text like `bpftool map dump` (hex bytes; per-CPU values per CPU; a queue's or stack's
+        values in the order pop takes them)."""
         lines = []
+        if self.type in (22, 23):
+            vals = self.values()
+            lines += ["value: " + " ".join(f"{b:02x}" for b in v) for v in vals]
+            lines.append(f"Found {len(vals)} elements")
+            return "\n".join(lines)
         for k in self.keys():
             v = self.get(k)
             if v is None:
