@@ -113,11 +113,12 @@ def _compile(tmp_path, body):
 
 
 def test_refusals(tmp_path):
-    # check_map_func_compatibility (6.1): lookup on a queue, push on an array
+    # a lookup on a queue: its key (key_size 0) is a zero-sized read, refused first (the host kernel
+    # says the same); push on an array: check_map_func_compatibility (6.1)
     o = _compile(tmp_path, "struct { __uint(type, BPF_MAP_TYPE_QUEUE); __type(value, __u32); __uint(max_entries, 2); }"
                  " q SEC(\".maps\");\nSEC(\"xdp\") int p(struct xdp_md *c) { __u32 k = 0;"
                  " return bpf_map_lookup_elem(&q, &k) ? 1 : 2; }")
-    with pytest.raises(BpfLoadError, match=r"cannot pass map_type 22 into func bpf_map_lookup_elem#1"):
+    with pytest.raises(BpfLoadError, match=r"invalid zero-sized read"):
         load_object(o)
     o = _compile(tmp_path, "struct { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, __u32); __type(value, __u32);"
                  " __uint(max_entries, 2); } a SEC(\".maps\");\nSEC(\"xdp\") int p(struct xdp_md *c) { __u32 v = 0;"

@@ -1620,6 +1620,7 @@ class Verifier:
             self.giveup(f"no prototype for helper {_hname(fid)}")
         args, ret, changes_pkt = proto
         meta_map = None
+        compat = None               # check_map_func_compatibility runs after every argument's check
         for i, kind in enumerate(args):
             regno = i + 1
             if kind is None:
@@ -1651,9 +1652,15 @@ class Verifier:
                 only = _MAP_ONLY.get(m.type)
                 fonly = _FUNC_ONLY.get(fid)
                 if (only is not None and fid not in only) or (fonly is not None and m.type not in fonly):
-                    self.reject(st, pc, f"cannot pass map_type {m.type} into func {_hname(fid)}")
+                    compat = f"cannot pass map_type {m.type} into func {_hname(fid)}"
             elif kind in ("key", "value", "uvalue"):
                 m = self.maps[meta_map]
+                if kind == "key" and m.key_size == 0 and reg.t == FP:
+                    # a queue's/stack's key: check_stack_range_initialized refuses the zero-sized
+                    # read before check_map_func_compatibility is reached
+                    self.reject(st, pc, "invalid zero-sized read",
+                                hint="queue and stack maps have no key: use bpf_map_push_elem, "
+                                     "bpf_map_pop_elem, bpf_map_peek_elem")
                 self.helper_mem(st, pc, regno, m.key_size if kind == "key" else m.value_size, raw=kind == "uvalue")
             elif kind in ("size", "size_or_zero"):
                 mreg = st.regs[regno - 1]
@@ -1677,6 +1684,8 @@ class Verifier:
                     self.giveup("variable helper size")
                 self.helper_mem(st, pc, regno - 1, reg.umax, raw=args[i - 1] == "uninit_mem",
                                 lax=args[i - 1] == "mem_lax")
+        if compat is not None:
+            self.reject(st, pc, compat)
         # the call itself
         for r in range(1, 6):
             st.regs[r] = R_NOT_INIT
