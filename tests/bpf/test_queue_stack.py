@@ -112,6 +112,17 @@ def _compile(tmp_path, body):
     return tmp_path / "a.o"
 
 
+def _kernel_says(o, line):
+    """Where bpf() works, the host kernel's verifier refuses the object with the same line."""
+    from xdplab.bpf.oracle import KernelError, KernelObject, KernelRefused, bpf_available
+    if not bpf_available()[0]:
+        return
+    with pytest.raises(KernelError) as e:
+        KernelObject(load_object(o, verify=False))
+    if not isinstance(e.value, KernelRefused):    # (refused for the host's own configuration: no comparison)
+        assert line in str(e.value)
+
+
 def test_refusals(tmp_path):
     # a lookup on a queue: its key (key_size 0) is a zero-sized read, refused first (the host kernel
     # says the same); push on an array: check_map_func_compatibility (6.1)
@@ -120,11 +131,13 @@ def test_refusals(tmp_path):
                  " return bpf_map_lookup_elem(&q, &k) ? 1 : 2; }")
     with pytest.raises(BpfLoadError, match=r"invalid zero-sized read"):
         load_object(o)
+    _kernel_says(o, "invalid zero-sized read")
     o = _compile(tmp_path, "struct { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, __u32); __type(value, __u32);"
                  " __uint(max_entries, 2); } a SEC(\".maps\");\nSEC(\"xdp\") int p(struct xdp_md *c) { __u32 v = 0;"
                  " return bpf_map_push_elem(&a, &v, 0) ? 1 : 2; }")
     with pytest.raises(BpfLoadError, match=r"cannot pass map_type 2 into func bpf_map_push_elem#87"):
         load_object(o)
+    _kernel_says(o, "cannot pass map_type 2 into func bpf_map_push_elem#87")
     o = _compile(tmp_path, "struct { __uint(type, BPF_MAP_TYPE_STACK); __type(key, __u32); __type(value, __u32);"
                  " __uint(max_entries, 2); } s SEC(\".maps\");\nSEC(\"xdp\") int p(struct xdp_md *c) { __u32 v;"
                  " return bpf_map_pop_elem(&s, &v) ? 1 : 2; }")
@@ -136,6 +149,7 @@ def test_refusals(tmp_path):
                  " if (d + 4 > (void *)(long)c->data_end) return 2; return bpf_map_pop_elem(&q, d) ? 1 : 2; }")
     with pytest.raises(BpfLoadError, match=r"helper access to the packet is not allowed"):
         load_object(o)
+    _kernel_says(o, "helper access to the packet is not allowed")
     obj = load_object(o, verify=False)
     r = test_run(obj.programs["p"], bytes(60))
     assert "helper access to the packet is not allowed" in r.fault
