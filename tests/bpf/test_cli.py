@@ -142,11 +142,11 @@ def test_records_and_trace(capsys):
 
 
 def test_section_picks_one_program_and_names_a_refused_one(capsys):
-    """fib_router.o's xdp_jiffies calls bpf_jiffies64 (not in xdplab): the router runs, and
+    """fib_router.o's xdp_strncmp calls bpf_strncmp (not in xdplab): the router runs, and
     asking for the refused one names it and the missing helper."""
     pkt = (eth() + ipv4() + tcp()).hex()
     assert main(["bpf", "run", str(TP / "fib_router.o"), "-s", "xdp_router", "--packet-hex", pkt]) == 0
     assert '"retval": 2' in capsys.readouterr().out
-    assert main(["bpf", "run", str(TP / "fib_router.o"), "-s", "xdp_jiffies", "--packet-hex", pkt]) == 2
+    assert main(["bpf", "run", str(TP / "fib_router.o"), "-s", "xdp_strncmp", "--packet-hex", pkt]) == 2
     err = capsys.readouterr().err
-    assert "program 'xdp_jiffies' (section xdp): helper bpf_jiffies64#118 is not available" in err
+    assert "program 'xdp_strncmp' (section xdp): helper bpf_strncmp#182 is not available" in err

@@ -325,15 +325,15 @@ def test_fib_lookup_ipv6():
 
 
 def test_refusal_is_per_program():
-    """fib_router.o's second program calls bpf_jiffies64 (not in xdplab): it alone does not
+    """fib_router.o's second program calls bpf_strncmp (not in xdplab): it alone does not
     load, and asking for it names it and the helper; the router loads and runs."""
     obj = load_object(TPROGS / "fib_router.o")
-    assert list(obj.load_errors) == ["xdp_jiffies"]
-    assert "bpf_jiffies64#118 is not available" in obj.load_errors["xdp_jiffies"]
-    with pytest.raises(BpfLoadError, match=r"program 'xdp_jiffies' \(section xdp\): helper bpf_jiffies64#118"):
-        obj.program("xdp_jiffies")
-    with pytest.raises(BpfLoadError, match="xdp_jiffies"):
-        test_run(obj.programs["xdp_jiffies"], eth() + ipv4())
+    assert list(obj.load_errors) == ["xdp_strncmp"]
+    assert "bpf_strncmp#182 is not available" in obj.load_errors["xdp_strncmp"]
+    with pytest.raises(BpfLoadError, match=r"program 'xdp_strncmp' \(section xdp\): helper bpf_strncmp#182"):
+        obj.program("xdp_strncmp")
+    with pytest.raises(BpfLoadError, match="xdp_strncmp"):
+        test_run(obj.programs["xdp_strncmp"], eth() + ipv4())
     assert test_run(obj.program("xdp_router"), eth() + ipv4() + tcp(), ingress_ifindex=2).fault == ""
 
 

@@ -45,8 +45,9 @@ UNKNOWN = float("-inf")       # bytes ahead of a pointer that nothing has proven
 # helpers that leave data, data_meta and data_end where they are (every other helper moves them
 # or might): map lookup/update/delete, ktime, trace_printk, prandom, smp_processor_id, redirect,
 # csum_diff, get_numa_node_id, redirect_map, ktime_get_boot/coarse_ns, trace_vprintk,
-# xdp_get_buff_len, xdp_load/store_bytes
-_KEEPS_PKT = frozenset({1, 2, 3, 5, 6, 7, 8, 23, 28, 42, 51, 125, 160, 163, 177, 188, 189, 190})
+# xdp_get_buff_len, xdp_load/store_bytes, jiffies64, map_lookup_percpu_elem, ktime_get_tai_ns,
+# map_push/pop/peek_elem
+_KEEPS_PKT = frozenset({1, 2, 3, 5, 6, 7, 8, 23, 87, 88, 89, 28, 42, 51, 118, 125, 160, 163, 177, 188, 189, 190, 195, 208})
 
 CTX = ("ctx",)
 END = ("end",)

@@ -166,6 +166,9 @@ def _dump_maps(obj) -> dict:
         if m.type in (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF) or m.error:
             continue
         rows = []
+        if m.type in (22, 23):                            # QUEUE / STACK: the values, in the order pop takes them
+            out[name] = [{"value": v.hex()} for v in m.values()]
+            continue
         for k, v in m.items():
             if m.percpu:
                 rows.append({"key": k.hex(), "values": [{"cpu": c, "value": x.hex()} for c, x in enumerate(v)]})

@@ -76,8 +76,14 @@ SUPPORTED_HELPERS = frozenset({
     188,  # xdp_get_buff_len
     189,  # xdp_load_bytes
     190,  # xdp_store_bytes
+    87,   # map_push_elem (QUEUE/STACK)
+    88,   # map_pop_elem
+    89,   # map_peek_elem
+    118,  # jiffies64 (CONFIG_HZ=250, from the board's clock)
+    195,  # map_lookup_percpu_elem
+    208,  # ktime_get_tai_ns (the board's clock + a fixed wall-clock boot time)
 })
 
-# the helpers that read the board's clock (env[ENV_NOW_NS]): the ktime family, and trace_printk,
+# the helpers that read the board's clock (env[ENV_NOW_NS]): the ktime family, jiffies64, and trace_printk,
 # which stamps its record
-CLOCK_HELPERS = (5, 6, 125, 160, 177)
+CLOCK_HELPERS = (5, 6, 118, 125, 160, 177, 208)

@@ -437,6 +437,19 @@ def _make_map(path, name, mt, ks, vs, me, fl, section) -> MapDef:
             raise _err(path, f"map '{name}': a {me >> 20} MiB ringbuf; xdplab holds at most 16 MiB")
         return MapDef(name=name, type=mt, key_size=4, value_size=2 * me, max_entries=1, map_flags=fl,
                       section=section, id=next(_map_ids), kattr=(0, 0, me))
+    if mt in (22, 23):                                   # QUEUE / STACK (queue_stack_map_alloc_check)
+        if me <= 0 or ks != 0 or vs <= 0:
+            raise _err(path, f"map '{name}': a {tn} map has no key (key_size 0: declare only __type(value, ...) or "
+                             f"__uint(value_size, N)), a value and max_entries > 0 (got key {ks}, value {vs}, "
+                             f"max_entries {me}; the kernel says -EINVAL)")
+        if me > 1 << 20 or vs > 65536:
+            raise _err(path, f"map '{name}': {me} values of {vs}B is more than xdplab allows (1048576 of 64 KiB)")
+        if fl & ~0x4:                                    # BPF_F_NUMA_NODE (one node: nothing to do)
+            return _refused_map(name, mt, ks, vs, me, fl, section,
+                                f"map '{name}': map_flags {fl:#x} on a {tn} map: xdplab supports none but "
+                                f"BPF_F_NUMA_NODE there (6.1 also takes the BPF_F_RDONLY/WRONLY(_PROG) access flags)")
+        return MapDef(name=name, type=mt, key_size=0, value_size=vs, max_entries=me + 1, map_flags=fl,
+                      section=section, id=next(_map_ids), kattr=(0, vs, me))
     if me <= 0:
         raise _err(path, f"map '{name}': max_entries must be > 0 (add __uint(max_entries, N))")
     if me > 1 << 20:

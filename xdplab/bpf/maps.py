@@ -63,7 +63,7 @@ PERF_RING_SIZE = 16 << 10
 SUPPORTED_MAP_TYPES = (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_ARRAY_OF_MAPS,
                        BPF_MAP_TYPE_HASH_OF_MAPS, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_HASH,
                        BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
-                       BPF_MAP_TYPE_PROG_ARRAY,
+                       BPF_MAP_TYPE_PROG_ARRAY, 22, 23,          # QUEUE, STACK
                        BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_CPUMAP,
                        BPF_MAP_TYPE_XSKMAP)
 
@@ -91,6 +91,70 @@ def is_percpu_type(t: int) -> bool:
 
 
 # ------------------------------------------------------------------------------ kernels
+# QUEUE / STACK (kernel/bpf/queue_stack_maps.c): a ring of max_entries + 1 value slots (the map's
+# slots; maps[m, MAP_MAX_ENTRIES] holds that size), head = elems[ebase, 1] (the next slot pushed),
+# tail = elems[ebase, 2] (a queue's oldest); empty when head == tail, full when head + 1 == tail.
+@kernel
+def bpf_queue_stack_push(bs, m, src, soff, flags):
+    """queue_stack_map_push_elem: the value at src[soff:] becomes the newest; a full map
+    refuses (-E2BIG) unless ``flags`` is BPF_EXIST, which drops the oldest (a queue's head of
+    line; for a stack also the bottom one, as the kernel's shared ring does).  BPF_NOEXIST or
+    an unknown flag: -EINVAL."""
+    if (flags & 1) != 0 or flags < 0 or flags > 2:
+        return np.int64(-22)
+    eb = bs.maps[m, MAP_EBASE]
+    size = bs.maps[m, MAP_MAX_ENTRIES]
+    head = bs.elems[eb, 1]
+    nh = head + 1
+    if nh >= size:
+        nh = 0
+    if nh == bs.elems[eb, 2]:
+        if (flags & 2) == 0:
+            return np.int64(-7)
+        t = bs.elems[eb, 2] + 1
+        if t >= size:
+            t = 0
+        bs.elems[eb, 2] = t
+    dst = bs.maps[m, MAP_VBASE] + (head << bs.maps[m, MAP_VSHIFT])
+    for i in range(bs.maps[m, 2]):                       # MAP_VALUE_SIZE
+        bs.umem[dst + i] = src[soff + i]
+    bs.elems[eb, 1] = nh
+    return np.int64(0)
+
+
+@kernel
+def bpf_queue_stack_get(bs, m, dst, doff, delete):
+    """__queue_map_get / __stack_map_get: a queue's oldest or a stack's newest value to
+    dst[doff:], removed if ``delete`` (pop) or left (peek); empty: the value zeroed, -ENOENT."""
+    eb = bs.maps[m, MAP_EBASE]
+    size = bs.maps[m, MAP_MAX_ENTRIES]
+    vs = bs.maps[m, 2]                                   # MAP_VALUE_SIZE
+    head = bs.elems[eb, 1]
+    tail = bs.elems[eb, 2]
+    if head == tail:
+        for i in range(vs):
+            dst[doff + i] = 0
+        return np.int64(-2)
+    if bs.maps[m, MAP_TYPE] == 22:
+        idx = tail
+    else:
+        idx = head - 1
+        if idx < 0:
+            idx = size - 1
+    src = bs.maps[m, MAP_VBASE] + (idx << bs.maps[m, MAP_VSHIFT])
+    for i in range(vs):
+        dst[doff + i] = bs.umem[src + i]
+    if delete:
+        if bs.maps[m, MAP_TYPE] == 22:
+            tail += 1
+            if tail >= size:
+                tail = 0
+            bs.elems[eb, 2] = tail
+        else:
+            bs.elems[eb, 1] = idx
+    return np.int64(0)
+
+
 @kernel
 def _map_is_hash(t):
     return t == 1 or t == 5 or t == 9 or t == 10 or t == 13 or t == 25
@@ -428,7 +492,70 @@ class Map:
         perf event arrays of the object together (PERF_RECORD_LOST)."""
         return int(self._bs.ctl[CTL_EV_LOST])
 
+    # ---------------------------------------------------------------- queue / stack
+    def _qs(self, op):
+        if self.type not in (22, 23):
+            raise TypeError(f"map {self.name!r} ({self.type_name}): {op} is for queue and stack maps")
+        if self.error:
+            raise MapError(95, f"{self.error} (the programs that use it did not load)")
+
+    def push(self, value, flags: int = BPF_ANY):
+        """bpf_map_update_elem(fd, NULL, value, flags) on a QUEUE/STACK, as bpf_map_push_elem:
+        the value becomes the newest.  Full: MapError(E2BIG), unless ``flags`` is BPF_EXIST,
+        which drops the oldest to make room; BPF_NOEXIST or other flags: MapError(EINVAL)."""
+        self._qs("push")
+        vb = np.frombuffer(self._bytes(value, self.value_size, "value"), dtype=np.uint8).copy()
+        err = int(self._k("bpf_queue_stack_push")(self._bs, self.index, vb, 0, int(flags)))
+        if err < 0:
+            extra = {-E2BIG: "the map is full: BPF_EXIST drops the oldest value to make room",
+                     -EINVAL: "flags must be BPF_ANY or BPF_EXIST"}[err]
+            raise MapError(-err, f"bpf_map_push_elem on map {self.name!r} ({self.type_name}): "
+                                 f"{_errname(-err)} ({extra})")
+
+    def _get(self, delete, as_int):
+        out = np.zeros(self.value_size, dtype=np.uint8)
+        err = int(self._k("bpf_queue_stack_get")(self._bs, self.index, out, 0, int(delete)))
+        if err < 0:
+            raise MapError(-err, f"bpf_map_{'pop' if delete else 'peek'}_elem on map {self.name!r} "
+                                 f"({self.type_name}): {_errname(-err)} (the map is empty)")
+        return self._decode(bytes(out), as_int)
+
+    def pop(self, as_int: bool = False):
+        """BPF_MAP_LOOKUP_AND_DELETE_ELEM (bpf_map_pop_elem): take a queue's oldest / a
+        stack's newest value.  Empty: MapError(ENOENT)."""
+        self._qs("pop")
+        return self._get(True, as_int)
+
+    def peek(self, as_int: bool = False):
+        """BPF_MAP_LOOKUP_ELEM with no key (bpf_map_peek_elem): the value pop would take,
+        left in place.  Empty: MapError(ENOENT)."""
+        self._qs("peek")
+        return self._get(False, as_int)
+
+    def values(self, as_int: bool = False) -> list:
+        """A QUEUE/STACK's values in the order pop takes them, left in place (no syscall does
+        this: the lab reads its ring)."""
+        self._qs("values")
+        bs = self._bs
+        m = self.index
+        eb = int(bs.maps[m, MAP_EBASE])
+        size = int(bs.maps[m, MAP_MAX_ENTRIES])
+        head, tail = int(bs.elems[eb, 1]), int(bs.elems[eb, 2])
+        idxs = []
+        i = tail
+        while i != head:
+            idxs.append(i)
+            i = (i + 1) % size
+        if self.type == 23:
+            idxs.reverse()
+        vb, sh = int(bs.maps[m, MAP_VBASE]), int(bs.maps[m, MAP_VSHIFT])
+        return [self._decode(bytes(bs.umem[vb + (j << sh): vb + (j << sh) + self.value_size]), as_int)
+                for j in idxs]
+
     def _key_in(self, key):
+        if self.type in (22, 23):
+            raise MapError(EINVAL, f"map {self.name!r} ({self.type_name}): no keys; use .push(value), .pop(), "
+                                   f".peek() (bpf_map_push/pop/peek_elem), .values() to look")
         if self.type in (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF):
             raise MapError(EINVAL, f"map {self.name!r} ({self.type_name}): no element access from user space; "
                                    f"read its records with .records()")
@@ -651,8 +778,8 @@ class Map:
     def keys(self, as_int: bool = False):
         """Iterate keys with bpf_map_get_next_key, like `bpftool map dump`."""
         bs = self._bs
-        if self.error or self.type in (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF):
-            return
+        if self.error or self.type in (BPF_MAP_TYPE_PERF_EVENT_ARRAY, BPF_MAP_TYPE_RINGBUF, 22, 23):
+            return                                        # (queue/stack: get_next_key says -EINVAL)
         out = np.zeros(max(self.key_size, 4), dtype=np.uint8)
         kbuf = np.zeros(max(self.key_size, 4), dtype=np.uint8)
         fn = self._k("bpf_map_get_next_key")
@@ -696,8 +823,14 @@ class Map:
                 + (f" ({extra})" if extra else "") + _HINTS.get((op, -err), ""))
 
     def format(self) -> str:
-        """Text like `bpftool map dump` (hex bytes; per-CPU values per CPU)."""
+        """Text like `bpftool map dump` (hex bytes; per-CPU values per CPU; a queue's or stack's
+        values in the order pop takes them)."""
         lines = []
+        if self.type in (22, 23):
+            vals = self.values()
+            lines += ["value: " + " ".join(f"{b:02x}" for b in v) for v in vals]
+            lines.append(f"Found {len(vals)} elements")
+            return "\n".join(lines)
         for k in self.keys():
             v = self.get(k)
             if v is None:

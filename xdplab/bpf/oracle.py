@@ -321,6 +321,25 @@ class KernelObject:
             return [vb.raw[c * st: c * st + d.value_size] for c in range(self.ncpus)]
         return vb.raw
 
+    def push(self, name, value: bytes, flags: int = 0):
+        """BPF_MAP_UPDATE_ELEM with no key (NULL: key_size 0) on a QUEUE/STACK."""
+        vb = ctypes.create_string_buffer(bytes(value), len(value))
+        a = _attr(o0=("<u4", self.map_fds[name]), o8=("<u8", 0), o16=("<u8", ctypes.addressof(vb)),
+                  o24=("<u8", flags))
+        _sys_bpf(BPF_MAP_UPDATE_ELEM, a)
+
+    def pop(self, name):
+        """BPF_MAP_LOOKUP_AND_DELETE_ELEM with no key on a QUEUE/STACK: the value pop takes,
+        or None when the map is empty."""
+        d = next(x for x in self._defs if x.name == name)
+        vb = ctypes.create_string_buffer(d.value_size)
+        a = _attr(o0=("<u4", self.map_fds[name]), o8=("<u8", 0), o16=("<u8", ctypes.addressof(vb)))
+        try:
+            _sys_bpf(21, a)                               # BPF_MAP_LOOKUP_AND_DELETE_ELEM
+        except KernelError:
+            return None
+        return vb.raw
+
     def keys(self, name):
         d = next(x for x in self._defs if x.name == name)
         kb = ctypes.create_string_buffer(d.key_size)

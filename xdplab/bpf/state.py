@@ -165,6 +165,9 @@ def create_bpf_state(code: np.ndarray, prog_start, prog_len, prog_frags, maps: l
             elems[eb: eb + d.max_entries, 0] = 1 if d.type == 27 else 0
             if d.type == 4:
                 elems[eb: eb + min(d.max_entries, NR_CPUS), 0] = 1
+        if d.type in (22, 23):                      # QUEUE / STACK: head, tail (maps.bpf_queue_stack_push)
+            elems[eb, 1] = 0
+            elems[eb, 2] = 0
         if is_hash_type(d.type):
             for i in range(d.max_entries):          # free list: every element, in order
                 elems[eb + i, 1] = eb + i + 1 if i + 1 < d.max_entries else -1

@@ -32,7 +32,8 @@ from ..xdp_abi import (ENV_CPU, ENV_ERR, ENV_ERR_A, ENV_ERR_B, ENV_ERR_C, ENV_ER
                        XB_DATA_META, XB_EGRESS_IFINDEX, XB_INGRESS_IFINDEX, XB_PAGE, XB_RX_QUEUE_INDEX,
                        XDP_ABORTED, XDP_REDIRECT, ENV_SIZE, XB_SIZE)
 from .insn import OP_LDX, OP_STX
-from .maps import bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset
+from .maps import (bpf_map_delete, bpf_map_lookup_slot, bpf_map_update_slot, bpf_map_value_offset,
+                   bpf_queue_stack_get, bpf_queue_stack_push)
 from .printk import bpf_trace_printk
 from ._jitabi import array_at, call_jit, data_addr, jit_prog_addr
 from .state import (CTL_FIB, CTL_FIB_DEV, CTL_FIB_NB, CTL_FIB_RT, FIB_DEV_COLS, FIB_NB_COLS, FIB_RT_COLS, CTL_EV_LOST, CTL_LOOP, K_FUNC, CTL_FRAG_FREE, CTL_PKT_RD, CTL_PKT_WR, CTL_RESUME, CTL_RESUME_DEPTH, CTL_RET, CTL_FRAMES, CTL_TAILCNT, CTL_TOUCH, EL_USED, K_CTX, K_MAP, K_MAPVAL, K_PKT, K_STACK,
@@ -208,6 +209,22 @@ _MT_DATA = (1 << 1) | (1 << 2) | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10)     
 _MT_LOOKUP = _MT_DATA | (1 << 14) | (1 << 25) | (1 << 17) | (1 << 12) | (1 << 13)  # + devmap(_hash), xskmap, map-in-maps
 _MT_REDIRECT = (1 << 14) | (1 << 25) | (1 << 16) | (1 << 17)
 _MT_PROG_ARRAY = 1 << 3
+_MT_PERCPU = (1 << 5) | (1 << 6) | (1 << 10)     # percpu hash, percpu array, lru percpu hash
+_MT_QSTACK = (1 << 22) | (1 << 23)               # queue, stack (6.1 also: bloom filter, not in xdplab)
+
+# bpf_jiffies64 (kernel/bpf/helpers.c: get_jiffies_64()).  jiffies count ticks at CONFIG_HZ from
+# INITIAL_JIFFIES (include/linux/jiffies.h: -300 s of ticks as a 32-bit value, so 32-bit jiffies
+# wrap five minutes after boot).  HZ is the board's kernel config: Debian 12's arm64 kernel
+# (CONFIG_HZ_250=y).  The lab derives them from the simulated clock (env[ENV_NOW_NS], time since
+# boot): INITIAL_JIFFIES + now // TICK_NSEC, the tick's phase against the clock not modelled.
+CONFIG_HZ = 250
+TICK_NSEC = 1_000_000_000 // CONFIG_HZ
+INITIAL_JIFFIES = (1 << 32) - 300 * CONFIG_HZ
+# bpf_ktime_get_tai_ns (6.1, bpf_base_func_proto): CLOCK_TAI = CLOCK_REALTIME + the TAI offset.
+# The board's wall clock at boot is fixed (2023-06-10 00:00:00 UTC, Debian 12's release) and the
+# TAI offset is 0, as on a board no NTP daemon told the 37 s leap-second offset (adjtimex
+# ADJ_TAI): TAI = TAI_AT_BOOT_NS + the simulated time since boot.
+TAI_AT_BOOT_NS = 1_686_355_200 * 1_000_000_000
 
 
 @kernel
@@ -653,6 +670,54 @@ def _xdp_bytes_helper(bs, mem, xdp, env, pc, stack_top, store):
 
 
 @kernel
+def _lookup_percpu_elem(bs, mem, xdp, env, pc, stack_top):
+    """bpf_map_lookup_percpu_elem(map, key, cpu) (6.1, kernel/bpf/helpers.c): the value of
+    ``key`` that CPU ``cpu`` sees in a per-CPU array, hash or LRU hash, or NULL when the key is
+    absent or ``cpu`` >= nr_cpu_ids (the board's 2).  An LRU hit marks the element referenced,
+    as bpf_map_lookup_elem does."""
+    r = bs.ctl
+    m = _helper_map(bs.maps, env, r[1], np.int64(195), pc, np.int64(_MT_PERCPU))
+    if m < 0:
+        return 0
+    ks = bs.maps[m, MAP_KEY_SIZE]
+    if not _copy_to_scratch(bs.maps, bs.umem, bs.ctl, mem, xdp, env, r[2], ks, np.int64(0), pc, ks | (2 << 12), stack_top):
+        return 0
+    cpu = r[3] & M32
+    if cpu >= bs.maps[m, MAP_NCOPIES]:          # per-CPU maps hold one copy per possible CPU
+        return 0
+    e = bpf_map_lookup_slot(bs, m, bs.umem, np.int64(SCRATCH_OFF), np.int64(1))
+    if e < 0:
+        return 0
+    return (np.int64(K_MAPVAL) << PTR_SHIFT) | (m << 32) | bpf_map_value_offset(bs, m, e, cpu)
+
+
+@kernel
+def _queue_stack_helper(bs, mem, xdp, env, fid, pc, stack_top):
+    """bpf_map_push_elem(map, value, flags) / bpf_map_pop_elem(map, value) /
+    bpf_map_peek_elem(map, value) on a QUEUE or STACK (maps.bpf_queue_stack_*).  pop and peek
+    write the value to the program's buffer (stack or map value), zeroed when the map is empty.
+    The three have no pkt_access: a packet pointer is refused ("helper access to the packet is
+    not allowed"), as the verifier refuses it."""
+    r = bs.ctl
+    m = _helper_map(bs.maps, env, r[1], fid, pc, np.int64(_MT_QSTACK))
+    if m < 0:
+        return 0
+    vs = bs.maps[m, MAP_VALUE_SIZE]
+    if fid == 87:
+        if not _copy_in(bs, mem, xdp, env, r[2], vs, np.int64(SCRATCH_OFF + 512), pc, vs | (2 << 12), stack_top):
+            return 0
+        return bpf_queue_stack_push(bs, m, bs.umem, np.int64(SCRATCH_OFF + 512), r[3])
+    p = r[2]
+    if (p >> PTR_SHIFT) == K_PKT:
+        _fault(env, np.int64(FAULT_HELPER_PKT), pc, p, vs | (1 << 8) | (2 << 12), np.int64(0))
+        return 0
+    o = _resolve(bs.maps, xdp, env, p, vs, np.int64(1), pc, vs | (1 << 8) | (2 << 12), stack_top)
+    if o < 0:
+        return 0
+    return bpf_queue_stack_get(bs, m, bs.umem, o, np.int64(1) if fid == 88 else np.int64(0))
+
+
+@kernel
 def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
     """Run helper ``fid`` with arguments in bs.regs[1..5]; returns r0.  Faults are recorded
     in env (the caller checks env[ENV_ERR])."""
@@ -786,6 +851,14 @@ def _call_helper(bs, mem, xdp, env, fid, pc, stack_top):
         return 0
     if fid == 163:                              # bpf_check_mtu(ctx, ifindex, *mtu_len, len_diff, flags)
         return _xdp_check_mtu(bs, mem, xdp, env, pc, stack_top)
+    if fid >= 87 and fid <= 89:                 # bpf_map_push_elem / _pop_elem / _peek_elem
+        return _queue_stack_helper(bs, mem, xdp, env, fid, pc, stack_top)
+    if fid == 195:                              # bpf_map_lookup_percpu_elem(map, key, cpu)
+        return _lookup_percpu_elem(bs, mem, xdp, env, pc, stack_top)
+    if fid == 118:                              # bpf_jiffies64
+        return np.int64(INITIAL_JIFFIES) + env[ENV_NOW_NS] // TICK_NSEC
+    if fid == 208:                              # bpf_ktime_get_tai_ns
+        return np.int64(TAI_AT_BOOT_NS) + env[ENV_NOW_NS]
     _fault(env, np.int64(FAULT_BAD_HELPER), pc, fid, np.int64(0), np.int64(0))
     return 0
 

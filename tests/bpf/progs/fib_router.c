@@ -2,7 +2,7 @@
 /* A router in the style of the kernel's xdp_fwd sample: bpf_fib_lookup on the IPv4 or
  * IPv6 destination; on success rewrite the MACs, decrement the TTL / hop limit (with the
  * IPv4 checksum update) and bpf_redirect to the egress device.  The lookup's return code
- * and outputs go to `last`.  A second program calls bpf_jiffies64, which xdplab does not
+ * and outputs go to `last`.  A second program calls bpf_strncmp, which xdplab does not
  * have: it alone is refused, the router loads.
  */
 #include <linux/bpf.h>
@@ -104,9 +104,11 @@ int xdp_router(struct xdp_md *ctx)
 }
 
 SEC("xdp")
-int xdp_jiffies(struct xdp_md *ctx)
+int xdp_strncmp(struct xdp_md *ctx)
 {
-	return bpf_jiffies64() & 1 ? XDP_DROP : XDP_PASS;
+	char name[4] = "xdp";
+
+	return bpf_strncmp(name, sizeof(name), "xdp") ? XDP_DROP : XDP_PASS;
 }
 
 char _license[] SEC("license") = "GPL";
